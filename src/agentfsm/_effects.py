@@ -1,0 +1,265 @@
+"""Effects: frozen records that describe work, returned by the engine and performed by a runtime.
+
+An effect carries plain parameters only, never a callable. The agent it concerns is known to
+whoever performs it (the runtime's outbox row names the agent), so effects do not repeat it;
+domain events, which travel on their own, do carry their agent's slug.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Union
+
+import attrs
+
+# -- host work (Alfe managed agents) ------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class ProvisionHost:
+    """Create (or retry creating) host number ``host`` of ``size`` for the agent."""
+
+    size: str
+    host: int
+
+
+@attrs.frozen(slots=True)
+class IssueCredentials:
+    """Issue credential set number ``credentials`` to the agent."""
+
+    credentials: int
+
+
+@attrs.frozen(slots=True)
+class RevokeCredentials:
+    """Revoke credential set number ``credentials``; an agent presenting it is refused."""
+
+    credentials: int
+
+
+@attrs.frozen(slots=True)
+class BootAgent:
+    """Boot the agent on its host and let it connect."""
+
+    host: int
+
+
+@attrs.frozen(slots=True)
+class PowerOnHost:
+    """Power a stopped host back on."""
+
+    host: int
+
+
+@attrs.frozen(slots=True)
+class PowerCycleHost:
+    """Power a stuck host off and on again (Start on a stuck agent)."""
+
+    host: int
+
+
+@attrs.frozen(slots=True)
+class RebootHost:
+    """Reboot the agent keeping its identity and credentials."""
+
+    host: int
+
+
+@attrs.frozen(slots=True)
+class ShutdownHost:
+    """Shut the agent down gracefully and power its host off."""
+
+    host: int
+
+
+@attrs.frozen(slots=True)
+class StopHost:
+    """Stop the host of an agent being deleted, if it has one running."""
+
+    host: int
+
+
+@attrs.frozen(slots=True)
+class DestroyHost:
+    """Destroy host number ``host`` for good (Recreate)."""
+
+    host: int
+
+
+@attrs.frozen(slots=True)
+class PauseHost:
+    """Pause the host while billing is suspended."""
+
+    host: int
+
+
+@attrs.frozen(slots=True)
+class ResumeHost:
+    """Resume a paused host once billing is in good standing."""
+
+    host: int
+
+
+@attrs.frozen(slots=True)
+class StartRecovery:
+    """Try to reconnect an agent whose host is up but which is not connected."""
+
+    host: int
+
+
+@attrs.frozen(slots=True)
+class RemoveRetainedData:
+    """Remove a deleted agent's retained data (the audit log is kept)."""
+
+
+# -- timers ---------------------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class ScheduleTimer:
+    """Ask the runtime to send ``event`` (a timer event) to the agent at ``at``.
+
+    A timer of the same event for the same agent replaces the earlier one.
+    """
+
+    event: str
+    at: datetime
+
+
+@attrs.frozen(slots=True)
+class CancelTimer:
+    """Cancel the agent's pending timer for ``event``, if any."""
+
+    event: str
+
+
+# -- Kubernetes work (Recif) ---------------------------------------------------------------
+
+DATA_PORT = 8000
+CONTROL_PORT = 8001
+DEFAULT_ENV_SECRET = "agent-env"
+
+
+@attrs.frozen(slots=True)
+class CreateDeployment:
+    """Create the agent's Deployment running ``image`` with ``replicas`` pods."""
+
+    image: str
+    replicas: int
+    env_secrets: tuple[str, ...] = (DEFAULT_ENV_SECRET,)
+    credential_secret: str | None = None
+
+
+@attrs.frozen(slots=True)
+class CreateService:
+    """Create the agent's Service (port 8000 for data, 8001 for control)."""
+
+    ports: tuple[int, ...] = (DATA_PORT, CONTROL_PORT)
+
+
+@attrs.frozen(slots=True)
+class CreateConfigMap:
+    """Create the agent's ConfigMap (model type, strategy, tools…)."""
+
+    config: Mapping[str, str]
+
+
+@attrs.frozen(slots=True)
+class RecreateConfigMap:
+    """Replace the agent's ConfigMap with a new configuration."""
+
+    config: Mapping[str, str]
+
+
+@attrs.frozen(slots=True)
+class RestartPods:
+    """Restart the agent's pods so they read their new configuration."""
+
+
+@attrs.frozen(slots=True)
+class ScaleDeployment:
+    """Scale the agent's Deployment to ``replicas`` pods (0 to stop)."""
+
+    replicas: int
+
+
+@attrs.frozen(slots=True)
+class CreateCanary:
+    """Create a canary Deployment and Service running ``image``."""
+
+    image: str
+
+
+@attrs.frozen(slots=True)
+class DeleteResources:
+    """Delete the agent's Deployment, Service and ConfigMap (and any canary)."""
+
+
+@attrs.frozen(slots=True)
+class RecordEvents:
+    """Record why pods are unhealthy, for ``GET /agents/{id}/events``."""
+
+    reason: str
+    message: str = ""
+
+
+# -- domain events (they travel on their own, so they name their agent) ----------------------------
+
+
+@attrs.frozen(slots=True)
+class AgentDeployed:
+    """An agent was first deployed or restarted and its pods became ready: a release is due."""
+
+    slug: str
+    at: datetime
+    image: str
+    replicas: int
+    config: Mapping[str, str]
+
+
+@attrs.frozen(slots=True)
+class AgentConfigChanged:
+    """An agent's configuration changed: the next release is due."""
+
+    slug: str
+    at: datetime
+    image: str
+    replicas: int
+    config: Mapping[str, str]
+
+
+@attrs.frozen(slots=True)
+class AgentCanaryPromoted:
+    """An agent's canary became its stable version: the next release is due."""
+
+    slug: str
+    at: datetime
+    image: str
+    replicas: int
+    config: Mapping[str, str]
+
+
+@attrs.frozen(slots=True)
+class AgentDeleted:
+    """An agent was deleted: a tombstone is due."""
+
+    slug: str
+    at: datetime
+
+
+DomainEvent = Union[AgentDeployed, AgentConfigChanged, AgentCanaryPromoted, AgentDeleted]
+
+
+@attrs.frozen(slots=True)
+class Emit:
+    """Publish a domain event on the event bus (and, for releases, to the release store)."""
+
+    event: DomainEvent
+
+
+@attrs.frozen(slots=True)
+class UpdateDeploymentImage:
+    """Roll the agent's Deployment over to ``image`` (a rolling update)."""
+
+    image: str

@@ -1,0 +1,224 @@
+"""The values the engine reads and returns: actors, events, context, snapshots, steps, refusals.
+
+Snapshots and steps are ``NamedTuple``s rather than attrs classes on purpose: the engine builds
+one of each per accepted event, and building a tuple is about four times cheaper than running a
+frozen attrs ``__init__`` (measured: 0.18 µs against 0.85 µs for four fields). They are just as
+immutable. Everything built less often (events, contexts, refusals, offers) is a frozen attrs class.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import attrs
+
+from agentfsm._errors import InvalidInput
+
+if TYPE_CHECKING:
+    from agentfsm._spec import TransitionSpec
+
+
+class Actor(enum.Enum):
+    """Who sends an event.
+
+    ``USER`` is a person acting through a dashboard or an API call, ``SYSTEM`` is the platform
+    reporting what it observed (only the control plane may send these), ``TIMER`` is a timer
+    the runtime scheduled durably.
+    """
+
+    USER = "U"
+    SYSTEM = "S"
+    TIMER = "T"
+
+    @property
+    def label(self) -> str:
+        """A word for people: ``user``, ``platform`` or ``timer``."""
+        return _ACTOR_LABELS[self]
+
+
+_ACTOR_LABELS = {Actor.USER: "user", Actor.SYSTEM: "platform", Actor.TIMER: "timer"}
+
+
+def _to_actor(value: object) -> Actor:
+    if isinstance(value, Actor):
+        return value
+    for actor in Actor:
+        if value in (actor.value, actor.name, actor.name.lower(), actor.label):
+            return actor
+    raise InvalidInput(f"unknown actor {value!r}: use Actor.USER, Actor.SYSTEM or Actor.TIMER")
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _to_payload(value: object) -> Mapping[str, Any]:
+    if value is None:
+        return _EMPTY
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"an event payload must be a mapping, not {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str):
+            raise InvalidInput(f"payload keys must be strings, not {key!r}")
+    return MappingProxyType(dict(value)) if value else _EMPTY
+
+
+def _check_name(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{attribute.name} must be a non-empty string, not {value!r}")
+
+
+@attrs.frozen(slots=True)
+class Event:
+    """Something that happened to one agent, or that someone asks of it.
+
+    Args:
+        name: the event's name in the machine (``"start"``, ``"pods_ready"``…).
+        actor: who sends it; a platform event sent by a user is refused.
+        payload: the event's parameters (``{"confirmation": "my-agent"}``), checked against
+            the event's declared fields before any guard runs.
+        id: an idempotency key; the runtime assigns one when it is missing.
+
+    Events are values: one ``Event`` may be decided against any number of snapshots.
+    """
+
+    name: str = attrs.field(validator=_check_name)
+    actor: Actor = attrs.field(default=Actor.USER, converter=_to_actor)
+    payload: Mapping[str, Any] = attrs.field(factory=dict, converter=_to_payload)
+    id: str | None = None
+
+
+def _check_aware(instance: object, attribute: attrs.Attribute[datetime], value: object) -> None:
+    if not isinstance(value, datetime):
+        raise InvalidInput(f"{attribute.name} must be a datetime, not {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(
+            f"{attribute.name} must be timezone-aware (for example datetime.now(timezone.utc)); "
+            f"got the naive datetime {value.isoformat()}"
+        )
+
+
+def _check_positive(instance: object, attribute: attrs.Attribute[timedelta], value: object) -> None:
+    if not isinstance(value, timedelta) or value <= timedelta(0):
+        raise InvalidInput(f"{attribute.name} must be a positive timedelta, not {value!r}")
+
+
+@attrs.frozen(slots=True)
+class Policy:
+    """The durations the lifecycle rules depend on. Every default is our choice; see the docs.
+
+    Args:
+        stuck_after: how long an agent must sit in ``starting``, ``stopping`` or ``rebooting``
+            before Start may recover it by power-cycling.
+        boot_timeout: how long a boot or reboot may take before the agent counts as failing.
+        recovery_timeout: how long recovery may try before a failing agent is failed.
+        grace_period: how long a deleted agent's data is kept before it is purged.
+        capacity_retry_base: the first wait before retrying a waitlisted agent; it doubles.
+        capacity_retry_max: the longest wait between capacity retries.
+        requeue_after: how often a reconciler looks at an agent again (Recif: 30 s).
+    """
+
+    stuck_after: timedelta = attrs.field(default=timedelta(minutes=10), validator=_check_positive)
+    boot_timeout: timedelta = attrs.field(default=timedelta(minutes=5), validator=_check_positive)
+    recovery_timeout: timedelta = attrs.field(
+        default=timedelta(minutes=15), validator=_check_positive
+    )
+    grace_period: timedelta = attrs.field(default=timedelta(days=30), validator=_check_positive)
+    capacity_retry_base: timedelta = attrs.field(
+        default=timedelta(seconds=30), validator=_check_positive
+    )
+    capacity_retry_max: timedelta = attrs.field(
+        default=timedelta(minutes=30), validator=_check_positive
+    )
+    requeue_after: timedelta = attrs.field(default=timedelta(seconds=30), validator=_check_positive)
+
+
+DEFAULT_POLICY = Policy()
+
+
+@attrs.frozen(slots=True)
+class Context:
+    """What the engine may know beyond the snapshot and the event: the time, and the policy.
+
+    The engine has no clock of its own; ``now`` must be timezone-aware.
+    """
+
+    now: datetime = attrs.field(validator=_check_aware)
+    policy: Policy = attrs.field(default=DEFAULT_POLICY)
+
+
+class Snapshot(NamedTuple):
+    """One agent, as the engine sees it: everything a decision needs, nothing more.
+
+    Attributes:
+        status: the machine state the agent is in.
+        version: incremented by every accepted event; stores compare-and-set on it.
+        since: when the agent entered ``status`` (an aware datetime).
+        data: the model's own record (``AlfeAgent``, ``RecifAgent``…), immutable.
+    """
+
+    status: str
+    version: int
+    since: datetime
+    data: Any
+
+
+class Step(NamedTuple):
+    """An accepted event: the new snapshot and the effects to perform, not yet performed."""
+
+    snapshot: Snapshot
+    effects: tuple[Any, ...]
+    transition: TransitionSpec
+
+    @property
+    def accepted(self) -> bool:
+        """Always true; lets callers test ``result.accepted`` on a ``Step | Refusal``."""
+        return True
+
+
+@attrs.frozen(slots=True)
+class Refusal:
+    """An event the engine will not apply, and why. A refusal changes nothing.
+
+    Attributes:
+        code: a stable machine code (``not_allowed_from_status``, ``confirmation_mismatch``…).
+        message: a sentence a person can read.
+        event: the refused event's name.
+        status: the status the agent was in.
+        guard: the name of the guard that failed, when a guard was the reason.
+    """
+
+    code: str
+    message: str
+    event: str
+    status: str
+    guard: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """Always false; see ``Step.accepted``."""
+        return False
+
+
+@attrs.frozen(slots=True)
+class Offer:
+    """Whether one user action is offered to an agent now, and if not, why.
+
+    Attributes:
+        event: the action's event name (``"recreate"``).
+        label: the action's name for people (``"Recreate"``).
+        offered: true when the action would be accepted now, given any input it needs.
+        refusal: why it is not offered (``None`` when offered).
+        needs: the payload fields a person must supply (``("confirmation",)``).
+        requirements: sentences saying what that input must satisfy.
+    """
+
+    event: str
+    label: str
+    offered: bool
+    refusal: Refusal | None = None
+    needs: tuple[str, ...] = ()
+    requirements: tuple[str, ...] = ()
