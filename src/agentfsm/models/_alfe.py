@@ -159,63 +159,76 @@ _GUARDS = (
     GuardSpec(
         "confirmation_matches",
         "confirmation_mismatch",
-        "Recreate needs the agent's name typed exactly to confirm.",
+        "{label} needs the agent's name typed exactly to confirm.",
         "the typed confirmation equals the agent's name",
+        reads_input=True,
+    ),
+    GuardSpec(
+        "size_valid",
+        "invalid_size",
+        "{label} takes either no size (keep the current one) or a non-blank size name.",
+        "the new size, when given, is a non-blank name",
         reads_input=True,
     ),
     GuardSpec(
         "billing_reason_valid",
         "invalid_billing_reason",
-        "A billing suspension needs a reason: payment_issue, credits_exhausted or "
-        "subscription_lapsed.",
+        "{label} needs a reason: payment_issue, credits_exhausted or subscription_lapsed.",
         "the reason is payment_issue, credits_exhausted or subscription_lapsed",
     ),
     GuardSpec(
         "billing_in_good_standing",
         "billing_not_in_good_standing",
-        "The agent resumes only once billing is in good standing.",
+        "{label} waits until billing is in good standing; the agent stays paused.",
         "billing is in good standing",
     ),
     GuardSpec(
         "remembers_status",
         "no_remembered_status",
-        "The agent has no remembered status to resume to; its record is inconsistent.",
+        "{label} has no remembered status to return to; the agent's record is inconsistent.",
         "the suspension remembered a status the resume table knows",
     ),
     GuardSpec(
         "boot_deadline_passed",
         "boot_not_timed_out",
-        "The boot timer is early or stale: the agent has not been {status} for the boot timeout.",
+        "{label} is early or stale: the agent has not been {status} for the boot timeout.",
         "the agent has been booting longer than boot_timeout (it is still not connected)",
     ),
     GuardSpec(
         "recovery_deadline_passed",
         "recovery_not_exhausted",
-        "The recovery deadline has not passed yet.",
+        "{label} is early: the recovery deadline has not passed yet.",
         "the recovery deadline has passed (the agent is still not connected)",
     ),
     GuardSpec(
         "grace_period_over",
         "grace_period_not_over",
-        "The agent's data is kept until its grace period ends.",
+        "{label} must wait: the agent's data is kept until its grace period ends.",
         "now is at or after deleted_at + grace_period",
     ),
     GuardSpec(
         "not_purged",
         "already_purged",
-        "The agent's data has already been purged.",
+        "{label} has nothing left to do: the agent's data has already been purged.",
         "the retained data has not been purged yet",
     ),
 )
 
 
 def _stuck(s: Snapshot, e: Event, c: Context) -> bool:
-    return c.now - s.since >= c.policy.stuck_after
+    # "Longer than" stuck_after, as the table says: at exactly the limit the agent is not stuck.
+    return c.now - s.since > c.policy.stuck_after
 
 
 def _confirmation_matches(s: Snapshot, e: Event, c: Context) -> bool:
     typed = e.payload.get("confirmation")
     return isinstance(typed, str) and typed == s.data.name
+
+
+def _size_valid(s: Snapshot, e: Event, c: Context) -> bool:
+    # A blank size would otherwise reach AlfeAgent's validator and raise from inside decide.
+    size = e.payload.get("size")
+    return size is None or (isinstance(size, str) and bool(size.strip()))
 
 
 def _billing_reason_valid(s: Snapshot, e: Event, c: Context) -> bool:
@@ -273,7 +286,7 @@ def _resume_target(s: Snapshot, e: Event, c: Context) -> str:
 
 
 def _new_host_and_credentials(d: AlfeAgent, s: Snapshot, e: Event, c: Context) -> AlfeAgent:
-    size = e.payload.get("size") or d.size
+    size = e.payload.get("size", d.size)
     return attrs.evolve(
         d, host=d.host + 1, credentials=d.credentials + 1, size=size, capacity_attempts=0
     )
@@ -409,6 +422,7 @@ ALFE_IMPLEMENTATIONS = Implementations(
     guards={
         "stuck": _stuck,
         "confirmation_matches": _confirmation_matches,
+        "size_valid": _size_valid,
         "billing_reason_valid": _billing_reason_valid,
         "billing_in_good_standing": _billing_in_good_standing,
         "remembers_status": _remembers_status,
@@ -585,7 +599,7 @@ _MANAGED_TRANSITIONS = (
             "waitlisted",
         ),
         "provisioning",
-        guard=Guard("confirmation_matches"),
+        guard=AllOf((Guard("confirmation_matches"), Guard("size_valid"))),
         updates="new_host_and_credentials",
         effects="replace_host",
     ),

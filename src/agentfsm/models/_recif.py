@@ -53,6 +53,16 @@ def _replicas(instance: object, attribute: attrs.Attribute[int], value: object) 
         raise InvalidInput(f"replicas must be between 1 and 10, not {value}")
 
 
+def _secret_names(value: object) -> tuple[str, ...]:
+    # tuple("agent-env") would split one name into characters, so a lone string is one name.
+    names = (value,) if isinstance(value, str) else value
+    if not isinstance(names, (tuple, list)) or not all(
+        isinstance(n, str) and n.strip() for n in names
+    ):
+        raise InvalidInput(f"env_secrets must be a sequence of Secret names, not {value!r}")
+    return tuple(names)
+
+
 def _image(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"image must be a non-empty string, not {value!r}")
@@ -73,7 +83,9 @@ class RecifSpec:
     image: str = attrs.field(default="ghcr.io/recif/corail:latest", validator=_image)
     replicas: int = attrs.field(default=1, validator=_replicas)
     config: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_config)
-    env_secrets: tuple[str, ...] = attrs.field(default=(fx.DEFAULT_ENV_SECRET,), converter=tuple)
+    env_secrets: tuple[str, ...] = attrs.field(
+        default=(fx.DEFAULT_ENV_SECRET,), converter=_secret_names
+    )
     credential_secret: str | None = None
 
 
@@ -185,40 +197,40 @@ _GUARDS = (
     GuardSpec(
         "pods_are_ready",
         "no_ready_replicas",
-        "Running needs at least one ready replica.",
+        "{label} needs at least one ready replica before the agent counts as Running.",
         "ready replicas >= 1",
     ),
     GuardSpec(
         "reason_given",
         "reason_missing",
-        "An unhealthy report needs a reason (CrashLoopBackOff, ImagePullBackOff…).",
+        "{label} needs a reason (CrashLoopBackOff, ImagePullBackOff…).",
         "a reason is given",
     ),
     GuardSpec(
         "replicas_in_range",
         "replicas_out_of_range",
-        "Replicas must be between 1 and 10.",
+        "{label} needs a replica count between 1 and 10.",
         "1 <= replicas <= 10",
         reads_input=True,
     ),
     GuardSpec(
         "spec_valid",
         "invalid_spec",
-        "A configuration change needs a config of string entries or a non-empty image.",
+        "{label} needs a config of string entries or a non-empty image.",
         "the new spec is valid",
         reads_input=True,
     ),
     GuardSpec(
         "canary_image_given",
         "invalid_spec",
-        "A canary needs a non-empty image.",
+        "{label} needs a non-empty image for the canary.",
         "a canary image is given",
         reads_input=True,
     ),
     GuardSpec(
         "canary_exists",
         "no_canary",
-        "There is no canary to promote; start one first.",
+        "{label} needs a canary, and there is none; start one first.",
         "a canary exists",
     ),
 )
@@ -581,5 +593,13 @@ RECIF = Machine(RECIF_SPEC, RECIF_IMPLEMENTATIONS)
 
 
 def phase_of(snapshot: Snapshot) -> str | None:
-    """The CRD phase published for a Recif snapshot (``None`` before the first deploy)."""
-    return RECIF_SPEC.state(snapshot.status).phase
+    """The CRD phase published for a Recif snapshot (``None`` before the first deploy).
+
+    Raises:
+        InvalidInput: the snapshot's status is not one of the Recif machine's states.
+    """
+    for state in _STATES:
+        if state.name == snapshot.status:
+            return state.phase
+    known = ", ".join(s.name for s in _STATES)
+    raise InvalidInput(f"the recif model has no status {snapshot.status!r}; its states are {known}")
