@@ -1,0 +1,577 @@
+"""``GitReleaseStore``: releases as commits in a real Git repository, written with pygit2.
+
+Each change is one commit made without a work tree or an index: the store writes the YAML
+blobs, rewrites only the trees on their paths, creates the commit with the branch tip as its
+parent, and moves the branch with a compare-and-swap (libgit2's ``git_reference_set_target``
+fails when the ref no longer points at the tip we built on; creating the branch fails when it
+already exists). A writer that loses that race, or finds the ref locked by another writer,
+re-reads the tip and rebuilds its commit on it, after a jittered backoff: two writers never
+lose or duplicate a release. The idempotency key of each change is a trailer of its commit, and
+the key check runs against the same tip the swap is made against, so the same event delivered
+twice, even to two processes at once, makes one release.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import attrs
+import pygit2
+from pygit2.enums import SortMode
+
+from agentfsm._errors import InvalidInput
+from agentfsm._slug import check_slug
+from agentfsm.releases._documents import (
+    RELEASE_EVENTS,
+    AgentTombstone,
+    ReleaseDocument,
+    ReleaseEvent,
+    build_release,
+    build_tombstone,
+    dump_document,
+    load_document,
+)
+from agentfsm.releases._errors import (
+    ReleaseConflict,
+    ReleaseNotFound,
+    ReleaseStoreBusy,
+    ReleaseStoreError,
+)
+from agentfsm.releases._index import CommitIndex, Recorded, commit_message
+from agentfsm.releases._maintenance import collect_garbage, enable_fsync
+from agentfsm.releases._push import Credential, push_branch
+from agentfsm.releases._retry import Backoff
+from agentfsm.releases._store import ReleaseInfo
+from agentfsm.releases._trees import (
+    agent_slugs,
+    current_path,
+    read_blob,
+    release_path,
+    release_versions,
+    write_paths,
+)
+
+DEFAULT_AUTHOR = ("agentfsm", "agentfsm@localhost")
+MAX_KEY_LENGTH = 200
+DEFAULT_BACKOFF = Backoff()
+
+
+def _check_key(key: object) -> str:
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidInput(f"an idempotency key must be a non-empty string, not {key!r}")
+    if len(key) > MAX_KEY_LENGTH or any(ch < " " or ch == "\x7f" for ch in key):
+        raise InvalidInput(
+            f"the idempotency key {key[:40]!r} must be one line of at most {MAX_KEY_LENGTH} "
+            "printable characters (it is recorded as a commit trailer)"
+        )
+    return key
+
+
+def _check_author(author: object) -> tuple[str, str]:
+    if (
+        not isinstance(author, tuple)
+        or len(author) != 2
+        or not all(isinstance(part, str) and part.strip() for part in author)
+        or any(ch in part for part in author for ch in "<>\n")
+    ):
+        raise InvalidInput(
+            f"author must be a (name, email) pair of non-empty strings without '<', '>' or "
+            f"newlines, such as ('Release bot', 'bot@example.com'); got {author!r}"
+        )
+    return author[0], author[1]
+
+
+def _check_event(event: object) -> ReleaseEvent:
+    for known in RELEASE_EVENTS:
+        if event == known:
+            return known
+    raise InvalidInput(
+        f"a release is made by one of {', '.join(RELEASE_EVENTS)}, not {event!r} "
+        "(a deletion is recorded with record_deletion)"
+    )
+
+
+@attrs.frozen
+class _Change:
+    """A change planned on one tip: the files to write and what the commit says."""
+
+    version: int | None
+    files: Mapping[str, bytes]
+    summary: str
+    body: str
+    at: datetime
+
+
+# A plan looks at the tip's tree and returns the change to make, or the info of a change
+# already made (nothing to write).
+_Plan = Callable[[pygit2.Tree | None], "_Change | ReleaseInfo"]
+
+
+class GitReleaseStore:
+    """The release store on a Git repository (the ``recif-state`` repository).
+
+    Layout: ``agents/{slug}/releases/v{N}.yaml`` (immutable, never overwritten) and
+    ``agents/{slug}/current.yaml`` (the active release, or the tombstone once deleted).
+
+    Args:
+        path: the repository (bare or not; the work tree of a non-bare one is never touched).
+        branch: the branch that holds the releases.
+        author: ``(name, email)`` recorded as the author of every commit.
+        create: create a bare repository at ``path`` when there is none.
+        fsync: turn on libgit2's fsync (process-wide) so a written release survives a crash.
+        gc_every: run ``git gc --auto`` after every this many commits made by this store
+            (``None`` or 0: never; call ``gc()`` yourself).
+        backoff: how often, and how patiently, to retry after losing the branch to another
+            writer or finding it locked.
+
+    Raises:
+        InvalidInput: a bad branch name or author.
+        ReleaseStoreError: no repository at ``path`` and ``create`` is false.
+
+    Safe to share between threads (calls are serialised); several stores, in this process or
+    others, may write to one repository at once.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        branch: str = "main",
+        author: tuple[str, str] = DEFAULT_AUTHOR,
+        *,
+        create: bool = True,
+        fsync: bool = True,
+        gc_every: int | None = 1000,
+        backoff: Backoff = DEFAULT_BACKOFF,
+    ) -> None:
+        if not isinstance(branch, str) or not pygit2.reference_is_valid_name(
+            f"refs/heads/{branch}"
+        ):
+            raise InvalidInput(f"{branch!r} is not a valid Git branch name")
+        self._author = _check_author(author)
+        if gc_every is not None and (not isinstance(gc_every, int) or gc_every < 0):
+            raise InvalidInput(f"gc_every must be a whole number >= 0 or None, not {gc_every!r}")
+        if fsync:
+            enable_fsync()
+        self._path = Path(path)
+        self._repo = self._open(self._path, branch, create)
+        self._branch = branch
+        self._ref = f"refs/heads/{branch}"
+        self._gc_every = gc_every or 0
+        self._backoff = backoff
+        self._index = CommitIndex()
+        self._lock = threading.RLock()
+        self._commits = 0
+
+    @staticmethod
+    def _open(path: Path, branch: str, create: bool) -> pygit2.Repository:
+        found = pygit2.discover_repository(str(path))
+        if found is not None and Path(found).resolve() in (
+            path.resolve(),
+            (path / ".git").resolve(),
+        ):
+            return pygit2.Repository(str(path))
+        if not create:
+            raise ReleaseStoreError(
+                f"there is no Git repository at {path}; create one (git init --bare) or pass "
+                "create=True"
+            )
+        return pygit2.init_repository(str(path), bare=True, initial_head=branch)
+
+    @property
+    def path(self) -> Path:
+        """The repository's path."""
+        return self._path
+
+    @property
+    def branch(self) -> str:
+        """The branch that holds the releases."""
+        return self._branch
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def record_release(
+        self,
+        slug: str,
+        *,
+        event: ReleaseEvent,
+        image: str,
+        replicas: int,
+        config: Mapping[str, str],
+        at: datetime,
+        key: str,
+        changelog: str | None = None,
+    ) -> ReleaseInfo:
+        """Record the agent's next release vN (v1 for a new agent) and make it current.
+
+        Args:
+            slug: the agent's slug (a DNS-1123 label).
+            event: ``AgentDeployed``, ``AgentConfigChanged`` or ``AgentCanaryPromoted``.
+            image, replicas, config: what is released.
+            at: when the domain event happened (timezone-aware); the commit's author time.
+            key: the idempotency key; a key already recorded writes nothing.
+            changelog: one line for people; a default is written from the event when omitted.
+
+        Returns:
+            The release recorded now, or the one recorded earlier under ``key``.
+
+        Raises:
+            InvalidInput: a bad slug, key or event; ``ReleaseDocumentError`` (a kind of
+                ``InvalidInput``) for a bad image, replicas, config or time.
+            ReleaseConflict: the agent is deleted (its current document is a tombstone), or the
+                key was used for another agent.
+            ReleaseStoreBusy: other writers kept winning the branch through every retry.
+        """
+        slug = check_slug(slug)
+        key = _check_key(key)
+        event = _check_event(event)
+        # Validate the document before touching the repository; the version is filled in later.
+        build_release(
+            slug,
+            version=1,
+            event=event,
+            image=image,
+            replicas=replicas,
+            config=config,
+            changelog=changelog,
+            at=at,
+        )
+
+        def plan(tree: pygit2.Tree | None) -> _Change | ReleaseInfo:
+            current = self._document_at(tree, current_path(slug))
+            if isinstance(current, AgentTombstone):
+                raise ReleaseConflict(
+                    f"the agent {slug!r} was deleted (its current.yaml is a tombstone); "
+                    "a deleted agent gets no new release"
+                )
+            versions = release_versions(tree, slug)
+            version = (versions[-1] if versions else 0) + 1
+            doc = build_release(
+                slug,
+                version=version,
+                event=event,
+                image=image,
+                replicas=replicas,
+                config=config,
+                changelog=changelog,
+                at=at,
+            )
+            text = dump_document(doc).encode()
+            return _Change(
+                version=version,
+                files={release_path(slug, version): text, current_path(slug): text},
+                summary=f"{slug}: release v{version} ({event})",
+                body=doc.changelog,
+                at=at,
+            )
+
+        return self._write(slug, key, plan)
+
+    def record_deletion(self, slug: str, *, at: datetime, key: str) -> ReleaseInfo:
+        """Write the tombstone to ``agents/{slug}/current.yaml``; every ``v{N}.yaml`` stays.
+
+        Deleting an agent already deleted writes nothing and returns its tombstone.
+
+        Args:
+            slug: the agent's slug.
+            at: when the agent was deleted (timezone-aware): the tombstone's ``deleted_at``.
+            key: the idempotency key.
+
+        Returns:
+            The tombstone's record.
+
+        Raises:
+            InvalidInput: a bad slug, key or time.
+            ReleaseConflict: the key was used for another agent.
+            ReleaseStoreBusy: other writers kept winning the branch through every retry.
+        """
+        slug = check_slug(slug)
+        key = _check_key(key)
+        tombstone = build_tombstone(slug, at=at)
+
+        def plan(tree: pygit2.Tree | None) -> _Change | ReleaseInfo:
+            path = current_path(slug)
+            if isinstance(self._document_at(tree, path), AgentTombstone):
+                info = self._current_info(tree, slug)
+                assert info is not None
+                return info
+            return _Change(
+                version=None,
+                files={path: dump_document(tombstone).encode()},
+                summary=f"{slug}: tombstone (AgentDeleted)",
+                body=tombstone.changelog,
+                at=at,
+            )
+
+        return self._write(slug, key, plan)
+
+    def _write(self, slug: str, key: str, plan: _Plan) -> ReleaseInfo:
+        with self._lock:
+            repo = self._repo
+            for _ in self._backoff.tries():
+                ref = repo.references.get(self._ref)
+                tip = ref.target if ref is not None else None
+                assert tip is None or isinstance(tip, pygit2.Oid)
+                self._index.refresh(repo, tip)
+                done = self._index.by_key.get(key)
+                if done is not None:
+                    return self._recorded_info(done, slug, key)
+                tree = self._tree(tip)
+                change = plan(tree)
+                if isinstance(change, ReleaseInfo):
+                    return change
+                commit = self._commit(tree, tip, slug, key, change)
+                if self._advance(ref, commit):
+                    self._after_commit()
+                    self._index.refresh(repo, commit)
+                    return self._recorded_info(self._index.by_key[key], slug, key)
+            raise ReleaseStoreBusy(
+                f"could not record {key!r} for {slug!r}: the branch {self._branch!r} kept moving "
+                f"or stayed locked through {self._backoff.attempts} attempts; try again later "
+                "with the same key"
+            )
+
+    def _commit(
+        self,
+        tree: pygit2.Tree | None,
+        tip: pygit2.Oid | None,
+        slug: str,
+        key: str,
+        change: _Change,
+    ) -> pygit2.Oid:
+        repo = self._repo
+        blobs = {path: repo.create_blob(data) for path, data in change.files.items()}
+        new_tree = write_paths(repo, tree, blobs)
+        name, email = self._author
+        when = change.at.astimezone(UTC)
+        author = pygit2.Signature(name, email, int(when.timestamp()), 0)
+        committer = pygit2.Signature(name, email)
+        message = commit_message(change.summary, change.body, slug, change.version, key)
+        return repo.create_commit(
+            None, author, committer, message, new_tree, [] if tip is None else [tip]
+        )
+
+    def _advance(self, ref: pygit2.Reference | None, commit: pygit2.Oid) -> bool:
+        """Move the branch to ``commit`` if it still points where ``ref`` said; False if not."""
+        try:
+            if ref is None:
+                self._repo.create_reference_direct(self._ref, commit, False)
+            else:
+                # libgit2 compares the ref's current value with the one ``ref`` was read with,
+                # under the ref's lock file: a compare-and-swap.
+                ref.set_target(commit, "release store: commit")
+        except pygit2.AlreadyExistsError:
+            return False  # another writer created the branch first
+        except pygit2.GitError as exc:
+            if "does not match" in str(exc) or "not the first parent" in str(exc):
+                return False  # stale tip: another writer moved the branch
+            raise
+        except OSError as exc:
+            if "lock" in str(exc):
+                return False  # another writer holds the ref's lock right now
+            raise
+        return True
+
+    def _after_commit(self) -> None:
+        self._commits += 1
+        if self._gc_every and self._commits % self._gc_every == 0:
+            collect_garbage(self._path, auto=True)
+
+    def gc(self, *, auto: bool = False) -> bool:
+        """Run ``git gc`` on the repository now (a full one unless ``auto``).
+
+        Returns:
+            True when it ran and succeeded (a warning says why when not).
+        """
+        with self._lock:
+            return collect_garbage(self._path, auto=auto)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def history(self, slug: str) -> list[ReleaseInfo]:
+        """Every release of the agent, v1 first, then its tombstone if it was deleted.
+
+        Returns:
+            An empty list for an agent never recorded.
+
+        Raises:
+            InvalidInput: the slug is not a DNS-1123 label.
+        """
+        slug = check_slug(slug)
+        with self._lock:
+            tree = self._synced_tree()
+            out = [self._release_info(tree, slug, v) for v in release_versions(tree, slug)]
+            current = self._current_info(tree, slug)
+            if current is not None and current.is_tombstone:
+                out.append(current)
+            return out
+
+    def current(self, slug: str) -> ReleaseInfo | None:
+        """The agent's current release, or its tombstone; ``None`` for an agent never recorded.
+
+        Raises:
+            InvalidInput: the slug is not a DNS-1123 label.
+        """
+        slug = check_slug(slug)
+        with self._lock:
+            return self._current_info(self._synced_tree(), slug)
+
+    def release(self, slug: str, version: int) -> ReleaseInfo:
+        """Release ``version`` of the agent.
+
+        Raises:
+            InvalidInput: the slug is not a DNS-1123 label.
+            ReleaseNotFound: there is no such release; the message lists the ones there are.
+        """
+        slug = check_slug(slug)
+        with self._lock:
+            tree = self._synced_tree()
+            if read_blob(tree, release_path(slug, version)) is None:
+                known = release_versions(tree, slug)
+                listed = ", ".join(f"v{v}" for v in known) or "none"
+                raise ReleaseNotFound(
+                    f"the agent {slug!r} has no release v{version} (its releases: {listed})"
+                )
+            return self._release_info(tree, slug, version)
+
+    def agents(self) -> list[str]:
+        """The slugs of every agent with something recorded, sorted."""
+        with self._lock:
+            return agent_slugs(self._synced_tree())
+
+    def tip(self) -> str | None:
+        """The id (hex) of the branch's tip commit, or ``None`` before the first release."""
+        with self._lock:
+            ref = self._repo.references.get(self._ref)
+            return None if ref is None else str(ref.target)
+
+    def push(
+        self,
+        remote: str | os.PathLike[str],
+        *,
+        remote_branch: str | None = None,
+        credentials: Credential | None = None,
+    ) -> str:
+        """Fast-forward the remote's branch to ours.
+
+        Args:
+            remote: a URL, or the path of a repository on this machine.
+            remote_branch: the remote branch to update (default: the same name as ours).
+            credentials: a pygit2 credential (``pygit2.Keypair``, ``pygit2.UserPass``…) for
+                network remotes.
+
+        Returns:
+            The id (hex) of the commit the remote branch now points at.
+
+        Raises:
+            PushRejected: the remote branch has commits we do not have (diverged) or moved
+                during the push; fetch and reconcile first. Nothing was changed on the remote.
+            ReleaseStoreError: there is nothing to push yet.
+        """
+        with self._lock:
+            ref = self._repo.references.get(self._ref)
+            if ref is None:
+                raise ReleaseStoreError(f"the branch {self._branch!r} has no commits to push yet")
+            tip = ref.target
+            assert isinstance(tip, pygit2.Oid)
+            target = f"refs/heads/{remote_branch or self._branch}"
+            if not pygit2.reference_is_valid_name(target):
+                raise InvalidInput(f"{remote_branch!r} is not a valid Git branch name")
+            return push_branch(self._repo, tip, str(remote), target, credentials)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _tree(self, tip: pygit2.Oid | None) -> pygit2.Tree | None:
+        if tip is None:
+            return None
+        commit = self._repo[tip]
+        assert isinstance(commit, pygit2.Commit)
+        return commit.tree
+
+    def _synced_tree(self) -> pygit2.Tree | None:
+        ref = self._repo.references.get(self._ref)
+        tip = ref.target if ref is not None else None
+        assert tip is None or isinstance(tip, pygit2.Oid)
+        self._index.refresh(self._repo, tip)
+        return self._tree(tip)
+
+    def _document_at(self, tree: pygit2.Tree | None, path: str) -> ReleaseDocument | None:
+        data = read_blob(tree, path)
+        return None if data is None else load_document(data, source=path)
+
+    def _release_info(self, tree: pygit2.Tree | None, slug: str, version: int) -> ReleaseInfo:
+        path = release_path(slug, version)
+        doc = self._document_at(tree, path)
+        assert doc is not None
+        recorded = self._index.releases.get((slug, version))
+        commit = self._repo[recorded.commit] if recorded else self._origin(path)
+        return self._info(slug, version, doc, commit, recorded.key if recorded else None)
+
+    def _current_info(self, tree: pygit2.Tree | None, slug: str) -> ReleaseInfo | None:
+        path = current_path(slug)
+        doc = self._document_at(tree, path)
+        if doc is None:
+            return None
+        if isinstance(doc, AgentTombstone):
+            recorded = self._index.tombstones.get(slug)
+            commit = self._repo[recorded.commit] if recorded else self._origin(path)
+            return self._info(slug, None, doc, commit, recorded.key if recorded else None)
+        return self._release_info(tree, slug, doc.version)
+
+    def _recorded_info(self, recorded: Recorded, slug: str, key: str) -> ReleaseInfo:
+        if recorded.slug != slug:
+            raise ReleaseConflict(
+                f"the idempotency key {key!r} was already used for the agent {recorded.slug!r} "
+                f"(commit {str(recorded.commit)[:12]}); use a key unique to each change"
+            )
+        commit = self._repo[recorded.commit]
+        assert isinstance(commit, pygit2.Commit)
+        version = recorded.version
+        path = current_path(slug) if version is None else release_path(slug, version)
+        doc = self._document_at(commit.tree, path)
+        assert doc is not None
+        return self._info(slug, recorded.version, doc, commit, recorded.key)
+
+    def _origin(self, path: str) -> pygit2.Commit:
+        """The commit that last set ``path`` to its current content (for hand-made commits)."""
+        tip = self._index.tip
+        assert tip is not None
+        tip_tree = self._tree(tip)
+        assert tip_tree is not None
+        want = tip_tree[path].id
+        origin: pygit2.Commit | None = None
+        previous = None
+        for commit in self._repo.walk(tip, SortMode.TOPOLOGICAL | SortMode.REVERSE):
+            try:
+                blob_id = commit.tree[path].id
+            except KeyError:
+                blob_id = None
+            if blob_id == want and previous != want:
+                origin = commit
+            previous = blob_id
+        assert origin is not None
+        return origin
+
+    @staticmethod
+    def _info(
+        slug: str,
+        version: int | None,
+        doc: ReleaseDocument,
+        commit: object,
+        key: str | None,
+    ) -> ReleaseInfo:
+        assert isinstance(commit, pygit2.Commit)
+        author = commit.author
+        time = datetime.fromtimestamp(author.time, timezone(timedelta(minutes=author.offset)))
+        return ReleaseInfo(
+            slug=slug,
+            version=version,
+            document=doc,
+            commit=str(commit.id),
+            author=f"{author.name} <{author.email}>",
+            time=time,
+            key=key,
+        )
