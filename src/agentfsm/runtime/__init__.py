@@ -1,0 +1,115 @@
+"""The durable runtime: the engine's decisions made durable, concurrent-safe and replayable.
+
+A ``Controller`` loads an agent from a ``Store``, decides an event with the pure engine, and
+writes the new snapshot (compare-and-set on its version), the audit row, the outbox items and
+the timer changes in one transaction. An ``OutboxWorker`` performs the outbox through an
+``EffectHandler`` and feeds the results back as platform events; a ``TimerWorker`` fires due
+timers. ``replay`` rebuilds every snapshot from the audit log alone.
+
+Stores: ``SQLiteStore`` (standard library, the embedded default) and ``PostgresStore`` (the
+``postgres`` extra, for several control-plane replicas).
+"""
+
+from agentfsm.runtime._clock import Clock, ManualClock, SystemClock
+from agentfsm.runtime._codec import DEFAULT_CODEC, Codec
+from agentfsm.runtime._controller import (
+    ERASE_EVENT,
+    Controller,
+    ControllerStats,
+    Delivery,
+    Scrubber,
+    default_scrub,
+)
+from agentfsm.runtime._errors import (
+    AgentExists,
+    CodecError,
+    ConnectionLost,
+    CorruptDatabase,
+    DuplicateEvent,
+    EventIdReused,
+    ForeignDatabase,
+    PermanentError,
+    SchemaError,
+    SchemaTooNew,
+    StoreError,
+    StoreUnavailable,
+    TemporaryError,
+    UnknownAgent,
+    UnknownMachine,
+    UnknownStoredStatus,
+    VersionConflict,
+)
+from agentfsm.runtime._records import (
+    CREATE,
+    DOMAIN_EVENT,
+    DONE,
+    EFFECT,
+    ERASE,
+    EVENT,
+    PARKED,
+    PENDING,
+    AgentRecord,
+    AuditRow,
+    OutboxEntry,
+    OutboxItem,
+    TimerEntry,
+    TimerRow,
+    Write,
+)
+from agentfsm.runtime._replay import ReplayMismatch, replay, replay_agent, replay_differences
+from agentfsm.runtime._schema import SCHEMA_VERSION
+from agentfsm.runtime._sqlite import SQLiteStore
+from agentfsm.runtime._store import Store
+
+__all__ = [
+    "CREATE",
+    "DEFAULT_CODEC",
+    "DOMAIN_EVENT",
+    "DONE",
+    "EFFECT",
+    "ERASE",
+    "ERASE_EVENT",
+    "EVENT",
+    "PARKED",
+    "PENDING",
+    "SCHEMA_VERSION",
+    "AgentExists",
+    "AgentRecord",
+    "AuditRow",
+    "Clock",
+    "Codec",
+    "CodecError",
+    "ConnectionLost",
+    "Controller",
+    "ControllerStats",
+    "CorruptDatabase",
+    "Delivery",
+    "DuplicateEvent",
+    "EventIdReused",
+    "ForeignDatabase",
+    "ManualClock",
+    "OutboxEntry",
+    "OutboxItem",
+    "PermanentError",
+    "ReplayMismatch",
+    "SQLiteStore",
+    "SchemaError",
+    "SchemaTooNew",
+    "Scrubber",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "SystemClock",
+    "TemporaryError",
+    "TimerEntry",
+    "TimerRow",
+    "UnknownAgent",
+    "UnknownMachine",
+    "UnknownStoredStatus",
+    "VersionConflict",
+    "Write",
+    "default_scrub",
+    "replay",
+    "replay_agent",
+    "replay_differences",
+]

@@ -1,0 +1,204 @@
+"""JSON for stored records: attrs records with a type tag, resolved through an explicit registry.
+
+Stored JSON never names a Python import path: a tag is looked up in the codec's registry, and
+an unknown tag is a ``CodecError``, so a database cannot make the runtime import or build
+anything it was not told about. The encoding:
+
+- ``None``, booleans, numbers and strings are themselves;
+- tuples and lists become JSON arrays (read back as tuples: stored records are immutable);
+- mappings with string keys become JSON objects (wrapped as ``{"@map": {...}}`` when a key
+  starts with ``@``, so it cannot be mistaken for a tag);
+- an aware ``datetime`` becomes ``{"@dt": "2026-04-03T10:00:00+02:00"}`` (ISO 8601, offset
+  kept); a ``timedelta`` becomes ``{"@td": microseconds}``;
+- a registered attrs record becomes ``{"@type": "AlfeAgent", "field": value, ...}`` and is
+  rebuilt through its own ``__init__``, so its validators run on the way back in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from agentfsm._values import Refusal
+from agentfsm.runtime._errors import CodecError
+
+_TIMEDELTA_US = timedelta(microseconds=1)
+
+
+class Codec:
+    """Turns stored values into JSON and back.
+
+    Args:
+        types: the attrs classes it may write and read; each is tagged with its class name.
+
+    Raises:
+        CodecError: a class is not an attrs class, or two classes share a name.
+    """
+
+    def __init__(self, types: Iterable[type[Any]] = ()) -> None:
+        self._by_tag: dict[str, type[Any]] = {}
+        self._by_type: dict[type[Any], tuple[str, tuple[tuple[str, str], ...]]] = {}
+        for cls in types:
+            self._add(cls)
+
+    def _add(self, cls: type[Any]) -> None:
+        if not attrs.has(cls):
+            raise CodecError(f"{cls!r} is not an attrs class; only attrs records can be stored")
+        tag = cls.__name__
+        known = self._by_tag.get(tag)
+        if known is not None and known is not cls:
+            raise CodecError(
+                f"two stored types share the tag {tag!r} ({known!r} and {cls!r}); rename one"
+            )
+        self._by_tag[tag] = cls
+        fields = tuple((f.name, f.alias or f.name) for f in attrs.fields(cls) if f.init)
+        self._by_type[cls] = (tag, fields)
+
+    def with_types(self, *types: type[Any]) -> Codec:
+        """A new codec that also knows ``types`` (this one is left unchanged)."""
+        new = Codec(self._by_tag.values())
+        for cls in types:
+            new._add(cls)
+        return new
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """The tags this codec can read."""
+        return frozenset(self._by_tag)
+
+    # -- encoding --------------------------------------------------------------------------
+
+    def encode(self, value: Any) -> Any:
+        """``value`` as JSON-able data (dicts, lists, strings, numbers, booleans, ``None``).
+
+        Raises:
+            CodecError: ``value`` holds an unregistered type, a naive datetime or a non-string
+                mapping key.
+        """
+        if value is None or isinstance(value, str | bool | int):
+            return value
+        if isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise CodecError(f"cannot store the float {value!r}: JSON has no such number")
+            return value
+        entry = self._by_type.get(type(value))
+        if entry is not None:
+            tag, fields = entry
+            out: dict[str, Any] = {"@type": tag}
+            for name, _alias in fields:
+                out[name] = self.encode(getattr(value, name))
+            return out
+        if isinstance(value, datetime):
+            if value.utcoffset() is None:
+                raise CodecError(f"cannot store the naive datetime {value.isoformat()}")
+            return {"@dt": value.isoformat()}
+        if isinstance(value, timedelta):
+            return {"@td": value // _TIMEDELTA_US}
+        if isinstance(value, tuple | list):
+            return [self.encode(v) for v in value]
+        if isinstance(value, Mapping):
+            obj: dict[str, Any] = {}
+            tagged = False
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise CodecError(f"cannot store a mapping with the non-string key {k!r}")
+                tagged = tagged or k.startswith("@")
+                obj[k] = self.encode(v)
+            return {"@map": obj} if tagged else obj
+        if attrs.has(type(value)):
+            raise CodecError(
+                f"cannot store a {type(value).__name__}: it is not in the codec's registry; "
+                "add it with codec.with_types(...)"
+            )
+        raise CodecError(f"cannot store a value of type {type(value).__name__}: {value!r}")
+
+    def dumps(self, value: Any) -> str:
+        """``value`` as a compact JSON string (see ``encode``)."""
+        return json.dumps(self.encode(value), separators=(",", ":"), allow_nan=False)
+
+    # -- decoding --------------------------------------------------------------------------
+
+    def decode(self, data: Any) -> Any:
+        """The value that ``encode`` turned into ``data``.
+
+        Raises:
+            CodecError: ``data`` names an unknown tag, or a record's fields do not fit its type.
+        """
+        if isinstance(data, dict):
+            tag = data.get("@type")
+            if tag is not None:
+                return self._record(tag, data)
+            if "@dt" in data and len(data) == 1:
+                return self._datetime(data["@dt"])
+            if "@td" in data and len(data) == 1:
+                return timedelta(microseconds=data["@td"])
+            if "@map" in data and len(data) == 1:
+                data = data["@map"]
+            return {k: self.decode(v) for k, v in data.items()}
+        if isinstance(data, list):
+            return tuple(self.decode(v) for v in data)
+        return data
+
+    def loads(self, text: str | bytes) -> Any:
+        """The value stored as the JSON string ``text``.
+
+        Raises:
+            CodecError: ``text`` is not JSON, or ``decode`` refuses it.
+        """
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise CodecError(f"stored JSON is malformed: {exc}") from None
+        return self.decode(data)
+
+    def _record(self, tag: object, data: dict[str, Any]) -> Any:
+        cls = self._by_tag.get(tag) if isinstance(tag, str) else None
+        if cls is None:
+            raise CodecError(
+                f"stored JSON names the type {tag!r}, which this codec does not know; "
+                "register it with codec.with_types(...)"
+            )
+        _tag, fields = self._by_type[cls]
+        names = dict(fields)
+        kwargs: dict[str, Any] = {}
+        for key, raw in data.items():
+            if key == "@type":
+                continue
+            alias = names.get(key)
+            if alias is None:
+                raise CodecError(f"stored {tag} has the unknown field {key!r}")
+            kwargs[alias] = self.decode(raw)
+        try:
+            return cls(**kwargs)
+        except Exception as exc:  # the record's own validators said no
+            raise CodecError(f"stored {tag} is not valid: {exc}") from exc
+
+    @staticmethod
+    def _datetime(text: object) -> datetime:
+        try:
+            value = datetime.fromisoformat(text)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise CodecError(f"stored datetime {text!r} is not ISO 8601") from None
+        if value.utcoffset() is None:
+            raise CodecError(f"stored datetime {text!r} has no UTC offset")
+        return value
+
+
+def _default_types() -> list[type[Any]]:
+    from agentfsm import effects
+    from agentfsm.models import AlfeAgent, Condition, RecifAgent, RecifSpec
+
+    found: list[type[Any]] = [AlfeAgent, RecifAgent, RecifSpec, Condition, Refusal]
+    for name in effects.__all__:
+        obj = getattr(effects, name)
+        if isinstance(obj, type) and attrs.has(obj):
+            found.append(obj)
+    return found
+
+
+DEFAULT_CODEC = Codec(_default_types())
+"""A codec for the shipped models' records, every effect record and domain event, and Refusal."""

@@ -1,0 +1,476 @@
+"""The controller: load a snapshot, decide, and make the decision durable in one transaction.
+
+Reads are optimistic: the controller decides on the snapshot it read (or the one it wrote last,
+kept in a small cache), and the store's compare-and-set on the version rejects the write if
+another writer got there first. Refusals take part too (the store checks the version without
+changing it), so every audit row was decided against the agent as it then was, and an agent's
+rows are in decision order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import attrs
+
+from agentfsm._effects import CancelTimer, Emit, ScheduleTimer
+from agentfsm._engine import decide
+from agentfsm._errors import InvalidInput
+from agentfsm._machine import Machine
+from agentfsm._values import DEFAULT_POLICY, Context, Event, Policy, Refusal, Snapshot, Step
+from agentfsm.runtime._clock import Clock, SystemClock
+from agentfsm.runtime._errors import (
+    DuplicateEvent,
+    EventIdReused,
+    StoreError,
+    UnknownMachine,
+    UnknownStoredStatus,
+    VersionConflict,
+)
+from agentfsm.runtime._records import (
+    CREATE,
+    DOMAIN_EVENT,
+    EFFECT,
+    ERASE,
+    EVENT,
+    AgentRecord,
+    AuditRow,
+    OutboxEntry,
+    TimerEntry,
+    Write,
+)
+from agentfsm.runtime._replay import replay_agent
+from agentfsm.runtime._store import Store
+
+log = logging.getLogger("agentfsm.runtime")
+
+Scrubber = Callable[[Any], Any]
+"""``data -> data`` with the retained fields removed (identity kept)."""
+
+ERASE_EVENT = "remove_retained_data"
+"""The event name of the audit row that records the removal of an agent's retained data."""
+
+
+class Delivery(NamedTuple):
+    """One event for one agent, as ``Controller.handle_many`` takes it.
+
+    Attributes:
+        agent_id: the agent.
+        event: the event (an id is assigned when it has none).
+        correlation_id: stored on the audit row.
+        timer_token: the token of the timer that sent the event, consumed in the same
+            transaction (``TimerWorker`` sets it).
+    """
+
+    agent_id: str
+    event: Event
+    correlation_id: str | None = None
+    timer_token: str | None = None
+
+
+@attrs.define
+class ControllerStats:
+    """Counters, for monitoring and tests. ``conflicts`` counts every ``VersionConflict``
+    the store raised (each retried or, after ``max_retries``, raised to the caller)."""
+
+    handled: int = 0
+    conflicts: int = 0
+    duplicates: int = 0
+    batches_split: int = 0
+
+
+def _key(event_id: str, index: int) -> str:
+    # Fixed length whatever the event id, so chains of fed-back events do not grow ids.
+    return hashlib.blake2b(f"{event_id}:{index}".encode(), digest_size=16).hexdigest()
+
+
+def default_scrub(data: Any) -> Any:
+    """Reset every field of an attrs record that has a default, except the deletion timestamps.
+
+    Fields without a default are the record's identity (``agent_id`` and ``name``, a Recif
+    ``slug``) and stay; so do ``deleted_at``, ``purge_at`` and ``purged_at``, which say when
+    the agent was deleted and purged. Anything that is not an attrs record is dropped (``None``).
+    """
+    if not attrs.has(type(data)):
+        return None
+    keep = {"deleted_at", "purge_at", "purged_at"}
+    changes: dict[str, Any] = {}
+    for f in attrs.fields(type(data)):
+        if not f.init or f.name in keep or f.default is attrs.NOTHING:
+            continue
+        default: Any = f.default
+        factory = getattr(default, "factory", None)
+        # attrs stores factory defaults as Factory objects; the others are the value itself.
+        value = factory() if callable(factory) and not default.takes_self else default
+        changes[f.alias or f.name] = value
+    return attrs.evolve(data, **changes)
+
+
+class Controller:
+    """Handles events for stored agents: decide, then write everything in one transaction.
+
+    Args:
+        machines: one machine, or machines by name (an agent's row names its machine).
+        store: where agents, the audit log, the outbox and the timers live.
+        clock: the time source for every decision (default: the system clock).
+        policy: the durations the rules use.
+        max_retries: how many times ``handle`` re-reads and decides again after a version
+            conflict before raising it.
+        cache_size: how many agents' last written snapshots to keep, so a process that is the
+            only writer of an agent does not re-read it; 0 turns the cache off.
+        scrubbers: per machine name, how ``erase`` removes retained data (default:
+            ``default_scrub``).
+    """
+
+    def __init__(
+        self,
+        machines: Machine | Mapping[str, Machine],
+        store: Store,
+        clock: Clock | None = None,
+        *,
+        policy: Policy = DEFAULT_POLICY,
+        max_retries: int = 8,
+        cache_size: int = 10_000,
+        scrubbers: Mapping[str, Scrubber] | None = None,
+    ) -> None:
+        if isinstance(machines, Machine):
+            machines = {machines.name: machines}
+        if not machines:
+            raise InvalidInput("a Controller needs at least one machine")
+        self.machines: dict[str, Machine] = dict(machines)
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        self.policy = policy
+        self.max_retries = max_retries
+        self.stats = ControllerStats()
+        self._cache: dict[str, AgentRecord] = {}
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+        self._scrubbers = dict(scrubbers or {})
+        self._rng = random.Random()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _machine(self, name: str) -> Machine:
+        machine = self.machines.get(name)
+        if machine is None:
+            raise UnknownMachine(
+                f"a stored agent uses the machine {name!r}, which this controller was not "
+                f"given (it has {', '.join(sorted(self.machines))})"
+            )
+        return machine
+
+    def _checked(self, record: AgentRecord) -> tuple[AgentRecord, Machine]:
+        machine = self._machine(record.machine)
+        if record.snapshot.status not in machine.states:
+            raise UnknownStoredStatus(
+                record.agent_id, machine.name, record.snapshot.status, machine.spec.state_names
+            )
+        return record, machine
+
+    def get(self, agent_id: str) -> AgentRecord:
+        """The agent as stored now (always read from the store).
+
+        Raises:
+            UnknownAgent: no such agent.
+            UnknownMachine: its machine was not given to this controller.
+            UnknownStoredStatus: its stored status is not one of its machine's.
+        """
+        return self._checked(self.store.load(agent_id))[0]
+
+    def history(self, agent_id: str) -> list[AuditRow]:
+        """The agent's audit rows, oldest first (``GET /agents/{id}/events``)."""
+        return self.store.history(agent_id)
+
+    def _current(self, agent_id: str, fresh: bool) -> tuple[AgentRecord, Machine]:
+        if not fresh:
+            cached = self._cache.get(agent_id)
+            if cached is not None:
+                return cached, self.machines[cached.machine]
+        return self._checked(self.store.load(agent_id))
+
+    def _remember(self, record: AgentRecord) -> None:
+        if not self._cache_size:
+            return
+        with self._cache_lock:
+            cache = self._cache
+            if record.agent_id not in cache and len(cache) >= self._cache_size:
+                cache.pop(next(iter(cache)))
+            cache[record.agent_id] = record
+
+    def _forget(self, agent_id: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(agent_id, None)
+
+    # -- creating ---------------------------------------------------------------------------
+
+    def create(
+        self, agent_id: str, machine: str, data: Any, *, correlation_id: str | None = None
+    ) -> Snapshot:
+        """Register a new agent in its machine's initial status (version 0).
+
+        The creation is the agent's first audit row, with its data, so the log alone
+        replays to its current snapshot.
+
+        Raises:
+            InvalidInput: ``agent_id`` is empty.
+            UnknownMachine: ``machine`` was not given to this controller.
+            AgentExists: the id is taken.
+        """
+        return self.create_many([(agent_id, machine, data)], correlation_id=correlation_id)[0]
+
+    def create_many(
+        self, agents: Sequence[tuple[str, str, Any]], *, correlation_id: str | None = None
+    ) -> list[Snapshot]:
+        """Register several agents ``(agent_id, machine, data)`` in one transaction.
+
+        Raises:
+            AgentExists: an id is taken; none of the agents is created.
+        """
+        now = self.clock.now()
+        writes: list[Write] = []
+        for agent_id, machine_name, data in agents:
+            if not isinstance(agent_id, str) or not agent_id:
+                raise InvalidInput(f"an agent id must be a non-empty string, not {agent_id!r}")
+            snap = self._machine(machine_name).initial(data, now)
+            writes.append(
+                Write(agent_id, f"create:{agent_id}", CREATE, None, machine_name, {"data": data},
+                      None, snap, None, None, now, correlation_id, machine=machine_name)
+            )  # fmt: skip
+        self.store.commit(writes)
+        for w in writes:
+            self._remember(AgentRecord(w.agent_id, w.event, w.snapshot, now, now))
+        return [w.snapshot for w in writes]
+
+    # -- handling ---------------------------------------------------------------------------
+
+    def _write_for(
+        self, d: Delivery, record: AgentRecord, result: Step | Refusal, ctx: Context
+    ) -> Write:
+        event = d.event
+        event_id = event.id
+        assert event_id is not None
+        before = record.snapshot
+        if isinstance(result, Refusal):
+            return Write(
+                d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
+                before.version, before, before.status, result, ctx.now, d.correlation_id,
+                consume_timer=d.timer_token,
+            )  # fmt: skip
+        outbox: list[OutboxEntry] = []
+        timers: dict[str, TimerEntry | None] = {}
+        for i, effect in enumerate(result.effects):
+            if isinstance(effect, ScheduleTimer):
+                token = _key(event_id, i)
+                timers[effect.event] = TimerEntry(effect.event, effect.at, token)
+            elif isinstance(effect, CancelTimer):
+                timers[effect.event] = None
+            elif isinstance(effect, Emit):
+                outbox.append(OutboxEntry(DOMAIN_EVENT, effect.event, _key(event_id, i)))
+            else:
+                outbox.append(OutboxEntry(EFFECT, effect, _key(event_id, i)))
+        return Write(
+            d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
+            before.version, result.snapshot, before.status, None, ctx.now, d.correlation_id,
+            tuple(outbox), tuple(t for t in timers.values() if t is not None),
+            tuple(e for e, t in timers.items() if t is None), d.timer_token,
+        )  # fmt: skip
+
+    def handle(
+        self,
+        agent_id: str,
+        event: Event,
+        *,
+        correlation_id: str | None = None,
+        timer_token: str | None = None,
+    ) -> Step | Refusal:
+        """Decide ``event`` for the agent and record the outcome durably.
+
+        In one transaction: the new snapshot (compare-and-set on the version read), the audit
+        row, the outbox items (effects and domain events) and the timer changes. A refusal is
+        recorded in the audit log and changes nothing else. Delivering an event id again
+        returns the outcome recorded the first time and writes nothing.
+
+        Args:
+            agent_id: the agent.
+            event: the event; an id is assigned (a random UUID) when it has none.
+            correlation_id: stored on the audit row.
+            timer_token: for ``TimerWorker``: the timer that fired, consumed with the write.
+
+        Returns:
+            The ``Step`` (accepted) or the ``Refusal``.
+
+        Raises:
+            UnknownAgent: no such agent.
+            VersionConflict: other writers kept changing the agent for ``max_retries``
+                attempts; retryable.
+            EventIdReused: the event id was recorded for another agent.
+            UnknownStoredStatus, UnknownMachine: the stored agent does not fit the machines.
+            StoreError: the store failed (``retryable`` says whether to try again).
+        """
+        if event.id is None:
+            event = attrs.evolve(event, id=uuid.uuid4().hex)
+        delivery = Delivery(agent_id, event, correlation_id, timer_token)
+        fresh = False
+        for attempt in range(self.max_retries + 1):
+            record, machine = self._current(agent_id, fresh)
+            ctx = Context(self.clock.now(), self.policy)
+            result = decide(machine, record.snapshot, event, ctx)
+            write = self._write_for(delivery, record, result, ctx)
+            try:
+                self.store.commit((write,))
+            except VersionConflict:
+                self.stats.conflicts += 1
+                self._forget(agent_id)
+                fresh = True
+                if attempt == self.max_retries:
+                    raise
+                self._pause(attempt)
+                continue
+            except DuplicateEvent:
+                self._forget(agent_id)
+                return self._recorded(agent_id, event)
+            except StoreError:
+                self._forget(agent_id)
+                raise
+            self.stats.handled += 1
+            if isinstance(result, Step):
+                self._remember(record._replace(snapshot=result.snapshot, updated_at=ctx.now))
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _pause(self, attempt: int) -> None:
+        # Retrying at once under contention tends to collide again; a short random pause
+        # spreads the writers out. The first retry is immediate.
+        if attempt:
+            time.sleep(self._rng.uniform(0, 0.002 * min(2**attempt, 32)))
+
+    def handle_many(self, deliveries: Sequence[Delivery]) -> list[Step | Refusal]:
+        """Decide several events and record them in one transaction (much faster per event).
+
+        Events for the same agent are decided in order, each on the previous one's result.
+        If the batch cannot be written whole (a version conflict, an event id delivered again,
+        an unknown agent), it is handled one event at a time with ``handle``'s retries.
+
+        Returns:
+            One outcome per delivery, in order.
+
+        Raises:
+            The errors of ``handle``, from the first delivery that fails one at a time.
+        """
+        items = [d if d.event.id is not None else _with_id(d) for d in deliveries]
+        missing = [d.agent_id for d in items if d.agent_id not in self._cache]
+        loaded = self.store.load_many(missing) if missing else {}
+        current: dict[str, AgentRecord] = {}
+        ctx = Context(self.clock.now(), self.policy)
+        writes: list[Write] = []
+        results: list[Step | Refusal] = []
+        try:
+            for d in items:
+                record = current.get(d.agent_id) or self._cache.get(d.agent_id)
+                if record is None:
+                    found = loaded.get(d.agent_id)
+                    if found is None:
+                        raise _Split
+                    record = self._checked(found)[0]
+                machine = self.machines[record.machine]
+                result = decide(machine, record.snapshot, d.event, ctx)
+                writes.append(self._write_for(d, record, result, ctx))
+                results.append(result)
+                if isinstance(result, Step):
+                    current[d.agent_id] = record._replace(
+                        snapshot=result.snapshot, updated_at=ctx.now
+                    )
+            self.store.commit(writes)
+        except (_Split, VersionConflict, DuplicateEvent) as exc:
+            if isinstance(exc, VersionConflict):
+                self.stats.conflicts += 1
+            self.stats.batches_split += 1
+            for d in items:
+                self._forget(d.agent_id)
+            return [
+                self.handle(d.agent_id, d.event, correlation_id=d.correlation_id,
+                            timer_token=d.timer_token)
+                for d in items
+            ]  # fmt: skip
+        self.stats.handled += len(items)
+        for record in current.values():
+            self._remember(record)
+        return results
+
+    def _recorded(self, agent_id: str, event: Event) -> Step | Refusal:
+        assert event.id is not None
+        self.stats.duplicates += 1
+        row = self.store.audit_row(event.id)
+        if row is None:  # pragma: no cover - the store just said it exists
+            raise StoreError(f"event {event.id!r} was reported recorded but cannot be read")
+        if row.agent_id != agent_id or row.kind != EVENT:
+            raise EventIdReused(
+                f"event id {event.id!r} was already used for agent {row.agent_id!r}; "
+                "give every event a new id"
+            )
+        if row.refusal is not None:
+            return row.refusal
+        # Rebuild the recorded step exactly: replay the agent's log up to the row, then decide
+        # the recorded event again at its recorded time.
+        record = self.store.load(agent_id)
+        machine = self._machine(record.machine)
+        history = [r for r in self.store.history(agent_id) if r.seq < row.seq]
+        before = replay_agent(machine, history, self.policy)
+        recorded = Event(row.event, row.actor or "U", row.payload, row.event_id)
+        return decide(machine, before, recorded, Context(row.at, self.policy))
+
+    # -- retained data ----------------------------------------------------------------------
+
+    def erase(self, agent_id: str, *, event_id: str) -> Snapshot:
+        """Remove the agent's retained data (identity kept) and record that in the audit log.
+
+        The data is replaced by its scrubbed form (see ``default_scrub``) with a version
+        bump; the audit log is kept whole. Idempotent by ``event_id``.
+
+        Returns:
+            The snapshot after the removal (or the current one, when ``event_id`` was done).
+
+        Raises:
+            UnknownAgent: no such agent.
+            VersionConflict: other writers kept changing the agent; retryable.
+        """
+        for attempt in range(self.max_retries + 1):
+            record, machine = self._checked(self.store.load(agent_id))
+            scrub = self._scrubbers.get(machine.name, default_scrub)
+            before = record.snapshot
+            data = scrub(before.data)
+            after = before._replace(version=before.version + 1, data=data)
+            now = self.clock.now()
+            write = Write(
+                agent_id, event_id, ERASE, None, ERASE_EVENT, {"data": data}, before.version,
+                after, before.status, None, now,
+            )  # fmt: skip
+            try:
+                self.store.commit((write,))
+            except VersionConflict:
+                self.stats.conflicts += 1
+                if attempt == self.max_retries:
+                    raise
+                continue
+            except DuplicateEvent:
+                self._forget(agent_id)
+                return self.store.load(agent_id).snapshot
+            self._forget(agent_id)
+            return after
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _with_id(d: Delivery) -> Delivery:
+    return d._replace(event=attrs.evolve(d.event, id=uuid.uuid4().hex))
+
+
+class _Split(Exception):
+    """A batch cannot be decided whole (an agent is missing from the store)."""

@@ -1,0 +1,138 @@
+"""The exceptions the runtime raises: store failures, conflicts, and an effect handler's verdicts.
+
+Every store failure is a ``StoreError`` whose message says what happened and what to do. The
+ones worth retrying (a version conflict, a busy database, a lost connection) say so with
+``retryable = True``, so callers can retry on the attribute rather than on a list of types.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from agentfsm._errors import AgentFSMError
+
+
+class StoreError(AgentFSMError):
+    """A store could not do what was asked. ``retryable`` says whether trying again may work."""
+
+    retryable: bool = False
+
+
+class VersionConflict(StoreError):
+    """Another writer changed the agent between our read and our write (compare-and-set failed).
+
+    Nothing was written. Re-read the agent and decide again; ``Controller.handle`` does this a
+    bounded number of times before letting the error out.
+
+    Attributes:
+        agent_id: the agent whose version moved.
+        expected: the version we read.
+    """
+
+    retryable = True
+
+    def __init__(self, agent_id: str, expected: int) -> None:
+        self.agent_id = agent_id
+        self.expected = expected
+        super().__init__(
+            f"agent {agent_id!r} changed since version {expected} was read; re-read it and retry"
+        )
+
+
+class DuplicateEvent(StoreError):
+    """An event id is already in the audit log; nothing was written.
+
+    Attributes:
+        event_id: the id delivered again.
+    """
+
+    def __init__(self, event_id: str) -> None:
+        self.event_id = event_id
+        super().__init__(f"event {event_id!r} has already been recorded")
+
+
+class EventIdReused(StoreError):
+    """An event id already recorded for one agent was sent to another agent."""
+
+
+class UnknownAgent(StoreError, LookupError):
+    """No agent with this id is stored; create it first with ``Controller.create``."""
+
+
+class AgentExists(StoreError):
+    """An agent with this id is already stored; agent ids are never reused."""
+
+
+class UnknownMachine(StoreError):
+    """A stored agent names a machine the controller was not given."""
+
+
+class UnknownStoredStatus(StoreError):
+    """A stored agent is in a status its machine does not know (the machine changed since).
+
+    The runtime reports this instead of mapping the status to a known one: migrate the stored
+    status, or give the controller the machine version that knows it.
+
+    Attributes:
+        agent_id: the agent.
+        machine: the machine's name.
+        status: the stored status.
+    """
+
+    def __init__(self, agent_id: str, machine: str, status: str, known: tuple[str, ...]) -> None:
+        self.agent_id = agent_id
+        self.machine = machine
+        self.status = status
+        super().__init__(
+            f"agent {agent_id!r} is stored in status {status!r}, which the {machine!r} machine "
+            f"does not know (its statuses are {', '.join(known)}); migrate the stored status or "
+            "use the machine version that defines it"
+        )
+
+
+class SchemaError(StoreError):
+    """The database is not one this version of agentfsm can use as it is."""
+
+
+class SchemaTooNew(SchemaError):
+    """The database was written by a newer agentfsm; upgrade agentfsm to open it."""
+
+
+class ForeignDatabase(SchemaError):
+    """The database holds tables that are not agentfsm's; point the store at its own database."""
+
+
+class CorruptDatabase(SchemaError):
+    """The file is not a SQLite database, or its contents are damaged."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached (bad DSN, server down, connection lost, file locked)."""
+
+    retryable = True
+
+
+class ConnectionLost(StoreUnavailable):
+    """The connection broke during a transaction; the database rolled the transaction back."""
+
+
+class CodecError(StoreError):
+    """A value cannot be turned into JSON, or stored JSON names a type the codec does not know."""
+
+
+class TemporaryError(AgentFSMError):
+    """Raised by an effect handler: the work failed but may succeed later; the item is retried.
+
+    Args:
+        message: what went wrong (kept as the item's last error).
+        delay: how long to wait before the next attempt; ``None`` lets the worker back off
+            exponentially.
+    """
+
+    def __init__(self, message: str, delay: timedelta | None = None) -> None:
+        self.delay = delay
+        super().__init__(message)
+
+
+class PermanentError(AgentFSMError):
+    """Raised by an effect handler: the work can never succeed; the item is parked at once."""

@@ -1,0 +1,186 @@
+"""The rows a store reads and writes, as plain immutable values.
+
+These are ``NamedTuple``s (like ``Snapshot``) because the controller builds several per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from agentfsm._values import Refusal, Snapshot
+
+EFFECT = "effect"
+"""Outbox kind: an effect record for an adapter to perform."""
+DOMAIN_EVENT = "domain_event"
+"""Outbox kind: a domain event (``AgentDeployed``…) to publish."""
+
+PENDING, DONE, PARKED = "pending", "done", "parked"
+"""Outbox states: waiting (or being retried), performed, given up on (see ``last_error``)."""
+
+CREATE, EVENT, ERASE = "create", "event", "erase"
+"""Audit kinds: the agent was registered, an event was decided, retained data was removed."""
+
+
+class AgentRecord(NamedTuple):
+    """One stored agent.
+
+    Attributes:
+        agent_id: its id.
+        machine: the name of its machine.
+        snapshot: status, version, since and data, as the engine sees them.
+        created_at: when it was registered.
+        updated_at: when its row last changed.
+    """
+
+    agent_id: str
+    machine: str
+    snapshot: Snapshot
+    created_at: datetime
+    updated_at: datetime
+
+
+class OutboxEntry(NamedTuple):
+    """An outbox item to write: an effect or a domain event, with its idempotency key."""
+
+    kind: str
+    payload: Any
+    key: str
+
+
+class TimerEntry(NamedTuple):
+    """A timer to set: send ``event`` (a timer event) to the agent at ``due_at``.
+
+    ``token`` names this setting of the timer (see ``TimerRow``).
+    """
+
+    event: str
+    due_at: datetime
+    token: str
+
+
+class Write(NamedTuple):
+    """Everything one decision writes, in one transaction (built by the controller).
+
+    Attributes:
+        agent_id: the agent.
+        event_id: the audit row's unique id (the event's idempotency key).
+        kind: ``"create"``, ``"event"`` or ``"erase"``.
+        actor: the actor's code (``"U"``, ``"S"``, ``"T"``), or ``None`` for runtime rows.
+        event: the event's name (for ``create``, the machine's name).
+        payload: the event's payload (for ``create`` and ``erase``: ``{"data": ...}``).
+        expected_version: the version read (compare-and-set); ``None`` for ``create``.
+        snapshot: the agent after the decision (unchanged for a refusal).
+        from_status: the status before (``None`` for ``create``).
+        refusal: why the event was refused, or ``None`` when it was accepted.
+        at: the decision's time (the context's ``now``).
+        correlation_id: ties the row to a request or a chain of events.
+        outbox: effects and domain events to perform.
+        timers: timers to set, each replacing the agent's earlier timer of that event.
+        cancels: timer events to cancel.
+        consume_timer: the token of the timer this event fired, deleted in the same transaction.
+        machine: the machine's name (for ``create``).
+    """
+
+    agent_id: str
+    event_id: str
+    kind: str
+    actor: str | None
+    event: str
+    payload: Mapping[str, Any]
+    expected_version: int | None
+    snapshot: Snapshot
+    from_status: str | None
+    refusal: Refusal | None
+    at: datetime
+    correlation_id: str | None = None
+    outbox: tuple[OutboxEntry, ...] = ()
+    timers: tuple[TimerEntry, ...] = ()
+    cancels: tuple[str, ...] = ()
+    consume_timer: str | None = None
+    machine: str | None = None
+
+
+class AuditRow(NamedTuple):
+    """One row of the audit log: what ``GET /agents/{id}/events`` returns.
+
+    Attributes:
+        seq: its position in the log (increasing; an agent's rows are in decision order).
+        event_id: the event's unique id.
+        agent_id: the agent.
+        kind: ``"create"``, ``"event"`` or ``"erase"``.
+        actor: who sent the event (``"U"``, ``"S"``, ``"T"``), or ``None`` for runtime rows.
+        event: the event's name.
+        payload: the event's payload.
+        from_status: the status before, ``None`` for ``create``.
+        to_status: the status after (the same as before for a refusal).
+        version: the agent's version after the row.
+        refusal: why the event was refused, or ``None``.
+        at: when it was decided.
+        correlation_id: the correlation id given, if any.
+    """
+
+    seq: int
+    event_id: str
+    agent_id: str
+    kind: str
+    actor: str | None
+    event: str
+    payload: Mapping[str, Any]
+    from_status: str | None
+    to_status: str
+    version: int
+    refusal: Refusal | None
+    at: datetime
+    correlation_id: str | None
+
+    @property
+    def accepted(self) -> bool:
+        """True unless the row records a refusal."""
+        return self.refusal is None
+
+
+class OutboxItem(NamedTuple):
+    """One stored outbox item.
+
+    Attributes:
+        id: its id (increasing in the order written).
+        agent_id: the agent it concerns.
+        kind: ``"effect"`` or ``"domain_event"``.
+        payload: the effect record or domain event.
+        key: the idempotency key handed to the handler (stable across retries).
+        state: ``"pending"``, ``"done"`` or ``"parked"``.
+        attempts: how many attempts failed so far.
+        next_attempt_at: when it is due.
+        last_error: the last failure's message, if any.
+        claimed_by: the worker holding it, if any.
+        claimed_until: when that worker's claim lapses.
+    """
+
+    id: int
+    agent_id: str
+    kind: str
+    payload: Any
+    key: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    claimed_by: str | None
+    claimed_until: datetime | None
+
+
+class TimerRow(NamedTuple):
+    """One pending timer: send ``event`` to ``agent_id`` at ``due_at``.
+
+    ``token`` identifies this setting of the timer: a replacement gets a new token, so a worker
+    firing an old setting cannot delete the new one.
+    """
+
+    agent_id: str
+    event: str
+    due_at: datetime
+    token: str
+    claimed_by: str | None
+    claimed_until: datetime | None

@@ -1,0 +1,151 @@
+"""Replay: rebuild agents' snapshots from the audit log alone.
+
+The log holds everything a decision depended on: the creation row carries the agent's first
+data, each event row its name, actor, payload and time, each removal of retained data the data
+left. Deciding the accepted events again, in order, with the recorded times, must land on the
+stored snapshot; a refused event must be refused again with the same code. Any difference is a
+``ReplayMismatch``: the machine changed under the log, or something wrote around the runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from agentfsm._engine import decide
+from agentfsm._machine import Machine
+from agentfsm._values import DEFAULT_POLICY, Context, Event, Policy, Refusal, Snapshot
+from agentfsm.runtime._errors import StoreError, UnknownMachine
+from agentfsm.runtime._records import CREATE, ERASE, AuditRow
+from agentfsm.runtime._store import Store
+
+
+class ReplayMismatch(StoreError):
+    """Replaying an agent's audit log does not reproduce what was recorded.
+
+    Attributes:
+        agent_id: the agent.
+        seq: the audit row where replay and record part ways.
+    """
+
+    def __init__(self, agent_id: str, seq: int, detail: str) -> None:
+        self.agent_id = agent_id
+        self.seq = seq
+        super().__init__(f"replaying agent {agent_id!r} diverges at audit row {seq}: {detail}")
+
+
+def replay_agent(
+    machine: Machine, rows: Iterable[AuditRow], policy: Policy = DEFAULT_POLICY
+) -> Snapshot:
+    """The snapshot that an agent's audit rows (oldest first) lead to.
+
+    Raises:
+        ReplayMismatch: the rows do not start with the creation, or a decision comes out
+            differently from the recorded one.
+    """
+    snap: Snapshot | None = None
+    for row in rows:
+        if row.kind == CREATE:
+            snap = machine.initial(row.payload["data"], row.at)
+            if snap.status != row.to_status:
+                raise ReplayMismatch(
+                    row.agent_id, row.seq, f"created in {row.to_status!r}, machine starts in "
+                    f"{snap.status!r}"
+                )  # fmt: skip
+            continue
+        if snap is None:
+            raise ReplayMismatch(row.agent_id, row.seq, "the log does not start with a creation")
+        if row.kind == ERASE:
+            snap = snap._replace(version=row.version, data=row.payload["data"])
+            continue
+        event = Event(row.event, row.actor or "U", row.payload, row.event_id)
+        result = decide(machine, snap, event, Context(row.at, policy))
+        if isinstance(result, Refusal):
+            if row.refusal is None:
+                raise ReplayMismatch(
+                    row.agent_id, row.seq, f"{row.event!r} was accepted but replays as refused "
+                    f"({result.code})"
+                )  # fmt: skip
+            if result.code != row.refusal.code:
+                raise ReplayMismatch(
+                    row.agent_id, row.seq, f"{row.event!r} was refused with "
+                    f"{row.refusal.code!r} but replays as {result.code!r}"
+                )  # fmt: skip
+            continue
+        if row.refusal is not None:
+            raise ReplayMismatch(
+                row.agent_id, row.seq, f"{row.event!r} was refused but replays as accepted"
+            )
+        after = result.snapshot
+        if after.status != row.to_status or after.version != row.version:
+            raise ReplayMismatch(
+                row.agent_id, row.seq, f"recorded {row.to_status!r} v{row.version}, replayed "
+                f"{after.status!r} v{after.version}"
+            )  # fmt: skip
+        snap = after
+    if snap is None:
+        raise ReplayMismatch("?", 0, "no audit rows")
+    return snap
+
+
+def replay(
+    store: Store,
+    machines: Machine | Mapping[str, Machine],
+    policy: Policy = DEFAULT_POLICY,
+    *,
+    page: int = 5_000,
+) -> dict[str, Snapshot]:
+    """Every agent's snapshot, rebuilt from the audit log alone (the agents table is not read).
+
+    Args:
+        store: the store whose log to replay.
+        machines: one machine, or machines by name (the creation row names each agent's).
+        policy: the policy the controller decided with.
+        page: how many audit rows to read at a time.
+
+    Returns:
+        ``agent_id -> Snapshot``.
+
+    Raises:
+        ReplayMismatch: some agent's log does not reproduce its recorded decisions.
+        UnknownMachine: an agent was created with a machine not given here.
+    """
+    if isinstance(machines, Machine):
+        machines = {machines.name: machines}
+    rows_by_agent: dict[str, list[AuditRow]] = {}
+    after = 0
+    while True:
+        rows = store.audit_log(after, page)
+        if not rows:
+            break
+        for row in rows:
+            rows_by_agent.setdefault(row.agent_id, []).append(row)
+        after = rows[-1].seq
+    out: dict[str, Snapshot] = {}
+    for agent_id, rows in rows_by_agent.items():
+        first = rows[0]
+        name = first.event if first.kind == CREATE else "?"
+        machine = machines.get(name)
+        if machine is None:
+            raise UnknownMachine(
+                f"agent {agent_id!r} was created with the machine {name!r}, which replay was "
+                "not given"
+            )
+        out[agent_id] = replay_agent(machine, rows, policy)
+    return out
+
+
+def replay_differences(
+    store: Store, machines: Machine | Mapping[str, Machine], policy: Policy = DEFAULT_POLICY
+) -> list[str]:
+    """Where the stored snapshots differ from the replayed ones: one sentence per agent.
+
+    An empty list means the audit log alone reproduces every stored snapshot.
+    """
+    replayed = replay(store, machines, policy)
+    problems: list[str] = []
+    stored = {r.agent_id: r.snapshot for r in store.agents()}
+    for agent_id in sorted(set(stored) | set(replayed)):
+        a, b = stored.get(agent_id), replayed.get(agent_id)
+        if a != b:
+            problems.append(f"agent {agent_id!r}: stored {a!r}, replayed {b!r}")
+    return problems

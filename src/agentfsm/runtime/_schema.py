@@ -1,0 +1,94 @@
+"""The database schema of both stores, its version, and the steps that migrate older versions.
+
+Version 1 was the first layout; version 2 added the audit log's ``correlation_id`` column and
+the partial indexes that let workers find due outbox items quickly. A store opening a version
+1 database applies the version 2 step in one transaction; a database at a higher version than
+``SCHEMA_VERSION`` is refused.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 2
+"""The schema version this agentfsm writes."""
+
+APPLICATION = "agentfsm"
+"""Written beside the version, so a database of another program is never taken for ours."""
+
+OUR_TABLES = ("agentfsm_schema", "agents", "audit", "outbox", "timers")
+
+# -- SQLite ----------------------------------------------------------------------------------
+
+SQLITE_V1 = (
+    "CREATE TABLE agentfsm_schema (version INTEGER NOT NULL, application TEXT NOT NULL)",
+    """CREATE TABLE agents (
+        id TEXT PRIMARY KEY, machine TEXT NOT NULL, status TEXT NOT NULL,
+        version INTEGER NOT NULL, since TEXT NOT NULL, data TEXT NOT NULL,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""",
+    """CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
+        agent_id TEXT NOT NULL, kind TEXT NOT NULL, actor TEXT, event TEXT NOT NULL,
+        payload TEXT NOT NULL, from_status TEXT, to_status TEXT NOT NULL,
+        version INTEGER NOT NULL, refusal_code TEXT, refusal_message TEXT, refusal_guard TEXT,
+        at TEXT NOT NULL)""",
+    "CREATE INDEX audit_agent ON audit (agent_id, seq)",
+    """CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, agent_id TEXT NOT NULL, kind TEXT NOT NULL,
+        payload TEXT NOT NULL, key TEXT NOT NULL UNIQUE, state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT NOT NULL, last_error TEXT,
+        claimed_by TEXT, claimed_until TEXT, created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL)""",
+    """CREATE TABLE timers (
+        agent_id TEXT NOT NULL, event TEXT NOT NULL, due_at TEXT NOT NULL,
+        token TEXT NOT NULL UNIQUE, claimed_by TEXT, claimed_until TEXT,
+        PRIMARY KEY (agent_id, event))""",
+    "CREATE INDEX timers_due ON timers (due_at)",
+    "INSERT INTO agentfsm_schema (version, application) VALUES (1, 'agentfsm')",
+)
+
+SQLITE_STEPS: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE audit ADD COLUMN correlation_id TEXT",
+        "CREATE INDEX outbox_pending ON outbox (id) WHERE state = 'pending'",
+        "CREATE INDEX outbox_agent_pending ON outbox (agent_id, id) WHERE state = 'pending'",
+        "UPDATE agentfsm_schema SET version = 2",
+    ),
+}
+"""``version -> statements`` that take a database from ``version - 1`` to ``version``."""
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+
+POSTGRES_V1 = (
+    "CREATE TABLE agentfsm_schema (version INTEGER NOT NULL, application TEXT NOT NULL)",
+    """CREATE TABLE agents (
+        id TEXT PRIMARY KEY, machine TEXT NOT NULL, status TEXT NOT NULL,
+        version BIGINT NOT NULL, since TIMESTAMPTZ NOT NULL, data JSONB NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE TABLE audit (
+        seq BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL UNIQUE,
+        agent_id TEXT NOT NULL, kind TEXT NOT NULL, actor TEXT, event TEXT NOT NULL,
+        payload JSONB NOT NULL, from_status TEXT, to_status TEXT NOT NULL,
+        version BIGINT NOT NULL, refusal_code TEXT, refusal_message TEXT, refusal_guard TEXT,
+        at TIMESTAMPTZ NOT NULL)""",
+    "CREATE INDEX audit_agent ON audit (agent_id, seq)",
+    """CREATE TABLE outbox (
+        id BIGSERIAL PRIMARY KEY, agent_id TEXT NOT NULL, kind TEXT NOT NULL,
+        payload JSONB NOT NULL, key TEXT NOT NULL UNIQUE, state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TIMESTAMPTZ NOT NULL,
+        last_error TEXT, claimed_by TEXT, claimed_until TIMESTAMPTZ,
+        created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE TABLE timers (
+        agent_id TEXT NOT NULL, event TEXT NOT NULL, due_at TIMESTAMPTZ NOT NULL,
+        token TEXT NOT NULL UNIQUE, claimed_by TEXT, claimed_until TIMESTAMPTZ,
+        PRIMARY KEY (agent_id, event))""",
+    "CREATE INDEX timers_due ON timers (due_at)",
+    "INSERT INTO agentfsm_schema (version, application) VALUES (1, 'agentfsm')",
+)
+
+POSTGRES_STEPS: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE audit ADD COLUMN correlation_id TEXT",
+        "CREATE INDEX outbox_pending ON outbox (id) WHERE state = 'pending'",
+        "CREATE INDEX outbox_agent_pending ON outbox (agent_id, id) WHERE state = 'pending'",
+        "UPDATE agentfsm_schema SET version = 2",
+    ),
+}

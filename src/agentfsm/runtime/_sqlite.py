@@ -1,0 +1,513 @@
+"""``SQLiteStore``: the embedded store, on the standard library's ``sqlite3``.
+
+A file in WAL mode (readers never wait for the writer), or ``":memory:"`` for quick tests.
+Every write is a ``BEGIN IMMEDIATE`` transaction: SQLite has one writer at a time, and taking
+the write lock up front makes that single-writer discipline explicit, so two workers (threads
+or processes) claiming outbox items or timers are serialised instead of deadlocking on a lock
+upgrade. Times are stored as fixed-width UTC ISO 8601 text, which sorts chronologically.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from agentfsm._values import Refusal, Snapshot
+from agentfsm.runtime._codec import DEFAULT_CODEC, Codec
+from agentfsm.runtime._errors import (
+    AgentExists,
+    CorruptDatabase,
+    DuplicateEvent,
+    ForeignDatabase,
+    SchemaTooNew,
+    StoreError,
+    StoreUnavailable,
+    UnknownAgent,
+    VersionConflict,
+)
+from agentfsm.runtime._records import (
+    CREATE,
+    DONE,
+    PARKED,
+    PENDING,
+    AgentRecord,
+    AuditRow,
+    OutboxItem,
+    TimerRow,
+    Write,
+)
+from agentfsm.runtime._schema import APPLICATION, SCHEMA_VERSION, SQLITE_STEPS, SQLITE_V1
+
+
+def _ts(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+_dt = datetime.fromisoformat
+
+
+def _opt_dt(text: str | None) -> datetime | None:
+    return None if text is None else _dt(text)
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_AGENT_COLS = "id, machine, status, version, since, data, created_at, updated_at"
+_AUDIT_COLS = (
+    "seq, event_id, agent_id, kind, actor, event, payload, from_status, to_status, version, "
+    "refusal_code, refusal_message, refusal_guard, at, correlation_id"
+)
+_OUTBOX_COLS = (
+    "id, agent_id, kind, payload, key, state, attempts, next_attempt_at, last_error, "
+    "claimed_by, claimed_until"
+)
+_TIMER_COLS = "agent_id, event, due_at, token, claimed_by, claimed_until"
+
+_INSERT_AUDIT = (
+    "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, "
+    "to_status, version, refusal_code, refusal_message, refusal_guard, at, correlation_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_CAS = (
+    "UPDATE agents SET status = ?, version = ?, since = ?, data = ?, updated_at = ? "
+    "WHERE id = ? AND version = ?"
+)
+_INSERT_OUTBOX = (
+    "INSERT INTO outbox (agent_id, kind, payload, key, state, attempts, next_attempt_at, "
+    "created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)"
+)
+_SET_TIMER = (
+    "INSERT INTO timers (agent_id, event, due_at, token) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (agent_id, event) DO UPDATE SET due_at = excluded.due_at, "
+    "token = excluded.token, claimed_by = NULL, claimed_until = NULL"
+)
+_CLAIM_OUTBOX = f"""
+    UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id IN (
+        SELECT o.id FROM outbox o
+        WHERE o.state = 'pending' AND o.next_attempt_at <= ?
+          AND (o.claimed_until IS NULL OR o.claimed_until < ? OR o.claimed_by = ?)
+          AND NOT EXISTS (SELECT 1 FROM outbox p
+                          WHERE p.agent_id = o.agent_id AND p.state = 'pending' AND p.id < o.id)
+        ORDER BY o.id LIMIT ?)
+    RETURNING {_OUTBOX_COLS}"""
+_CLAIM_TIMERS = f"""
+    UPDATE timers SET claimed_by = ?, claimed_until = ? WHERE token IN (
+        SELECT token FROM timers
+        WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)
+        ORDER BY due_at LIMIT ?)
+    RETURNING {_TIMER_COLS}"""
+
+
+class SQLiteStore:
+    """The embedded store: one SQLite file in WAL mode, or memory.
+
+    Safe to share between threads (each thread gets its own connection to a file; a memory
+    database has one connection behind a lock) and between processes opening the same file.
+
+    Args:
+        path: the database file (created when missing), or ``":memory:"``.
+        codec: how snapshot data, payloads and effects are turned into JSON.
+        busy_timeout: seconds a writer waits for another writer's lock before giving up.
+        synchronous: SQLite's ``synchronous`` setting. ``"NORMAL"`` (the default) survives a
+            crash of the process; ``"FULL"`` also survives a power loss, at a cost per commit.
+
+    Raises:
+        CorruptDatabase: the file is not a SQLite database, or is damaged.
+        ForeignDatabase: the file holds another program's tables.
+        SchemaTooNew: the file was written by a newer agentfsm.
+        StoreUnavailable: the file cannot be opened (permissions, missing directory…).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = ":memory:",
+        *,
+        codec: Codec = DEFAULT_CODEC,
+        busy_timeout: float = 30.0,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise StoreError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous}")
+        self.path = os.fspath(path)
+        self.codec = codec
+        self._busy = busy_timeout
+        self._sync = synchronous.upper()
+        self._memory = self.path == ":memory:"
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._closed = False
+        self._lock: Any = threading.RLock() if self._memory else _NoLock()
+        self._shared = self._open() if self._memory else None
+        if not self._memory:
+            self._open_file()
+
+    # -- connections ------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=self._busy
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open the SQLite database {self.path!r}: {exc}") from exc
+        try:
+            if not self._memory:
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._sync}")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise CorruptDatabase(
+                f"{self.path!r} is not a usable SQLite database ({exc}); point the store at a "
+                "new file or at an agentfsm database"
+            ) from exc
+        with self._all_lock:
+            self._all.append(conn)
+        if self._memory:
+            self._prepare_schema(conn)
+        return conn
+
+    def _open_file(self) -> None:
+        self._prepare_schema(self._conn())
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreUnavailable("this SQLiteStore is closed; open a new one")
+        if self._shared is not None:
+            return self._shared
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        self._closed = True
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._conn()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(
+                    f"cannot start a write transaction on {self.path!r}: {exc} (another writer "
+                    "held the lock longer than busy_timeout)"
+                ) from exc
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreUnavailable(f"commit failed on {self.path!r}: {exc}") from exc
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self._conn().execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise _translate(exc, self.path) from exc
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def _prepare_schema(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._create_or_migrate(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc, self.path) from exc
+
+    def _create_or_migrate(self, conn: sqlite3.Connection) -> None:
+        tables = {
+            r[0]
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not r[0].startswith("sqlite_")
+        }
+        if not tables:
+            for stmt in SQLITE_V1:
+                conn.execute(stmt)
+            version = 1
+        elif "agentfsm_schema" not in tables:
+            raise ForeignDatabase(
+                f"{self.path!r} holds tables that are not agentfsm's "
+                f"({', '.join(sorted(tables)[:5])}); give the store a file of its own"
+            )
+        else:
+            row = conn.execute("SELECT version, application FROM agentfsm_schema").fetchone()
+            if row is None or row[1] != APPLICATION:
+                raise ForeignDatabase(f"{self.path!r} has a schema table that is not agentfsm's")
+            version = int(row[0])
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{self.path!r} is at schema version {version}, newer than this agentfsm "
+                f"understands ({SCHEMA_VERSION}); upgrade agentfsm to open it"
+            )
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for stmt in SQLITE_STEPS[step]:
+                conn.execute(stmt)
+
+    def schema_version(self) -> int:
+        """The schema version the database is at."""
+        return int(self._read("SELECT version FROM agentfsm_schema")[0][0])
+
+    # -- agents -----------------------------------------------------------------------------
+
+    def _agent(self, row: Any) -> AgentRecord:
+        snap = Snapshot(row[2], row[3], _dt(row[4]), self.codec.loads(row[5]))
+        return AgentRecord(row[0], row[1], snap, _dt(row[6]), _dt(row[7]))
+
+    def load(self, agent_id: str) -> AgentRecord:
+        """The stored agent. Raises ``UnknownAgent`` when there is none."""
+        rows = self._read(f"SELECT {_AGENT_COLS} FROM agents WHERE id = ?", (agent_id,))
+        if not rows:
+            raise UnknownAgent(f"no agent {agent_id!r} is stored; create it first")
+        return self._agent(rows[0])
+
+    def load_many(self, agent_ids: Iterable[str]) -> dict[str, AgentRecord]:
+        """The stored agents among ``agent_ids``; unknown ids are left out."""
+        ids = list(dict.fromkeys(agent_ids))
+        out: dict[str, AgentRecord] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for row in self._read(f"SELECT {_AGENT_COLS} FROM agents WHERE id IN ({marks})", chunk):
+                out[row[0]] = self._agent(row)
+        return out
+
+    def agents(self) -> list[AgentRecord]:
+        """Every stored agent, by id."""
+        return [self._agent(r) for r in self._read(f"SELECT {_AGENT_COLS} FROM agents ORDER BY id")]
+
+    # -- the one write path -----------------------------------------------------------------
+
+    def commit(self, writes: Sequence[Write]) -> None:
+        """Apply ``writes`` in one transaction (see ``Store.commit``)."""
+        dumps = self.codec.dumps
+        try:
+            with self._write() as conn:
+                for w in writes:
+                    self._apply(conn, w, dumps)
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc, self.path) from exc
+
+    def _apply(self, conn: sqlite3.Connection, w: Write, dumps: Any) -> None:
+        snap = w.snapshot
+        at = _ts(w.at)
+        if w.kind == CREATE:
+            try:
+                conn.execute(
+                    f"INSERT INTO agents ({_AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (w.agent_id, w.machine, snap.status, snap.version, _ts(snap.since),
+                     dumps(snap.data), at, at),
+                )  # fmt: skip
+            except sqlite3.IntegrityError:
+                raise AgentExists(f"an agent {w.agent_id!r} is already stored") from None
+        elif w.refusal is None:
+            cur = conn.execute(
+                _CAS,
+                (snap.status, snap.version, _ts(snap.since), dumps(snap.data), at, w.agent_id,
+                 w.expected_version),
+            )  # fmt: skip
+            if cur.rowcount != 1:
+                self._conflict(conn, w)
+        else:
+            row = conn.execute("SELECT version FROM agents WHERE id = ?", (w.agent_id,)).fetchone()
+            if row is None or row[0] != w.expected_version:
+                self._conflict(conn, w)
+        ref = w.refusal
+        try:
+            conn.execute(
+                _INSERT_AUDIT,
+                (w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload),
+                 w.from_status, snap.status, snap.version,
+                 ref.code if ref else None, ref.message if ref else None,
+                 ref.guard if ref else None, at, w.correlation_id),
+            )  # fmt: skip
+        except sqlite3.IntegrityError:
+            raise DuplicateEvent(w.event_id) from None
+        if w.outbox:
+            conn.executemany(
+                _INSERT_OUTBOX,
+                [(w.agent_id, o.kind, dumps(o.payload), o.key, at, at, at) for o in w.outbox],
+            )
+        if w.consume_timer is not None:
+            conn.execute("DELETE FROM timers WHERE token = ?", (w.consume_timer,))
+        for event in w.cancels:
+            conn.execute("DELETE FROM timers WHERE agent_id = ? AND event = ?", (w.agent_id, event))
+        for t in w.timers:
+            conn.execute(_SET_TIMER, (w.agent_id, t.event, _ts(t.due_at), t.token))
+
+    @staticmethod
+    def _conflict(conn: sqlite3.Connection, w: Write) -> None:
+        found = conn.execute("SELECT 1 FROM agents WHERE id = ?", (w.agent_id,)).fetchone()
+        if found is None:
+            raise UnknownAgent(f"no agent {w.agent_id!r} is stored; create it first")
+        raise VersionConflict(w.agent_id, w.expected_version or 0)
+
+    # -- audit log --------------------------------------------------------------------------
+
+    def _audit(self, r: Any) -> AuditRow:
+        refusal = None
+        if r[10] is not None:
+            refusal = Refusal(r[10], r[11] or "", r[5], r[7] or r[8], r[12])
+        return AuditRow(
+            r[0], r[1], r[2], r[3], r[4], r[5], self.codec.loads(r[6]), r[7], r[8], r[9],
+            refusal, _dt(r[13]), r[14],
+        )  # fmt: skip
+
+    def audit_row(self, event_id: str) -> AuditRow | None:
+        """The audit row of ``event_id``, if recorded."""
+        rows = self._read(f"SELECT {_AUDIT_COLS} FROM audit WHERE event_id = ?", (event_id,))
+        return self._audit(rows[0]) if rows else None
+
+    def history(self, agent_id: str) -> list[AuditRow]:
+        """An agent's audit rows, oldest first."""
+        sql = f"SELECT {_AUDIT_COLS} FROM audit WHERE agent_id = ? ORDER BY seq"
+        return [self._audit(r) for r in self._read(sql, (agent_id,))]
+
+    def audit_log(self, after_seq: int = 0, limit: int | None = None) -> list[AuditRow]:
+        """Audit rows after ``after_seq``, oldest first."""
+        sql = f"SELECT {_AUDIT_COLS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"
+        rows = self._read(sql, (after_seq, -1 if limit is None else limit))
+        return [self._audit(r) for r in rows]
+
+    # -- outbox -----------------------------------------------------------------------------
+
+    def _item(self, r: Any) -> OutboxItem:
+        return OutboxItem(
+            r[0], r[1], r[2], self.codec.loads(r[3]), r[4], r[5], r[6], _dt(r[7]), r[8], r[9],
+            _opt_dt(r[10]),
+        )  # fmt: skip
+
+    def claim_outbox(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[OutboxItem]:
+        """Claim due outbox items for ``worker`` (see ``Store.claim_outbox``)."""
+        n = _ts(now)
+        try:
+            with self._write() as conn:
+                rows = conn.execute(
+                    _CLAIM_OUTBOX, (worker, _ts(lease_until), n, n, worker, limit)
+                ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc, self.path) from exc
+        return sorted((self._item(r) for r in rows), key=lambda i: i.id)
+
+    def _update_held(self, sql: str, args: Sequence[Any]) -> bool:
+        try:
+            with self._write() as conn:
+                return conn.execute(sql, args).rowcount == 1
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc, self.path) from exc
+
+    def finish_outbox(self, item_id: int, worker: str, now: datetime) -> bool:
+        """Mark an item done, if ``worker`` still holds it."""
+        return self._update_held(
+            "UPDATE outbox SET state = ?, claimed_by = NULL, claimed_until = NULL, "
+            "updated_at = ? WHERE id = ? AND claimed_by = ? AND state = 'pending'",
+            (DONE, _ts(now), item_id, worker),
+        )
+
+    def retry_outbox(
+        self, item_id: int, worker: str, error: str, next_attempt_at: datetime, now: datetime
+    ) -> bool:
+        """Count a failed attempt; the item is due again at ``next_attempt_at``."""
+        return self._update_held(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
+            "claimed_by = NULL, claimed_until = NULL, updated_at = ? "
+            "WHERE id = ? AND claimed_by = ? AND state = 'pending'",
+            (error, _ts(next_attempt_at), _ts(now), item_id, worker),
+        )
+
+    def park_outbox(self, item_id: int, worker: str, error: str, now: datetime) -> bool:
+        """Count a failed attempt and park the item with ``error``."""
+        return self._update_held(
+            "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ?, "
+            "claimed_by = NULL, claimed_until = NULL, updated_at = ? "
+            "WHERE id = ? AND claimed_by = ? AND state = 'pending'",
+            (PARKED, error, _ts(now), item_id, worker),
+        )
+
+    def requeue_outbox(self, item_id: int, now: datetime) -> bool:
+        """Put a parked item back in the queue, due now."""
+        n = _ts(now)
+        return self._update_held(
+            "UPDATE outbox SET state = ?, next_attempt_at = ?, updated_at = ? "
+            "WHERE id = ? AND state = 'parked'",
+            (PENDING, n, n, item_id),
+        )
+
+    def outbox(
+        self, *, state: str | None = None, agent_id: str | None = None, limit: int | None = None
+    ) -> list[OutboxItem]:
+        """Outbox items, oldest first, filtered by state and agent."""
+        sql = (
+            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE (? IS NULL OR state = ?) "
+            "AND (? IS NULL OR agent_id = ?) ORDER BY id LIMIT ?"
+        )
+        args = (state, state, agent_id, agent_id, -1 if limit is None else limit)
+        return [self._item(r) for r in self._read(sql, args)]
+
+    # -- timers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _timer(r: Any) -> TimerRow:
+        return TimerRow(r[0], r[1], _dt(r[2]), r[3], r[4], _opt_dt(r[5]))
+
+    def claim_timers(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[TimerRow]:
+        """Claim due timers for ``worker``, earliest first."""
+        n = _ts(now)
+        try:
+            with self._write() as conn:
+                rows = conn.execute(
+                    _CLAIM_TIMERS, (worker, _ts(lease_until), n, n, worker, limit)
+                ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc, self.path) from exc
+        return sorted((self._timer(r) for r in rows), key=lambda t: (t.due_at, t.token))
+
+    def timers(self, agent_id: str | None = None) -> list[TimerRow]:
+        """Pending timers, earliest first."""
+        sql = f"SELECT {_TIMER_COLS} FROM timers WHERE (? IS NULL OR agent_id = ?) ORDER BY due_at"
+        return [self._timer(r) for r in self._read(sql, (agent_id, agent_id))]
+
+
+def _translate(exc: sqlite3.DatabaseError, path: str) -> StoreError:
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        return StoreUnavailable(f"{path!r} stayed locked by another writer: {text}")
+    if "not a database" in text or "malformed" in text:
+        return CorruptDatabase(f"{path!r} is not a usable SQLite database ({text})")
+    if isinstance(exc, sqlite3.ProgrammingError):
+        return StoreUnavailable(f"the connection to {path!r} cannot be used: {text}")
+    return StoreError(f"SQLite failed on {path!r}: {text}")

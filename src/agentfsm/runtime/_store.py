@@ -1,0 +1,121 @@
+"""The store contract: what the controller and the workers need from a database.
+
+``SQLiteStore`` and ``PostgresStore`` implement it, and one contract test suite runs against
+both. Every write method is one transaction: it happens whole or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from agentfsm.runtime._records import AgentRecord, AuditRow, OutboxItem, TimerRow, Write
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A durable home for agents, their audit log, the outbox and the timers."""
+
+    def close(self) -> None:
+        """Release connections. The store cannot be used afterwards."""
+        ...
+
+    def schema_version(self) -> int:
+        """The schema version the database is at."""
+        ...
+
+    def load(self, agent_id: str) -> AgentRecord:
+        """The stored agent.
+
+        Raises:
+            UnknownAgent: no such agent.
+        """
+        ...
+
+    def load_many(self, agent_ids: Iterable[str]) -> dict[str, AgentRecord]:
+        """The stored agents among ``agent_ids`` (unknown ids are left out)."""
+        ...
+
+    def agents(self) -> list[AgentRecord]:
+        """Every stored agent, by id."""
+        ...
+
+    def commit(self, writes: Sequence[Write]) -> None:
+        """Apply ``writes`` in one transaction, in order.
+
+        For each write: a ``create`` inserts the agent; an ``event`` or ``erase`` compares and
+        sets the agent's version (a refusal only compares); then the audit row is appended, the
+        outbox items inserted, timers set, cancelled and consumed.
+
+        Raises:
+            VersionConflict: an agent's version is not the expected one. Nothing was written.
+            DuplicateEvent: an event id is already in the log. Nothing was written.
+            AgentExists: a ``create`` names an existing agent. Nothing was written.
+            UnknownAgent: a write names an agent that is not stored. Nothing was written.
+        """
+        ...
+
+    def audit_row(self, event_id: str) -> AuditRow | None:
+        """The audit row of ``event_id``, if it was recorded."""
+        ...
+
+    def history(self, agent_id: str) -> list[AuditRow]:
+        """An agent's audit rows, oldest first (empty for an unknown agent)."""
+        ...
+
+    def audit_log(self, after_seq: int = 0, limit: int | None = None) -> list[AuditRow]:
+        """Audit rows with ``seq > after_seq``, oldest first, at most ``limit`` of them."""
+        ...
+
+    def claim_outbox(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[OutboxItem]:
+        """Claim up to ``limit`` due pending items for ``worker`` until ``lease_until``.
+
+        An item is due when its ``next_attempt_at`` has come and it is unclaimed, its claim has
+        lapsed, or ``worker`` itself holds it (a restarted worker resumes its own batch). Only
+        an agent's oldest pending item is claimable, so an agent's effects are performed in
+        order. Two workers never hold one item at once.
+        """
+        ...
+
+    def finish_outbox(self, item_id: int, worker: str, now: datetime) -> bool:
+        """Mark an item done. False when ``worker`` no longer holds it (nothing changed)."""
+        ...
+
+    def retry_outbox(
+        self, item_id: int, worker: str, error: str, next_attempt_at: datetime, now: datetime
+    ) -> bool:
+        """Count a failed attempt and release the item until ``next_attempt_at``.
+
+        Returns False (nothing changed) when ``worker`` no longer holds it.
+        """
+        ...
+
+    def park_outbox(self, item_id: int, worker: str, error: str, now: datetime) -> bool:
+        """Count a failed attempt and park the item, keeping ``error``.
+
+        Returns False (nothing changed) when ``worker`` no longer holds it.
+        """
+        ...
+
+    def requeue_outbox(self, item_id: int, now: datetime) -> bool:
+        """Put a parked item back in the queue, due now. False when it is not parked."""
+        ...
+
+    def outbox(
+        self, *, state: str | None = None, agent_id: str | None = None, limit: int | None = None
+    ) -> list[OutboxItem]:
+        """Outbox items, oldest first, filtered by state and agent."""
+        ...
+
+    def claim_timers(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[TimerRow]:
+        """Claim up to ``limit`` timers due at ``now``, earliest first (see ``claim_outbox``)."""
+        ...
+
+    def timers(self, agent_id: str | None = None) -> list[TimerRow]:
+        """Pending timers, earliest first, for one agent or all."""
+        ...
