@@ -11,8 +11,9 @@ from collections.abc import Mapping
 
 from agentfsm._errors import InvalidInput
 from agentfsm._machine import Machine
-from agentfsm._spec import MachineSpec
+from agentfsm._spec import GuardSpec, MachineSpec, guard_names
 from agentfsm._values import DEFAULT_POLICY, Actor
+from agentfsm.analysis import invariants_for
 from agentfsm.models import RESUME_TABLE
 from agentfsm.render._common import ACTOR_ORDER, actor_letters, md_cell
 from agentfsm.render._matrix import default_waits, duration_text, offered_matrix
@@ -141,14 +142,26 @@ def _guards(spec: MachineSpec) -> str:
         return "This machine has no guards."
     lines = ["| guard | checks | refusal code | refusal sentence |", "|---|---|---|---|"]
     for g in spec.guards:
-        cells = [f"`{g.name}`", g.description, f"`{g.code}`", g.message]
+        cells = [f"`{g.name}`", g.description, f"`{g.code}`", _sentence(spec, g)]
         lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     return "\n".join(lines)
 
 
-def _invariants(machine: Machine) -> str:
-    from agentfsm.analysis import invariants_for  # TEMP until analysis lands
+def _sentence(spec: MachineSpec, guard: GuardSpec) -> str:
+    """The guard's refusal sentence as the first event that uses it would say it."""
+    event = next(
+        (spec.event(row.event) for row in spec.transitions if guard.name in guard_names(row.guard)),
+        None,
+    )
+    label = (event.label or event.name) if event is not None else "The action"
+    return (
+        guard.message.replace("{label}", label)
+        .replace("{event}", event.name if event is not None else "action")
+        .replace("{status}", "‹status›")
+    )
 
+
+def _invariants(machine: Machine) -> str:
     invariants = invariants_for(machine)
     if not invariants:
         return "No invariants are checked for this machine."
@@ -156,5 +169,5 @@ def _invariants(machine: Machine) -> str:
         "Checked exhaustively by `agentfsm check` and as properties over random event sequences:",
         "",
     ]
-    lines += [f"{i}. **{inv.name}**: {inv.description}" for i, inv in enumerate(invariants, 1)]
+    lines += [f"- **{inv.name}**: {inv.description}" for inv in invariants]
     return "\n".join(lines)

@@ -1,0 +1,121 @@
+"""What each ``agentfsm`` command does. ``agentfsm.cli`` parses the arguments and calls these.
+
+Every command takes already-parsed values, writes to the given stream, and returns the exit
+status: 0 done, 1 a check failed. A value the user got wrong raises ``UsageError`` (exit 2).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import TextIO
+
+from agentfsm._engine import offered
+from agentfsm._machine import Machine
+from agentfsm._story import demo_text
+from agentfsm.analysis import check as check_machine
+from agentfsm.models import MACHINES
+from agentfsm.render import (
+    DEFAULT_DOCS_DIR,
+    drifted_pages,
+    sample_snapshot,
+    to_dot,
+    to_markdown_table,
+    to_mermaid,
+    write_pages,
+)
+from agentfsm.render._samples import sample_context
+
+FORMATS = {"mermaid": to_mermaid, "dot": to_dot}
+"""The diagram formats ``agentfsm diagram`` knows."""
+
+
+class UsageError(Exception):
+    """A command-line value is wrong; the message names the valid choices."""
+
+
+def machine_named(name: str) -> Machine:
+    """The shipped machine called ``name``.
+
+    Raises:
+        UsageError: there is none; the message lists the models.
+    """
+    machine = MACHINES.get(name)
+    if machine is None:
+        raise UsageError(f"unknown model {name!r}; choose one of: {', '.join(MACHINES)}")
+    return machine
+
+
+def show(model: str, out: TextIO) -> int:
+    """Print the model's transition table (Markdown)."""
+    out.write(to_markdown_table(machine_named(model)))
+    return 0
+
+
+def diagram(model: str, fmt: str, out: TextIO) -> int:
+    """Print the model's state diagram in ``fmt`` (``mermaid`` or ``dot``)."""
+    machine = machine_named(model)
+    render = FORMATS.get(fmt)
+    if render is None:
+        raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    out.write(render(machine))
+    return 0
+
+
+def check(model: str | None, out: TextIO) -> int:
+    """Validate and model-check one model, or every shipped one; 1 when any check fails."""
+    names = [model] if model is not None else list(MACHINES)
+    machines = [machine_named(n) for n in names]  # every name is checked before any work
+    failed = False
+    for machine in machines:
+        report = check_machine(machine)
+        out.write(report.format() + "\n")
+        failed = failed or not report.ok
+    return 1 if failed else 0
+
+
+def offered_actions(model: str, status: str, waited_minutes: float, out: TextIO) -> int:
+    """Print which user actions a representative agent in ``status`` is offered, and why not."""
+    machine = machine_named(model)
+    if status not in machine.states:
+        choices = ", ".join(machine.spec.state_names)
+        raise UsageError(f"the {model} model has no status {status!r}; choose one of: {choices}")
+    if waited_minutes < 0:
+        raise UsageError(f"--waited must be zero or more minutes, not {waited_minutes:g}")
+    snapshot = sample_snapshot(machine, status)
+    offers = offered(machine, snapshot, sample_context(timedelta(minutes=waited_minutes)))
+    out.write(f"A {model} agent that has been {status} for {waited_minutes:g} min is offered:\n")
+    width = max(len(o.label) for o in offers) if offers else 0
+    for o in offers:
+        if o.offered:
+            extra = f" (needs {', '.join(o.needs)}: {' '.join(o.requirements)})" if o.needs else ""
+            out.write(f"  {o.label.ljust(width)}  yes{extra}\n")
+        else:
+            assert o.refusal is not None
+            out.write(f"  {o.label.ljust(width)}  no   [{o.refusal.code}] {o.refusal.message}\n")
+    if not offers:
+        out.write("  (this model has no user actions)\n")
+    return 0
+
+
+def docs(write: str | None, check_dir: str | None, out: TextIO) -> int:
+    """Write the generated pages into ``write``, or list the pages in ``check_dir`` that drifted."""
+    if write is not None:
+        for path in write_pages(Path(write)):
+            out.write(f"wrote {path}\n")
+        return 0
+    directory = Path(check_dir) if check_dir is not None else DEFAULT_DOCS_DIR
+    drifted = drifted_pages(directory)
+    if not drifted:
+        out.write(f"the pages in {directory} are up to date\n")
+        return 0
+    for line in drifted:
+        out.write(f"drifted: {line}\n")
+    out.write(f"regenerate them with:  agentfsm docs --write {directory}\n")
+    return 1
+
+
+def demo(out: TextIO) -> int:
+    """Print the simulation: one Alfe and one Recif agent through their lifecycles."""
+    out.write(demo_text())
+    return 0

@@ -1,0 +1,145 @@
+"""The ``agentfsm`` command: look at the shipped models, check them, and run the demo.
+
+This module only parses arguments and dispatches; what each command does lives in
+``agentfsm._cli_commands``. ``main(argv)`` returns the exit status (0 done, 1 a check failed,
+2 a usage error) so tests can call it directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from agentfsm import _cli_commands as commands
+from agentfsm.models import MACHINES
+from agentfsm.render import DEFAULT_DOCS_DIR
+
+_MODELS = ", ".join(MACHINES)
+
+_EPILOG = f"""\
+models: {_MODELS}
+
+examples:
+  agentfsm demo                      watch an Alfe and a Recif agent live through their lifecycles
+  agentfsm show alfe                 the Alfe transition table
+  agentfsm diagram recif --format dot | dot -Tsvg > recif.svg
+  agentfsm offered alfe stopped      what a stopped Alfe agent offers, and why not the rest
+  agentfsm check                     prove every model's invariants
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``agentfsm`` argument parser, with one sub-command per command."""
+    parser = _Parser(
+        prog="agentfsm",
+        description="The lifecycle of hosted AI agents as explicit, checked state machines.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    model_help = f"the model: {_MODELS}"
+
+    p = sub.add_parser("demo", help="print a short simulated lifecycle of two agents")
+    p.description = (
+        "Drive one Alfe agent and one Recif agent through their lifecycles on a virtual clock "
+        "and print the timeline: every event, who sent it, the status change, the effects, "
+        "and the refusals. Nothing is performed; it runs in a fraction of a second."
+    )
+
+    p = sub.add_parser("show", help="print a model's transition table (Markdown)")
+    p.description = "Print every transition of MODEL: event, actor, from, to, guard, effects."
+    p.add_argument("model", metavar="MODEL", help=model_help)
+
+    p = sub.add_parser("diagram", help="print a model's state diagram (Mermaid or DOT)")
+    p.description = "Print MODEL's state diagram, as Mermaid (default) or Graphviz DOT source."
+    p.add_argument("model", metavar="MODEL", help=model_help)
+    p.add_argument(
+        "--format",
+        default="mermaid",
+        metavar="FORMAT",
+        help=f"{' or '.join(commands.FORMATS)} (default: mermaid)",
+    )
+
+    p = sub.add_parser("check", help="validate and model-check the models (exit 1 on failure)")
+    p.description = (
+        "Validate MODEL (or every model) and explore all its reachable abstract states, "
+        "checking every invariant on every transition. Exits 1 and prints a shortest "
+        "counterexample when an invariant fails."
+    )
+    p.add_argument("model", metavar="MODEL", nargs="?", help=f"{model_help} (default: all)")
+
+    p = sub.add_parser("offered", help="which actions a status offers, and why not the others")
+    p.description = (
+        "For a representative agent of MODEL in STATUS, list every user action: offered, or "
+        "refused with its code and the sentence a dashboard would show."
+    )
+    p.add_argument("model", metavar="MODEL", help=model_help)
+    p.add_argument("status", metavar="STATUS", help="one of the model's statuses")
+    p.add_argument(
+        "--waited",
+        type=float,
+        default=0.0,
+        metavar="MINUTES",
+        help="how long the agent has been in STATUS (default: 0; Alfe's stuck limit is 10)",
+    )
+
+    p = sub.add_parser("docs", help="write or check the generated docs pages")
+    p.description = (
+        "Generate one Markdown page per model (diagram, tables, offered actions, invariants). "
+        f"--write writes them; --check exits 1 when a committed page differs. DIR defaults to "
+        f"{DEFAULT_DOCS_DIR}."
+    )
+    mode = p.add_mutually_exclusive_group(required=True)
+    default_dir = str(DEFAULT_DOCS_DIR)
+    mode.add_argument("--write", nargs="?", const=default_dir, metavar="DIR", help="write pages")
+    mode.add_argument("--check", nargs="?", const=default_dir, metavar="DIR", help="check pages")
+    return parser
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    if args.command == "demo":
+        return commands.demo(out)
+    if args.command == "show":
+        return commands.show(args.model, out)
+    if args.command == "diagram":
+        return commands.diagram(args.model, args.format, out)
+    if args.command == "check":
+        return commands.check(args.model, out)
+    if args.command == "offered":
+        return commands.offered_actions(args.model, args.status, args.waited, out)
+    return commands.docs(args.write, args.check, out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``agentfsm`` command line.
+
+    Args:
+        argv: the arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 done, 1 a check failed, 2 a usage error (a one-line message on
+        standard error names the valid choices).
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, or a parse error already reported
+        return stop.code if isinstance(stop.code, int) else 2
+    try:
+        return _dispatch(args)
+    except commands.UsageError as error:
+        sys.stderr.write(f"agentfsm: error: {error}\n")
+        return 2
+    except BrokenPipeError:  # `agentfsm demo | head`: the reader left; that is not an error
+        sys.stderr.close()
+        return 0
