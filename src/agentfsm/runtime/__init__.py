@@ -39,6 +39,16 @@ from agentfsm.runtime._errors import (
     UnknownStoredStatus,
     VersionConflict,
 )
+from agentfsm.runtime._outbox import (
+    BatchReport,
+    EffectHandler,
+    EffectRouter,
+    OutboxWorker,
+    RetainedDataRemover,
+    exponential_backoff,
+)
+from agentfsm.runtime._pgserver import ThrowawayPostgres
+from agentfsm.runtime._postgres import PostgresStore
 from agentfsm.runtime._records import (
     CREATE,
     DOMAIN_EVENT,
@@ -60,6 +70,7 @@ from agentfsm.runtime._replay import ReplayMismatch, replay, replay_agent, repla
 from agentfsm.runtime._schema import SCHEMA_VERSION
 from agentfsm.runtime._sqlite import SQLiteStore
 from agentfsm.runtime._store import Store
+from agentfsm.runtime._timers import TimerReport, TimerWorker
 
 __all__ = [
     "CREATE",
@@ -76,6 +87,7 @@ __all__ = [
     "AgentExists",
     "AgentRecord",
     "AuditRow",
+    "BatchReport",
     "Clock",
     "Codec",
     "CodecError",
@@ -85,13 +97,18 @@ __all__ = [
     "CorruptDatabase",
     "Delivery",
     "DuplicateEvent",
+    "EffectHandler",
+    "EffectRouter",
     "EventIdReused",
     "ForeignDatabase",
     "ManualClock",
     "OutboxEntry",
     "OutboxItem",
+    "OutboxWorker",
     "PermanentError",
+    "PostgresStore",
     "ReplayMismatch",
+    "RetainedDataRemover",
     "SQLiteStore",
     "SchemaError",
     "SchemaTooNew",
@@ -101,14 +118,18 @@ __all__ = [
     "StoreUnavailable",
     "SystemClock",
     "TemporaryError",
+    "ThrowawayPostgres",
     "TimerEntry",
+    "TimerReport",
     "TimerRow",
+    "TimerWorker",
     "UnknownAgent",
     "UnknownMachine",
     "UnknownStoredStatus",
     "VersionConflict",
     "Write",
     "default_scrub",
+    "exponential_backoff",
     "replay",
     "replay_agent",
     "replay_differences",

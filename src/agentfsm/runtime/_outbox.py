@@ -1,0 +1,264 @@
+"""The outbox worker: performs recorded effects through an effect handler, at least once.
+
+A worker claims a batch of due items (a lease: ``claimed_by`` / ``claimed_until``), performs
+each through the handler with the item's idempotency key, feeds the handler's platform events
+back through the controller (with ids derived from the key, so feeding twice records once), and
+marks the item done. A temporary failure is retried with exponential backoff and jitter; after
+``max_attempts`` failures, or at once on a permanent one, the item is parked with its last error.
+A worker killed mid-batch leaves its items claimed: it resumes them when restarted under the
+same ``worker_id``, and any other worker takes them once the lease lapses.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, Protocol
+
+import attrs
+
+from agentfsm._effects import RemoveRetainedData
+from agentfsm._values import Event
+from agentfsm.runtime._controller import Controller
+from agentfsm.runtime._errors import PermanentError, StoreError, TemporaryError
+from agentfsm.runtime._records import OutboxItem
+
+log = logging.getLogger("agentfsm.runtime")
+
+
+class EffectHandler(Protocol):
+    """Performs one effect (or publishes one domain event) for one agent.
+
+    Called at least once per outbox item; a handler whose work must not happen twice keeps
+    ``key`` (stable across every retry of the item) and does nothing the second time.
+
+    Returns:
+        Platform events observed while performing it (``host_up``…), fed back to the agent.
+
+    Raises:
+        TemporaryError: retry later (with its ``delay``, or exponential backoff).
+        PermanentError: never retry; park the item.
+    """
+
+    def __call__(self, agent_id: str, effect: Any, key: str) -> Sequence[Event]: ...
+
+
+class EffectRouter:
+    """An ``EffectHandler`` that dispatches on the effect's type.
+
+    Args:
+        routes: ``effect type -> handler``.
+        default: the handler for other types; without one, they are parked (``PermanentError``).
+    """
+
+    def __init__(
+        self,
+        routes: Mapping[type[Any], EffectHandler],
+        default: EffectHandler | None = None,
+    ) -> None:
+        self._routes = dict(routes)
+        self._default = default
+
+    def __call__(self, agent_id: str, effect: Any, key: str) -> Sequence[Event]:
+        """Perform ``effect`` with the handler registered for its type."""
+        handler = self._routes.get(type(effect), self._default)
+        if handler is None:
+            raise PermanentError(f"no handler is registered for {type(effect).__name__}")
+        return handler(agent_id, effect, key)
+
+
+class RetainedDataRemover:
+    """The ``RemoveRetainedData`` handler: clears the agent's stored data beyond its identity.
+
+    It goes through ``Controller.erase``, so the removal is an audit row (the log still
+    replays to the stored snapshot) and is idempotent by the item's key.
+    """
+
+    def __init__(self, controller: Controller) -> None:
+        self._controller = controller
+
+    def __call__(self, agent_id: str, effect: Any, key: str) -> Sequence[Event]:
+        """Remove the data; returns no events."""
+        if not isinstance(effect, RemoveRetainedData):
+            raise PermanentError(f"RetainedDataRemover cannot perform {type(effect).__name__}")
+        self._controller.erase(agent_id, event_id=f"erase:{key}")
+        return ()
+
+
+def exponential_backoff(
+    attempt: int, base: timedelta, cap: timedelta, rng: random.Random
+) -> timedelta:
+    """The wait before retry number ``attempt`` (1 for the first): ``base * 2**(attempt-1)``,
+    capped at ``cap``, then scaled by a random factor in [0.5, 1] so that items that failed
+    together do not all come back together."""
+    # In float seconds: a timedelta multiplied by 2**60 would overflow before the cap applied.
+    seconds = min(base.total_seconds() * 2.0 ** min(attempt - 1, 60), cap.total_seconds())
+    return timedelta(seconds=seconds * rng.uniform(0.5, 1.0))
+
+
+@attrs.define
+class BatchReport:
+    """What one batch did. ``fed_back`` counts platform events handed to the controller."""
+
+    claimed: int = 0
+    done: int = 0
+    retried: int = 0
+    parked: int = 0
+    lost: int = 0
+    fed_back: int = 0
+
+    def add(self, other: BatchReport) -> None:
+        """Add ``other``'s counts to these."""
+        for f in attrs.fields(BatchReport):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+def default_worker_id() -> str:
+    """``host:pid:random``, unique to this process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class OutboxWorker:
+    """Claims due outbox items in batches and performs them through ``handler``.
+
+    Args:
+        controller: feeds the handler's events back (and gives the store and the clock).
+        handler: performs effects and publishes domain events.
+        worker_id: the name the worker's claims are made under; reuse it after a restart to
+            resume the batch the worker was killed in.
+        batch_size: items claimed at a time.
+        lease: how long a claim lasts before another worker may take the item over.
+        max_attempts: failures after which an item is parked.
+        backoff_base, backoff_max: the exponential backoff's first wait and its cap.
+        rng: the jitter's random source (seed it in tests).
+        on_batch: called with each batch's ``BatchReport`` (progress for long runs).
+    """
+
+    def __init__(
+        self,
+        controller: Controller,
+        handler: EffectHandler,
+        *,
+        worker_id: str | None = None,
+        batch_size: int = 100,
+        lease: timedelta = timedelta(seconds=60),
+        max_attempts: int = 8,
+        backoff_base: timedelta = timedelta(seconds=1),
+        backoff_max: timedelta = timedelta(minutes=10),
+        rng: random.Random | None = None,
+        on_batch: Callable[[BatchReport], None] | None = None,
+    ) -> None:
+        self.controller = controller
+        self.store = controller.store
+        self.clock = controller.clock
+        self.handler = handler
+        self.worker_id = worker_id or default_worker_id()
+        self.batch_size = batch_size
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.rng = rng or random.Random()
+        self.on_batch = on_batch
+        self.total = BatchReport()
+
+    def run_once(self) -> BatchReport:
+        """Claim one batch and perform it. Returns what it did (``claimed == 0``: nothing due)."""
+        now = self.clock.now()
+        items = self.store.claim_outbox(self.worker_id, now, now + self.lease, self.batch_size)
+        report = BatchReport(claimed=len(items))
+        for item in items:
+            self._perform(item, report)
+        self.total.add(report)
+        if items:
+            log.debug("outbox worker %s: %s", self.worker_id, report)
+            if self.on_batch is not None:
+                self.on_batch(report)
+        return report
+
+    def drain(self, max_batches: int = 1_000_000) -> BatchReport:
+        """Run batches until one finds nothing due (or ``max_batches`` ran)."""
+        total = BatchReport()
+        for _ in range(max_batches):
+            report = self.run_once()
+            total.add(report)
+            if not report.claimed:
+                break
+        return total
+
+    def run(self, stop: threading.Event, idle: float = 0.5) -> None:
+        """Run batches until ``stop`` is set, waiting ``idle`` seconds when nothing is due."""
+        while not stop.is_set():
+            try:
+                report = self.run_once()
+            except StoreError as exc:
+                if not exc.retryable:
+                    raise
+                log.warning("outbox worker %s: store unavailable: %s", self.worker_id, exc)
+                stop.wait(idle)
+                continue
+            if not report.claimed:
+                stop.wait(idle)
+
+    def _perform(self, item: OutboxItem, report: BatchReport) -> None:
+        try:
+            events = self.handler(item.agent_id, item.payload, item.key)
+            for i, event in enumerate(events):
+                if event.id is None:
+                    event = attrs.evolve(event, id=f"{item.key}/{i}")
+                self.controller.handle(item.agent_id, event, correlation_id=item.key)
+                report.fed_back += 1
+        except PermanentError as exc:
+            self._park(item, f"permanent: {exc}", report)
+            return
+        except TemporaryError as exc:
+            self._retry(item, str(exc) or type(exc).__name__, exc.delay, report)
+            return
+        except StoreError as exc:
+            if not exc.retryable:
+                self._park(item, f"{type(exc).__name__}: {exc}", report)
+                return
+            self._retry(item, f"{type(exc).__name__}: {exc}", None, report)
+            return
+        except Exception as exc:
+            # A handler bug is retried like a temporary failure, so it ends up parked with its
+            # message rather than stopping the worker.
+            log.exception("outbox item %s: handler raised", item.id)
+            self._retry(item, f"{type(exc).__name__}: {exc}", None, report)
+            return
+        if self.store.finish_outbox(item.id, self.worker_id, self.clock.now()):
+            report.done += 1
+        else:
+            report.lost += 1
+            log.warning("outbox item %s: claim lapsed before it was marked done", item.id)
+
+    def _retry(
+        self, item: OutboxItem, error: str, delay: timedelta | None, report: BatchReport
+    ) -> None:
+        attempt = item.attempts + 1
+        if attempt >= self.max_attempts:
+            self._park(item, error, report)
+            return
+        now = self.clock.now()
+        wait = (
+            delay
+            if delay is not None
+            else exponential_backoff(attempt, self.backoff_base, self.backoff_max, self.rng)
+        )
+        if self.store.retry_outbox(item.id, self.worker_id, error, now + wait, now):
+            report.retried += 1
+        else:
+            report.lost += 1
+
+    def _park(self, item: OutboxItem, error: str, report: BatchReport) -> None:
+        log.warning("outbox item %s parked: %s", item.id, error)
+        if self.store.park_outbox(item.id, self.worker_id, error, self.clock.now()):
+            report.parked += 1
+        else:
+            report.lost += 1

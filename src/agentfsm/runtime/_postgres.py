@@ -1,0 +1,462 @@
+"""``PostgresStore``: the store for several control-plane replicas, on psycopg 3 and its pool.
+
+Compare-and-set on the version keeps concurrent writers safe; ``FOR UPDATE SKIP LOCKED`` lets
+replicas share outbox items and timers without waiting on each other or taking one twice. The
+tables live in their own PostgreSQL schema (``agentfsm`` by default), so the store can share a
+database with other programs. Needs the ``postgres`` extra.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from agentfsm._errors import MissingExtra
+from agentfsm._values import Refusal, Snapshot
+from agentfsm.runtime._codec import DEFAULT_CODEC, Codec
+from agentfsm.runtime._errors import (
+    AgentExists,
+    ConnectionLost,
+    DuplicateEvent,
+    ForeignDatabase,
+    SchemaTooNew,
+    StoreError,
+    StoreUnavailable,
+    UnknownAgent,
+    VersionConflict,
+)
+from agentfsm.runtime._records import (
+    CREATE,
+    DONE,
+    PARKED,
+    PENDING,
+    AgentRecord,
+    AuditRow,
+    OutboxItem,
+    TimerRow,
+    Write,
+)
+from agentfsm.runtime._schema import (
+    APPLICATION,
+    OUR_TABLES,
+    POSTGRES_STEPS,
+    POSTGRES_V1,
+    SCHEMA_VERSION,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+_AGENT_COLS = "id, machine, status, version, since, data::text, created_at, updated_at"
+_AUDIT_COLS = (
+    "seq, event_id, agent_id, kind, actor, event, payload::text, from_status, to_status, "
+    "version, refusal_code, refusal_message, refusal_guard, at, correlation_id"
+)
+_OUTBOX_COLS = (
+    "id, agent_id, kind, payload::text, key, state, attempts, next_attempt_at, last_error, "
+    "claimed_by, claimed_until"
+)
+_TIMER_COLS = "agent_id, event, due_at, token, claimed_by, claimed_until"
+
+# The compare-and-set and the audit row in one round trip: no row updated, no row logged.
+_CAS_AND_LOG = """
+    WITH moved AS (
+        UPDATE agents SET status = %s, version = %s, since = %s, data = %s::jsonb,
+               updated_at = %s
+        WHERE id = %s AND version = %s RETURNING id)
+    INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, to_status,
+                       version, refusal_code, refusal_message, refusal_guard, at, correlation_id)
+    SELECT %s, id, %s, %s, %s, %s::jsonb, %s, %s, %s, NULL, NULL, NULL, %s, %s FROM moved"""
+# A refusal changes nothing but must be decided on the current version: FOR SHARE holds the
+# row against writers until the audit row is committed.
+_CHECK_AND_LOG = """
+    WITH seen AS (SELECT id FROM agents WHERE id = %s AND version = %s FOR SHARE)
+    INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, to_status,
+                       version, refusal_code, refusal_message, refusal_guard, at, correlation_id)
+    SELECT %s, id, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s FROM seen"""
+_INSERT_AUDIT = """
+    INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, to_status,
+                       version, refusal_code, refusal_message, refusal_guard, at, correlation_id)
+    VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, NULL, NULL, NULL, %s, %s)"""
+_INSERT_OUTBOX = """
+    INSERT INTO outbox (agent_id, kind, payload, key, state, attempts, next_attempt_at,
+                        created_at, updated_at)
+    VALUES (%s, %s, %s::jsonb, %s, 'pending', 0, %s, %s, %s)"""
+_SET_TIMER = """
+    INSERT INTO timers (agent_id, event, due_at, token) VALUES (%s, %s, %s, %s)
+    ON CONFLICT (agent_id, event) DO UPDATE SET due_at = excluded.due_at,
+        token = excluded.token, claimed_by = NULL, claimed_until = NULL"""
+_CLAIM_OUTBOX = f"""
+    UPDATE outbox SET claimed_by = %s, claimed_until = %s WHERE id IN (
+        SELECT o.id FROM outbox o
+        WHERE o.state = 'pending' AND o.next_attempt_at <= %s
+          AND (o.claimed_until IS NULL OR o.claimed_until < %s OR o.claimed_by = %s)
+          AND NOT EXISTS (SELECT 1 FROM outbox p
+                          WHERE p.agent_id = o.agent_id AND p.state = 'pending' AND p.id < o.id)
+        ORDER BY o.id LIMIT %s FOR UPDATE SKIP LOCKED)
+    RETURNING {_OUTBOX_COLS}"""
+_CLAIM_TIMERS = f"""
+    UPDATE timers SET claimed_by = %s, claimed_until = %s WHERE token IN (
+        SELECT token FROM timers
+        WHERE due_at <= %s AND (claimed_until IS NULL OR claimed_until < %s OR claimed_by = %s)
+        ORDER BY due_at LIMIT %s FOR UPDATE SKIP LOCKED)
+    RETURNING {_TIMER_COLS}"""
+
+
+class PostgresStore:
+    """The store for several control-plane processes sharing one PostgreSQL database.
+
+    Args:
+        dsn: a libpq connection string or URL (``"host=db dbname=agents user=cp"``).
+        schema: the PostgreSQL schema holding the tables (created when missing).
+        codec: how snapshot data, payloads and effects are turned into JSON.
+        min_size, max_size: the connection pool's bounds.
+        connect_timeout: seconds to wait for the server when opening.
+
+    Raises:
+        MissingExtra: psycopg is not installed (``pip install 'agentfsm[postgres]'``).
+        StoreError: the DSN or the schema name is malformed.
+        StoreUnavailable: the server cannot be reached or refuses the login.
+        ForeignDatabase: the schema holds another program's tables.
+        SchemaTooNew: the schema was written by a newer agentfsm.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "agentfsm",
+        codec: Codec = DEFAULT_CODEC,
+        min_size: int = 1,
+        max_size: int = 8,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        try:
+            import psycopg
+            import psycopg_pool
+        except ImportError as exc:  # pragma: no cover - the extra is installed in tests
+            raise MissingExtra("PostgresStore", "postgres", "psycopg") from exc
+        if not _SCHEMA_NAME.match(schema):
+            raise StoreError(
+                f"the schema name {schema!r} must be lower-case letters, digits and underscores"
+            )
+        self._psycopg = psycopg
+        self.schema = schema
+        self.codec = codec
+        self._where = _redact(dsn)
+        timeout = max(1, int(connect_timeout))
+        try:
+            with psycopg.connect(dsn, connect_timeout=timeout, autocommit=True) as conn:
+                self._prepare_schema(conn)
+        except psycopg.ProgrammingError as exc:
+            raise StoreError(f"the PostgreSQL DSN {self._where!r} is malformed: {exc}") from exc
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(
+                f"cannot connect to PostgreSQL at {self._where!r}: {str(exc).strip()}"
+            ) from exc
+        self._pool = psycopg_pool.ConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"autocommit": True, "connect_timeout": timeout},
+            configure=self._configure,
+            open=False,
+            timeout=max(connect_timeout, 30.0),
+        )
+        try:
+            self._pool.open(wait=True, timeout=max(connect_timeout, 5.0))
+        except psycopg_pool.PoolTimeout as exc:
+            self._pool.close()
+            raise StoreUnavailable(f"cannot open connections to {self._where!r}: {exc}") from exc
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(f"SET search_path TO {self.schema}")
+        conn.execute("SET TIME ZONE 'UTC'")
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._pool.close()
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def _prepare_schema(self, conn: psycopg.Connection[Any]) -> None:
+        with conn.transaction():
+            # Two replicas starting at once must not both create or migrate the schema.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"agentfsm:{self.schema}",))
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            conn.execute(f"SET LOCAL search_path TO {self.schema}")
+            tables = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                    (self.schema,),
+                )
+            }
+            if not tables:
+                for stmt in POSTGRES_V1:
+                    conn.execute(stmt)
+                version = 1
+            elif "agentfsm_schema" not in tables:
+                ours = sorted(tables & set(OUR_TABLES)) or sorted(tables)[:5]
+                raise ForeignDatabase(
+                    f"the schema {self.schema!r} at {self._where!r} holds tables that are not "
+                    f"agentfsm's ({', '.join(ours)}); use another schema name"
+                )
+            else:
+                row = conn.execute("SELECT version, application FROM agentfsm_schema").fetchone()
+                if row is None or row[1] != APPLICATION:
+                    raise ForeignDatabase(
+                        f"the schema {self.schema!r} has a schema table that is not agentfsm's"
+                    )
+                version = int(row[0])
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNew(
+                    f"the schema {self.schema!r} is at version {version}, newer than this "
+                    f"agentfsm understands ({SCHEMA_VERSION}); upgrade agentfsm to open it"
+                )
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for stmt in POSTGRES_STEPS[step]:
+                    conn.execute(stmt)
+
+    def schema_version(self) -> int:
+        """The schema version the database is at."""
+        return int(self._read("SELECT version FROM agentfsm_schema")[0][0])
+
+    # -- connections ------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+        pg = self._psycopg
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield conn
+        except StoreError:
+            raise
+        except pg.OperationalError as exc:
+            raise ConnectionLost(
+                f"the connection to {self._where!r} broke during a transaction, which the "
+                f"server rolled back; retry: {str(exc).strip()}"
+            ) from exc
+        except pg.Error as exc:
+            raise StoreError(f"PostgreSQL failed: {str(exc).strip()}") from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("psycopg_pool"):
+                raise StoreUnavailable(f"no connection to {self._where!r}: {exc}") from exc
+            raise
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self._tx() as conn:
+            return conn.execute(sql, args).fetchall()
+
+    # -- agents -----------------------------------------------------------------------------
+
+    def _agent(self, row: Any) -> AgentRecord:
+        snap = Snapshot(row[2], row[3], row[4], self.codec.loads(row[5]))
+        return AgentRecord(row[0], row[1], snap, row[6], row[7])
+
+    def load(self, agent_id: str) -> AgentRecord:
+        """The stored agent. Raises ``UnknownAgent`` when there is none."""
+        rows = self._read(f"SELECT {_AGENT_COLS} FROM agents WHERE id = %s", (agent_id,))
+        if not rows:
+            raise UnknownAgent(f"no agent {agent_id!r} is stored; create it first")
+        return self._agent(rows[0])
+
+    def load_many(self, agent_ids: Iterable[str]) -> dict[str, AgentRecord]:
+        """The stored agents among ``agent_ids``; unknown ids are left out."""
+        ids = list(dict.fromkeys(agent_ids))
+        rows = self._read(f"SELECT {_AGENT_COLS} FROM agents WHERE id = ANY(%s)", (ids,))
+        return {r[0]: self._agent(r) for r in rows}
+
+    def agents(self) -> list[AgentRecord]:
+        """Every stored agent, by id."""
+        return [self._agent(r) for r in self._read(f"SELECT {_AGENT_COLS} FROM agents ORDER BY id")]
+
+    # -- the one write path -----------------------------------------------------------------
+
+    def commit(self, writes: Sequence[Write]) -> None:
+        """Apply ``writes`` in one transaction (see ``Store.commit``)."""
+        unique = self._psycopg.errors.UniqueViolation
+        dumps = self.codec.dumps
+        with self._tx() as conn:
+            cur = conn.cursor()
+            for w in writes:
+                try:
+                    self._apply(cur, w, dumps)
+                except unique as exc:
+                    constraint = getattr(exc.diag, "constraint_name", "") or ""
+                    if constraint.startswith("agents"):
+                        raise AgentExists(f"an agent {w.agent_id!r} is already stored") from None
+                    raise DuplicateEvent(w.event_id) from None
+
+    def _apply(self, cur: psycopg.Cursor[Any], w: Write, dumps: Any) -> None:
+        snap = w.snapshot
+        at = w.at
+        ref = w.refusal
+        if w.kind == CREATE:
+            cur.execute(
+                f"INSERT INTO agents ({_AGENT_COLS.replace('::text', '')}) "
+                "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s)",
+                (w.agent_id, w.machine, snap.status, snap.version, snap.since, dumps(snap.data),
+                 at, at),
+            )  # fmt: skip
+            cur.execute(
+                _INSERT_AUDIT,
+                (w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload),
+                 w.from_status, snap.status, snap.version, at, w.correlation_id),
+            )  # fmt: skip
+        elif ref is None:
+            cur.execute(
+                _CAS_AND_LOG,
+                (snap.status, snap.version, snap.since, dumps(snap.data), at, w.agent_id,
+                 w.expected_version, w.event_id, w.kind, w.actor, w.event, dumps(w.payload),
+                 w.from_status, snap.status, snap.version, at, w.correlation_id),
+            )  # fmt: skip
+            if cur.rowcount != 1:
+                self._conflict(cur, w)
+        else:
+            cur.execute(
+                _CHECK_AND_LOG,
+                (w.agent_id, w.expected_version, w.event_id, w.kind, w.actor, w.event,
+                 dumps(w.payload), w.from_status, snap.status, snap.version, ref.code,
+                 ref.message, ref.guard, at, w.correlation_id),
+            )  # fmt: skip
+            if cur.rowcount != 1:
+                self._conflict(cur, w)
+        if w.outbox:
+            cur.executemany(
+                _INSERT_OUTBOX,
+                [(w.agent_id, o.kind, dumps(o.payload), o.key, at, at, at) for o in w.outbox],
+            )
+        if w.consume_timer is not None:
+            cur.execute("DELETE FROM timers WHERE token = %s", (w.consume_timer,))
+        for event in w.cancels:
+            cur.execute(
+                "DELETE FROM timers WHERE agent_id = %s AND event = %s", (w.agent_id, event)
+            )
+        for t in w.timers:
+            cur.execute(_SET_TIMER, (w.agent_id, t.event, t.due_at, t.token))
+
+    @staticmethod
+    def _conflict(cur: psycopg.Cursor[Any], w: Write) -> None:
+        cur.execute("SELECT 1 FROM agents WHERE id = %s", (w.agent_id,))
+        if cur.fetchone() is None:
+            raise UnknownAgent(f"no agent {w.agent_id!r} is stored; create it first")
+        raise VersionConflict(w.agent_id, w.expected_version or 0)
+
+    # -- audit log --------------------------------------------------------------------------
+
+    def _audit(self, r: Any) -> AuditRow:
+        refusal = None
+        if r[10] is not None:
+            refusal = Refusal(r[10], r[11] or "", r[5], r[7] or r[8], r[12])
+        return AuditRow(
+            r[0], r[1], r[2], r[3], r[4], r[5], self.codec.loads(r[6]), r[7], r[8], r[9],
+            refusal, r[13], r[14],
+        )  # fmt: skip
+
+    def audit_row(self, event_id: str) -> AuditRow | None:
+        """The audit row of ``event_id``, if recorded."""
+        rows = self._read(f"SELECT {_AUDIT_COLS} FROM audit WHERE event_id = %s", (event_id,))
+        return self._audit(rows[0]) if rows else None
+
+    def history(self, agent_id: str) -> list[AuditRow]:
+        """An agent's audit rows, oldest first."""
+        sql = f"SELECT {_AUDIT_COLS} FROM audit WHERE agent_id = %s ORDER BY seq"
+        return [self._audit(r) for r in self._read(sql, (agent_id,))]
+
+    def audit_log(self, after_seq: int = 0, limit: int | None = None) -> list[AuditRow]:
+        """Audit rows after ``after_seq``, oldest first."""
+        sql = f"SELECT {_AUDIT_COLS} FROM audit WHERE seq > %s ORDER BY seq LIMIT %s"
+        return [self._audit(r) for r in self._read(sql, (after_seq, limit))]
+
+    # -- outbox -----------------------------------------------------------------------------
+
+    def _item(self, r: Any) -> OutboxItem:
+        return OutboxItem(
+            r[0], r[1], r[2], self.codec.loads(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], r[10]
+        )
+
+    def claim_outbox(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[OutboxItem]:
+        """Claim due outbox items for ``worker`` (``FOR UPDATE SKIP LOCKED``)."""
+        rows = self._read(_CLAIM_OUTBOX, (worker, lease_until, now, now, worker, limit))
+        return sorted((self._item(r) for r in rows), key=lambda i: i.id)
+
+    def _update_held(self, sql: str, args: Sequence[Any]) -> bool:
+        with self._tx() as conn:
+            return conn.execute(sql, args).rowcount == 1
+
+    def finish_outbox(self, item_id: int, worker: str, now: datetime) -> bool:
+        """Mark an item done, if ``worker`` still holds it."""
+        return self._update_held(
+            "UPDATE outbox SET state = %s, claimed_by = NULL, claimed_until = NULL, "
+            "updated_at = %s WHERE id = %s AND claimed_by = %s AND state = 'pending'",
+            (DONE, now, item_id, worker),
+        )
+
+    def retry_outbox(
+        self, item_id: int, worker: str, error: str, next_attempt_at: datetime, now: datetime
+    ) -> bool:
+        """Count a failed attempt; the item is due again at ``next_attempt_at``."""
+        return self._update_held(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = %s, next_attempt_at = %s, "
+            "claimed_by = NULL, claimed_until = NULL, updated_at = %s "
+            "WHERE id = %s AND claimed_by = %s AND state = 'pending'",
+            (error, next_attempt_at, now, item_id, worker),
+        )
+
+    def park_outbox(self, item_id: int, worker: str, error: str, now: datetime) -> bool:
+        """Count a failed attempt and park the item with ``error``."""
+        return self._update_held(
+            "UPDATE outbox SET state = %s, attempts = attempts + 1, last_error = %s, "
+            "claimed_by = NULL, claimed_until = NULL, updated_at = %s "
+            "WHERE id = %s AND claimed_by = %s AND state = 'pending'",
+            (PARKED, error, now, item_id, worker),
+        )
+
+    def requeue_outbox(self, item_id: int, now: datetime) -> bool:
+        """Put a parked item back in the queue, due now."""
+        return self._update_held(
+            "UPDATE outbox SET state = %s, next_attempt_at = %s, updated_at = %s "
+            "WHERE id = %s AND state = 'parked'",
+            (PENDING, now, now, item_id),
+        )
+
+    def outbox(
+        self, *, state: str | None = None, agent_id: str | None = None, limit: int | None = None
+    ) -> list[OutboxItem]:
+        """Outbox items, oldest first, filtered by state and agent."""
+        sql = (
+            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE (%s::text IS NULL OR state = %s) "
+            "AND (%s::text IS NULL OR agent_id = %s) ORDER BY id LIMIT %s"
+        )
+        return [self._item(r) for r in self._read(sql, (state, state, agent_id, agent_id, limit))]
+
+    # -- timers -----------------------------------------------------------------------------
+
+    def claim_timers(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[TimerRow]:
+        """Claim due timers for ``worker`` (``FOR UPDATE SKIP LOCKED``), earliest first."""
+        rows = self._read(_CLAIM_TIMERS, (worker, lease_until, now, now, worker, limit))
+        return sorted((TimerRow(*r) for r in rows), key=lambda t: (t.due_at, t.token))
+
+    def timers(self, agent_id: str | None = None) -> list[TimerRow]:
+        """Pending timers, earliest first."""
+        sql = (
+            f"SELECT {_TIMER_COLS} FROM timers WHERE (%s::text IS NULL OR agent_id = %s) "
+            "ORDER BY due_at"
+        )
+        return [TimerRow(*r) for r in self._read(sql, (agent_id, agent_id))]
+
+
+def _redact(dsn: str) -> str:
+    """The DSN without its password, for messages."""
+    dsn = re.sub(r"(password\s*=\s*)(\S+)", r"\1***", dsn)
+    return re.sub(r"(://[^:/@]+:)([^@]+)@", r"\1***@", dsn)
