@@ -100,8 +100,7 @@ class DesiredSpec:
         _flag("stopped", self.stopped)
         _flag("deleted", self.deleted)
         _whole("generation", self.generation, minimum=1)
-        if isinstance(self.spec.env_secrets, str):  # pragma: no cover - RecifSpec makes a tuple
-            raise InvalidInput("env_secrets must be a tuple of Secret names, not one string")
+        # RecifSpec checks that secret names are non-empty strings; Kubernetes wants more.
         for name in (*self.spec.env_secrets, self.spec.credential_secret):
             if name is None:
                 continue
