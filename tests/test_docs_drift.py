@@ -1,0 +1,52 @@
+"""The committed model pages are exactly what the machines generate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agentfsm.models import MACHINES
+from agentfsm.render import drifted_pages, expected_pages, write_pages
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "models"
+HOW = "regenerate the pages with `agentfsm docs --write` (from the repository root) and commit them"
+
+
+@pytest.mark.parametrize("filename", sorted(expected_pages()))
+def test_committed_page_matches_its_machine(filename: str) -> None:
+    path = DOCS / filename
+    assert path.is_file(), f"{path} is missing: {HOW}"
+    committed = path.read_text(encoding="utf-8")
+    generated = expected_pages()[filename]
+    if committed != generated:
+        changed = [
+            f"line {i}: {a!r} != {b!r}"
+            for i, (a, b) in enumerate(
+                zip(committed.splitlines(), generated.splitlines(), strict=False), 1
+            )
+            if a != b
+        ]
+        pytest.fail(
+            f"{path} drifted from its machine ({'; '.join(changed[:3]) or 'length'}): {HOW}"
+        )
+
+
+def test_one_page_per_shipped_machine() -> None:
+    assert sorted(expected_pages()) == sorted(f"{name}.md" for name in MACHINES)
+
+
+def test_drift_is_found_and_named(tmp_path: Path) -> None:
+    written = write_pages(tmp_path)
+    assert [p.name for p in written] == [f"{name}.md" for name in MACHINES]
+    assert drifted_pages(tmp_path) == []
+    (tmp_path / "recif.md").write_text("edited by hand\n", encoding="utf-8")
+    (tmp_path / "alfe.md").unlink()
+    drifted = drifted_pages(tmp_path)
+    assert len(drifted) == 2
+    assert any("alfe.md is missing" in d for d in drifted)
+    assert any("recif.md differs from the recif machine" in d for d in drifted)
+
+
+def test_pages_are_deterministic() -> None:
+    assert expected_pages() == expected_pages()
