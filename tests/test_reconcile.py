@@ -105,10 +105,9 @@ def test_the_configmap_is_created_before_the_deployment_that_reads_it() -> None:
 @pytest.mark.parametrize("missing", ["service", "configmap"])
 def test_a_missing_object_alone_is_recreated(missing: str) -> None:
     d = desired()
-    gone: dict[str, Any] = {"service": {"service": False}, "configmap": {"configmap": None}}[
-        missing
-    ]
-    r = reconcile(d, attrs.evolve(converged(d), **gone), now=T0)
+    o = converged(d)
+    o = attrs.evolve(o, service=False) if missing == "service" else attrs.evolve(o, configmap=None)
+    r = reconcile(d, o, now=T0)
     assert r.actions == ((CreateService(),) if missing == "service" else (CreateConfigMap(GOOD),))
 
 
