@@ -114,6 +114,8 @@ def test_recreate_keeps_identity_and_renews_credentials() -> None:
     final = finals["helpdesk"].data
     assert (final.agent_id, final.name) == (start.agent_id, start.name)
     assert final.credentials == 2
+    assert "helpdesk (Alfe managed agent): deleted" in demo_text()
+    assert "same id and name (agt-7f3a, helpdesk); host 2, credentials 2." in demo_text()
 
 
 def test_the_demo_is_short_aligned_and_deterministic() -> None:

@@ -226,7 +226,7 @@ def short_effect(effect: object, today: datetime) -> str:
     if isinstance(effect, fx.Emit):
         return f"emit {type(effect.event).__name__}"
     if isinstance(effect, fx.ProvisionHost):
-        return f"provision host {effect.host} ({effect.size})"
+        return f"provision host {effect.host}"
     if isinstance(effect, fx.IssueCredentials | fx.RevokeCredentials):
         verb = "issue" if isinstance(effect, fx.IssueCredentials) else "revoke"
         return f"{verb} credentials {effect.credentials}"
@@ -321,17 +321,22 @@ def format_timeline(lines: Sequence[Line], start: datetime = STORY_START, width:
     return "\n".join(out) + "\n"
 
 
-def summary(lines: Sequence[Line], finals: Mapping[str, Snapshot]) -> list[str]:
+def summary(
+    lines: Sequence[Line], finals: Mapping[str, Snapshot], cast: Iterable[Cast] = CAST
+) -> list[str]:
     """A closing sentence per agent, from its final snapshot and the effects it produced."""
+    members = {c.key: c for c in cast}
     out = []
     for key, snap in finals.items():
-        data = snap.data
+        data, first = snap.data, members[key].data
+        head = f"{key} ({members[key].title}): {snap.status}"
         if isinstance(data, AlfeAgent):
-            purged = f", data purged {data.purged_at:%b %d}" if data.purged_at else ""
+            purged = f", purged {data.purged_at:%b %d}" if data.purged_at else ""
+            same = (data.agent_id, data.name) == (first.agent_id, first.name)
+            identity = "same id and name" if same else "id or name CHANGED"
             out.append(
-                f"{key}: {snap.status}{purged}; id {data.agent_id} and name {data.name} kept "
-                f"through Recreate, which moved it to host {data.host} with credentials "
-                f"{data.credentials}."
+                f"{head}{purged}; {identity} ({data.agent_id}, {data.name}); "
+                f"host {data.host}, credentials {data.credentials}."
             )
         else:
             emitted = [
@@ -342,7 +347,7 @@ def summary(lines: Sequence[Line], finals: Mapping[str, Snapshot]) -> list[str]:
                 if isinstance(e, fx.Emit)
             ]
             counts = ", ".join(f"{name} x{emitted.count(name)}" for name in dict.fromkeys(emitted))
-            out.append(f"{key}: {snap.status}; domain events for the release history: {counts}.")
+            out.append(f"{head}; release events: {counts or 'none'}.")
     return out
 
 
@@ -356,6 +361,6 @@ INTRO = (
 def demo_text() -> str:
     """The whole demo: the introduction, the timeline of ``STORY`` and the closing summary."""
     lines, finals = run_story()
-    closing = [part for text in summary(lines, finals) for part in _wrap(text, 100)]
+    closing = [part for text in summary(lines, finals) for part in _wrap(text, 118)]
     timeline = format_timeline(lines).rstrip("\n")
     return "\n".join([*INTRO, "", timeline, "", *closing]) + "\n"
