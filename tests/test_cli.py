@@ -137,6 +137,17 @@ def test_docs_write_then_check(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert "agentfsm docs --write" in out
 
 
+def test_docs_write_into_a_file_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("", encoding="utf-8")
+    code, _out, err = _run(capsys, "docs", "--write", str(blocker))
+    assert code == 2
+    assert err.startswith("agentfsm: error: cannot write the pages into")
+    assert err.count("\n") == 1
+
+
 def test_docs_default_directory(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -101,7 +101,11 @@ def offered_actions(model: str, status: str, waited_minutes: float, out: TextIO)
 def docs(write: str | None, check_dir: str | None, out: TextIO) -> int:
     """Write the generated pages into ``write``, or list the pages in ``check_dir`` that drifted."""
     if write is not None:
-        for path in write_pages(Path(write)):
+        try:
+            written = write_pages(Path(write))
+        except OSError as error:
+            raise UsageError(f"cannot write the pages into {write}: {error}") from error
+        for path in written:
             out.write(f"wrote {path}\n")
         return 0
     directory = Path(check_dir) if check_dir is not None else DEFAULT_DOCS_DIR
