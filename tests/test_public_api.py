@@ -3,6 +3,7 @@ in it imports and is documented, and the core imports with attrs as its only dep
 """
 
 from __future__ import annotations
+
 import importlib
 import importlib.metadata
 import inspect
