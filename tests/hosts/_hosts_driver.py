@@ -3,19 +3,20 @@ performs their host effects with a ``HostEffectHandler``; timers are kept in a d
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from datetime import datetime, timedelta
 
 from agentfsm import Actor, Context, Event, Refusal, Snapshot, decide
 from agentfsm.effects import CancelTimer, Emit, ScheduleTimer
-from agentfsm.hosts import HostAdapter, HostEffectHandler, ManualClock, SimulatedHost
+from agentfsm.hosts import Clock, HostAdapter, HostEffectHandler, ManualClock, SimulatedHost
 from agentfsm.models import ALFE, AlfeAgent
 
 
 class AlfeDriver:
     """Agents, their timers, and every host report that the machine refused."""
 
-    def __init__(self, clock: ManualClock, host: HostAdapter) -> None:
+    def __init__(self, clock: Clock, host: HostAdapter) -> None:
         self.clock = clock
         self.host = host
         self.handler = HostEffectHandler(host)
@@ -72,6 +73,7 @@ class AlfeDriver:
     def run_until(self, until: datetime) -> None:
         """Let time pass up to ``until``: host reports first, then timers, in time order."""
         assert isinstance(self.host, SimulatedHost)
+        assert isinstance(self.clock, ManualClock)
         while True:
             pending = (self.host.next_due(), *self.timers.values())
             due = [t for t in pending if t is not None and t <= until]
@@ -92,3 +94,15 @@ class AlfeDriver:
 
     def status(self, agent_id: str) -> str:
         return self.agents[agent_id].status
+
+    def pump_until(self, agent_id: str, status: str, timeout: float = 10.0) -> None:
+        """Real time: decide reports as they arrive until the agent reaches ``status``."""
+        deadline = time.monotonic() + timeout
+        while self.status(agent_id) != status:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{agent_id} is {self.status(agent_id)}, not {status}:\n"
+                    + "\n".join(self.history)
+                )
+            self.drain()
+            time.sleep(0.005)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +25,8 @@ from agentfsm.hosts import (
     random_faults,
 )
 
+# More examples on demand: HOSTS_EXAMPLES=2000 pytest tests/hosts/test_simulated.py
+EXAMPLES = int(os.environ.get("HOSTS_EXAMPLES", "60"))
 T0 = datetime(2026, 4, 3, 10, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
 
@@ -196,6 +199,15 @@ def test_a_stop_forgets_the_connection_the_boot_would_have_reported() -> None:
     assert sink.names("a1") == ["host_up", "shutdown_complete"]
 
 
+def test_regression_a_pause_forgets_a_capacity_answer_on_its_way() -> None:
+    d = _driver(capacity={"small": 0})
+    d.add("a0")
+    d.send("a0", Event("billing_suspend", Actor.SYSTEM, {"reason": "payment_issue"}))
+    d.run_for(MIN)
+    assert d.status("a0") == "billing_suspended"
+    assert not d.refused_reports
+
+
 def test_boot_before_the_host_is_up_is_a_temporary_error() -> None:
     host = SimulatedHost(ManualClock(T0))
     host.provision("a1", 1, "small")
@@ -287,7 +299,7 @@ def _consistent(d: AlfeDriver) -> None:
             assert not obs.connected
 
 
-@settings(max_examples=int(__import__("os").environ.get("HOSTS_EXAMPLES", "60")), deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(
     seed=st.integers(0, 2**16),
     rate=st.floats(0.0, 0.5),

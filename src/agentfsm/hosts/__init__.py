@@ -20,6 +20,7 @@ from agentfsm.hosts._faults import (
     random_faults,
 )
 from agentfsm.hosts._handler import HOST_EFFECTS, HostEffectHandler
+from agentfsm.hosts._local import LocalProcessHost
 from agentfsm.hosts._protocol import REPORTS, EventSink, HostAdapter, HostObservation
 from agentfsm.hosts._recording import RecordingSink
 from agentfsm.hosts._simulated import SimulatedDelays, SimulatedHost
@@ -36,6 +37,7 @@ __all__ = [
     "HostAdapter",
     "HostEffectHandler",
     "HostObservation",
+    "LocalProcessHost",
     "LostConnection",
     "ManualClock",
     "PermanentError",

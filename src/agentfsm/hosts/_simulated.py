@@ -252,9 +252,9 @@ class SimulatedHost:
     def pause(self, agent_id: str, host: int) -> Sequence[Event]:
         """Freeze the host; whatever it was about to report is forgotten."""
         h = self._host(agent_id, host)
-        if h is None or h.phase not in _HOLDS_SLOT or h.phase == "paused":
+        if h is None or h.phase in ("paused", "released"):
             return ()
-        self._new_epoch(agent_id)
+        self._new_epoch(agent_id)  # even a capacity answer on its way is not reported now
         h.paused_from, h.phase = h.phase, "paused"
         return ()
 
@@ -268,7 +268,7 @@ class SimulatedHost:
             self._boot(agent_id, h, self._delays.reconnect)
         elif before == "crashed":
             self._boot(agent_id, h, self._delays.boot)
-        elif before == "provisioning":
+        elif before in ("provisioning", "waiting"):
             h.phase = "released"  # the machine provisions a new host once it is resumed
         elif before == "stopping":
             h.phase = "off"  # the shutdown finishes while nobody is waiting for it
