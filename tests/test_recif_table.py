@@ -275,7 +275,7 @@ def test_every_row_of_the_document_is_refused_elsewhere() -> None:
 def test_agent_deployed_only_after_deploy_or_restart() -> None:
     emitted: list[object] = []
     snap = agent_in("created")
-    for name, actor, payload in [
+    moves: list[tuple[str, Actor, dict[str, Any]]] = [
         ("deploy", U, {}),
         ("pods_ready", S, {"ready_replicas": 2}),  # release v1
         ("pods_unhealthy", S, {"reason": "CrashLoopBackOff"}),
@@ -285,7 +285,8 @@ def test_agent_deployed_only_after_deploy_or_restart() -> None:
         ("restart", U, {}),
         ("pods_unhealthy", S, {"reason": "OOMKilled"}),
         ("pods_ready", S, {"ready_replicas": 3}),  # restarted, finally ready: release
-    ]:
+    ]
+    for name, actor, payload in moves:
         result = step(snap, name, actor, **payload)
         emitted += [e.event for e in result.effects if isinstance(e, Emit)]
         snap = result.snapshot
@@ -330,8 +331,8 @@ def test_regression_phase_of_an_unknown_status_is_invalid_input(status: object) 
 
 def test_regression_env_secrets_given_as_one_name() -> None:
     # tuple("agent-env") used to split a lone Secret name into characters.
-    assert RecifSpec(env_secrets="team-keys").env_secrets == ("team-keys",)  # type: ignore[arg-type]
-    assert RecifSpec(env_secrets=["a", "b"]).env_secrets == ("a", "b")  # type: ignore[arg-type]
+    assert RecifSpec(env_secrets="team-keys").env_secrets == ("team-keys",)
+    assert RecifSpec(env_secrets=["a", "b"]).env_secrets == ("a", "b")
     for bad in (None, 3, ("ok", ""), ("ok", 4)):
         with pytest.raises(InvalidInput, match="env_secrets"):
-            RecifSpec(env_secrets=bad)  # type: ignore[arg-type]
+            RecifSpec(env_secrets=bad)

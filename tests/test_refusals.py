@@ -56,8 +56,8 @@ class Case(NamedTuple):
     context: Context = CTX
 
 
-DELETED = {"deleted_at": T0 - HOUR, "purge_at": T0 - HOUR + timedelta(days=30)}
-PURGED = {
+DELETED: dict[str, Any] = {"deleted_at": T0 - HOUR, "purge_at": T0 - HOUR + timedelta(days=30)}
+PURGED: dict[str, Any] = {
     "deleted_at": T0 - timedelta(days=40),
     "purge_at": T0 - timedelta(days=10),
     "purged_at": T0 - timedelta(days=9),
@@ -425,7 +425,7 @@ def test_a_slug_must_be_a_dns_1123_label(slug: object) -> None:
     with pytest.raises(InvalidInput, match="slug"):
         check_slug(slug)
     with pytest.raises(InvalidInput, match="slug"):
-        RecifAgent(slug)  # type: ignore[arg-type]
+        RecifAgent(slug)
 
 
 @pytest.mark.parametrize("slug", ["a", "0", "support-agent", "a" * 63, "agent-2-b"])
