@@ -15,6 +15,7 @@ from agentfsm._spec import (
     TransitionSpec,
     evaluate_guard_expr,
     guard_names,
+    render_guard_expr,
 )
 
 
@@ -29,6 +30,7 @@ def structural_problems(spec: MachineSpec) -> list[str]:
     problems += _overlapping_guards(spec)
     problems += _terminal_states(spec)
     problems += _user_actions_covered(spec)
+    problems += _explanations_not_contradicted(spec)
     return problems
 
 
@@ -127,8 +129,8 @@ def _overlapping_guards(spec: MachineSpec) -> list[str]:
     for (status, event), rows in by_key.items():
         for a, b in itertools.combinations(rows, 2):
             if _can_both_pass(a, b):
-                ga = f"guard {a.guard!r}" if a.guard else "no guard"
-                gb = f"guard {b.guard!r}" if b.guard else "no guard"
+                ga = f"guard {render_guard_expr(a.guard)}" if a.guard else "no guard"
+                gb = f"guard {render_guard_expr(b.guard)}" if b.guard else "no guard"
                 problems.append(
                     f"from {status!r}, event {event!r} has two transitions that can both apply "
                     f"({ga}; {gb}): make their guards exclusive, e.g. G and Not(G)"
@@ -180,3 +182,16 @@ def _user_actions_covered(spec: MachineSpec) -> list[str]:
                 f"add a transition, or an explanation ({status!r}, {ev.name!r}, 'why not')"
             )
     return problems
+
+
+def _explanations_not_contradicted(spec: MachineSpec) -> list[str]:
+    """An explanation for one (status, event) pair says why it is refused; a row that handles
+    the same pair contradicts it, and one of the two is a mistake. Wildcards are exempt: they
+    explain whatever is left unhandled."""
+    handled = {(src, row.event) for row in spec.transitions for src in row.sources}
+    return [
+        f"status {status!r} both handles {event!r} and explains why it is refused: "
+        f"remove the explanation or the transition"
+        for status, event, _ in spec.explanations
+        if (status, event) in handled
+    ]
