@@ -7,7 +7,6 @@ connects back over loopback and heartbeats.
 """
 
 from agentfsm.hosts._clock import Clock, ManualClock, wall_clock
-from agentfsm.hosts._errors import PermanentError, TemporaryError
 from agentfsm.hosts._faults import (
     BootNeverConnects,
     CapacityShortage,
@@ -24,6 +23,7 @@ from agentfsm.hosts._local import LocalProcessHost
 from agentfsm.hosts._protocol import REPORTS, EventSink, HostAdapter, HostObservation
 from agentfsm.hosts._recording import RecordingSink
 from agentfsm.hosts._simulated import SimulatedDelays, SimulatedHost
+from agentfsm.runtime import PermanentError, TemporaryError
 
 __all__ = [
     "HOST_EFFECTS",

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from agentfsm import _effects as fx
 from agentfsm._values import Event
-from agentfsm.hosts._errors import PermanentError
 from agentfsm.hosts._protocol import HostAdapter
+from agentfsm.runtime import PermanentError
 
 
 def _perform(h: HostAdapter, a: str, effect: object) -> Sequence[Event] | None:

@@ -28,7 +28,7 @@ import tempfile
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,7 +37,6 @@ import attrs
 from agentfsm._agent_program import PROTOCOL, encode, proof
 from agentfsm._errors import InvalidInput
 from agentfsm._values import Event
-from agentfsm.hosts._errors import TemporaryError
 from agentfsm.hosts._loop import LoopThread
 from agentfsm.hosts._processes import ChildRegistry, kill_now, signal_group, spawn, terminate
 from agentfsm.hosts._protocol import (
@@ -47,6 +46,7 @@ from agentfsm.hosts._protocol import (
     check_agent_id,
     check_generation,
 )
+from agentfsm.runtime import TemporaryError
 
 T = TypeVar("T")
 
@@ -378,7 +378,9 @@ class LocalProcessHost:
         agent = self._agents[h.agent_id]
         generation = agent.usable_credentials()
         if generation is None:
-            raise TemporaryError(f"{h.agent_id} has no usable credentials yet", delay=0.5)
+            raise TemporaryError(
+                f"{h.agent_id} has no usable credentials yet", delay=timedelta(milliseconds=500)
+            )
         agent.epoch += 1
         self._end_process(h, graceful=False)
         self._start(h, generation)
@@ -409,7 +411,9 @@ class LocalProcessHost:
         agent = self._agents[h.agent_id]
         generation = agent.usable_credentials()
         if generation is None:
-            raise TemporaryError(f"{h.agent_id} has no usable credentials yet", delay=0.5)
+            raise TemporaryError(
+                f"{h.agent_id} has no usable credentials yet", delay=timedelta(milliseconds=500)
+            )
         agent.epoch += 1
         epoch, process = agent.epoch, h.process
         h.phase, h.process = "booting", None

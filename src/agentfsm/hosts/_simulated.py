@@ -22,7 +22,6 @@ import attrs
 from agentfsm._errors import InvalidInput
 from agentfsm._values import Event
 from agentfsm.hosts._clock import Clock, ManualClock
-from agentfsm.hosts._errors import TemporaryError
 from agentfsm.hosts._faults import Crash, Fault, FaultPlan, LostConnection
 from agentfsm.hosts._protocol import (
     EventIds,
@@ -31,6 +30,7 @@ from agentfsm.hosts._protocol import (
     check_agent_id,
     check_generation,
 )
+from agentfsm.runtime import TemporaryError
 
 _Range = tuple[float, float]
 
@@ -216,7 +216,9 @@ class SimulatedHost:
         if h is None or h.phase in ("paused", "released", "failed"):
             return ()
         if h.phase in ("provisioning", "waiting"):
-            raise TemporaryError(f"host {host} of {agent_id} is not up yet", delay=5.0)
+            raise TemporaryError(
+                f"host {host} of {agent_id} is not up yet", delay=timedelta(seconds=5)
+            )
         self._boot(agent_id, h, self._delays.boot)
         return ()
 
