@@ -1,0 +1,203 @@
+"""The model checker: the shipped models pass; broken ones fail with a shortest counterexample."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from agentfsm import ActionSpec, Actor, Event, Machine, Refusal, Snapshot, Step
+from agentfsm.analysis import (
+    CheckProfile,
+    CheckReport,
+    Invariant,
+    abstract_value,
+    check,
+    invariant,
+    invariants_for,
+)
+from agentfsm.models import ALFE_IMPLEMENTATIONS, ALFE_SPEC, MACHINES
+from tests.machines import (
+    IDLE_TIMEOUT_SPEC,
+    LAMP_IMPLEMENTATIONS,
+    LAMP_SPEC,
+    LOSSY_RESUME_IMPLEMENTATIONS,
+    OVERLAPPING_SPEC,
+    RESTART_REISSUES_SPEC,
+)
+
+
+@pytest.mark.parametrize("name", sorted(MACHINES))
+def test_every_shipped_model_passes(name: str) -> None:
+    machine = MACHINES[name]
+    report = check(machine)
+    assert report.ok, report.format()
+    assert report.machine == name
+    assert report.invariants == tuple(i.name for i in invariants_for(machine))
+    assert report.states_explored > len(machine.spec.states) // 2
+    assert report.transitions_explored > report.states_explored
+    assert report.format().startswith(f"{name}: ok")
+
+
+def test_the_alfe_exploration_covers_every_status_and_remembered_status() -> None:
+    seen: set[tuple[str, object]] = set()
+
+    @invariant("record")
+    def record(before: Snapshot, event: Event, result: Step | Refusal, machine: Machine) -> None:
+        seen.add((before.status, before.data.remembered))
+
+    check(MACHINES["alfe"], [record])
+    assert {s for s, _ in seen} == set(ALFE_SPEC.state_names)
+    remembered = {r for s, r in seen if s == "billing_suspended"}
+    assert remembered == set(ALFE_SPEC.state_names) - {"deleted", "billing_suspended"}
+
+
+def _events(report: CheckReport, name: str) -> list[tuple[str, Actor]]:
+    failure = next(f for f in report.failures if f.invariant == name)
+    return [(step.event, step.actor) for step in failure.path]
+
+
+def test_a_platform_event_that_stops_a_running_agent_breaks_invariant_4() -> None:
+    report = check(Machine(IDLE_TIMEOUT_SPEC, ALFE_IMPLEMENTATIONS))
+    assert not report.ok
+    assert [f.invariant for f in report.failures] == ["alfe-4"]
+    # Shortest: three platform events make the agent running, the fourth stops it.
+    platform = Actor.SYSTEM
+    assert _events(report, "alfe-4") == [
+        ("provision", platform),
+        ("host_up", platform),
+        ("connected", platform),
+        ("idle_timeout", platform),
+    ]
+    assert report.failures[0].path[-1].outcome == "running -> stopped"
+    text = report.format()
+    assert "alfe-4" in text
+    assert "counterexample (4 events)" in text
+    assert "4. idle_timeout by platform: running -> stopped" in text
+
+
+def test_a_resume_that_loses_the_remembered_status_breaks_invariant_5() -> None:
+    report = check(Machine(ALFE_SPEC, LOSSY_RESUME_IMPLEMENTATIONS))
+    assert [f.invariant for f in report.failures] == ["alfe-5"]
+    # Shortest: suspend a pending agent and resume it; it should go back to pending.
+    path = report.failures[0].path
+    assert [s.event for s in path] == ["billing_suspend", "billing_resume"]
+    assert path[0].guards == (("billing_reason_valid", True),)
+    assert path[1].guards == (("billing_in_good_standing", True),)
+    assert path[1].outcome == "billing_suspended -> starting"
+    assert "'pending'" in report.failures[0].message
+
+
+def test_a_restart_that_reissues_credentials_breaks_invariants_2_and_3() -> None:
+    report = check(Machine(RESTART_REISSUES_SPEC, ALFE_IMPLEMENTATIONS))
+    assert {f.invariant for f in report.failures} == {"alfe-2", "alfe-3"}
+    for failure in report.failures:
+        assert len(failure.path) == 4  # provision, host_up, then connected or a boot timeout
+        assert failure.path[-1].event == "restart"
+        assert failure.path[-1].actor is Actor.USER
+
+
+# -- a machine of one's own: the generic profile, one's own invariants --------------------------
+
+LAMP = Machine(LAMP_SPEC, LAMP_IMPLEMENTATIONS)
+
+
+def test_a_machine_without_a_profile_is_checked_with_the_generic_one() -> None:
+    report = check(LAMP)
+    assert report.ok, report.format()
+    assert report.states_explored == len(LAMP_SPEC.states)
+
+
+def test_one_s_own_invariant_fails_with_guard_outcomes_on_the_path() -> None:
+    @invariant("lamp-never-breaks")
+    def never_breaks(
+        before: Snapshot, event: Event, result: Step | Refusal, machine: Machine
+    ) -> str | None:
+        """A lamp never breaks."""
+        if isinstance(result, Step) and result.snapshot.status == "broken":
+            return "the lamp broke"
+        return None
+
+    report = check(LAMP, [never_breaks])
+    assert report.invariants == ("lamp-never-breaks",)
+    (failure,) = report.failures
+    assert failure.message == "the lamp broke"
+    assert [(s.event, s.guards) for s in failure.path] == [
+        ("switch", (("has_power", True),)),
+        ("burn_out", ()),
+    ]
+
+
+def test_both_outcomes_of_a_forced_guard_are_explored() -> None:
+    seen: list[str] = []
+
+    def spy(before: Snapshot, event: Event, result: Step | Refusal, machine: Machine) -> None:
+        if before.status == "off" and event.name == "switch" and event.actor is Actor.USER:
+            seen.append("on" if isinstance(result, Step) else result.code)
+
+    check(LAMP, [Invariant("spy", "records", lambda b, e, r, m, c: spy(b, e, r, m))])
+    assert sorted(seen) == ["no_power", "on"]
+
+
+def test_a_guard_declared_exact_is_evaluated_for_real() -> None:
+    seen: list[str] = []
+
+    def spy(before: Snapshot, event: Event, result: Step | Refusal, machine: Machine) -> None:
+        if before.status == "off" and event.name == "switch" and event.actor is Actor.USER:
+            seen.append("on" if isinstance(result, Step) else result.code)
+
+    profile = CheckProfile(exact_guards=frozenset({"has_power"}))
+    check(
+        LAMP, [Invariant("spy", "records", lambda b, e, r, m, c: spy(b, e, r, m))], profile=profile
+    )
+    assert seen == ["on"]  # the real guard always passes
+
+
+def _explode(data: object, s: Snapshot, e: Event, c: object) -> object:
+    raise KeyError("bulb")
+
+
+def test_an_engine_that_raises_is_a_failure_with_its_path() -> None:
+    spec = attrs.evolve(
+        LAMP_SPEC,
+        updates=(*LAMP_SPEC.updates, ActionSpec("explode")),
+        transitions=tuple(
+            attrs.evolve(t, updates=("explode",)) if t.event == "burn_out" else t
+            for t in LAMP_SPEC.transitions
+        ),
+    )
+    impl = attrs.evolve(LAMP_IMPLEMENTATIONS, updates={"explode": _explode})
+    report = check(Machine(spec, impl))
+    (failure,) = report.failures
+    assert failure.invariant == "decide-never-raises"
+    assert "KeyError" in failure.message
+    assert [s.event for s in failure.path] == ["switch", "burn_out"]
+
+
+def test_structural_problems_fail_the_check() -> None:
+    report = check(Machine(OVERLAPPING_SPEC, LAMP_IMPLEMENTATIONS, validate=False))
+    assert not report.ok
+    assert any("both apply" in p for p in report.problems)
+    assert "problem:" in report.format()
+
+
+def test_an_abstraction_that_does_not_make_the_model_finite_stops_at_the_limit() -> None:
+    # Keying by version makes every step a new state: exploration must stop, and say why.
+    versions = CheckProfile(abstraction=lambda s: (s.status, s.version))
+    report = check(LAMP, profile=versions, max_states=50)
+    assert report.states_explored == 50
+    assert not report.ok
+    assert any("stopped after 50 states" in p for p in report.problems)
+
+
+def test_the_state_limit_is_reported() -> None:
+    report = check(MACHINES["alfe"], max_states=10)
+    assert report.states_explored == 10
+    assert any("stopped after 10 states" in p for p in report.problems)
+
+
+def test_abstract_values_are_small_and_hashable() -> None:
+    assert abstract_value(0) == 0
+    assert abstract_value(7) == abstract_value(2)
+    assert abstract_value(-5) == -1
+    assert abstract_value({"b": 3, "a": None}) == (("a", None), ("b", 2))
+    assert hash(abstract_value(ALFE_SPEC.states[0])) is not None
