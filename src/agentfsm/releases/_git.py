@@ -100,6 +100,7 @@ class _Change:
     """A change planned on one tip: the files to write and what the commit says."""
 
     version: int | None
+    document: ReleaseDocument
     files: Mapping[str, bytes]
     summary: str
     body: str
@@ -122,7 +123,8 @@ class GitReleaseStore:
         branch: the branch that holds the releases.
         author: ``(name, email)`` recorded as the author of every commit.
         create: create a bare repository at ``path`` when there is none.
-        fsync: turn on libgit2's fsync (process-wide) so a written release survives a crash.
+        fsync: turn on libgit2's fsync so a written release survives a power loss. It is a
+            process-wide libgit2 option: ``False`` leaves it as it is, it does not turn it off.
         gc_every: run ``git gc --auto`` after every this many commits made by this store
             (``None`` or 0: never; call ``gc()`` yourself).
         backoff: how often, and how patiently, to retry after losing the branch to another
@@ -262,6 +264,7 @@ class GitReleaseStore:
             text = dump_document(doc).encode()
             return _Change(
                 version=version,
+                document=doc,
                 files={release_path(slug, version): text, current_path(slug): text},
                 summary=f"{slug}: release v{version} ({event})",
                 body=doc.changelog,
@@ -300,6 +303,7 @@ class GitReleaseStore:
                 return info
             return _Change(
                 version=None,
+                document=tombstone,
                 files={path: dump_document(tombstone).encode()},
                 summary=f"{slug}: tombstone (AgentDeleted)",
                 body=tombstone.changelog,
@@ -327,7 +331,7 @@ class GitReleaseStore:
                 if self._advance(ref, commit):
                     self._after_commit()
                     self._index.refresh(repo, commit)
-                    return self._recorded_info(self._index.by_key[key], slug, key)
+                    return self._info(slug, change.version, change.document, repo[commit], key)
             raise ReleaseStoreBusy(
                 f"could not record {key!r} for {slug!r}: the branch {self._branch!r} kept moving "
                 f"or stayed locked through {self._backoff.attempts} attempts; try again later "

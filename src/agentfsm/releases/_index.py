@@ -75,18 +75,37 @@ class CommitIndex:
         """Bring the index up to ``tip`` (rebuilding it when history was rewritten)."""
         if tip == self.tip:
             return
-        if tip is None or self.tip is None or not repo.descendant_of(tip, self.tip):
-            self._clear()  # start over: the branch was rewritten (or is new)
         if tip is None:
+            self._clear()
             return
-        walker = repo.walk(tip, SortMode.TOPOLOGICAL | SortMode.REVERSE)
-        if self.tip is not None:
-            walker.hide(self.tip)
-        for commit in walker:
+        added = self._since(repo, tip)
+        if added is None:  # the branch was rewritten (or is new to us): start over
+            self._clear()
+            added = list(repo.walk(tip, SortMode.TOPOLOGICAL | SortMode.REVERSE))
+        for commit in added:
             recorded = _recorded(commit)
             if recorded is not None:
                 self._add(recorded)
         self.tip = tip
+
+    def _since(self, repo: pygit2.Repository, tip: pygit2.Oid) -> list[pygit2.Commit] | None:
+        """The commits after ``self.tip`` up to ``tip``, oldest first; ``None`` when ``tip``
+        does not descend from ``self.tip`` along a straight line of commits.
+
+        The store only ever adds one commit on top of the tip, so following first parents
+        finds the last known tip in a few steps; this avoids libgit2's merge-base search.
+        """
+        if self.tip is None:
+            return None
+        found: list[pygit2.Commit] = []
+        commit = repo[tip]
+        while isinstance(commit, pygit2.Commit) and len(commit.parent_ids) == 1:
+            found.append(commit)
+            if commit.parent_ids[0] == self.tip:
+                found.reverse()
+                return found
+            commit = repo[commit.parent_ids[0]]
+        return None
 
     def _add(self, recorded: Recorded) -> None:
         if recorded.key is not None:

@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pygit2
 
-_fsync_enabled = False
-
 
 def enable_fsync() -> None:
     """Turn on libgit2's fsync of objects and refs (a process-wide libgit2 option).
@@ -28,10 +26,7 @@ def enable_fsync() -> None:
     With it, a commit the store reports as written survives a power loss: the object files, the
     ref file and their directories are flushed before the ref update is considered done.
     """
-    global _fsync_enabled
-    if not _fsync_enabled:
-        pygit2.settings.enable_fsync_gitdir(True)
-        _fsync_enabled = True
+    pygit2.settings.enable_fsync_gitdir(True)
 
 
 def collect_garbage(path: Path, *, auto: bool = True, timeout: float = 300.0) -> bool:
