@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, NamedTuple
@@ -151,18 +152,26 @@ class FakeLedger:
 
 class FakeIdempotentHost:
     """An effect handler keyed by the outbox key: it applies each key's effect once, however
-    often it is called, and records each call in a ``FakeLedger``."""
+    often it is called, and records each call in a ``FakeLedger``. It answers like
+    ``FakeHost`` for the effect types in ``answers``."""
 
-    def __init__(self, ledger_path: str, pid: int) -> None:
+    def __init__(
+        self, ledger_path: str, pid: int, answers: dict[type[Any], str], pause: float = 0.0
+    ) -> None:
         self.conn = FakeLedger(ledger_path).connect()
         self.pid = pid
+        self.answers = answers
+        self.pause = pause
 
     def __call__(self, agent_id: str, effect: Any, key: str) -> Sequence[Event]:
         self.conn.execute("INSERT INTO calls VALUES (?, ?, 0)", (key, self.pid))
+        if self.pause:
+            time.sleep(self.pause)  # real adapters take time: widens the window for a kill
         self.conn.execute(
             "INSERT INTO applied VALUES (?, 1) ON CONFLICT (key) DO UPDATE SET n = n", (key,)
         )
         self.conn.execute(
             "UPDATE calls SET done = 1 WHERE key = ? AND pid = ? AND done = 0", (key, self.pid)
         )
-        return ()
+        answer = self.answers.get(type(effect))
+        return (Event(answer, Actor.SYSTEM),) if answer else ()

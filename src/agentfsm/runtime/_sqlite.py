@@ -10,8 +10,10 @@ upgrade. Times are stored as fixed-width UTC ISO 8601 text, which sorts chronolo
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -158,13 +160,13 @@ class SQLiteStore:
     def _open(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=self._busy
+                self.path, isolation_level=None, check_same_thread=False, timeout=0.0
             )
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open the SQLite database {self.path!r}: {exc}") from exc
         try:
             if not self._memory:
-                conn.execute("PRAGMA journal_mode = WAL")
+                self._patiently(conn, "PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self._sync}")
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -204,13 +206,7 @@ class SQLiteStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             conn = self._conn()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StoreUnavailable(
-                    f"cannot start a write transaction on {self.path!r}: {exc} (another writer "
-                    "held the lock longer than busy_timeout)"
-                ) from exc
+            self._begin(conn)
             try:
                 yield conn
             except BaseException:
@@ -224,6 +220,30 @@ class SQLiteStore:
                     conn.execute("ROLLBACK")
                 raise StoreUnavailable(f"commit failed on {self.path!r}: {exc}") from exc
 
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        self._patiently(conn, "BEGIN IMMEDIATE")
+
+    def _patiently(self, conn: sqlite3.Connection, sql: str) -> None:
+        # SQLite's own busy handler sleeps in steps that grow to 100 ms, which leaves the lock
+        # idle long after its holder let go; waiting here in short random naps keeps several
+        # writing processes busy instead of asleep. (The connections' busy_timeout is 0.)
+        deadline = time.monotonic() + self._busy
+        nap = 0.0002
+        while True:
+            try:
+                conn.execute(sql)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreUnavailable(
+                        f"cannot run {sql} on {self.path!r}: another writer "
+                        f"held the lock longer than busy_timeout ({self._busy} s)"
+                    ) from exc
+            time.sleep(random.uniform(0, nap))
+            nap = min(nap * 2, 0.005)
+
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
             try:
@@ -235,7 +255,7 @@ class SQLiteStore:
 
     def _prepare_schema(self, conn: sqlite3.Connection) -> None:
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
             try:
                 self._create_or_migrate(conn)
             except BaseException:
