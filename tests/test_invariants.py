@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 from agentfsm import Actor, Context, Event, Machine, Refusal, Snapshot, Step, decide
@@ -26,6 +26,7 @@ from agentfsm.analysis import (
 from agentfsm.effects import AgentDeleted, Emit
 from agentfsm.models import (
     ALFE,
+    ALFE_IMPLEMENTATIONS,
     ALFE_SELF_HOSTED,
     MACHINES,
     RECIF,
@@ -33,7 +34,7 @@ from agentfsm.models import (
     RecifAgent,
     derive_conditions,
 )
-from tests.machines import LAMP_IMPLEMENTATIONS, LAMP_SPEC, MISPHASED_RECIF
+from tests.machines import IDLE_TIMEOUT_SPEC, LAMP_IMPLEMENTATIONS, LAMP_SPEC, MISPHASED_RECIF
 
 T0 = datetime(2026, 4, 3, 10, 0, tzinfo=UTC)
 NAME = "my-agent"
@@ -501,3 +502,22 @@ def test_registering_the_same_name_twice_replaces_it() -> None:
     assert own == [second]
     with pytest.raises(TypeError):
         register_invariants("dup-machine", "not an invariant")  # type: ignore[arg-type]
+
+
+def test_the_random_streams_find_a_broken_model() -> None:
+    # The same streams, on an Alfe copy whose platform stops running agents, break invariant 4.
+    broken = Machine(IDLE_TIMEOUT_SPEC, ALFE_IMPLEMENTATIONS)
+    alfe_4 = next(i for i in ALFE_INVARIANTS if i.name == "alfe-4")
+
+    def breaks(walk: list[Move]) -> bool:
+        try:
+            run_walk(broken, walk, (alfe_4,))
+        except AssertionError as failure:
+            messages.append(str(failure))
+            return True
+        return False
+
+    messages: list[str] = []
+    no_shrinking = settings(max_examples=500, database=None, phases=[Phase.generate])
+    find(walks(broken), breaks, settings=no_shrinking)
+    assert messages[-1].startswith("alfe-4: the platform event 'idle_timeout' led a running")
