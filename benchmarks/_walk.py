@@ -34,8 +34,9 @@ RECOVERY_TIMEOUT = POLICY.recovery_timeout
 GRACE_PERIOD = POLICY.grace_period
 
 # Relative weights of events when several are handled by a status: deletions are rare so that
-# the population stays alive through the walk; every other event is equally likely.
-_WEIGHTS = {"delete": 0.01}
+# the population stays alive through the walk, billing suspensions are uncommon (their weight
+# is shared by the three reasons), and every other event is equally likely.
+_WEIGHTS = {"delete": 0.01, "billing_suspend": 0.1 / len(BILLING_REASONS)}
 
 # On average each agent sees one event every this many seconds of virtual time, so that the
 # time-based guards (stuck after 10 min, boot timeout 5 min, recovery 15 min) pass sometimes.

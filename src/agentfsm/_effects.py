@@ -7,11 +7,94 @@ domain events, which travel on their own, do carry their agent's slug.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime
-from typing import Union
+from typing import Any, Generic, TypeVar, Union
 
 import attrs
+
+_E = TypeVar("_E")
+_K = TypeVar("_K", bound=Hashable)
+
+
+def fast_maker(cls: type[_E]) -> Callable[..., _E]:
+    """A constructor for the frozen, slotted effect class ``cls`` that skips attrs' ``__init__``.
+
+    Effect builders run on the engine's hot path; a frozen attrs ``__init__`` costs about twice
+    what it takes to allocate the instance and fill its slots directly. The result is the same
+    object: same type, same field values, equal and hashable alike. Only classes whose
+    ``__init__`` would do nothing but assign qualify (no validator, converter or post-init);
+    the maker takes every field, positionally, in declaration order.
+
+    Raises:
+        TypeError: ``cls`` is not such a class.
+    """
+    kind: type[_E] = cls  # attrs.has() narrows ``cls``; instances are built from ``kind``
+    if not attrs.has(cls):
+        raise TypeError(f"{cls.__name__} is not an attrs class")
+    fields = attrs.fields(cls)
+    slots = {n for n in getattr(cls, "__slots__", ()) if n != "__weakref__"}
+    if (
+        slots != {f.name for f in fields}
+        or any(f.validator or f.converter for f in fields)
+        or hasattr(cls, "__attrs_post_init__")
+    ):
+        raise TypeError(f"{cls.__name__} needs its own __init__; build it the ordinary way")
+    setters = [cls.__dict__[f.name].__set__ for f in fields]
+    new = object.__new__
+    if len(setters) == 1:
+        (set0,) = setters
+
+        def make1(v0: Any) -> _E:
+            obj = new(kind)
+            set0(obj, v0)
+            return obj
+
+        return make1
+    if len(setters) == 2:
+        set0, set1 = setters
+
+        def make2(v0: Any, v1: Any) -> _E:
+            obj = new(kind)
+            set0(obj, v0)
+            set1(obj, v1)
+            return obj
+
+        return make2
+
+    def make(*values: Any) -> _E:
+        if len(values) != len(setters):
+            raise TypeError(f"{cls.__name__} takes {len(setters)} values, not {len(values)}")
+        obj = new(kind)
+        for setter, value in zip(setters, values, strict=True):
+            setter(obj, value)
+        return obj
+
+    return make
+
+
+class EffectCache(dict[_K, tuple[_E]], Generic[_K, _E]):
+    """One-effect tuples by key, built on first use: ``cache[3]`` is ``(make(3),)``.
+
+    Effects are immutable values, so a builder whose effect depends only on a small key that
+    repeats (a host or credentials generation) can hand out the same tuple every time instead
+    of allocating a record per event: a dict lookup instead of an ``__init__``. The cache keeps
+    at most ``limit`` keys; past that, effects are built and not kept.
+    """
+
+    __slots__ = ("limit", "make")
+
+    def __init__(self, make: Callable[[_K], _E], limit: int = 1024) -> None:
+        super().__init__()
+        self.make = make
+        self.limit = limit
+
+    def __missing__(self, key: _K) -> tuple[_E]:
+        value = (self.make(key),)
+        if len(self) < self.limit:
+            self[key] = value
+        return value
+
 
 # -- host work (Alfe managed agents) ------------------------------------------------------------
 

@@ -9,9 +9,16 @@ useful one: unknown event, unknown status, actor, payload, status, then guards.
 from __future__ import annotations
 
 from agentfsm._errors import InvalidInput, TransitionRefused
-from agentfsm._machine import CompiledEvent, Machine, field_problem
+from agentfsm._machine import (
+    CompiledEvent,
+    CompiledTransition,
+    GuardFn,
+    Machine,
+    field_problem,
+    guard_refusal,
+)
 from agentfsm._spec import EventSpec, GuardSpec, guard_names
-from agentfsm._values import Actor, Context, Event, Offer, Refusal, Snapshot, Step
+from agentfsm._values import _EMPTY, Actor, Context, Event, Offer, Refusal, Snapshot, Step
 
 # tuple.__new__(cls, items) builds a NamedTuple without its Python-level __new__: the fast path.
 _tuple_new = tuple.__new__
@@ -30,15 +37,23 @@ def decide(machine: Machine, snapshot: Snapshot, event: Event, context: Context)
         A ``Step`` with the new snapshot (version + 1) and the effects to perform, or a
         ``Refusal`` with a stable code and a sentence. A refusal changes nothing.
     """
+    # This is the hot path: it reads the tables ``Machine`` prepared (see CompiledTransition)
+    # and allocates nothing but the new snapshot and the step, besides what updates and effect
+    # builders make. Every refusal it returns was built when the machine was compiled.
     compiled = machine.events.get(event.name)
     if compiled is None:
         return _unknown_event(machine, snapshot, event)
     status = snapshot.status
-    if event.actor not in compiled.actors:
-        by_status = compiled.actor_refusals[event.actor]
-        refusal = by_status.get(status)
+    if event.actor not in compiled.senders:
+        refusal = compiled.actor_refusals[event.actor].get(status)
         return refusal if refusal is not None else _unknown_status(machine, snapshot, event)
-    if compiled.fields or event.payload:
+    payload_ok = compiled.payload_ok
+    if payload_ok is not None:
+        if not payload_ok(event.payload):
+            bad = _payload_refusal(compiled, snapshot, event)
+            if bad is not None:
+                return bad
+    elif event.payload is not _EMPTY and event.payload:
         bad = _payload_refusal(compiled, snapshot, event)
         if bad is not None:
             return bad
@@ -46,31 +61,50 @@ def decide(machine: Machine, snapshot: Snapshot, event: Event, context: Context)
     if candidates is None:
         refusal = compiled.status_refusals.get(status)
         return refusal if refusal is not None else _unknown_status(machine, snapshot, event)
-    reason = None
+    first: Refusal | None = None
     for row in candidates:
-        if row.guard is not None:
-            failed = row.guard(snapshot, event, context)
-            if failed is not None:
-                reason = reason or failed
+        for test, spec in row.checks:
+            if spec is None:  # a compiled guard expression: it names what failed
+                failed = test(snapshot, event, context)
+                if failed is None:
+                    continue
+            elif test(snapshot, event, context):
                 continue
-        target = row.chooser(snapshot, event, context) if row.chooser is not None else row.target
-        data = snapshot.data
-        for update in row.updates:
-            data = update(data, snapshot, event, context)
-        since = snapshot.since if target == status else context.now
-        after = _tuple_new(Snapshot, (target, snapshot.version + 1, since, data))
-        effects: tuple[object, ...] = ()
-        for build in row.effects:
-            effects += build(snapshot, after, event, context)
-        return _tuple_new(Step, (after, effects, row.spec))
-    assert reason is not None
-    label = compiled.spec.label or event.name
-    return Refusal(
-        code=reason.code,
-        message=reason.message.format(status=status, event=event.name, label=label),
-        event=event.name,
-        status=status,
-        guard=reason.name,
+            else:
+                failed = spec
+            if first is None:
+                first = row.refusals.get(id(failed)) or _refusal_for(failed, compiled, status)
+            break
+        else:
+            moves = row.moves
+            if moves is None:  # only a row with a chooser leaves ``moves`` unknown
+                target = row.chooser(snapshot, event, context)  # type: ignore[misc]
+                moves = target != status
+            else:
+                target = row.target
+            update = row.update
+            data = (
+                snapshot.data if update is None else update(snapshot.data, snapshot, event, context)
+            )
+            after = _tuple_new(
+                Snapshot,
+                (target, snapshot.version + 1, context.now if moves else snapshot.since, data),
+            )
+            effect = row.effect
+            if effect is None:
+                return _tuple_new(Step, (after, (), row.spec))
+            effects = effect(snapshot, after, event, context)
+            if effects.__class__ is not tuple:
+                effects = tuple(effects)
+            return _tuple_new(Step, (after, effects, row.spec))
+    assert first is not None
+    return first
+
+
+def _refusal_for(guard: GuardSpec, compiled: CompiledEvent, status: str) -> Refusal:
+    # Only a guard function returning a GuardSpec the machine did not compile gets here.
+    return guard_refusal(
+        guard, status, compiled.spec.name, compiled.spec.label or compiled.spec.name
     )
 
 
@@ -101,53 +135,112 @@ def offered(
     Raises:
         InvalidInput: the snapshot's status is not one of the machine's.
     """
-    if snapshot.status not in machine.states:
-        raise InvalidInput(_unknown_status_text(machine, snapshot.status))
-    return tuple(
-        _offer(machine, snapshot, context, ev, actor)
-        for ev in machine.spec.events
-        if actor in ev.actors
-    )
+    status = snapshot.status
+    if status not in machine.states:
+        raise InvalidInput(_unknown_status_text(machine, status))
+    plans = machine.offer_plans
+    if plans is None:
+        plans = machine.offer_plans = _plan_offers(machine)
+    out: list[Offer] = []
+    for plan in plans:
+        if actor not in plan.senders:
+            continue
+        entry = plan.by_status[status]
+        if entry.__class__ is Offer:
+            out.append(entry)
+        else:
+            out.append(_offer(plan, entry, snapshot, plan.probes[actor], context))
+    return tuple(out)
+
+
+# What ``offered`` needs to know about one row: the row, the offer to return when it reads
+# typed input and its other guards hold (None when it reads none), those other guards, and the
+# "not offered" offer for each guard spec that can fail (keyed by the spec's id).
+_RowPlan = tuple[
+    CompiledTransition, "Offer | None", tuple[tuple[GuardFn, GuardSpec], ...], dict[int, Offer]
+]
+
+
+class _OfferPlan:
+    """One event's offers, prepared once per machine: every offer that does not depend on a
+    guard is built here, so ``offered`` evaluates guards and allocates almost nothing."""
+
+    __slots__ = ("by_status", "event", "label", "offer", "probes", "senders")
+
+    def __init__(self, machine: Machine, ev: EventSpec) -> None:
+        compiled = machine.events[ev.name]
+        self.event = ev.name
+        self.label = label = ev.label or ev.name
+        self.senders = tuple(ev.actors)
+        # Guards see an event with no payload: input a person types is not known yet.
+        self.probes = {a: Event(ev.name, a) for a in ev.actors}
+        self.offer = Offer(ev.name, label, True)
+        guard_specs = {g.name: g for g in machine.spec.guards}
+        guard_fns = machine.implementations.guards
+        self.by_status: dict[str, Offer | tuple[_RowPlan, ...]] = {}
+        for status in machine.spec.state_names:
+            rows = compiled.by_status.get(status)
+            if rows is None:
+                self.by_status[status] = Offer(
+                    ev.name, label, False, compiled.status_refusals[status]
+                )
+                continue
+            plans: list[_RowPlan] = []
+            for row in rows:
+                names = guard_names(row.spec.guard)
+                typed = [guard_specs[n] for n in names if guard_specs[n].reads_input]
+                others = tuple(
+                    (guard_fns[n], guard_specs[n]) for n in names if not guard_specs[n].reads_input
+                )
+                typed_offer = None
+                if typed:
+                    typed_offer = Offer(
+                        ev.name,
+                        label,
+                        True,
+                        needs=tuple(f.name for f in ev.fields if f.required),
+                        requirements=tuple(
+                            g.message.format(status=status, event=ev.name, label=label)
+                            for g in typed
+                        ),
+                    )
+                refused = {key: Offer(ev.name, label, False, r) for key, r in row.refusals.items()}
+                plans.append((row, typed_offer, others, refused))
+            self.by_status[status] = tuple(plans)
+
+
+def _plan_offers(machine: Machine) -> tuple[_OfferPlan, ...]:
+    return tuple(_OfferPlan(machine, ev) for ev in machine.spec.events)
 
 
 def _offer(
-    machine: Machine, snapshot: Snapshot, context: Context, ev: EventSpec, actor: Actor
+    plan: _OfferPlan,
+    rows: tuple[_RowPlan, ...],
+    snapshot: Snapshot,
+    probe: Event,
+    context: Context,
 ) -> Offer:
-    compiled = machine.events[ev.name]
-    label = ev.label or ev.name
-    candidates = compiled.by_status.get(snapshot.status)
-    if candidates is None:
-        return Offer(ev.name, label, False, compiled.status_refusals[snapshot.status])
-    guard_specs = {g.name: g for g in machine.spec.guards}
-    guard_fns = machine.implementations.guards
-    probe = Event(ev.name, actor)
-    first_refusal: Refusal | None = None
-    for row in candidates:
-        names = guard_names(row.spec.guard)
-        typed = [guard_specs[n] for n in names if guard_specs[n].reads_input]
-        if not typed:
+    first: Offer | None = None
+    for row, typed_offer, others, refused in rows:
+        failed: GuardSpec | None
+        if typed_offer is None:
             failed = None if row.guard is None else row.guard(snapshot, probe, context)
             if failed is None:
-                return Offer(ev.name, label, True)
+                return plan.offer
         else:
             # Input-reading guards are left for the person to satisfy; the others must hold.
-            others = [guard_specs[n] for n in names if not guard_specs[n].reads_input]
-            failed = next(
-                (g for g in others if not guard_fns[g.name](snapshot, probe, context)), None
-            )
+            failed = next((g for fn, g in others if not fn(snapshot, probe, context)), None)
             if failed is None:
-                return Offer(
-                    ev.name,
-                    label,
-                    True,
-                    needs=tuple(f.name for f in ev.fields if f.required),
-                    requirements=tuple(
-                        g.message.format(status=snapshot.status, event=ev.name, label=label)
-                        for g in typed
-                    ),
-                )
-        first_refusal = first_refusal or _guard_refusal(failed, snapshot, ev.name, label)
-    return Offer(ev.name, label, False, first_refusal)
+                return typed_offer
+        if first is None:
+            first = refused.get(id(failed)) or Offer(
+                plan.event,
+                plan.label,
+                False,
+                _guard_refusal(failed, snapshot, plan.event, plan.label),
+            )
+    assert first is not None
+    return first
 
 
 def _guard_refusal(guard: GuardSpec, snapshot: Snapshot, event: str, label: str) -> Refusal:

@@ -27,6 +27,7 @@ from agentfsm._spec import (
     MachineSpec,
     Not,
     TransitionSpec,
+    guard_names,
 )
 from agentfsm._values import Actor, Context, Event, Refusal, Snapshot
 
@@ -68,9 +69,36 @@ CompiledGuard = Callable[[Snapshot, Event, Context], "GuardSpec | None"]
 
 
 class CompiledTransition:
-    """A transition row for one source status, with its functions resolved."""
+    """A transition row for one source status, with its functions resolved.
 
-    __slots__ = ("chooser", "effects", "guard", "spec", "target", "updates")
+    ``guard``, ``updates`` and ``effects`` are the row as written (other modules read them).
+    ``checks``, ``update``, ``effect`` and ``refusals`` are the same row prepared for
+    ``decide``'s hot path, so that accepting an event costs as few Python calls as possible:
+
+    - ``checks``: ``(fn, spec)`` pairs that must all pass, in order. A plain guard (or an
+      ``AllOf`` of plain guards) is its functions themselves, called directly; ``spec`` is what
+      failed. Any other expression is one compiled guard with ``spec`` ``None``: it returns
+      the ``GuardSpec`` that failed, or ``None``.
+    - ``update`` / ``effect``: the updates and effect builders folded into one callable each
+      (or ``None``), so a row with one builder costs one call.
+    - ``moves``: the row leaves its source status (``since`` restarts); ``None`` with a chooser.
+    - ``refusals``: the refusal for each guard that can fail here, built once, keyed by the
+      ``id`` of its ``GuardSpec`` (guard specs are shared and live as long as the machine).
+    """
+
+    __slots__ = (
+        "checks",
+        "chooser",
+        "effect",
+        "effects",
+        "guard",
+        "moves",
+        "refusals",
+        "spec",
+        "target",
+        "update",
+        "updates",
+    )
 
     def __init__(
         self,
@@ -80,6 +108,9 @@ class CompiledTransition:
         guard: CompiledGuard | None,
         updates: tuple[UpdateFn, ...],
         effects: tuple[EffectFn, ...],
+        checks: tuple[tuple[Callable[..., Any], GuardSpec | None], ...] = (),
+        refusals: dict[int, Refusal] | None = None,
+        source: str | None = None,
     ) -> None:
         self.spec = spec
         self.target = target
@@ -87,12 +118,88 @@ class CompiledTransition:
         self.guard = guard
         self.updates = updates
         self.effects = effects
+        self.checks = checks
+        self.refusals = refusals or {}
+        self.update = _fold_updates(updates)
+        self.effect = _fold_effects(effects)
+        self.moves = None if chooser is not None or source is None else target != source
+
+
+def _fold_updates(updates: tuple[UpdateFn, ...]) -> UpdateFn | None:
+    if not updates:
+        return None
+    if len(updates) == 1:
+        return updates[0]
+
+    def chained(data: Any, s: Snapshot, e: Event, c: Context) -> Any:
+        for update in updates:
+            data = update(data, s, e, c)
+        return data
+
+    return chained
+
+
+def _fold_effects(builders: tuple[EffectFn, ...]) -> EffectFn | None:
+    if not builders:
+        return None
+    if len(builders) == 1:
+        return builders[0]
+    if len(builders) == 2:
+        first, second = builders
+
+        def both(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[Any, ...]:
+            return first(b, a, e, c) + second(b, a, e, c)
+
+        return both
+
+    def every(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[Any, ...]:
+        out: tuple[Any, ...] = ()
+        for build in builders:
+            out += build(b, a, e, c)
+        return out
+
+    return every
+
+
+_Check = tuple[Callable[..., Any], "GuardSpec | None"]
+
+
+def _plain_checks(
+    expr: GuardExpr, specs: Mapping[str, GuardSpec], fns: Mapping[str, GuardFn]
+) -> tuple[_Check, ...] | None:
+    """A guard or an AllOf of guards as (fn, spec) pairs; ``None`` for other expressions."""
+    if isinstance(expr, Guard):
+        return ((fns[expr.name], specs[expr.name]),)
+    if isinstance(expr, AllOf):
+        out: list[_Check] = []
+        for item in expr.items:
+            inner = _plain_checks(item, specs, fns)
+            if inner is None:
+                return None
+            out += inner
+        return tuple(out)
+    return None
 
 
 class CompiledEvent:
-    """An event with its per-status transitions and its precomputed refusals."""
+    """An event with its per-status transitions and its precomputed refusals.
 
-    __slots__ = ("actor_refusals", "actors", "by_status", "fields", "spec", "status_refusals")
+    ``senders`` holds the same actors as ``actors`` as a tuple: ``Actor`` hashes in Python,
+    and a tuple finds the sender by identity without hashing it. ``payload_ok`` is a quick
+    check of a payload against the declared fields (``None`` when there are none): true means
+    it is certainly fine; false sends ``decide`` to the full check, which words the refusal.
+    """
+
+    __slots__ = (
+        "actor_refusals",
+        "actors",
+        "by_status",
+        "fields",
+        "payload_ok",
+        "senders",
+        "spec",
+        "status_refusals",
+    )
 
     def __init__(
         self,
@@ -103,15 +210,48 @@ class CompiledEvent:
     ) -> None:
         self.spec = spec
         self.actors = spec.actors
+        self.senders = tuple(spec.actors)
         self.fields = spec.fields
+        self.payload_ok = _payload_checker(spec.fields)
         self.by_status = by_status
         self.status_refusals = status_refusals
         self.actor_refusals = actor_refusals
 
 
+_MISSING = object()
+_EXACT_TYPES: dict[str, type] = {"str": str, "int": int, "bool": bool}
+
+
+def _payload_checker(fields: tuple[FieldSpec, ...]) -> Callable[[Mapping[str, Any]], bool] | None:
+    if not fields:
+        return None
+    # (name, required, exact type or None, spec): an exact type match (int excludes bool) is
+    # surely fine; anything else is judged by field_problem.
+    plan = tuple((f.name, f.required, _EXACT_TYPES.get(f.kind), f) for f in fields)
+
+    def ok(payload: Mapping[str, Any]) -> bool:
+        present = 0
+        for name, required, exact, f in plan:
+            value = payload.get(name, _MISSING)
+            if value is _MISSING:
+                if required:
+                    return False
+                continue
+            if value.__class__ is not exact and field_problem(f, value) is not None:
+                return False
+            present += 1
+        return present == len(payload)  # otherwise an unexpected field
+
+    return ok
+
+
 def _compile_guard(
-    expr: GuardExpr, specs: Mapping[str, GuardSpec], fns: Mapping[str, GuardFn]
+    expr: GuardExpr,
+    specs: Mapping[str, GuardSpec],
+    fns: Mapping[str, GuardFn],
+    made: list[GuardSpec] | None = None,
 ) -> CompiledGuard:
+    """Compile ``expr``; every ``GuardSpec`` it creates for a negation is appended to ``made``."""
     if isinstance(expr, Guard):
         fn, spec = fns[expr.name], specs[expr.name]
 
@@ -120,7 +260,7 @@ def _compile_guard(
 
         return leaf
     if isinstance(expr, Not):
-        inner = _compile_guard(expr.item, specs, fns)
+        inner = _compile_guard(expr.item, specs, fns, made)
         names = list(_leaf_names(expr.item))
         negated = GuardSpec(
             name=f"not {names[0]}" if len(names) == 1 else "not (...)",
@@ -129,12 +269,14 @@ def _compile_guard(
             + " and ".join(specs[n].description or n for n in names)
             + ".",
         )
+        if made is not None:
+            made.append(negated)
 
         def neg(s: Snapshot, e: Event, c: Context) -> GuardSpec | None:
             return negated if inner(s, e, c) is None else None
 
         return neg
-    parts = tuple(_compile_guard(item, specs, fns) for item in expr.items)
+    parts = tuple(_compile_guard(item, specs, fns, made) for item in expr.items)
     if isinstance(expr, AllOf):
 
         def all_of(s: Snapshot, e: Event, c: Context) -> GuardSpec | None:
@@ -160,8 +302,6 @@ def _compile_guard(
 
 
 def _leaf_names(expr: GuardExpr) -> list[str]:
-    from agentfsm._spec import guard_names
-
     return list(guard_names(expr))
 
 
@@ -178,7 +318,15 @@ class Machine:
         InvalidMachine: a name is unknown, or (with ``validate``) a structural rule is broken.
     """
 
-    __slots__ = ("__weakref__", "_explanations", "events", "implementations", "spec", "states")
+    __slots__ = (
+        "__weakref__",
+        "_explanations",
+        "events",
+        "implementations",
+        "offer_plans",
+        "spec",
+        "states",
+    )
 
     def __init__(
         self, spec: MachineSpec, implementations: Implementations, *, validate: bool = True
@@ -197,6 +345,8 @@ class Machine:
         self.states: frozenset[str] = frozenset(spec.state_names)
         self._explanations = _explanation_lookup(spec)
         self.events: dict[str, CompiledEvent] = _compile_events(spec, implementations, self)
+        # Prepared by ``offered`` on first use (see _engine); None until then.
+        self.offer_plans: Any = None
 
     @property
     def name(self) -> str:
@@ -241,8 +391,6 @@ def _resolve_names(spec: MachineSpec, impl: Implementations) -> list[str]:
                     f"{kind} {name!r} is declared but has no implementation: "
                     f"register a function for it in Implementations.{kind}s"
                 )
-    from agentfsm._spec import guard_names
-
     for row in spec.transitions:
         where = f"transition {row.event!r} from {', '.join(row.sources)}"
         for g in guard_names(row.guard):
@@ -273,13 +421,21 @@ def _compile_events(
     guard_specs = {g.name: g for g in spec.guards}
     compiled: dict[str, CompiledEvent] = {}
     for ev in spec.events:
+        label = ev.label or ev.name
         rows: dict[str, list[CompiledTransition]] = {}
         for row in spec.transitions:
             if row.event != ev.name:
                 continue
+            made: list[GuardSpec] = []
             guard = (
-                None if row.guard is None else _compile_guard(row.guard, guard_specs, impl.guards)
+                None
+                if row.guard is None
+                else _compile_guard(row.guard, guard_specs, impl.guards, made)
             )
+            checks: tuple[_Check, ...] = ()
+            if row.guard is not None and guard is not None:
+                checks = _plain_checks(row.guard, guard_specs, impl.guards) or ((guard, None),)
+            can_fail = [guard_specs[n] for n in guard_names(row.guard)] + made
             for source in row.sources:
                 rows.setdefault(source, []).append(
                     CompiledTransition(
@@ -289,9 +445,13 @@ def _compile_events(
                         guard=guard,
                         updates=tuple(impl.updates[u] for u in row.updates),
                         effects=tuple(impl.effects[e] for e in row.effects),
+                        checks=checks,
+                        refusals={
+                            id(g): guard_refusal(g, source, ev.name, label) for g in can_fail
+                        },
+                        source=source,
                     )
                 )
-        label = ev.label or ev.name
         status_refusals: dict[str, Refusal] = {}
         for state in spec.states:
             if state.name in rows:
@@ -323,6 +483,17 @@ def _compile_events(
             actor_refusals=actor_refusals,
         )
     return compiled
+
+
+def guard_refusal(guard: GuardSpec, status: str, event: str, label: str) -> Refusal:
+    """The refusal a failing ``guard`` gives for ``event`` in ``status``."""
+    return Refusal(
+        code=guard.code,
+        message=guard.message.format(status=status, event=event, label=label),
+        event=event,
+        status=status,
+        guard=guard.name,
+    )
 
 
 def field_problem(field: FieldSpec, value: object) -> str | None:

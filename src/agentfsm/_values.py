@@ -9,10 +9,10 @@ immutable. Everything built less often (events, contexts, refusals, offers) is a
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import attrs
 
@@ -222,3 +222,48 @@ class Offer:
     refusal: Refusal | None = None
     needs: tuple[str, ...] = ()
     requirements: tuple[str, ...] = ()
+
+
+_R = TypeVar("_R")
+
+
+def replacer(cls: type[_R], *names: str) -> Callable[..., _R]:
+    """A function ``(record, *values) -> record`` that copies an attrs record, replacing ``names``.
+
+    Data updates run on the engine's hot path, and ``attrs.evolve`` re-runs the whole
+    ``__init__`` with keyword arguments (several µs for a record of a dozen fields). The copy
+    made here fills the new instance's slots directly: the result is equal to what
+    ``attrs.evolve(record, **dict(zip(names, values)))`` returns. It skips validation, so only
+    fields without a validator or converter may be replaced (the others are copied, already
+    valid); asking for any other field is an error when the replacer is made, not later.
+
+    Args:
+        cls: a slotted attrs class without ``__attrs_post_init__``.
+        names: the fields to replace, in the order their new values will be passed.
+
+    Raises:
+        TypeError: ``cls`` does not qualify, or a name is not a plain field of it.
+    """
+    kind: type[_R] = cls  # attrs.has() narrows ``cls``; instances are built from ``kind``
+    if not attrs.has(cls):
+        raise TypeError(f"{cls.__name__} is not an attrs class")
+    fields = {f.name: f for f in attrs.fields(cls)}
+    slots = {n for n in getattr(cls, "__slots__", ()) if n != "__weakref__"}
+    if slots != set(fields) or hasattr(cls, "__attrs_post_init__"):
+        raise TypeError(f"{cls.__name__} must be a slotted attrs class without post-init")
+    for name in names:
+        f = fields.get(name)
+        if f is None or f.validator is not None or f.converter is not None:
+            raise TypeError(f"{cls.__name__}.{name} is not a field that can be set unchecked")
+    # The copy is generated as straight-line code: one slot store per field, no loop.
+    lines = [f"def replace({', '.join(['record', *[f'_{n}' for n in names]])}):"]
+    lines.append("    new = _new(_cls)")
+    for n in fields:
+        value = f"_{n}" if n in names else f"record.{n}"
+        lines.append(f"    _set_{n}(new, {value})")
+    lines.append("    return new")
+    scope: dict[str, Any] = {"_new": object.__new__, "_cls": kind}
+    scope.update({f"_set_{n}": cls.__dict__[n].__set__ for n in fields})
+    exec("\n".join(lines), scope)
+    made: Callable[..., _R] = scope["replace"]
+    return made
