@@ -16,6 +16,7 @@ anything it was not told about. The encoding:
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -27,6 +28,14 @@ from agentfsm._values import Refusal
 from agentfsm.runtime._errors import CodecError
 
 _TIMEDELTA_US = timedelta(microseconds=1)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+_MEMO_SIZE = 4096
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso(value: datetime) -> str:
+    return value.isoformat()
 
 
 class Codec:
@@ -42,6 +51,10 @@ class Codec:
     def __init__(self, types: Iterable[type[Any]] = ()) -> None:
         self._by_tag: dict[str, type[Any]] = {}
         self._by_type: dict[type[Any], tuple[str, tuple[tuple[str, str], ...]]] = {}
+        # Stored records are frozen, and an agent's data usually passes unchanged through many
+        # events: remembering the JSON of the last few records (by identity, holding a
+        # reference so an id is never reused while remembered) skips most re-encoding.
+        self._memo: dict[int, tuple[Any, str]] = {}
         for cls in types:
             self._add(cls)
 
@@ -79,27 +92,29 @@ class Codec:
             CodecError: ``value`` holds an unregistered type, a naive datetime or a non-string
                 mapping key.
         """
-        if value is None or isinstance(value, str | bool | int):
+        kind = type(value)
+        if kind in _PLAIN:
             return value
-        if isinstance(value, float):
-            if value != value or value in (float("inf"), float("-inf")):
-                raise CodecError(f"cannot store the float {value!r}: JSON has no such number")
-            return value
-        entry = self._by_type.get(type(value))
+        entry = self._by_type.get(kind)
         if entry is not None:
             tag, fields = entry
             out: dict[str, Any] = {"@type": tag}
             for name, _alias in fields:
-                out[name] = self.encode(getattr(value, name))
+                item = getattr(value, name)
+                out[name] = item if type(item) in _PLAIN else self.encode(item)
             return out
+        if kind is float:
+            if value != value or value in (float("inf"), float("-inf")):
+                raise CodecError(f"cannot store the float {value!r}: JSON has no such number")
+            return value
         if isinstance(value, datetime):
             if value.utcoffset() is None:
                 raise CodecError(f"cannot store the naive datetime {value.isoformat()}")
-            return {"@dt": value.isoformat()}
+            return {"@dt": _iso(value)}
         if isinstance(value, timedelta):
             return {"@td": value // _TIMEDELTA_US}
         if isinstance(value, tuple | list):
-            return [self.encode(v) for v in value]
+            return [v if type(v) in _PLAIN else self.encode(v) for v in value]
         if isinstance(value, Mapping):
             obj: dict[str, Any] = {}
             tagged = False
@@ -107,18 +122,32 @@ class Codec:
                 if not isinstance(k, str):
                     raise CodecError(f"cannot store a mapping with the non-string key {k!r}")
                 tagged = tagged or k.startswith("@")
-                obj[k] = self.encode(v)
+                obj[k] = v if type(v) in _PLAIN else self.encode(v)
             return {"@map": obj} if tagged else obj
-        if attrs.has(type(value)):
+        if isinstance(value, str | int):  # subclasses of the plain types (an IntEnum…)
+            return value
+        if attrs.has(kind):
             raise CodecError(
-                f"cannot store a {type(value).__name__}: it is not in the codec's registry; "
+                f"cannot store a {kind.__name__}: it is not in the codec's registry; "
                 "add it with codec.with_types(...)"
             )
-        raise CodecError(f"cannot store a value of type {type(value).__name__}: {value!r}")
+        raise CodecError(f"cannot store a value of type {kind.__name__}: {value!r}")
 
     def dumps(self, value: Any) -> str:
         """``value`` as a compact JSON string (see ``encode``)."""
-        return json.dumps(self.encode(value), separators=(",", ":"), allow_nan=False)
+        if not value and isinstance(value, Mapping):
+            return "{}"
+        if type(value) not in self._by_type:
+            return _ENCODER.encode(self.encode(value))
+        memo = self._memo
+        hit = memo.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        text = _ENCODER.encode(self.encode(value))
+        if len(memo) >= _MEMO_SIZE:
+            memo.pop(next(iter(memo)))
+        memo[id(value)] = (value, text)
+        return text
 
     # -- decoding --------------------------------------------------------------------------
 
@@ -171,7 +200,7 @@ class Codec:
             alias = names.get(key)
             if alias is None:
                 raise CodecError(f"stored {tag} has the unknown field {key!r}")
-            kwargs[alias] = self.decode(raw)
+            kwargs[alias] = raw if type(raw) in _PLAIN else self.decode(raw)
         try:
             return cls(**kwargs)
         except Exception as exc:  # the record's own validators said no

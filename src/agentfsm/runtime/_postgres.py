@@ -334,9 +334,10 @@ class PostgresStore:
             )
         if w.consume_timer is not None:
             cur.execute("DELETE FROM timers WHERE token = %s", (w.consume_timer,))
-        for event in w.cancels:
+        if w.cancels:
             cur.execute(
-                "DELETE FROM timers WHERE agent_id = %s AND event = %s", (w.agent_id, event)
+                "DELETE FROM timers WHERE agent_id = %s AND event = ANY(%s)",
+                (w.agent_id, list(w.cancels)),
             )
         for t in w.timers:
             cur.execute(_SET_TIMER, (w.agent_id, t.event, t.due_at, t.token))

@@ -1,0 +1,317 @@
+"""The durable runtime's throughput, each figure beside bare SQL doing the same work.
+
+    python benchmarks/runtime.py            # a readable table
+    python benchmarks/runtime.py --json     # the figures as JSON
+    python benchmarks/runtime.py --quick    # smaller counts, for a smoke run
+
+Workload: Alfe agents cycling stop -> shutdown_complete -> start -> connected, so every event
+is accepted and writes what the runtime writes in production (the snapshot with a
+compare-and-set, the audit row, outbox items for ShutdownHost and PowerOnHost, the boot timer
+set and cancelled). The bare-SQL baseline does the minimum the same decision needs on the same
+schema: the compare-and-set UPDATE and the audit-log INSERT, with the JSON precomputed.
+
+- SQLite (a WAL file, synchronous=NORMAL): one transaction per event, and 100 per transaction.
+- PostgreSQL (a throwaway local server): 1 and 4 writer processes on 1,000 agents, each
+  process owning a quarter of the agents; lost updates are counted afterwards (every agent's
+  version must equal the events it was sent, and the log must hold each event once).
+- 100,000 due purge timers fired by a TimerWorker on SQLite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from agentfsm import Actor, Event
+from agentfsm.models import MACHINES, AlfeAgent
+from agentfsm.runtime import (
+    DEFAULT_CODEC,
+    Controller,
+    Delivery,
+    ManualClock,
+    PostgresStore,
+    SQLiteStore,
+    Store,
+    ThrowawayPostgres,
+    TimerWorker,
+)
+
+T0 = datetime(2026, 4, 3, 10, 0, tzinfo=UTC)
+CYCLE = (
+    ("stop", Actor.USER),
+    ("shutdown_complete", Actor.SYSTEM),
+    ("start", Actor.USER),
+    ("connected", Actor.SYSTEM),
+)
+SPAWN = multiprocessing.get_context("spawn")
+
+
+def _running_agents(controller: Controller, ids: list[str]) -> None:
+    """Create agents and bring them to running (setup, not measured)."""
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        controller.create_many([(a, "alfe", AlfeAgent(a, f"name-{a}")) for a in chunk])
+        for name in ("provision", "host_up", "connected"):
+            controller.handle_many([Delivery(a, Event(name, Actor.SYSTEM)) for a in chunk])
+
+
+def _events(ids: list[str], count: int) -> list[Delivery]:
+    """``count`` deliveries walking the agents round-robin through the cycle."""
+    out = []
+    for n in range(count):
+        agent = ids[n % len(ids)]
+        name, actor = CYCLE[(n // len(ids)) % len(CYCLE)]
+        out.append(Delivery(agent, Event(name, actor, id=f"b{n}")))
+    return out
+
+
+# -- ours -----------------------------------------------------------------------------------
+
+
+def _ours(store: Store, ids: list[str], count: int, batch: int) -> float:
+    clock = ManualClock(T0)
+    controller = Controller(MACHINES, store, clock)
+    _running_agents(controller, ids)
+    deliveries = _events(ids, count)
+    begin = time.perf_counter()
+    if batch == 1:
+        for d in deliveries:
+            controller.handle(d.agent_id, d.event)
+    else:
+        for start in range(0, count, batch):
+            controller.handle_many(deliveries[start : start + batch])
+    elapsed = time.perf_counter() - begin
+    assert controller.stats.handled >= count
+    return count / elapsed
+
+
+# -- bare SQL -------------------------------------------------------------------------------
+
+_DATA = DEFAULT_CODEC.dumps(AlfeAgent("x", "name-x", credentials=1, host=1))
+_STATUSES = ("stopping", "stopped", "starting", "running")
+
+
+def _bare_sqlite(path: str, ids: list[str], count: int, batch: int) -> float:
+    SQLiteStore(path).close()  # the same schema and indexes
+    import sqlite3
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    at = T0.isoformat()
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO agents VALUES (?, 'alfe', 'running', 0, ?, ?, ?, ?)",
+        [(a, at, _DATA, at, at) for a in ids],
+    )
+    conn.execute("COMMIT")
+    version = dict.fromkeys(ids, 0)
+    update = (
+        "UPDATE agents SET status = ?, version = ?, since = ?, data = ?, updated_at = ? "
+        "WHERE id = ? AND version = ?"
+    )
+    insert = (
+        "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, "
+        "to_status, version, at) VALUES (?, ?, 'event', 'U', ?, '{}', ?, ?, ?, ?)"
+    )
+    begin = time.perf_counter()
+    n = 0
+    while n < count:
+        conn.execute("BEGIN IMMEDIATE")
+        for _ in range(min(batch, count - n)):
+            agent = ids[n % len(ids)]
+            step = (n // len(ids)) % 4
+            v = version[agent]
+            cur = conn.execute(update, (_STATUSES[step], v + 1, at, _DATA, at, agent, v))
+            if cur.rowcount != 1:
+                raise RuntimeError("lost update in the bare-SQL baseline")
+            conn.execute(
+                insert, (f"b{n}", agent, CYCLE[step][0], _STATUSES[step - 1], _STATUSES[step],
+                         v + 1, at),
+            )  # fmt: skip
+            version[agent] = v + 1
+            n += 1
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - begin
+    conn.close()
+    return count / elapsed
+
+
+def _bare_pg_writer(dsn: str, schema: str, ids: list[str], count: int, tag: str) -> float:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {schema}")
+        version = dict.fromkeys(ids, 0)
+        cas_and_log = """
+            WITH moved AS (
+                UPDATE agents SET status = %s, version = %s, since = %s, data = %s::jsonb,
+                       updated_at = %s WHERE id = %s AND version = %s RETURNING id)
+            INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status,
+                               to_status, version, at)
+            SELECT %s, id, 'event', 'U', %s, '{}'::jsonb, %s, %s, %s, %s FROM moved"""
+        begin = time.perf_counter()
+        for n in range(count):
+            agent = ids[n % len(ids)]
+            step = (n // len(ids)) % 4
+            v = version[agent]
+            with conn.transaction():
+                cur = conn.execute(
+                    cas_and_log,
+                    (_STATUSES[step], v + 1, T0, _DATA, T0, agent, v, f"{tag}{n}", CYCLE[step][0],
+                     _STATUSES[step - 1], _STATUSES[step], v + 1, T0),
+                )  # fmt: skip
+                if cur.rowcount != 1:
+                    raise RuntimeError("lost update in the bare-SQL baseline")
+            version[agent] = v + 1
+        return count / (time.perf_counter() - begin)
+
+
+def _ours_pg_writer(dsn: str, schema: str, ids: list[str], count: int, tag: str) -> float:
+    store = PostgresStore(dsn, schema=schema, max_size=2)
+    controller = Controller(MACHINES, store, ManualClock(T0))
+    for record in store.load_many(ids).values():  # warm the cache as a long-lived process would
+        controller._remember(record)
+    deliveries = _events(ids, count)
+    begin = time.perf_counter()
+    for d in deliveries:
+        controller.handle(d.agent_id, attrs.evolve(d.event, id=f"{tag}{d.event.id}"))
+    rate = count / (time.perf_counter() - begin)
+    store.close()
+    return rate
+
+
+def _pg_run(
+    dsn: str, schema: str, writers: int, ids: list[str], count: int, fn: Callable[..., float]
+) -> float:
+    parts = [ids[k::writers] for k in range(writers)]
+    per = count // writers
+    with SPAWN.Pool(writers) as pool:
+        begin = time.perf_counter()
+        pool.starmap(fn, [(dsn, schema, parts[k], per, f"w{k}-") for k in range(writers)])
+        elapsed = time.perf_counter() - begin
+    return per * writers / elapsed
+
+
+def _lost_updates(store: Store, ids: list[str], expected_per_agent: dict[str, int]) -> int:
+    lost = 0
+    for record in store.load_many(ids).values():
+        if record.snapshot.version != expected_per_agent[record.agent_id]:
+            lost += 1
+    return lost
+
+
+# -- the runs -------------------------------------------------------------------------------
+
+
+def sqlite_figures(tmp: Path, count: int, log: Callable[[str], None]) -> dict[str, Any]:
+    ids = [f"a{i:05d}" for i in range(1000)]
+    out: dict[str, Any] = {}
+    for batch in (1, 100):
+        ours = _ours(SQLiteStore(tmp / f"ours-{batch}.db"), ids, count, batch)
+        bare = _bare_sqlite(str(tmp / f"bare-{batch}.db"), ids, count, batch)
+        out[f"sqlite_batch_{batch}"] = {
+            "events_per_s": round(ours),
+            "bare_sql_per_s": round(bare),
+            "ratio": round(ours / bare, 3),
+        }
+        log(f"SQLite, {batch}/txn: {ours:,.0f} events/s vs bare SQL {bare:,.0f}/s "
+            f"({ours / bare:.0%})")  # fmt: skip
+    return out
+
+
+def postgres_figures(count: int, log: Callable[[str], None]) -> dict[str, Any]:
+    ids = [f"a{i:05d}" for i in range(1000)]
+    out: dict[str, Any] = {}
+    with ThrowawayPostgres() as pg:
+        for writers in (1, 4):
+            schema = f"ours_{writers}"
+            store = PostgresStore(pg.dsn, schema=schema)
+            _running_agents(Controller(MACHINES, store, ManualClock(T0)), ids)
+            ours = _pg_run(pg.dsn, schema, writers, ids, count, _ours_pg_writer)
+            per = count // writers
+            expected = {}
+            for k in range(writers):
+                part = ids[k::writers]
+                for a in part:
+                    expected[a] = 3 + sum(1 for n in range(per) if part[n % len(part)] == a)
+            lost = _lost_updates(store, ids, expected)
+            logged = len(store.audit_log(0, None))
+            store.close()
+            bare_schema = f"bare_{writers}"
+            bare_store = PostgresStore(pg.dsn, schema=bare_schema)
+            bare_store.close()
+            import psycopg
+
+            with psycopg.connect(pg.dsn, autocommit=True) as conn, conn.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO {bare_schema}.agents VALUES "
+                    "(%s, 'alfe', 'running', 0, %s, %s::jsonb, %s, %s)",
+                    [(a, T0, _DATA, T0, T0) for a in ids],
+                )
+            bare = _pg_run(pg.dsn, bare_schema, writers, ids, count, _bare_pg_writer)
+            out[f"postgres_writers_{writers}"] = {
+                "events_per_s": round(ours),
+                "bare_sql_per_s": round(bare),
+                "ratio": round(ours / bare, 3),
+                "lost_updates": lost,
+                "audit_rows": logged,
+            }
+            log(f"PostgreSQL, {writers} writer(s): {ours:,.0f} events/s vs bare SQL "
+                f"{bare:,.0f}/s ({ours / bare:.0%}), lost updates: {lost}")  # fmt: skip
+    return out
+
+
+def timer_figures(tmp: Path, count: int, log: Callable[[str], None]) -> dict[str, Any]:
+    store = SQLiteStore(tmp / "timers.db")
+    clock = ManualClock(T0)
+    controller = Controller(MACHINES, store, clock, cache_size=0)
+    ids = [f"t{i:06d}" for i in range(count)]
+    for start in range(0, count, 1000):
+        chunk = ids[start : start + 1000]
+        controller.create_many([(a, "alfe", AlfeAgent(a, f"name-{a}")) for a in chunk])
+        controller.handle_many([Delivery(a, Event("delete", Actor.USER)) for a in chunk])
+    clock.advance(controller.policy.grace_period + timedelta(seconds=1))
+    worker = TimerWorker(controller, batch_size=1000)
+    begin = time.perf_counter()
+    report = worker.drain()
+    elapsed = time.perf_counter() - begin
+    assert report.accepted == count, report
+    assert store.timers() == []
+    store.close()
+    log(f"{count:,} due timers fired in {elapsed:.2f} s ({count / elapsed:,.0f}/s)")
+    return {"timers": count, "seconds": round(elapsed, 2), "per_s": round(count / elapsed)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--quick", action="store_true", help="smaller counts")
+    parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
+    args = parser.parse_args()
+    log: Callable[[str], None] = (
+        (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
+    )
+    events = 4_000 if args.quick else 20_000
+    timers = 10_000 if args.quick else 100_000
+    result: dict[str, Any] = {"python": sys.version.split()[0]}
+    with tempfile.TemporaryDirectory(prefix="agentfsm-bench-") as tmp:
+        result.update(sqlite_figures(Path(tmp), events, log))
+        if not args.no_postgres:
+            result.update(postgres_figures(events // 2 if not args.quick else 2_000, log))
+        result["timers_sqlite"] = timer_figures(Path(tmp), timers, log)
+    if args.json:
+        print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
