@@ -18,7 +18,7 @@ from agentfsm.releases import (
     ReleaseInfo,
     ReleaseStoreBusy,
 )
-from agentfsm.runtime._errors import PermanentError, TemporaryError
+from agentfsm.runtime import PermanentError, TemporaryError
 
 U, S = Actor.USER, Actor.SYSTEM
 
@@ -134,3 +134,10 @@ def test_a_busy_store_is_temporary_with_a_delay(repo_path: Path) -> None:
     with pytest.raises(TemporaryError, match="kept moving") as caught:
         handler("ag_1", Emit(AgentDeployed("busy", T0, "img", 1, {})), "k")
     assert caught.value.delay == timedelta(seconds=3)
+
+
+def test_it_is_an_effect_handler_the_runtime_can_route_to(store: GitReleaseStore) -> None:
+    from agentfsm.runtime import EffectHandler
+
+    handler: EffectHandler = ReleaseEffectHandler(store)
+    assert handler("ag_1", Emit(AgentDeployed("typed", T0, "img", 1, {})), "k") == ()

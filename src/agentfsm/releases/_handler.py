@@ -25,7 +25,7 @@ from agentfsm._values import Event
 from agentfsm.releases._documents import ReleaseEvent
 from agentfsm.releases._errors import ReleaseConflict, ReleaseStoreBusy
 from agentfsm.releases._store import ReleaseInfo, ReleaseStore
-from agentfsm.runtime._errors import PermanentError, TemporaryError
+from agentfsm.runtime import PermanentError, TemporaryError
 
 _RELEASING = (AgentDeployed, AgentConfigChanged, AgentCanaryPromoted)
 _EVENT_NAMES: dict[type, ReleaseEvent] = {
