@@ -34,8 +34,14 @@ _PLAIN = frozenset({str, int, bool, type(None)})
 
 
 @functools.lru_cache(maxsize=4096)
-def _iso(value: datetime) -> str:
+def _iso_cached(value: datetime, offset: timedelta | None) -> str:
     return value.isoformat()
+
+
+def _iso(value: datetime) -> str:
+    # The offset is part of the key: datetimes at one instant with different offsets are
+    # equal (and hash alike), but must keep their own offset in the text.
+    return _iso_cached(value, value.utcoffset())
 
 
 class Codec:
