@@ -224,11 +224,6 @@ def _old_credentials_revoked(
     return None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provision after a billing resume to pending (remembered provisioning) issues host 2 "
-    "and credentials 2 but never destroys host 1 nor revokes credentials 1",
-)
 def test_regression_provision_after_resume_keeps_no_stale_credentials() -> None:
     report = check(MACHINES["alfe"], [_old_credentials_revoked])
     assert report.ok, report.format()

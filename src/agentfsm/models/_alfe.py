@@ -304,8 +304,8 @@ def _new_host_and_credentials(d: AlfeAgent, s: Snapshot, e: Event, c: Context) -
 
 
 def _first_host_and_credentials(d: AlfeAgent, s: Snapshot, e: Event, c: Context) -> AlfeAgent:
-    # A capacity retry provisions again; it assigns a host and credentials only to an agent that
-    # was waitlisted before its first provision, and never changes ones it already has.
+    # Provisioning (first or again) assigns host and credentials 1 to an agent that has none, and
+    # never changes ones it already has: only recreate replaces them.
     if d.host and d.credentials:
         return d
     return _with_host_and_credentials(d, d.host or 1, d.credentials or 1)
@@ -369,13 +369,16 @@ def _provision_host(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[obj
 
 def _issue_credentials(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object, ...]:
     if b.data.credentials == a.data.credentials:
-        return ()  # a capacity retry for an agent that already holds credentials
+        return ()  # provisioning again: the agent already holds these credentials
     return _ISSUE[a.data.credentials]
 
 
 def _schedule_capacity_retry(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object, ...]:
     p = c.policy
-    wait = min(p.capacity_retry_base * (2 ** (a.data.capacity_attempts - 1)), p.capacity_retry_max)
+    # Cap the exponent before multiplying: 2**43 times 30 s overflows timedelta long before
+    # min() could apply the cap (a day of waitlisting would otherwise crash decide).
+    doublings = min(max(a.data.capacity_attempts - 1, 0), 32)
+    wait = min(p.capacity_retry_base * (2**doublings), p.capacity_retry_max)
     return (_timer("capacity_retry", c.now + wait),)
 
 
@@ -540,8 +543,10 @@ _MANAGED_TRANSITIONS = (
         "provision",
         "pending",
         "provisioning",
-        updates="new_host_and_credentials",
+        updates="first_host_and_credentials",
         effects=("provision_host", "issue_credentials"),
+        note="An agent sent back to pending by a billing resume keeps the host and credentials "
+        "it was given; provisioning again reuses them rather than leaking them (ours).",
     ),
     TransitionSpec(
         "capacity_unavailable",
