@@ -242,11 +242,22 @@ def test_delete(source: str) -> None:
     assert result.effects == (*teardown, Emit(AgentDeleted(SLUG, T0)))
 
 
+def test_a_running_agent_reports_a_new_ready_count_without_a_release() -> None:
+    running = step(agent_in("Pending"), "pods_ready", S, ready_replicas=1).snapshot
+    result = step(running, "pods_ready", S, ready_replicas=3)
+    assert isinstance(result, Step)
+    assert result.snapshot.status == "Running"
+    assert result.snapshot.data.ready_replicas == 3
+    assert result.snapshot.since == running.since
+    assert not [e for e in result.effects if isinstance(e, Emit)]
+
+
 def test_every_row_of_the_document_is_refused_elsewhere() -> None:
     # The document's sources, row by row; every other (state, event) pair is refused.
     allowed = {
         "deploy": {"created"},
-        "pods_ready": {"Pending", "Failed"},
+        # Running -> Running is ours: the operator reports a changed ready count.
+        "pods_ready": {"Pending", "Failed", "Running"},
         "pods_unhealthy": {"Pending", "Running"},
         "stop": set(ACTIVE),
         "restart": {"Terminated"},

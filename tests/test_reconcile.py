@@ -386,7 +386,7 @@ def test_a_fault_must_say_what_it_strikes() -> None:
         (lambda: desired(replicas=11), "between 1 and 10"),
         (lambda: desired(replicas=0), "between 1 and 10"),
         (lambda: desired(env_secrets=("Agent_Env",)), "not a valid Secret name"),
-        (lambda: desired(credential_secret=3), "must be a string"),
+        (lambda: desired(credential_secret=3), "credential_secret must be a Secret name"),
         (lambda: ObservedState(replicas=2), "without a Deployment"),
         (lambda: ObservedState(waiting_reason="CrashLoopBackOff"), "without a Deployment"),
         (lambda: ObservedState(deployment=True), "must have an image"),

@@ -18,7 +18,7 @@ import attrs
 from agentfsm import _effects as fx
 from agentfsm._errors import InvalidInput
 from agentfsm._machine import Implementations, Machine
-from agentfsm._slug import check_slug
+from agentfsm._slug import check_slug, slug_problem
 from agentfsm._spec import (
     ActionSpec,
     EventSpec,
@@ -68,6 +68,15 @@ def _image(instance: object, attribute: attrs.Attribute[str], value: object) -> 
         raise InvalidInput(f"image must be a non-empty string, not {value!r}")
 
 
+def _optional_secret(instance: object, attribute: attrs.Attribute[str | None], value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or slug_problem(value) is not None:
+        raise InvalidInput(
+            f"credential_secret must be a Secret name (a DNS-1123 label) or None, not {value!r}"
+        )
+
+
 @attrs.frozen(slots=True)
 class RecifSpec:
     """What the user declares for a Recif agent (the CRD's spec).
@@ -86,7 +95,7 @@ class RecifSpec:
     env_secrets: tuple[str, ...] = attrs.field(
         default=(fx.DEFAULT_ENV_SECRET,), converter=_secret_names
     )
-    credential_secret: str | None = None
+    credential_secret: str | None = attrs.field(default=None, validator=_optional_secret)
 
 
 @attrs.frozen(slots=True)
@@ -467,6 +476,15 @@ _TRANSITIONS = (
         updates=("observe_ready",),
         effects="emit_deployed_if_due",
         note="AgentDeployed is emitted only when a deploy or restart is waiting for ready pods.",
+    ),
+    *_rows_in_place(
+        "pods_ready",
+        ("Running",),
+        guard=Guard("pods_are_ready"),
+        updates=("observe_ready",),
+        effects="emit_deployed_if_due",
+        note="A Running agent's ready count changes (after a scale, say); the operator reports "
+        "it so status.replicas stays true (ours).",
     ),
     _row(
         "pods_unhealthy",

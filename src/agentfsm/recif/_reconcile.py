@@ -190,13 +190,18 @@ def _actions(d: DesiredSpec, o: ObservedState) -> tuple[RecifAction, ...]:
 
 
 def _system_rows() -> dict[tuple[str, str], str]:
-    """(source, target) -> the platform event of the RECIF machine that makes that move."""
+    """(source, target) -> the platform event of the RECIF machine that changes the phase.
+
+    In-place rows (a Running agent reporting a new ready count) are left out: a reconcile every
+    30 s must not become a transition every 30 s when nothing moved.
+    """
     system = {e.name for e in RECIF_SPEC.events if Actor.SYSTEM in e.actors}
     return {
         (source, row.target): row.event
         for row in RECIF_SPEC.transitions
         if row.event in system
         for source in row.sources
+        if row.target != source
     }
 
 
