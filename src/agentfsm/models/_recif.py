@@ -68,7 +68,9 @@ def _image(instance: object, attribute: attrs.Attribute[str], value: object) -> 
         raise InvalidInput(f"image must be a non-empty string, not {value!r}")
 
 
-def _optional_secret(instance: object, attribute: attrs.Attribute[str | None], value: object) -> None:
+def _optional_secret(
+    instance: object, attribute: attrs.Attribute[str | None], value: object
+) -> None:
     if value is None:
         return
     if not isinstance(value, str) or slug_problem(value) is not None:
