@@ -131,7 +131,7 @@ def test_processes_lose_no_update(store_spec: StoreSpec, store: Store) -> None:
 def _outbox_worker(spec: StoreSpec, ledger: str, worker_id: str, ready: Any) -> None:
     store = spec.open()
     controller = Controller(MACHINES, store, SystemClock())
-    handler = FakeIdempotentHost(ledger, os.getpid(), ANSWERS, pause=0.002)
+    handler = FakeIdempotentHost(ledger, os.getpid(), ANSWERS, pause=0.005)
     worker = OutboxWorker(
         controller, handler, worker_id=worker_id, batch_size=8, lease=timedelta(seconds=0.3)
     )
@@ -163,7 +163,7 @@ def _crash_run(spec: StoreSpec, tmp: Path, seed: int) -> None:
         proc.start()
         assert ready.wait(30)
         if round_ < 4:  # the first rounds are killed mid-batch; later ones may finish
-            time.sleep(rng.uniform(0.0, 0.25))
+            time.sleep(rng.uniform(0.0, 0.1))
             if proc.pid is not None and proc.exitcode is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 killed.add(proc.pid)

@@ -15,6 +15,7 @@ from agentfsm.runtime import (
     EFFECT,
     AgentExists,
     Controller,
+    DuplicateEvent,
     EventIdReused,
     ManualClock,
     Store,
@@ -241,3 +242,44 @@ def test_history_lists_every_row_in_order(controller: Controller, store: Store) 
     assert [r.accepted for r in rows] == [True, True, True, False, True]
     assert rows[-1].correlation_id == "c-1"
     assert store.audit_row(rows[2].event_id) == rows[2]
+
+
+def test_a_stale_batch_is_split_and_retried(store: Store, clock: ManualClock) -> None:
+    from agentfsm.runtime import Delivery
+
+    first = Controller(MACHINES, store, clock)
+    first.create_many([(f"a{i}", "alfe", AlfeAgent(f"a{i}", f"n{i}")) for i in range(3)])
+    second = Controller(MACHINES, store, clock)
+    second.handle_many([Delivery(f"a{i}", Event("provision", S)) for i in range(3)])  # cached
+    first.handle("a1", Event("host_up", S))  # ``second`` now holds a stale a1
+    results = second.handle_many(
+        [Delivery(f"a{i}", Event("host_up", S, id=f"h{i}")) for i in range(3)]
+    )
+    assert second.stats.batches_split == 1
+    assert second.stats.conflicts >= 1
+    assert [r.accepted for r in results] == [True, False, True]  # a1 was already starting
+    assert replay_differences(store, MACHINES) == []
+
+
+def test_a_batch_whose_writes_do_not_chain_writes_nothing(
+    controller: Controller, store: Store
+) -> None:
+    from agentfsm import Context, decide
+    from agentfsm.runtime._controller import Delivery
+
+    controller.create("a1", "alfe", AlfeAgent("a1", "Bob"))
+    record = store.load("a1")
+    ctx = Context(T0)
+    writes = []
+    for n in range(2):  # both decided on version 0: the second does not chain on the first
+        event = Event("provision", S, id=f"p{n}")
+        step = decide(MACHINES["alfe"], record.snapshot, event, ctx)
+        writes.append(controller._write_for(Delivery("a1", event), record, step, ctx))
+    with pytest.raises(VersionConflict):
+        store.commit(writes)
+    dup = [writes[0], writes[0]._replace(agent_id="a1")]
+    with pytest.raises(DuplicateEvent):
+        store.commit(dup)
+    assert store.load("a1") == record
+    assert len(store.history("a1")) == 1
+    assert store.outbox() == []

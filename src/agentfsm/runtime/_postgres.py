@@ -46,6 +46,7 @@ from agentfsm.runtime._schema import (
     POSTGRES_V1,
     SCHEMA_VERSION,
 )
+from agentfsm.runtime._store import check_batch
 
 if TYPE_CHECKING:
     import psycopg
@@ -282,6 +283,7 @@ class PostgresStore:
         """Apply ``writes`` in one transaction (see ``Store.commit``)."""
         unique = self._psycopg.errors.UniqueViolation
         dumps = self.codec.dumps
+        check_batch(writes)
         with self._tx() as conn:
             cur = conn.cursor()
             for w in writes:

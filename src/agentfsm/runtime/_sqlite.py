@@ -45,6 +45,7 @@ from agentfsm.runtime._records import (
     Write,
 )
 from agentfsm.runtime._schema import APPLICATION, SCHEMA_VERSION, SQLITE_STEPS, SQLITE_V1
+from agentfsm.runtime._store import check_batch
 
 
 @functools.lru_cache(maxsize=4096)
@@ -337,68 +338,101 @@ class SQLiteStore:
 
     def commit(self, writes: Sequence[Write]) -> None:
         """Apply ``writes`` in one transaction (see ``Store.commit``)."""
-        dumps = self.codec.dumps
         try:
             with self._write() as conn:
-                for w in writes:
-                    self._apply(conn, w, dumps)
+                self._apply(conn, writes)
         except sqlite3.DatabaseError as exc:
             raise _translate(exc, self.path) from exc
 
-    def _apply(self, conn: sqlite3.Connection, w: Write, dumps: Any) -> None:
-        snap = w.snapshot
-        at = _ts(w.at)
-        if w.kind == CREATE:
-            try:
-                conn.execute(
-                    f"INSERT INTO agents ({_AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (w.agent_id, w.machine, snap.status, snap.version, _ts(snap.since),
-                     dumps(snap.data), at, at),
-                )  # fmt: skip
-            except sqlite3.IntegrityError:
-                raise AgentExists(f"an agent {w.agent_id!r} is already stored") from None
-        elif w.refusal is None:
-            cur = conn.execute(
-                _CAS,
-                (snap.status, snap.version, _ts(snap.since), dumps(snap.data), at, w.agent_id,
-                 w.expected_version),
+    def _apply(self, conn: sqlite3.Connection, writes: Sequence[Write]) -> None:
+        # Statements of one kind go to SQLite together (executemany), which is what makes a
+        # batch several times faster per event than single writes. That is exact because the
+        # write lock is held: the stored versions are checked once up front, and the batch's
+        # own writes to one agent must chain (each expects the version the previous one left).
+        dumps = self.codec.dumps
+        base, checks, creates = check_batch(writes)
+        if creates:
+            taken = self._existing(conn, [w.agent_id for w in creates])
+            if taken:
+                raise AgentExists(f"an agent {taken[0]!r} is already stored")
+            conn.executemany(
+                f"INSERT INTO agents ({_AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (w.agent_id, w.machine, w.snapshot.status, w.snapshot.version,
+                     _ts(w.snapshot.since), dumps(w.snapshot.data), _ts(w.at), _ts(w.at))
+                    for w in creates
+                ],
             )  # fmt: skip
-            if cur.rowcount != 1:
-                self._conflict(conn, w)
-        else:
-            row = conn.execute("SELECT version FROM agents WHERE id = ?", (w.agent_id,)).fetchone()
-            if row is None or row[0] != w.expected_version:
-                self._conflict(conn, w)
-        ref = w.refusal
+        if checks:
+            self._check_versions(conn, {a: base[a] for a in checks})
+        moves = [
+            (w.snapshot.status, w.snapshot.version, _ts(w.snapshot.since), dumps(w.snapshot.data),
+             _ts(w.at), w.agent_id, w.expected_version)
+            for w in writes
+            if w.kind != CREATE and w.refusal is None
+        ]  # fmt: skip
+        if moves and conn.executemany(_CAS, moves).rowcount != len(moves):
+            # Some compare-and-set matched no row: say which agent, for the caller to re-read.
+            self._check_versions(conn, {a: v for a, v in base.items() if a not in checks})
+            raise VersionConflict(str(moves[0][5]), int(moves[0][6] or 0))  # pragma: no cover
+        before = conn.total_changes
         try:
-            conn.execute(
-                _INSERT_AUDIT,
-                (w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload),
-                 w.from_status, snap.status, snap.version,
-                 ref.code if ref else None, ref.message if ref else None,
-                 ref.guard if ref else None, at, w.correlation_id),
-            )  # fmt: skip
+            conn.executemany(_INSERT_AUDIT, [_audit_args(w, dumps) for w in writes])
         except sqlite3.IntegrityError:
-            raise DuplicateEvent(w.event_id) from None
-        for o in w.outbox:
-            conn.execute(_INSERT_OUTBOX, (w.agent_id, o.kind, dumps(o.payload), o.key, at, at, at))
-        if w.consume_timer is not None:
-            conn.execute("DELETE FROM timers WHERE token = ?", (w.consume_timer,))
-        if w.cancels:
-            marks = ", ".join("?" * len(w.cancels))
-            conn.execute(
-                f"DELETE FROM timers WHERE agent_id = ? AND event IN ({marks})",
-                (w.agent_id, *w.cancels),
-            )
-        for t in w.timers:
-            conn.execute(_SET_TIMER, (w.agent_id, t.event, _ts(t.due_at), t.token))
+            raise DuplicateEvent(writes[conn.total_changes - before].event_id) from None
+        entries = [
+            (w.agent_id, o.kind, dumps(o.payload), o.key, _ts(w.at), _ts(w.at), _ts(w.at))
+            for w in writes
+            for o in w.outbox
+        ]
+        if entries:
+            conn.executemany(_INSERT_OUTBOX, entries)
+        consumed = [(w.consume_timer,) for w in writes if w.consume_timer is not None]
+        if consumed:
+            conn.executemany("DELETE FROM timers WHERE token = ?", consumed)
+        if any(w.cancels for w in writes):
+            # Cancels and settings of one agent's timers must keep their order.
+            for w in writes:
+                if w.cancels:
+                    marks = ", ".join("?" * len(w.cancels))
+                    conn.execute(
+                        f"DELETE FROM timers WHERE agent_id = ? AND event IN ({marks})",
+                        (w.agent_id, *w.cancels),
+                    )
+                for t in w.timers:
+                    conn.execute(_SET_TIMER, (w.agent_id, t.event, _ts(t.due_at), t.token))
+        else:
+            settings = [
+                (w.agent_id, t.event, _ts(t.due_at), t.token) for w in writes for t in w.timers
+            ]
+            if settings:
+                conn.executemany(_SET_TIMER, settings)
 
     @staticmethod
-    def _conflict(conn: sqlite3.Connection, w: Write) -> None:
-        found = conn.execute("SELECT 1 FROM agents WHERE id = ?", (w.agent_id,)).fetchone()
-        if found is None:
-            raise UnknownAgent(f"no agent {w.agent_id!r} is stored; create it first")
-        raise VersionConflict(w.agent_id, w.expected_version or 0)
+    def _existing(conn: sqlite3.Connection, ids: list[str]) -> list[str]:
+        found: list[str] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT id FROM agents WHERE id IN ({marks})"
+            found += [r[0] for r in conn.execute(sql, chunk)]
+        return found
+
+    @staticmethod
+    def _check_versions(conn: sqlite3.Connection, expected: dict[str, int]) -> None:
+        ids = list(expected)
+        stored: dict[str, int] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT id, version FROM agents WHERE id IN ({marks})"
+            stored.update(conn.execute(sql, chunk).fetchall())
+        for agent_id, version in expected.items():
+            found = stored.get(agent_id)
+            if found is None:
+                raise UnknownAgent(f"no agent {agent_id!r} is stored; create it first")
+            if found != version:
+                raise VersionConflict(agent_id, version)
 
     # -- audit log --------------------------------------------------------------------------
 
@@ -528,6 +562,15 @@ class SQLiteStore:
         """Pending timers, earliest first."""
         sql = f"SELECT {_TIMER_COLS} FROM timers WHERE (? IS NULL OR agent_id = ?) ORDER BY due_at"
         return [self._timer(r) for r in self._read(sql, (agent_id, agent_id))]
+
+
+def _audit_args(w: Write, dumps: Any) -> tuple[Any, ...]:
+    ref = w.refusal
+    return (
+        w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload), w.from_status,
+        w.snapshot.status, w.snapshot.version, ref.code if ref else None,
+        ref.message if ref else None, ref.guard if ref else None, _ts(w.at), w.correlation_id,
+    )  # fmt: skip
 
 
 def _translate(exc: sqlite3.DatabaseError, path: str) -> StoreError:

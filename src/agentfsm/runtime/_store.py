@@ -10,7 +10,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from agentfsm.runtime._records import AgentRecord, AuditRow, OutboxItem, TimerRow, Write
+from agentfsm.runtime._errors import AgentExists, DuplicateEvent, VersionConflict
+from agentfsm.runtime._records import CREATE, AgentRecord, AuditRow, OutboxItem, TimerRow, Write
 
 
 @runtime_checkable
@@ -119,3 +120,38 @@ class Store(Protocol):
     def timers(self, agent_id: str | None = None) -> list[TimerRow]:
         """Pending timers, earliest first, for one agent or all."""
         ...
+
+
+def check_batch(writes: Sequence[Write]) -> tuple[dict[str, int], set[str], list[Write]]:
+    """The version each agent must have in the store before the batch, the agents whose first
+    write is a refusal (their version is checked by reading it; the others' by their
+    compare-and-set), and the creations.
+
+    Raises ``DuplicateEvent`` for an event id used twice in the batch, ``AgentExists`` for an
+    agent created twice, and ``VersionConflict`` when one agent's writes do not chain.
+    """
+    base: dict[str, int] = {}
+    checks: set[str] = set()
+    chain: dict[str, int] = {}
+    creates: list[Write] = []
+    ids: set[str] = set()
+    for w in writes:
+        if w.event_id in ids:
+            raise DuplicateEvent(w.event_id)
+        ids.add(w.event_id)
+        if w.kind == CREATE:
+            if w.agent_id in chain:
+                raise AgentExists(f"the agent {w.agent_id!r} is created twice in one batch")
+            creates.append(w)
+            chain[w.agent_id] = w.snapshot.version
+            continue
+        expected = w.expected_version if w.expected_version is not None else -1
+        known = chain.get(w.agent_id)
+        if known is None:
+            base[w.agent_id] = expected
+            if w.refusal is not None:
+                checks.add(w.agent_id)
+        elif known != expected:
+            raise VersionConflict(w.agent_id, expected)
+        chain[w.agent_id] = expected if w.refusal is not None else w.snapshot.version
+    return base, checks, creates
