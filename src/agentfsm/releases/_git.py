@@ -212,7 +212,9 @@ class GitReleaseStore:
         Args:
             slug: the agent's slug (a DNS-1123 label).
             event: ``AgentDeployed``, ``AgentConfigChanged`` or ``AgentCanaryPromoted``.
-            image, replicas, config: what is released.
+            image: the container image released.
+            replicas: the configured replica count.
+            config: the ConfigMap entries released.
             at: when the domain event happened (timezone-aware); the commit's author time.
             key: the idempotency key; a key already recorded writes nothing.
             changelog: one line for people; a default is written from the event when omitted.

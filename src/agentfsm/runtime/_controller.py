@@ -363,7 +363,8 @@ class Controller:
             One outcome per delivery, in order.
 
         Raises:
-            The errors of ``handle``, from the first delivery that fails one at a time.
+            StoreError: the errors of ``handle`` (``VersionConflict``, ``UnknownAgent``…), from
+                the first delivery that fails one at a time.
         """
         items = [d if d.event.id is not None else _with_id(d) for d in deliveries]
         missing = [d.agent_id for d in items if d.agent_id not in self._cache]

@@ -37,16 +37,24 @@ class EffectHandler(Protocol):
 
     Called at least once per outbox item; a handler whose work must not happen twice keeps
     ``key`` (stable across every retry of the item) and does nothing the second time.
-
-    Returns:
-        Platform events observed while performing it (``host_up``…), fed back to the agent.
-
-    Raises:
-        TemporaryError: retry later (with its ``delay``, or exponential backoff).
-        PermanentError: never retry; park the item.
     """
 
-    def __call__(self, agent_id: str, effect: Any, key: str) -> Sequence[Event]: ...
+    def __call__(self, agent_id: str, effect: Any, key: str) -> Sequence[Event]:
+        """Perform ``effect`` for the agent.
+
+        Args:
+            agent_id: the agent the outbox item belongs to.
+            effect: the effect record, or the domain event to publish.
+            key: the item's idempotency key, the same on every retry.
+
+        Returns:
+            Platform events observed while performing it (``host_up``…), fed back to the agent.
+
+        Raises:
+            TemporaryError: retry later (with its ``delay``, or exponential backoff).
+            PermanentError: never retry; park the item.
+        """
+        ...
 
 
 class EffectRouter:
@@ -135,7 +143,8 @@ class OutboxWorker:
         batch_size: items claimed at a time.
         lease: how long a claim lasts before another worker may take the item over.
         max_attempts: failures after which an item is parked.
-        backoff_base, backoff_max: the exponential backoff's first wait and its cap.
+        backoff_base: the exponential backoff's first wait.
+        backoff_max: the exponential backoff's cap.
         rng: the jitter's random source (seed it in tests).
         on_batch: called with each batch's ``BatchReport`` (progress for long runs).
     """

@@ -116,7 +116,8 @@ class PostgresStore:
         dsn: a libpq connection string or URL (``"host=db dbname=agents user=cp"``).
         schema: the PostgreSQL schema holding the tables (created when missing).
         codec: how snapshot data, payloads and effects are turned into JSON.
-        min_size, max_size: the connection pool's bounds.
+        min_size: the connection pool's lower bound.
+        max_size: the connection pool's upper bound.
         connect_timeout: seconds to wait for the server when opening.
 
     Raises:
