@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping
+import operator
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -57,6 +59,7 @@ class Codec:
     def __init__(self, types: Iterable[type[Any]] = ()) -> None:
         self._by_tag: dict[str, type[Any]] = {}
         self._by_type: dict[type[Any], tuple[str, tuple[tuple[str, str], ...]]] = {}
+        self._getters: dict[type[Any], tuple[str, tuple[str, ...], Callable[[Any], Any]]] = {}
         # Stored records are frozen, and an agent's data usually passes unchanged through many
         # events: remembering the JSON of the last few records (by identity, holding a
         # reference so an id is never reused while remembered) skips most re-encoding.
@@ -76,6 +79,10 @@ class Codec:
         self._by_tag[tag] = cls
         fields = tuple((f.name, f.alias or f.name) for f in attrs.fields(cls) if f.init)
         self._by_type[cls] = (tag, fields)
+        names = tuple(name for name, _alias in fields)
+        # attrgetter fetches every field in one C call; a 1-field getter returns a bare value.
+        getter = operator.attrgetter(*names) if len(names) > 1 else _one_field(names)
+        self._getters[cls] = (tag, names, getter)
 
     def with_types(self, *types: type[Any]) -> Codec:
         """A new codec that also knows ``types`` (this one is left unchanged)."""
@@ -101,14 +108,22 @@ class Codec:
         kind = type(value)
         if kind in _PLAIN:
             return value
-        entry = self._by_type.get(kind)
+        entry = self._getters.get(kind)
         if entry is not None:
-            tag, fields = entry
-            out: dict[str, Any] = {"@type": tag}
-            for name, _alias in fields:
-                item = getattr(value, name)
-                out[name] = item if type(item) in _PLAIN else self.encode(item)
+            tag, names, getter = entry
+            values = getter(value)
+            out: dict[str, Any] = {"@type": tag, **dict(zip(names, values, strict=True))}
+            if not _PLAIN.issuperset(map(type, values)):
+                for name, item in zip(names, values, strict=True):
+                    if type(item) not in _PLAIN:
+                        out[name] = self.encode(item)
             return out
+        if (
+            (kind is dict or kind is MappingProxyType)
+            and _PLAIN.issuperset(map(type, value.values()))
+            and all(type(k) is str and not k.startswith("@") for k in value)
+        ):
+            return dict(value)  # the common payload: string keys, plain values
         if kind is float:
             if value != value or value in (float("inf"), float("-inf")):
                 raise CodecError(f"cannot store the float {value!r}: JSON has no such number")
@@ -221,6 +236,13 @@ class Codec:
         if value.utcoffset() is None:
             raise CodecError(f"stored datetime {text!r} has no UTC offset")
         return value
+
+
+def _one_field(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    if not names:
+        return lambda value: ()
+    get = operator.attrgetter(names[0])
+    return lambda value: (get(value),)
 
 
 def _default_types() -> list[type[Any]]:

@@ -173,9 +173,11 @@ class SQLiteStore:
                 self._patiently(conn, "PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self._sync}")
             # A larger page cache and memory-mapped reads: the agents, the log's indexes and
-            # the outbox's are touched on every event.
+            # the outbox's are touched on every event. Checkpoints (which sync the database
+            # file) every ~40 MB of log instead of ~4 MB: big batches otherwise pay one each.
             conn.execute("PRAGMA cache_size = -65536")
             conn.execute("PRAGMA mmap_size = 268435456")
+            conn.execute("PRAGMA wal_autocheckpoint = 10000")
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise CorruptDatabase(
