@@ -203,11 +203,6 @@ def test_check_order() -> None:
     assert status.code == "not_allowed_from_status"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_engine.decide checks the payload before it notices an unknown status, although "
-    "its docstring orders 'unknown status' second",
-)
 def test_unknown_status_is_reported_before_the_payload() -> None:
     result = decide(DOOR, door("ajar"), Event("lock", A.USER, {"code": "1234"}), CTX)
     assert isinstance(result, Refusal)
@@ -375,3 +370,35 @@ def test_arbitrary_input_gets_a_step_or_a_refusal(machine: Machine, data: st.Dat
 
 def actor_may_send(machine: Machine, event: Event) -> bool:
     return event.actor in machine.spec.event(event.name).actors
+
+
+def test_regression_decide_names_a_malformed_event_or_context() -> None:
+    from agentfsm import Context, InvalidInput, decide
+    from agentfsm.models import ALFE, AlfeAgent
+
+    snapshot = ALFE.initial(AlfeAgent("ag_1", "support-agent"), T0)
+    with pytest.raises(InvalidInput, match="needs an Event"):
+        decide(ALFE, snapshot, "provision", Context(T0))  # type: ignore[arg-type]
+    starting = snapshot._replace(status="starting")  # Start reads the clock here
+    with pytest.raises(InvalidInput, match="needs a Context"):
+        decide(ALFE, starting, Event("start", Actor.USER), T0)  # type: ignore[arg-type]
+
+
+def test_regression_a_bug_in_a_guard_is_not_hidden_as_a_refusal() -> None:
+    import attrs
+
+    from agentfsm import Context, Implementations, Machine, decide
+    from agentfsm.models import ALFE_IMPLEMENTATIONS, ALFE_SPEC, AlfeAgent
+
+    def broken(s: object, e: object, c: object) -> bool:
+        raise TypeError("a bug in the guard itself")
+
+    impl = attrs.evolve(
+        ALFE_IMPLEMENTATIONS, guards={**ALFE_IMPLEMENTATIONS.guards, "stuck": broken}
+    )
+    machine = Machine(
+        ALFE_SPEC, Implementations(impl.guards, impl.updates, impl.effects, impl.choosers)
+    )
+    starting = machine.initial(AlfeAgent("ag_1", "support-agent"), T0)._replace(status="starting")
+    with pytest.raises(TypeError, match="a bug in the guard itself"):
+        decide(machine, starting, Event("start", Actor.USER), Context(T0))

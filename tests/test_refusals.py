@@ -310,12 +310,6 @@ def test_every_code_is_exercised() -> None:
     assert guard_names <= {c.guard for c in CASES}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_machine._compile_events uses a model's explanation text as the whole "
-    "not_allowed_from_status message; wildcard explanations cannot name the action "
-    "(the _fmt helper there is never called), so many refusals do not say which action",
-)
 def test_not_allowed_from_status_names_the_action() -> None:
     silent = []
     for machine in (ALFE, ALFE_SELF_HOSTED, RECIF):
@@ -327,10 +321,6 @@ def test_not_allowed_from_status_names_the_action() -> None:
     assert silent == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_engine._unknown_status builds a sentence that names the status but not the event",
-)
 def test_unknown_status_names_the_action() -> None:
     result = decide(ALFE, alfe("RUNNING"), Event("stop", U), CTX)
     assert isinstance(result, Refusal)
@@ -446,11 +436,6 @@ def test_a_naive_datetime_is_invalid_input() -> None:
     assert (snapshot.status, snapshot.version, snapshot.since) == ("pending", 0, T0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Snapshot does not check `since`, and the Alfe time guards subtract it from the "
-    "context's aware `now`: decide raises a bare TypeError for a naive `since`",
-)
 def test_a_snapshot_with_a_naive_since_is_not_a_bare_type_error() -> None:
     before = Snapshot("starting", 3, datetime(2026, 4, 3, 9, 0), ALFE_DATA)
     try:
@@ -460,11 +445,6 @@ def test_a_snapshot_with_a_naive_since_is_not_a_bare_type_error() -> None:
     assert isinstance(result, Refusal)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_engine.decide looks an unhashable status up in a dict: a bare TypeError instead of "
-    "an unknown_status refusal",
-)
 def test_an_unhashable_status_is_refused() -> None:
     before = Snapshot(["running"], 3, T0, ALFE_DATA)  # type: ignore[arg-type]
     result = decide(ALFE, before, Event("stop", U), CTX)

@@ -8,6 +8,8 @@ useful one: unknown event, unknown status, actor, payload, status, then guards.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from agentfsm._errors import InvalidInput, TransitionRefused
 from agentfsm._machine import (
     CompiledEvent,
@@ -40,65 +42,71 @@ def decide(machine: Machine, snapshot: Snapshot, event: Event, context: Context)
     # This is the hot path: it reads the tables ``Machine`` prepared (see CompiledTransition)
     # and allocates nothing but the new snapshot and the step, besides what updates and effect
     # builders make. Every refusal it returns was built when the machine was compiled.
-    compiled = machine.events.get(event.name)
-    if compiled is None:
-        return _unknown_event(machine, snapshot, event)
-    status = snapshot.status
-    if event.actor not in compiled.senders:
-        refusal = compiled.actor_refusals[event.actor].get(status)
-        return refusal if refusal is not None else _unknown_status(machine, snapshot, event)
-    payload_ok = compiled.payload_ok
-    if payload_ok is not None:
-        if not payload_ok(event.payload):
-            bad = _payload_refusal(compiled, snapshot, event)
+    try:
+        compiled = machine.events.get(event.name)
+        if compiled is None:
+            return _unknown_event(machine, snapshot, event)
+        status = snapshot.status
+        if event.actor not in compiled.senders:
+            refusal = compiled.actor_refusals[event.actor].get(status)
+            return refusal if refusal is not None else _unknown_status(machine, snapshot, event)
+        payload_ok = compiled.payload_ok
+        if payload_ok is not None:
+            if not payload_ok(event.payload):
+                bad = _payload_refusal(machine, compiled, snapshot, event)
+                if bad is not None:
+                    return bad
+        elif event.payload is not _EMPTY and event.payload:
+            bad = _payload_refusal(machine, compiled, snapshot, event)
             if bad is not None:
                 return bad
-    elif event.payload is not _EMPTY and event.payload:
-        bad = _payload_refusal(compiled, snapshot, event)
-        if bad is not None:
-            return bad
-    candidates = compiled.by_status.get(status)
-    if candidates is None:
-        refusal = compiled.status_refusals.get(status)
-        return refusal if refusal is not None else _unknown_status(machine, snapshot, event)
-    first: Refusal | None = None
-    for row in candidates:
-        for test, spec in row.checks:
-            if spec is None:  # a compiled guard expression: it names what failed
-                failed = test(snapshot, event, context)
-                if failed is None:
+        candidates = compiled.by_status.get(status)
+        if candidates is None:
+            refusal = compiled.status_refusals.get(status)
+            return refusal if refusal is not None else _unknown_status(machine, snapshot, event)
+        first: Refusal | None = None
+        for row in candidates:
+            for test, spec in row.checks:
+                if spec is None:  # a compiled guard expression: it names what failed
+                    failed = test(snapshot, event, context)
+                    if failed is None:
+                        continue
+                elif test(snapshot, event, context):
                     continue
-            elif test(snapshot, event, context):
-                continue
+                else:
+                    failed = spec
+                if first is None:
+                    first = row.refusals.get(id(failed)) or _refusal_for(failed, compiled, status)
+                break
             else:
-                failed = spec
-            if first is None:
-                first = row.refusals.get(id(failed)) or _refusal_for(failed, compiled, status)
-            break
-        else:
-            moves = row.moves
-            if moves is None:  # only a row with a chooser leaves ``moves`` unknown
-                target = row.chooser(snapshot, event, context)  # type: ignore[misc]
-                moves = target != status
-            else:
-                target = row.target
-            update = row.update
-            data = (
-                snapshot.data if update is None else update(snapshot.data, snapshot, event, context)
-            )
-            after = _tuple_new(
-                Snapshot,
-                (target, snapshot.version + 1, context.now if moves else snapshot.since, data),
-            )
-            effect = row.effect
-            if effect is None:
-                return _tuple_new(Step, (after, (), row.spec))
-            effects = effect(snapshot, after, event, context)
-            if effects.__class__ is not tuple:
-                effects = tuple(effects)
-            return _tuple_new(Step, (after, effects, row.spec))
-    assert first is not None
-    return first
+                moves = row.moves
+                if moves is None:  # only a row with a chooser leaves ``moves`` unknown
+                    target = row.chooser(snapshot, event, context)  # type: ignore[misc]
+                    moves = target != status or row.spec.reenter
+                else:
+                    target = row.target
+                update = row.update
+                data = (
+                    snapshot.data
+                    if update is None
+                    else update(snapshot.data, snapshot, event, context)
+                )
+                after = _tuple_new(
+                    Snapshot,
+                    (target, snapshot.version + 1, context.now if moves else snapshot.since, data),
+                )
+                effect = row.effect
+                if effect is None:
+                    return _tuple_new(Step, (after, (), row.spec))
+                effects = effect(snapshot, after, event, context)
+                if effects.__class__ is not tuple:
+                    effects = tuple(effects)
+                return _tuple_new(Step, (after, effects, row.spec))
+        assert first is not None
+        return first
+    except (TypeError, AttributeError) as exc:
+        # Exceptions cost nothing until raised: malformed input is diagnosed only here.
+        return _malformed(machine, snapshot, event, context, exc)
 
 
 def _refusal_for(guard: GuardSpec, compiled: CompiledEvent, status: str) -> Refusal:
@@ -253,7 +261,11 @@ def _guard_refusal(guard: GuardSpec, snapshot: Snapshot, event: str, label: str)
     )
 
 
-def _payload_refusal(compiled: CompiledEvent, snapshot: Snapshot, event: Event) -> Refusal | None:
+def _payload_refusal(
+    machine: Machine, compiled: CompiledEvent, snapshot: Snapshot, event: Event
+) -> Refusal | None:
+    if snapshot.status not in machine.states:  # an unknown status is the better reason
+        return _unknown_status(machine, snapshot, event)
     known = {f.name for f in compiled.fields}
     problems = [f"unexpected field {k!r}" for k in event.payload if k not in known]
     for f in compiled.fields:
@@ -291,9 +303,43 @@ def _unknown_status_text(machine: Machine, status: object) -> str:
 
 
 def _unknown_status(machine: Machine, snapshot: Snapshot, event: Event) -> Refusal:
+    compiled = machine.events.get(event.name)
+    label = (compiled.spec.label or event.name) if compiled is not None else event.name
     return Refusal(
         code="unknown_status",
-        message=_unknown_status_text(machine, snapshot.status),
+        message=f"{label} was refused: {_unknown_status_text(machine, snapshot.status)}",
         event=event.name,
         status=str(snapshot.status),
     )
+
+
+def _malformed(
+    machine: Machine, snapshot: object, event: object, context: object, exc: Exception
+) -> Refusal:
+    """Turn a TypeError/AttributeError caused by malformed input into a clear answer.
+
+    A malformed snapshot is refused (the caller's data is at fault, not the request); a
+    malformed event or context is the caller's programming error and raises ``InvalidInput``.
+    Anything else is a bug in a guard, update or effect function, and is re-raised.
+    """
+    if not isinstance(event, Event):
+        raise InvalidInput(f"decide needs an Event, not {type(event).__name__}") from exc
+    if not isinstance(context, Context):
+        raise InvalidInput(f"decide needs a Context, not {type(context).__name__}") from exc
+    if not isinstance(snapshot, Snapshot):
+        raise InvalidInput(f"decide needs a Snapshot, not {type(snapshot).__name__}") from exc
+    status = snapshot.status
+    if not isinstance(status, str) or status not in machine.states:
+        return _unknown_status(machine, snapshot, event)
+    since = snapshot.since
+    if not isinstance(since, datetime) or since.utcoffset() is None:
+        compiled = machine.events.get(event.name)
+        label = (compiled.spec.label or event.name) if compiled is not None else event.name
+        return Refusal(
+            code="invalid_snapshot",
+            message=f"{label} was refused: the agent's snapshot has since={since!r}, "
+            "which is not a timezone-aware datetime.",
+            event=event.name,
+            status=status,
+        )
+    raise exc

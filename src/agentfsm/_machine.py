@@ -8,6 +8,7 @@ allocation on the hot path.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -122,7 +123,9 @@ class CompiledTransition:
         self.refusals = refusals or {}
         self.update = _fold_updates(updates)
         self.effect = _fold_effects(effects)
-        self.moves = None if chooser is not None or source is None else target != source
+        self.moves = (
+            None if chooser is not None or source is None else target != source or spec.reenter
+        )
 
 
 def _fold_updates(updates: tuple[UpdateFn, ...]) -> UpdateFn | None:
@@ -411,6 +414,12 @@ def _explanation_lookup(spec: MachineSpec) -> dict[tuple[str, str], str]:
     return {(status, event): text for status, event, text in spec.explanations}
 
 
+def _names_action(sentence: str, event: EventSpec) -> bool:
+    """True when ``sentence`` names the action, by its label or its event name, as a word."""
+    names = {event.name, event.label or event.name}
+    return any(re.search(rf"\b{re.escape(n)}\b", sentence, re.IGNORECASE) for n in names)
+
+
 def _fmt(template: str, status: str, event: EventSpec) -> str:
     return template.format(status=status, event=event.name, label=event.label or event.name)
 
@@ -456,9 +465,14 @@ def _compile_events(
         for state in spec.states:
             if state.name in rows:
                 continue
-            reason = machine.explain(state.name, ev.name) or (
-                f"{label} is not available while the agent is {state.name}."
-            )
+            explained = machine.explain(state.name, ev.name)
+            if explained is None:
+                reason = f"{label} is not available while the agent is {state.name}."
+            else:
+                # Explanations may be shared by many actions (wildcards): name the action.
+                reason = _fmt(explained, state.name, ev)
+                if not _names_action(reason, ev):
+                    reason = f"{label} is not available: {reason}"
             status_refusals[state.name] = Refusal(
                 code="not_allowed_from_status", message=reason, event=ev.name, status=state.name
             )

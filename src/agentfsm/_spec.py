@@ -216,6 +216,8 @@ class TransitionSpec:
         updates: names of data updates applied to the agent's record, in order.
         effects: names of effect builders whose effects the step returns, in order.
         note: why the row is there, especially where it is our choice.
+        reenter: when the row leads back to its source status, count it as entering the status
+            again (``since`` restarts), as a power-cycle does; otherwise staying keeps ``since``.
     """
 
     event: str
@@ -226,6 +228,7 @@ class TransitionSpec:
     updates: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     effects: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     note: str = ""
+    reenter: bool = False
 
     def targets_from(self, source: str, choosers: dict[str, ChooserSpec]) -> tuple[str, ...]:
         """Every status this row may lead to from ``source``."""

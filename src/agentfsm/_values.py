@@ -139,6 +139,11 @@ class Policy:
 DEFAULT_POLICY = Policy()
 
 
+def _check_policy(instance: object, attribute: attrs.Attribute[Policy], value: object) -> None:
+    if not isinstance(value, Policy):
+        raise InvalidInput(f"policy must be a Policy, not {value!r}")
+
+
 @attrs.frozen(slots=True)
 class Context:
     """What the engine may know beyond the snapshot and the event: the time, and the policy.
@@ -147,7 +152,7 @@ class Context:
     """
 
     now: datetime = attrs.field(validator=_check_aware)
-    policy: Policy = attrs.field(default=DEFAULT_POLICY)
+    policy: Policy = attrs.field(default=DEFAULT_POLICY, validator=_check_policy)
 
 
 class Snapshot(NamedTuple):

@@ -254,7 +254,7 @@ def _well_formed_step(
     before: Snapshot, event: Event, result: Step | Refusal, machine: Machine, context: Context
 ) -> str | None:
     """An accepted event leads to one of the machine's statuses, increments the version by one,
-    and restarts the status clock exactly when the status changes."""
+    and restarts the status clock exactly when the status changes or the row re-enters it."""
     if not isinstance(result, Step):
         return None
     after = result.snapshot
@@ -264,7 +264,10 @@ def _well_formed_step(
         return f"{event.name!r} moved the version from {before.version} to {after.version}"
     if after.status != before.status and after.since != context.now:
         return f"{event.name!r} changed the status but left since at {after.since.isoformat()}"
-    if after.status == before.status and after.since != before.since:
+    reenters = result.transition.reenter
+    if after.status == before.status and reenters and after.since != context.now:
+        return f"{event.name!r} re-entered {after.status!r} but did not restart its clock"
+    if after.status == before.status and not reenters and after.since != before.since:
         return f"{event.name!r} kept the status {after.status!r} but restarted its clock"
     return None
 

@@ -131,6 +131,7 @@ class TransitionDoc(_Doc):
     updates: list[str] = Field(default_factory=list)
     effects: list[str] = Field(default_factory=list)
     note: str = ""
+    reenter: bool = False
 
 
 class MachineDocument(_Doc):
@@ -209,6 +210,7 @@ def to_document(spec: MachineSpec | Machine) -> MachineDocument:
                 updates=list(t.updates),
                 effects=list(t.effects),
                 note=t.note,
+                reenter=t.reenter,
             )
             for t in s.transitions
         ],
@@ -266,6 +268,7 @@ def spec_from_json(text: str | bytes) -> MachineSpec:
                 updates=tuple(t.updates),
                 effects=tuple(t.effects),
                 note=t.note,
+                reenter=t.reenter,
             )
             for t in doc.transitions
         ),

@@ -58,8 +58,8 @@ def to_xstate(machine: Machine | MachineSpec) -> dict[str, Any]:
                     entry["guard"] = guards[0]
                 elif guards:
                     entry["guard"] = {"type": "and", "guards": guards}
-                if target == source and row.target == SAME:
-                    entry["reenter"] = False
+                if target == source:
+                    entry["reenter"] = row.reenter
                 states[source]["on"].setdefault(row.event, []).append(entry)
     return {
         "id": spec.name,

@@ -610,6 +610,7 @@ _MANAGED_TRANSITIONS = (
         "starting",
         guard=Guard("stuck"),
         effects=("power_cycle_host", "schedule_boot_timeout"),
+        reenter=True,
         note="Recover a stuck agent: stuck means in this status longer than stuck_after (ours).",
     ),
     TransitionSpec(
