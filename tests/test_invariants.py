@@ -220,7 +220,7 @@ def test_random_streams_reach_every_status(machine: Machine) -> None:
     # The properties above are only as good as the streams: show that they visit every status.
     seen: set[str] = set()
 
-    @settings(max_examples=100, deadline=None, database=None, derandomize=True)
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
     @given(walk=walks(machine))
     def explore(walk: list[Move]) -> None:
         snapshot = machine.initial(_INITIAL_DATA[machine.name](), T0)
