@@ -10,7 +10,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
+from agentfsm._cli_simulate import run_simulation
 from agentfsm._engine import offered
+from agentfsm._errors import InvalidInput
 from agentfsm._machine import Machine
 from agentfsm._story import demo_text
 from agentfsm.analysis import check as check_machine
@@ -119,7 +121,21 @@ def docs(write: str | None, check_dir: str | None, out: TextIO) -> int:
     return 1
 
 
-def demo(out: TextIO) -> int:
-    """Print the simulation: one Alfe and one Recif agent through their lifecycles."""
+def story(out: TextIO) -> int:
+    """Print the scripted story: one Alfe and one Recif agent through their lifecycles."""
     out.write(demo_text())
+    return 0
+
+
+demo = story  # until the live fleet demo lands, ``agentfsm demo`` tells the scripted story
+
+
+def simulate(model: str, seed: int, steps: int, faults: float, agents: int, out: TextIO) -> int:
+    """Print a seeded random walk of a small fleet of ``model`` agents, with faults."""
+    machine = machine_named(model)
+    try:
+        text = run_simulation(machine, seed, steps, faults, agents)
+    except InvalidInput as error:
+        raise UsageError(str(error)) from error
+    out.write(text)
     return 0

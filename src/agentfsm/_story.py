@@ -132,6 +132,8 @@ class Line:
         refusal: the refusal, when the event was refused.
         expect: the refusal code the script expected, or ``None``.
         payload: the event's parameters.
+        note: for a line that is not a decision (a fault injected, a fix), what happened;
+            it is printed in the effects column and the status column is left empty.
     """
 
     at: datetime
@@ -144,6 +146,7 @@ class Line:
     refusal: Refusal | None = None
     expect: str | None = None
     payload: Mapping[str, Any] = attrs.field(factory=dict)
+    note: str | None = None
 
     @property
     def as_expected(self) -> bool:
@@ -280,36 +283,53 @@ def _wrap(text: str, width: int) -> list[str]:
 _HEADER = ("time", "agent", "event (actor)", "from -> to", "effects")
 
 
-def _clock(at: datetime, start: datetime) -> str:
+def _clock(at: datetime, start: datetime, fmt: str = "%H:%M") -> str:
     days = (at.date() - start.date()).days
-    return at.strftime("%H:%M") if days == 0 else f"+{days}d {at:%H:%M}"
+    return at.strftime(fmt) if days == 0 else f"+{days}d {at.strftime(fmt)}"
 
 
-def format_timeline(lines: Sequence[Line], start: datetime = STORY_START, width: int = 120) -> str:
-    """The timeline as aligned plain text: a header, then each agent's lines.
+def format_timeline(
+    lines: Sequence[Line],
+    start: datetime = STORY_START,
+    width: int = 120,
+    *,
+    by_agent: bool = True,
+    seconds: bool = False,
+) -> str:
+    """The timeline as aligned plain text: a header, then one row per line.
 
     Columns: time (``+30d 14:00`` on later days), agent, event (actor), from -> to, effects.
     A refused event shows ``REFUSED``
     and its code, with the refusal's sentence on the next line; long effect lists wrap under the
-    event column. A blank line separates agents.
+    event column. A note line (``Line.note``) shows its note in the effects column.
+
+    Args:
+        lines: what happened, in the order to print.
+        start: the day ``+Nd`` counts from.
+        width: the widest a printed row may be (long effect lists wrap).
+        by_agent: the lines are grouped by agent; a blank line separates agents.
+        seconds: print the time to the second (``09:01:37``).
     """
+    fmt = "%H:%M:%S" if seconds else "%H:%M"
     rows = [_HEADER]
     for line in lines:
         actor = f" ({line.actor.value})" if line.actor is not None else ""
         # What a person typed explains the outcome; what the platform reports is shown by it.
         given = _payload_text(line.payload) if line.actor is Actor.USER else ""
-        if line.refusal is not None:
+        if line.note is not None:
+            move, outcome = "", line.note
+        elif line.refusal is not None:
             move, outcome = f"{line.before} (stays)", f"REFUSED {line.refusal.code}"
         else:
             move = f"{line.before} -> {line.after}" if line.before else f"-> {line.after}"
             outcome = _effects_text(line)
         outcome += f" ({given})" if given else ""
-        rows.append((_clock(line.at, start), line.agent, line.event + actor, move, outcome))
+        rows.append((_clock(line.at, start, fmt), line.agent, line.event + actor, move, outcome))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     indent = " " * (widths[0] + widths[1] + 4)
     out = ["  ".join(c.ljust(w) for c, w in zip(_HEADER, (*widths, 0), strict=True)).rstrip()]
     for i, (line, row) in enumerate(zip(lines, rows[1:], strict=True)):
-        if i and line.agent != lines[i - 1].agent:
+        if by_agent and i and line.agent != lines[i - 1].agent:
             out.append("")
         head = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False))
         first, *more = _wrap(row[4], max(width - len(head) - 2, 30))

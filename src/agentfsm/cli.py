@@ -23,6 +23,7 @@ models: {_MODELS}
 
 examples:
   agentfsm demo                      watch an Alfe and a Recif agent live through their lifecycles
+  agentfsm simulate recif --seed 7   a random walk of Recif agents with faults, as a timeline
   agentfsm show alfe                 the Alfe transition table
   agentfsm diagram recif --format dot | dot -Tsvg > recif.svg
   agentfsm offered alfe stopped      what a stopped Alfe agent offers, and why not the rest
@@ -53,6 +54,37 @@ def build_parser() -> argparse.ArgumentParser:
         "Drive one Alfe agent and one Recif agent through their lifecycles on a virtual clock "
         "and print the timeline: every event, who sent it, the status change, the effects, "
         "and the refusals. Nothing is performed; it runs in a fraction of a second."
+    )
+
+    p = sub.add_parser("story", help="print a scripted lifecycle of two agents (instant)")
+    p.description = (
+        "Drive one Alfe agent and one Recif agent through a scripted lifecycle on a virtual "
+        "clock and print the timeline: every event, who sent it, the status change, the "
+        "effects, and the refusals. Nothing is performed; it runs in a fraction of a second."
+    )
+
+    p = sub.add_parser("simulate", help="a seeded random walk of a small fleet, with faults")
+    p.description = (
+        "Walk a small fleet of MODEL agents through random user actions, platform reports and "
+        "timers on a virtual clock, with injected faults (Alfe: a simulated host and billing; "
+        "Recif: a simulated cluster driven by reconcile). Every event is decided by the pure "
+        "engine and printed as a timeline, refusals marked, then a summary. The same seed "
+        "prints the same run."
+    )
+    p.add_argument("model", metavar="MODEL", help=model_help)
+    p.add_argument("--seed", type=int, default=1, metavar="N", help="the seed (default: 1)")
+    p.add_argument(
+        "--steps", type=int, default=50, metavar="K", help="events to decide (default: 50)"
+    )
+    p.add_argument(
+        "--faults",
+        type=float,
+        default=0.1,
+        metavar="RATE",
+        help="the probability an occasion goes wrong, 0 to 1 (default: 0.1)",
+    )
+    p.add_argument(
+        "--agents", type=int, default=2, metavar="N", help="the fleet's size (default: 2)"
     )
 
     p = sub.add_parser("show", help="print a model's transition table (Markdown)")
@@ -109,6 +141,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     out = sys.stdout
     if args.command == "demo":
         return commands.demo(out)
+    if args.command == "story":
+        return commands.story(out)
+    if args.command == "simulate":
+        return commands.simulate(args.model, args.seed, args.steps, args.faults, args.agents, out)
     if args.command == "show":
         return commands.show(args.model, out)
     if args.command == "diagram":
