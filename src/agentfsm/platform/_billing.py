@@ -1,0 +1,74 @@
+"""The billing step: meter billable agent-hours and turn the ledger's standing into events.
+
+``BillingMonitor`` is level-triggered (it asks for what is missing given the standing now), so
+the step simply runs it on every tick. Each event's id names the agent's version, so asking
+twice at one version records once, and a refused ask is not logged again and again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import attrs
+
+from agentfsm._values import Step
+from agentfsm.billing import BILLABLE_STATUSES, BillingAdapter, BillingMonitor, ManagedAgent
+from agentfsm.runtime import AgentRecord, Controller
+
+
+class BillingStep:
+    """Meters usage into a ledger and feeds ``billing_suspend``/``billing_resume`` to agents.
+
+    Only agents whose machine has a ``billing_suspend`` event take part (Alfe managed agents);
+    the others are left alone.
+
+    Args:
+        controller: records the billing events (and gives the machines).
+        ledger: the account's credit pool.
+    """
+
+    def __init__(self, controller: Controller, ledger: BillingAdapter) -> None:
+        self._controller = controller
+        self.monitor = BillingMonitor(ledger)
+        self._billed = {
+            name
+            for name, machine in controller.machines.items()
+            if any(e.name == "billing_suspend" for e in machine.spec.events)
+        }
+        # agent -> the hour last charged by this process; the ledger is idempotent per
+        # agent-hour anyway, this only spares it a write per agent on every tick.
+        self._charged: dict[str, datetime] = {}
+
+    def run(self, records: Iterable[AgentRecord], now: datetime) -> int:
+        """Charge this hour for billable agents, then send the events the standing calls for.
+
+        Returns:
+            How many billing events were accepted.
+
+        Raises:
+            UnknownSize: an agent's size has no price in the ledger's table.
+        """
+        managed = [r for r in records if r.machine in self._billed]
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        due = [
+            ManagedAgent(r.agent_id, r.snapshot.status, r.snapshot.data.size)
+            for r in managed
+            if r.snapshot.status in BILLABLE_STATUSES and self._charged.get(r.agent_id) != hour
+        ]
+        if due:
+            self.monitor.meter(due, now)
+            for agent in due:
+                self._charged[agent.agent_id] = hour
+        versions = {r.agent_id: r.snapshot.version for r in managed}
+        asks = self.monitor.check(
+            ManagedAgent(r.agent_id, r.snapshot.status, r.snapshot.data.size) for r in managed
+        )
+        accepted = 0
+        for ask in asks:
+            event = attrs.evolve(
+                ask.event, id=f"billing:{ask.agent_id}:{versions[ask.agent_id]}:{ask.event.name}"
+            )
+            if isinstance(self._controller.handle(ask.agent_id, event), Step):
+                accepted += 1
+        return accepted
