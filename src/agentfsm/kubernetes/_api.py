@@ -1,0 +1,152 @@
+"""Talking to the API server: the calls the host makes, and what their failures mean.
+
+``AppsApi`` and ``CoreApi`` are the subsets of the client's ``AppsV1Api`` and ``CoreV1Api``
+the host uses; the real classes satisfy them, and so does ``FakeKubernetesApi``.
+
+Failures map onto the runtime's retry rules: a 409 (someone wrote in between, or created the
+object first) re-reads and tries again; a 5xx, a 429, a timeout or a dropped connection is a
+``TemporaryError`` (the outbox retries later); any other 4xx is a ``PermanentError`` (the request
+itself is wrong, and sending it again cannot help).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Protocol, TypeVar
+
+import urllib3.exceptions
+from kubernetes.client.exceptions import ApiException
+
+from agentfsm._errors import InvalidInput
+from agentfsm.runtime import PermanentError, TemporaryError
+
+_T = TypeVar("_T")
+MAX_CONFLICTS = 5
+"""How many 409 answers in a row one write accepts before it is retried later instead."""
+
+_NETWORK = (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
+
+
+class AppsApi(Protocol):
+    """The ``AppsV1Api`` methods the host calls."""
+
+    def create_namespaced_deployment(self, namespace: str, body: Any) -> Any: ...
+    def replace_namespaced_deployment(self, name: str, namespace: str, body: Any) -> Any: ...
+    def patch_namespaced_deployment(self, name: str, namespace: str, body: Any) -> Any: ...
+    def read_namespaced_deployment(self, name: str, namespace: str) -> Any: ...
+    def delete_namespaced_deployment(
+        self, name: str, namespace: str, *, propagation_policy: str | None = None
+    ) -> Any: ...
+
+
+class CoreApi(Protocol):
+    """The ``CoreV1Api`` methods the host calls."""
+
+    def create_namespaced_service(self, namespace: str, body: Any) -> Any: ...
+    def replace_namespaced_service(self, name: str, namespace: str, body: Any) -> Any: ...
+    def read_namespaced_service(self, name: str, namespace: str) -> Any: ...
+    def delete_namespaced_service(self, name: str, namespace: str) -> Any: ...
+    def create_namespaced_config_map(self, namespace: str, body: Any) -> Any: ...
+    def replace_namespaced_config_map(self, name: str, namespace: str, body: Any) -> Any: ...
+    def read_namespaced_config_map(self, name: str, namespace: str) -> Any: ...
+    def delete_namespaced_config_map(self, name: str, namespace: str) -> Any: ...
+    def list_namespaced_pod(self, namespace: str, *, label_selector: str | None = None) -> Any: ...
+    def create_namespaced_event(self, namespace: str, body: Any) -> Any: ...
+
+
+def _retry_after(exc: ApiException) -> timedelta | None:
+    headers = getattr(exc, "headers", None) or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return timedelta(seconds=int(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def translate(exc: BaseException, doing: str) -> Exception:
+    """The runtime error ``exc`` amounts to while ``doing`` something (for the message)."""
+    if isinstance(exc, ApiException):
+        status = exc.status or 0
+        detail = f"{doing}: HTTP {status} {exc.reason or ''}".rstrip()
+        if status == 429 or status >= 500:
+            return TemporaryError(f"{detail}; the API server may recover", _retry_after(exc))
+        if status == 409:
+            return TemporaryError(f"{detail}: it kept changing under us; trying again later")
+        return PermanentError(f"{detail}: the request was refused; {exc.body or 'no details'}")
+    if isinstance(exc, _NETWORK):
+        return TemporaryError(f"{doing}: the API server did not answer ({exc!r})")
+    if isinstance(exc, InvalidInput):
+        return PermanentError(f"{doing}: {exc}")
+    return exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
+
+
+def call(doing: str, fn: Callable[[], _T]) -> _T:
+    """``fn()``, with API failures turned into ``TemporaryError`` or ``PermanentError``."""
+    try:
+        return fn()
+    except (ApiException, *_NETWORK) as exc:
+        raise translate(exc, doing) from exc
+
+
+def read_or_none(doing: str, fn: Callable[[], _T]) -> _T | None:
+    """``fn()``, or ``None`` when the object does not exist (404)."""
+    try:
+        return fn()
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise translate(exc, doing) from exc
+    except _NETWORK as exc:
+        raise translate(exc, doing) from exc
+
+
+def delete_if_present(doing: str, fn: Callable[[], object]) -> bool:
+    """``fn()``; ``False`` when there was nothing to delete (404), so deleting is idempotent."""
+    return read_or_none(doing, fn) is not None
+
+
+def apply(
+    doing: str,
+    read: Callable[[], Any],
+    create: Callable[[Any], Any],
+    replace: Callable[[Any], Any],
+    desired: Callable[[Any | None], Any | None],
+) -> Any | None:
+    """Create or replace one object until it matches, re-reading after every 409.
+
+    Args:
+        doing: what is being applied, for error messages.
+        read, create, replace: the API calls for this object.
+        desired: given the live object (``None`` if missing), the body to write, or ``None``
+            when the live object already matches. A body replacing a live object is sent with
+            the live ``resourceVersion``, so a concurrent writer makes it fail with 409.
+
+    Returns:
+        What the API returned for the write, or ``None`` when nothing needed writing.
+
+    Raises:
+        TemporaryError: the object changed under us ``MAX_CONFLICTS`` times, or the API server
+            failed or timed out.
+        PermanentError: the API server refused the request (a 4xx other than 404 and 409), or
+            the live object is not agentfsm's.
+    """
+    for _ in range(MAX_CONFLICTS):
+        live = read_or_none(doing, read)
+        try:
+            body = desired(live)
+        except InvalidInput as exc:
+            raise translate(exc, doing) from exc
+        if body is None:
+            return None
+        try:
+            if live is None:
+                return create(body)
+            body.metadata.resource_version = live.metadata.resource_version
+            return replace(body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise translate(exc, doing) from exc
+        except _NETWORK as exc:
+            raise translate(exc, doing) from exc
+    raise TemporaryError(f"{doing}: conflicted {MAX_CONFLICTS} times in a row; trying again later")
