@@ -10,7 +10,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
+from agentfsm._cli_history import HistoryError, history_text
 from agentfsm._cli_simulate import run_simulation
+from agentfsm._demo_layout import demo_db
 from agentfsm._engine import offered
 from agentfsm._errors import InvalidInput
 from agentfsm._machine import Machine
@@ -136,6 +138,17 @@ def simulate(model: str, seed: int, steps: int, faults: float, agents: int, out:
     try:
         text = run_simulation(machine, seed, steps, faults, agents)
     except InvalidInput as error:
+        raise UsageError(str(error)) from error
+    out.write(text)
+    return 0
+
+
+def history(agent: str, db: str | None, as_json: bool, out: TextIO) -> int:
+    """Print an agent's audit log from a SQLite store (default: the demo's database)."""
+    path = Path(db) if db is not None else demo_db()
+    try:
+        text = history_text(path, agent, as_json=as_json)
+    except HistoryError as error:
         raise UsageError(str(error)) from error
     out.write(text)
     return 0

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from agentfsm import _cli_commands as commands
+from agentfsm._demo_layout import demo_db
 from agentfsm.models import MACHINES
 from agentfsm.render import DEFAULT_DOCS_DIR
 
@@ -87,6 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--agents", type=int, default=2, metavar="N", help="the fleet's size (default: 2)"
     )
 
+    p = sub.add_parser("history", help="an agent's audit log from a SQLite store")
+    p.description = (
+        "Print every event decided for AGENT, oldest first: when, who sent it, the status "
+        "before and after, and the refusal code when it was refused (what GET "
+        "/agents/{id}/events returns). Reads the demo's database unless --db names another."
+    )
+    p.add_argument("agent", metavar="AGENT", help="the agent's id")
+    p.add_argument(
+        "--db",
+        metavar="PATH",
+        help=f"the SQLite database (default: {demo_db()})",
+    )
+    p.add_argument("--json", action="store_true", help="print the events as a JSON array")
+
     p = sub.add_parser("show", help="print a model's transition table (Markdown)")
     p.description = "Print every transition of MODEL: event, actor, from, to, guard, effects."
     p.add_argument("model", metavar="MODEL", help=model_help)
@@ -145,6 +160,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return commands.story(out)
     if args.command == "simulate":
         return commands.simulate(args.model, args.seed, args.steps, args.faults, args.agents, out)
+    if args.command == "history":
+        return commands.history(args.agent, args.db, args.json, out)
     if args.command == "show":
         return commands.show(args.model, out)
     if args.command == "diagram":
