@@ -49,6 +49,13 @@ from agentfsm.runtime._outbox import (
 )
 from agentfsm.runtime._pgserver import ThrowawayPostgres
 from agentfsm.runtime._postgres import PostgresStore
+from agentfsm.runtime._reconcile_loop import (
+    PassReport,
+    ReconcileLoop,
+    Reconciler,
+    TerminalError,
+    backoff_delay,
+)
 from agentfsm.runtime._records import (
     CREATE,
     DOMAIN_EVENT,
@@ -105,8 +112,11 @@ __all__ = [
     "OutboxEntry",
     "OutboxItem",
     "OutboxWorker",
+    "PassReport",
     "PermanentError",
     "PostgresStore",
+    "ReconcileLoop",
+    "Reconciler",
     "ReplayMismatch",
     "RetainedDataRemover",
     "SQLiteStore",
@@ -118,6 +128,7 @@ __all__ = [
     "StoreUnavailable",
     "SystemClock",
     "TemporaryError",
+    "TerminalError",
     "ThrowawayPostgres",
     "TimerEntry",
     "TimerReport",
@@ -128,6 +139,7 @@ __all__ = [
     "UnknownStoredStatus",
     "VersionConflict",
     "Write",
+    "backoff_delay",
     "default_scrub",
     "exponential_backoff",
     "replay",

@@ -1,0 +1,252 @@
+"""A reconcile loop with controller-runtime's semantics, for any reconciler and any store.
+
+* **Level-triggered.** A request names a key (an agent id), never an event; enqueueing a key
+  that is already waiting does nothing more, so a burst of changes costs one reconcile.
+* **One key, one worker.** A key being reconciled is never handed to a second worker; if it
+  is enqueued meanwhile it runs again once the first pass is over.
+* **Requeue after.** A reconcile returns how long to wait before looking again (Recif: 30 s),
+  or ``None`` to wait for the next change.
+* **Errors.** ``TemporaryError(delay)`` retries after its delay; ``TerminalError`` (or the
+  runtime's ``PermanentError``) stops retrying the key until it is enqueued again; any other
+  exception retries with per-key exponential backoff (5 ms doubling to 1000 s, as
+  controller-runtime does), reset by the next success.
+
+The queue lives in memory: after a restart, ``enqueue_all`` the stored keys, and every agent
+is reconciled once from its full state, which is what level-triggering makes safe.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import attrs
+
+from agentfsm.runtime._clock import Clock
+from agentfsm.runtime._errors import PermanentError, TemporaryError
+
+log = logging.getLogger("agentfsm.runtime")
+
+BASE_DELAY = timedelta(milliseconds=5)
+MAX_DELAY = timedelta(seconds=1000)
+
+
+class TerminalError(Exception):
+    """Raised by a reconciler when retrying cannot help (a spec that can never be satisfied)."""
+
+
+class Reconciler(Protocol):
+    """Brings one key's actual state toward its desired state."""
+
+    def __call__(self, key: str) -> timedelta | None:
+        """Reconcile ``key`` from its full current state.
+
+        Returns:
+            How long to wait before reconciling it again, or ``None`` to wait for a change.
+
+        Raises:
+            TemporaryError: retry after the error's delay.
+            TerminalError: do not retry until the key is enqueued again.
+        """
+        ...
+
+
+@attrs.frozen
+class PassReport:
+    """What one call of ``run_due`` did.
+
+    Attributes:
+        reconciled: keys reconciled successfully.
+        failed: keys whose reconcile raised and will be retried.
+        abandoned: keys that raised a terminal error.
+    """
+
+    reconciled: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    abandoned: tuple[str, ...] = ()
+
+
+def backoff_delay(failures: int) -> timedelta:
+    """controller-runtime's per-item backoff: 5 ms doubled per failure, at most 1000 s."""
+    exponent = min(max(failures - 1, 0), 40)  # 2**40 * 5 ms is far past the cap
+    delay: timedelta = BASE_DELAY * (2**exponent)
+    return min(delay, MAX_DELAY)
+
+
+class ReconcileLoop:
+    """A work queue of keys and the workers that reconcile them.
+
+    Args:
+        reconciler: the function that reconciles one key.
+        clock: when keys are due; a ``ManualClock`` in tests.
+        on_error: called with (key, exception) for every failed pass (logging by default).
+
+    Drive it with ``run_due()`` from your own loop (deterministic, one thread), or with
+    ``start(workers=N)`` / ``stop()`` for background threads.
+    """
+
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        clock: Clock,
+        *,
+        on_error: Callable[[str, BaseException], None] | None = None,
+    ) -> None:
+        self._reconcile = reconciler
+        self._clock = clock
+        self._on_error = on_error or (lambda k, e: log.warning("reconcile %s failed: %s", k, e))
+        self._lock = threading.Condition()
+        self._due: dict[str, datetime] = {}  # key -> when it is next due (one entry per key)
+        self._heap: list[tuple[datetime, int, str]] = []
+        self._seq = 0
+        self._active: set[str] = set()
+        self._again: set[str] = set()  # enqueued while active: run once more afterwards
+        self._failures: dict[str, int] = {}
+        self._threads: list[threading.Thread] = []
+        self._stopping = False
+
+    # -- enqueueing ---------------------------------------------------------------------------
+
+    def enqueue(self, key: str, after: timedelta = timedelta(0)) -> None:
+        """Ask for ``key`` to be reconciled ``after`` from now (at once by default).
+
+        If the key is already due sooner, nothing changes; if it is being reconciled, it runs
+        again when that pass is over.
+        """
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"a reconcile key must be a non-empty string, not {key!r}")
+        with self._lock:
+            self._schedule(key, self._clock.now() + after)
+            self._lock.notify_all()
+
+    def enqueue_all(self, keys: Iterable[str]) -> None:
+        """Enqueue every key at once (after a restart: reconcile everything from its state)."""
+        for key in keys:
+            self.enqueue(key)
+
+    def _schedule(self, key: str, at: datetime) -> None:
+        if key in self._active:
+            self._again.add(key)
+            current = self._due.get(key)
+            if current is None or at < current:
+                self._due[key] = at
+            return
+        current = self._due.get(key)
+        if current is not None and current <= at:
+            return
+        self._due[key] = at
+        self._seq += 1
+        heapq.heappush(self._heap, (at, self._seq, key))
+
+    def pending(self) -> dict[str, datetime]:
+        """Every waiting key and when it is due."""
+        with self._lock:
+            return dict(self._due)
+
+    # -- running ------------------------------------------------------------------------------
+
+    def _take(self, now: datetime) -> str | None:
+        while self._heap and self._heap[0][0] <= now:
+            at, _, key = heapq.heappop(self._heap)
+            if self._due.get(key) != at or key in self._active:
+                continue  # a stale heap entry, or the key is busy: it will be rescheduled
+            del self._due[key]
+            self._active.add(key)
+            return key
+        return None
+
+    def _finish(self, key: str, requeue: timedelta | None) -> None:
+        with self._lock:
+            self._active.discard(key)
+            again = key in self._again
+            self._again.discard(key)
+            pending = self._due.pop(key, None)
+            now = self._clock.now()
+            candidates = [t for t in (pending, now if again else None) if t is not None]
+            if requeue is not None:
+                candidates.append(now + requeue)
+            if candidates:
+                self._schedule(key, min(candidates))
+            self._lock.notify_all()
+
+    def _run_one(self, key: str) -> str:
+        try:
+            requeue = self._reconcile(key)
+        except TemporaryError as exc:
+            self._on_error(key, exc)
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
+            self._finish(key, exc.delay if exc.delay is not None else backoff_delay(failures))
+            return "failed"
+        except (TerminalError, PermanentError) as exc:
+            self._on_error(key, exc)
+            self._failures.pop(key, None)
+            self._finish(key, None)
+            return "abandoned"
+        except Exception as exc:
+            self._on_error(key, exc)
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
+            self._finish(key, backoff_delay(failures))
+            return "failed"
+        self._failures.pop(key, None)
+        self._finish(key, requeue)
+        return "reconciled"
+
+    def run_due(self, limit: int | None = None) -> PassReport:
+        """Reconcile every key due now, one at a time, in this thread."""
+        done: dict[str, list[str]] = {"reconciled": [], "failed": [], "abandoned": []}
+        count = 0
+        while limit is None or count < limit:
+            with self._lock:
+                key = self._take(self._clock.now())
+            if key is None:
+                break
+            done[self._run_one(key)].append(key)
+            count += 1
+        return PassReport(
+            tuple(done["reconciled"]), tuple(done["failed"]), tuple(done["abandoned"])
+        )
+
+    def failures(self, key: str) -> int:
+        """How many times in a row ``key`` has failed (0 after a success)."""
+        return self._failures.get(key, 0)
+
+    def start(self, workers: int = 2, poll: float = 0.05) -> None:
+        """Run ``workers`` background threads; different keys run in parallel."""
+        if workers < 1:
+            raise ValueError("a reconcile loop needs at least one worker")
+        self._stopping = False
+        for n in range(workers):
+            t = threading.Thread(
+                target=self._work, args=(poll,), name=f"reconcile-{n}", daemon=True
+            )
+            t.start()
+            self._threads.append(t)
+
+    def _work(self, poll: float) -> None:
+        while True:
+            with self._lock:
+                key = None
+                while not self._stopping:
+                    key = self._take(self._clock.now())
+                    if key is not None:
+                        break
+                    self._lock.wait(poll)
+                if self._stopping:
+                    return
+            assert key is not None
+            self._run_one(key)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the background threads, letting passes in progress finish."""
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+        for t in self._threads:
+            t.join(timeout)
+        self._threads.clear()
