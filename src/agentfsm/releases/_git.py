@@ -1,14 +1,23 @@
 """``GitReleaseStore``: releases as commits in a real Git repository, written with pygit2.
 
-Each change is one commit made without a work tree or an index: the store writes the YAML
-blobs, rewrites only the trees on their paths, creates the commit with the branch tip as its
-parent, and moves the branch with a compare-and-swap (libgit2's ``git_reference_set_target``
-fails when the ref no longer points at the tip we built on; creating the branch fails when it
-already exists). A writer that loses that race, or finds the ref locked by another writer,
-re-reads the tip and rebuilds its commit on it, after a jittered backoff: two writers never
-lose or duplicate a release. The idempotency key of each change is a trailer of its commit, and
-the key check runs against the same tip the swap is made against, so the same event delivered
-twice, even to two processes at once, makes one release.
+Each change is one commit made without a work tree or an index: the store encodes the YAML
+blob, the trees on its paths (every other subtree is shared by id) and the commit in memory
+(``_objects``), writes them as one small pack, and moves the branch with a compare-and-swap
+under Git's ref lock (``_publish``): the branch must still point at the tip the commit was built
+on. A writer that loses that race, or finds the ref locked by another writer, re-reads the tip
+and rebuilds its commit on it, after a jittered backoff: two writers never lose or duplicate a
+release. Reading (trees, blobs, history) goes through libgit2.
+
+Durability (``fsync=True``): the pack, its index and the new ref value are flushed together,
+then the pack's directory, then the ref is renamed into place and its directory flushed, so a
+commit that returned survives a power loss, and the branch never points at objects that did not
+reach the disk. This costs a few milliseconds where libgit2's own fsync of loose objects cost
+tens (see ``benchmarks/releases.py``). One pack per commit would pile up, so every
+``repack_every`` commits the store folds the small packs together (``_maintenance``).
+
+The idempotency key of each change is a trailer of its commit, and the key check runs against
+the same tip the swap is made against, so the same event delivered twice, even to two processes
+at once, makes one release.
 """
 
 from __future__ import annotations
@@ -42,17 +51,27 @@ from agentfsm.releases._errors import (
     ReleaseStoreError,
 )
 from agentfsm.releases._index import CommitIndex, Recorded, commit_message
-from agentfsm.releases._maintenance import collect_garbage, enable_fsync
+from agentfsm.releases._maintenance import collect_garbage, repack
+from agentfsm.releases._objects import (
+    BLOB,
+    GitObject,
+    TreeCache,
+    make_commit,
+    make_object,
+    write_tree,
+)
+from agentfsm.releases._publish import publish
 from agentfsm.releases._push import Credential, push_branch
 from agentfsm.releases._retry import Backoff
 from agentfsm.releases._store import ReleaseInfo
 from agentfsm.releases._trees import (
+    DocumentCache,
     agent_slugs,
+    blob_at,
     current_path,
     read_blob,
     release_path,
     release_versions,
-    write_paths,
 )
 
 DEFAULT_AUTHOR = ("agentfsm", "agentfsm@localhost")
@@ -107,6 +126,14 @@ class _Change:
     at: datetime
 
 
+@attrs.frozen
+class _Prepared:
+    """A commit built in memory, with every new object it needs."""
+
+    commit: GitObject
+    objects: tuple[GitObject, ...]
+
+
 # A plan looks at the tip's tree and returns the change to make, or the info of a change
 # already made (nothing to write).
 _Plan = Callable[[pygit2.Tree | None], "_Change | ReleaseInfo"]
@@ -123,10 +150,13 @@ class GitReleaseStore:
         branch: the branch that holds the releases.
         author: ``(name, email)`` recorded as the author of every commit.
         create: create a bare repository at ``path`` when there is none.
-        fsync: turn on libgit2's fsync so a written release survives a power loss. It is a
-            process-wide libgit2 option: ``False`` leaves it as it is, it does not turn it off.
+        fsync: flush every commit to disk before reporting it made, so a written release
+            survives a power loss (this store's own setting; libgit2's is left alone).
         gc_every: run ``git gc --auto`` after every this many commits made by this store
             (``None`` or 0: never; call ``gc()`` yourself).
+        repack_every: fold the small packs (one per commit) into fewer ones after every this
+            many commits made by this store, with ``git repack --geometric=2`` (``None`` or
+            0: never; ``gc()`` does it too). Reads slow down as packs pile up.
         backoff: how often, and how patiently, to retry after losing the branch to another
             writer or finding it locked.
 
@@ -147,6 +177,7 @@ class GitReleaseStore:
         create: bool = True,
         fsync: bool = True,
         gc_every: int | None = 1000,
+        repack_every: int | None = 50,
         backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
         if not isinstance(branch, str) or not pygit2.reference_is_valid_name(
@@ -156,13 +187,20 @@ class GitReleaseStore:
         self._author = _check_author(author)
         if gc_every is not None and (not isinstance(gc_every, int) or gc_every < 0):
             raise InvalidInput(f"gc_every must be a whole number >= 0 or None, not {gc_every!r}")
-        if fsync:
-            enable_fsync()
+        if repack_every is not None and (not isinstance(repack_every, int) or repack_every < 0):
+            raise InvalidInput(
+                f"repack_every must be a whole number >= 0 or None, not {repack_every!r}"
+            )
+        self._fsync = bool(fsync)
         self._path = Path(path)
         self._repo = self._open(self._path, branch, create)
+        self._gitdir = Path(self._repo.path)
+        self._trees = TreeCache(self._read_tree)
+        self._documents = DocumentCache()
         self._branch = branch
         self._ref = f"refs/heads/{branch}"
         self._gc_every = gc_every or 0
+        self._repack_every = repack_every or 0
         self._backoff = backoff
         self._index = CommitIndex()
         self._lock = threading.RLock()
@@ -329,11 +367,13 @@ class GitReleaseStore:
                 change = plan(tree)
                 if isinstance(change, ReleaseInfo):
                     return change
-                commit = self._commit(tree, tip, slug, key, change)
-                if self._advance(ref, commit):
+                prepared = self._commit(tree, tip, slug, key, change)
+                if self._advance(tip, prepared):
+                    # What the commit recorded is known here: no need to read it back.
+                    commit = pygit2.Oid(raw=prepared.commit.id)
+                    self._index.advance(tip, Recorded(slug, change.version, key, commit))
                     self._after_commit()
-                    self._index.refresh(repo, commit)
-                    return self._info(slug, change.version, change.document, repo[commit], key)
+                    return self._made_info(slug, change, str(commit), key)
             raise ReleaseStoreBusy(
                 f"could not record {key!r} for {slug!r}: the branch {self._branch!r} kept moving "
                 f"or stayed locked through {self._backoff.attempts} attempts; try again later "
@@ -347,44 +387,72 @@ class GitReleaseStore:
         slug: str,
         key: str,
         change: _Change,
-    ) -> pygit2.Oid:
-        repo = self._repo
-        blobs = {path: repo.create_blob(data) for path, data in change.files.items()}
-        new_tree = write_paths(repo, tree, blobs)
-        name, email = self._author
-        when = change.at.astimezone(UTC)
-        author = pygit2.Signature(name, email, int(when.timestamp()), 0)
-        committer = pygit2.Signature(name, email)
+    ) -> _Prepared:
+        """Build the commit of ``change`` on ``tip`` in memory (nothing is written yet)."""
+        objects: list[GitObject] = []
+        blobs: dict[str, bytes] = {}
+        for path, data in change.files.items():
+            blob = make_object(BLOB, data)
+            self._documents.put(blob.id, change.document)
+            if blob not in objects:  # a release's v{N}.yaml and current.yaml are one blob
+                objects.append(blob)
+            blobs[path] = blob.id
+        root = write_tree(self._trees, None if tree is None else tree.id.raw, blobs, objects)
         message = commit_message(change.summary, change.body, slug, change.version, key)
-        return repo.create_commit(
-            None, author, committer, message, new_tree, [] if tip is None else [tip]
+        commit = make_commit(
+            root,
+            None if tip is None else tip.raw,
+            self._author,
+            change.at.astimezone(UTC),
+            datetime.now().astimezone(),
+            message,
+        )
+        objects.append(commit)
+        return _Prepared(commit, tuple(objects))
+
+    def _advance(self, tip: pygit2.Oid | None, prepared: _Prepared) -> bool:
+        """Write the commit and move the branch to it if it still points at ``tip``.
+
+        Returns:
+            False when another writer moved the branch or holds its lock (nothing written).
+        """
+        expected = None if tip is None else str(tip)
+        return publish(
+            self._gitdir,
+            self._ref,
+            expected,
+            prepared.commit,
+            prepared.objects,
+            fsync=self._fsync,
         )
 
-    def _advance(self, ref: pygit2.Reference | None, commit: pygit2.Oid) -> bool:
-        """Move the branch to ``commit`` if it still points where ``ref`` said; False if not."""
-        try:
-            if ref is None:
-                self._repo.create_reference_direct(self._ref, commit, False)
-            else:
-                # libgit2 compares the ref's current value with the one ``ref`` was read with,
-                # under the ref's lock file: a compare-and-swap.
-                ref.set_target(commit, "release store: commit")
-        except pygit2.AlreadyExistsError:
-            return False  # another writer created the branch first
-        except pygit2.GitError as exc:
-            if "does not match" in str(exc) or "not the first parent" in str(exc):
-                return False  # stale tip: another writer moved the branch
-            raise
-        except OSError as exc:
-            if "lock" in str(exc):
-                return False  # another writer holds the ref's lock right now
-            raise
-        return True
+    def _made_info(self, slug: str, change: _Change, commit: str, key: str) -> ReleaseInfo:
+        """The record of a commit just made, as ``_info`` would read it back."""
+        name, email = self._author
+        # The author time is stored in whole seconds, in UTC (offset +0000).
+        seconds = int(change.at.timestamp())
+        return ReleaseInfo(
+            slug=slug,
+            version=change.version,
+            document=change.document,
+            commit=commit,
+            author=f"{name} <{email}>",
+            time=datetime.fromtimestamp(seconds, timezone(timedelta(0))),
+            key=key,
+        )
+
+    def _read_tree(self, oid: bytes) -> bytes:
+        kind, data = self._repo.odb.read(pygit2.Oid(raw=oid))
+        if kind != pygit2.enums.ObjectType.TREE:
+            raise ReleaseStoreError(f"object {oid.hex()} should be a tree but is not")
+        return bytes(data)
 
     def _after_commit(self) -> None:
         self._commits += 1
+        if self._repack_every and self._commits % self._repack_every == 0:
+            repack(self._gitdir)
         if self._gc_every and self._commits % self._gc_every == 0:
-            collect_garbage(self._path, auto=True)
+            collect_garbage(self._gitdir, auto=True)
 
     def gc(self, *, auto: bool = False) -> bool:
         """Run ``git gc`` on the repository now (a full one unless ``auto``).
@@ -393,7 +461,7 @@ class GitReleaseStore:
             True when it ran and succeeded (a warning says why when not).
         """
         with self._lock:
-            return collect_garbage(self._path, auto=auto)
+            return collect_garbage(self._gitdir, auto=auto)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -505,8 +573,10 @@ class GitReleaseStore:
         return self._tree(tip)
 
     def _document_at(self, tree: pygit2.Tree | None, path: str) -> ReleaseDocument | None:
-        data = read_blob(tree, path)
-        return None if data is None else load_document(data, source=path)
+        blob = blob_at(tree, path)
+        if blob is None:
+            return None
+        return self._documents.get(blob, lambda: load_document(blob.data, source=path))
 
     def _release_info(self, tree: pygit2.Tree | None, slug: str, version: int) -> ReleaseInfo:
         path = release_path(slug, version)

@@ -88,6 +88,16 @@ class CommitIndex:
                 self._add(recorded)
         self.tip = tip
 
+    def advance(self, parent: pygit2.Oid | None, recorded: Recorded) -> None:
+        """Take in the commit this process just put on top of ``parent``.
+
+        The store knows what its own commit recorded, so when the index is at ``parent`` there
+        is nothing to read back from the repository. Otherwise the next ``refresh`` catches up.
+        """
+        if self.tip == parent:
+            self._add(recorded)
+            self.tip = recorded.commit
+
     def _since(self, repo: pygit2.Repository, tip: pygit2.Oid) -> list[pygit2.Commit] | None:
         """The commits after ``self.tip`` up to ``tip``, oldest first; ``None`` when ``tip``
         does not descend from ``self.tip`` along a straight line of commits.

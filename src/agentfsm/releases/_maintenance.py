@@ -1,63 +1,102 @@
-"""Durability and housekeeping: fsync in libgit2, and ``git gc`` every so many commits.
+"""Housekeeping with the git command line: folding small packs together, and ``git gc``.
 
-libgit2 has no garbage collector: every commit the store makes adds a handful of loose objects
-(two blobs, four trees, the commit), and a repository of loose objects grows slow to read and
-large on disk. We hand that job to ``git gc --auto``, the git command line's own maintenance:
-it does nothing until git's thresholds say a repack is due, then packs objects and refs safely
-beside concurrent writers (it never prunes recent unreachable objects, so a writer's objects not
-yet on the branch are safe). It runs in the foreground (``gc.autoDetach=false``) so that no
-background process outlives the store. Without a ``git`` executable, housekeeping is skipped with
-a warning; writing releases does not depend on it.
+The store writes one small pack per commit (``_pack``). Left alone, packs pile up and every read
+has to look through more of them, so every so many commits the store runs
+``git repack -d -l --geometric=2``: it rolls the smallest packs into one so that each remaining
+pack holds at least twice the objects of the next smaller one. The pack count then stays near
+log2 of the object count, and each object is rewritten only a logarithmic number of times, where
+a full ``git gc`` repack would rewrite the whole repository every time. Git flushes the packs it
+writes (its default ``core.fsync`` covers packs), and deletes the old ones only after.
+
+Repacking beside writers is safe: a pack still being written has a temporary name that repack
+ignores; a writer's new pack appears whole (renamed into place) and is either rolled up or left
+alone; repack never deletes objects, only packs whose objects it has rewritten. Two repacks at
+once would race on the same packs, so they are serialised with an advisory lock held by the
+repacking process (released by the kernel if it dies).
+
+``git gc --auto`` still runs now and then (packing refs, and any loose objects that other
+tools wrote). Both run in the foreground, so no background process outlives the store. Without a
+``git`` executable, housekeeping is skipped with a warning; writing releases does not depend on
+it.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import warnings
 from pathlib import Path
 
-import pygit2
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX: repacks are not serialised
+    fcntl = None  # type: ignore[assignment]
+
+_LOCK_NAME = "agentfsm-repack.lock"
 
 
-def enable_fsync() -> None:
-    """Turn on libgit2's fsync of objects and refs (a process-wide libgit2 option).
+def _git(path: Path, args: list[str], what: str, timeout: float) -> bool:
+    git = shutil.which("git")
+    if git is None:
+        warnings.warn(
+            "no 'git' executable on PATH: the release repository is not repacked nor "
+            "garbage-collected; install git or run 'git gc' on it from time to time",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return False
+    command = [git, "-c", "gc.autoDetach=false", "-C", str(path), *args]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        warnings.warn(f"{what} on {path} did not finish: {exc}", RuntimeWarning, stacklevel=4)
+        return False
+    if done.returncode != 0:
+        warnings.warn(
+            f"{what} on {path} failed ({done.returncode}): {done.stderr.strip()}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return False
+    return True
 
-    With it, a commit the store reports as written survives a power loss: the object files, the
-    ref file and their directories are flushed before the ref update is considered done.
+
+def _serialised(gitdir: Path, args: list[str], what: str, timeout: float, *, wait: bool) -> bool:
+    """Run git under the repository's maintenance lock; without ``wait``, skip (True) when it
+    is held: another process is doing the same housekeeping right now."""
+    if fcntl is None:  # pragma: no cover
+        return _git(gitdir, args, what, timeout)
+    fd = os.open(gitdir / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return True
+        return _git(gitdir, args, what, timeout)
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def repack(gitdir: Path, *, timeout: float = 300.0) -> bool:
+    """Fold the repository's small packs together (``git repack -d -l --geometric=2``).
+
+    Skipped (True returned) when another process is repacking the same repository right now.
+
+    Returns:
+        True when the packs are in order; False when git is missing or failed (a warning says
+        which). Housekeeping never fails a write.
     """
-    pygit2.settings.enable_fsync_gitdir(True)
+    args = ["repack", "-d", "-l", "-q", "--geometric=2"]
+    return _serialised(gitdir, args, "git repack", timeout, wait=False)
 
 
-def collect_garbage(path: Path, *, auto: bool = True, timeout: float = 300.0) -> bool:
-    """Run ``git gc`` (``--auto`` by default) on the repository at ``path``.
+def collect_garbage(gitdir: Path, *, auto: bool = True, timeout: float = 300.0) -> bool:
+    """Run ``git gc`` (``--auto`` by default) on the repository, after any repack under way.
 
     Returns:
         True when git ran and succeeded; False when no ``git`` executable was found or it failed
         (a warning says which). Housekeeping never fails a write.
     """
-    git = shutil.which("git")
-    if git is None:
-        warnings.warn(
-            "no 'git' executable on PATH: the release repository is not garbage-collected; "
-            "install git or run 'git gc' on it from time to time",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return False
-    args = [git, "-c", "gc.autoDetach=false", "-C", str(path), "gc", "--quiet"]
-    if auto:
-        args.append("--auto")
-    try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        warnings.warn(f"git gc on {path} did not finish: {exc}", RuntimeWarning, stacklevel=3)
-        return False
-    if done.returncode != 0:
-        warnings.warn(
-            f"git gc on {path} failed ({done.returncode}): {done.stderr.strip()}",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return False
-    return True
+    args = ["gc", "--quiet"] + (["--auto"] if auto else [])
+    return _serialised(gitdir, args, "git gc", timeout, wait=True)

@@ -1,16 +1,17 @@
-"""Reading and writing paths in Git trees directly: no work tree, no index.
+"""Where the store's files live, and reading them from Git trees directly (no work tree).
 
-A change to a few files rewrites only the trees on their paths; every other subtree is shared
-with the parent commit by id.
+Writing is ``_objects.write_tree``: a change to a few files rewrites only the trees on their
+paths; every other subtree is shared with the parent commit by id.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable
 
 import pygit2
-from pygit2.enums import FileMode
+
+from agentfsm.releases._documents import ReleaseDocument
 
 AGENTS = "agents"
 _VERSION_FILE = re.compile(r"v([1-9][0-9]*)\.yaml")
@@ -26,46 +27,50 @@ def current_path(slug: str) -> str:
     return f"{AGENTS}/{slug}/current.yaml"
 
 
-def write_paths(
-    repo: pygit2.Repository, tree: pygit2.Tree | None, files: Mapping[str, pygit2.Oid]
-) -> pygit2.Oid:
-    """Write the tree that is ``tree`` with each ``path -> blob id`` of ``files`` set.
-
-    Returns:
-        The new root tree's id.
-    """
-    builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
-    nested: dict[str, dict[str, pygit2.Oid]] = {}
-    for path, blob in files.items():
-        head, sep, rest = path.partition("/")
-        if sep:
-            nested.setdefault(head, {})[rest] = blob
-        else:
-            builder.insert(head, blob, FileMode.BLOB)
-    for name, sub_files in nested.items():
-        sub = _subtree(repo, tree, name)
-        builder.insert(name, write_paths(repo, sub, sub_files), FileMode.TREE)
-    return builder.write()
-
-
-def _subtree(repo: pygit2.Repository, tree: pygit2.Tree | None, name: str) -> pygit2.Tree | None:
-    if tree is None or name not in tree:
-        return None
-    entry = tree[name]
-    if not isinstance(entry, pygit2.Tree):
-        raise ValueError(f"{name!r} is a file in the repository where a directory is expected")
-    return entry
-
-
-def read_blob(tree: pygit2.Tree | None, path: str) -> bytes | None:
-    """The content of the file at ``path`` in ``tree``, or ``None`` when there is none."""
+def blob_at(tree: pygit2.Tree | None, path: str) -> pygit2.Blob | None:
+    """The file at ``path`` in ``tree``, or ``None`` when there is none."""
     if tree is None:
         return None
     try:
         obj = tree[path]
     except KeyError:
         return None
-    return obj.data if isinstance(obj, pygit2.Blob) else None
+    return obj if isinstance(obj, pygit2.Blob) else None
+
+
+def read_blob(tree: pygit2.Tree | None, path: str) -> bytes | None:
+    """The content of the file at ``path`` in ``tree``, or ``None`` when there is none."""
+    blob = blob_at(tree, path)
+    return None if blob is None else blob.data
+
+
+class DocumentCache:
+    """Parsed documents by blob id (a blob id names its content, so entries never go stale).
+
+    Planning a release reads the agent's ``current.yaml``; parsing YAML and validating it costs
+    more than the rest of a commit, and the document is most often one this store wrote.
+    Documents are frozen models, safe to share.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._docs: dict[bytes, ReleaseDocument] = {}
+
+    def get(self, blob: pygit2.Blob, load: Callable[[], ReleaseDocument]) -> ReleaseDocument:
+        """The document in ``blob``, parsed with ``load`` unless it is known already."""
+        key = blob.id.raw
+        doc = self._docs.get(key)
+        if doc is None:
+            doc = load()
+            self.put(key, doc)
+        return doc
+
+    def put(self, blob_id: bytes, doc: ReleaseDocument) -> None:
+        """Remember that the blob ``blob_id`` holds ``doc``."""
+        if len(self._docs) >= self._size:
+            for old in list(self._docs)[: self._size // 2]:
+                del self._docs[old]
+        self._docs[blob_id] = doc
 
 
 def release_versions(tree: pygit2.Tree | None, slug: str) -> list[int]:
