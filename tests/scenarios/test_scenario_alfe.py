@@ -24,7 +24,7 @@ from scenario_helpers import (
     wait_until,
 )
 
-from agentfsm import DEFAULT_POLICY
+from agentfsm import DEFAULT_POLICY, Refusal
 from agentfsm._agent_program import EXIT_REFUSED
 from agentfsm.billing import PriceTable, SQLiteLedger
 from agentfsm.hosts import EventSink, LocalProcessHost
@@ -46,9 +46,7 @@ class World:
         self.hosts_dir = root / "hosts"
         self.store = SQLiteStore(root / "control-plane.db")
         self.ledger = SQLiteLedger(root / "billing.db", PriceTable({"small": 100}))
-        self.platform = Platform(
-            self.store, clock=self.clock, host=self._host, ledger=self.ledger
-        )
+        self.platform = Platform(self.store, clock=self.clock, host=self._host, ledger=self.ledger)
 
     def _host(self, sink: EventSink) -> LocalProcessHost:
         self.local = LocalProcessHost(
@@ -100,12 +98,14 @@ def test_the_alfe_story(world: World, tmp_path: Path) -> None:
     wait_until(p, lambda: recorded(p, AGENT, "connection_lost") == 1, "connection_lost")
     p.wait_for(AGENT, "running")
     second = world.pid()
-    assert second != first and not alive(first)
+    assert second != first
+    assert not alive(first)
 
     # Stopped: SIGTERM, a clean exit, shutdown_complete. Started: a new process.
     assert p.send(AGENT, "stop").accepted
     p.wait_for(AGENT, "stopped")
-    assert world.local.pid(AGENT) is None and not alive(second)
+    assert world.local.pid(AGENT) is None
+    assert not alive(second)
     assert p.send(AGENT, "start").accepted
     p.wait_for(AGENT, "running")
     third = world.pid()
@@ -121,7 +121,8 @@ def test_the_alfe_story(world: World, tmp_path: Path) -> None:
     assert ledger.top_up("card-2", 1000, clock.now())
     assert not ledger.top_up("card-2", 1000, clock.now())
     p.wait_for(AGENT, "running")
-    assert world.pid() == third and process_state(third) != "T"
+    assert world.pid() == third
+    assert process_state(third) != "T"
     assert ledger.balance() == 950
 
     # Recreate needs the typed name; then a fresh host and new credentials, same identity.
@@ -129,13 +130,15 @@ def test_the_alfe_story(world: World, tmp_path: Path) -> None:
     kept = tmp_path / "old-credentials"
     kept.write_text(old_secret + "\n")
     refused = p.send(AGENT, "recreate", {"confirmation": "support-bot-typo"})
-    assert not refused.accepted and refused.code == "confirmation_mismatch"  # type: ignore[union-attr]
+    assert isinstance(refused, Refusal)
+    assert refused.code == "confirmation_mismatch"
     assert p.send(AGENT, "recreate", {"confirmation": NAME}).accepted
     record = p.wait_for(AGENT, "running")
     data = record.snapshot.data
     assert (data.agent_id, data.name, data.host, data.credentials) == (AGENT, NAME, 2, 2)
     fourth = world.pid()
-    assert fourth != third and not alive(third)
+    assert fourth != third
+    assert not alive(third)
     assert not (world.hosts_dir / AGENT / "host-1").exists()
     new_secret = (world.hosts_dir / AGENT / "host-2" / "credentials").read_text().strip()
     assert new_secret != old_secret
@@ -202,7 +205,8 @@ def test_the_alfe_story(world: World, tmp_path: Path) -> None:
     assert {("stop", "U"), ("recreate", "U"), ("connected", "S"), ("billing_suspend", "S")} <= (
         actors
     )
-    assert ("purge", "T") in actors and ("provision", "S") in actors
+    assert ("purge", "T") in actors
+    assert ("provision", "S") in actors
     assert replay_agent(ALFE, history) == purged.snapshot
     assert p.store.outbox(state="parked") == []
 
