@@ -88,6 +88,7 @@ class FakeKubernetesApi:
         self._faults: dict[str, list[BaseException]] = {}
         self.calls: list[tuple[str, str]] = []
         self.pod_faults: list[PodFault] = []
+        self._writes = 0
 
     # -- scripting ------------------------------------------------------------------------------
 
@@ -125,9 +126,8 @@ class FakeKubernetesApi:
         return sorted(k[2] for k in self._store if k[0] == kind and k[1] == namespace)
 
     def writes(self) -> int:
-        """How many create, replace, patch and delete calls were made."""
-        verbs = ("create_", "replace_", "patch_", "delete_")
-        return sum(1 for method, _ in self.calls if method.startswith(verbs))
+        """How many create, replace, patch and delete calls changed something (not failed ones)."""
+        return self._writes
 
     def settle(self) -> None:
         """Let the controllers and kubelets catch up: pods follow their Deployment's template."""
@@ -226,6 +226,7 @@ class FakeKubernetesApi:
         return found
 
     def _bump(self, obj: Any) -> Any:
+        self._writes += 1
         obj.metadata.resource_version = str(next(self._versions))
         return copy.deepcopy(obj)
 
@@ -265,6 +266,7 @@ class FakeKubernetesApi:
         self._enter(method, name)
         self._live(kind, namespace, name)
         del self._store[(kind, namespace, name)]
+        self._writes += 1
         return client.V1Status(status="Success")
 
     def _settle_deployment(self, namespace: str, name: str, dep: Any) -> None:

@@ -21,6 +21,7 @@ from agentfsm._slug import check_slug
 from agentfsm._values import DEFAULT_POLICY, Event, Policy
 from agentfsm.kubernetes import _api
 from agentfsm.kubernetes._manifests import build_config_map, manifests, stable_workload
+from agentfsm.kubernetes._names import canary_name
 from agentfsm.kubernetes._objects import AgentObjects
 from agentfsm.kubernetes._workload import Workload, workload_of
 from agentfsm.models import Condition
@@ -285,6 +286,7 @@ class KubernetesHost:
                 o.record_event(reason, message, key or f"{reason}:{message}", self._clock())
 
     def _create_canary(self, o: AgentObjects, image: str) -> None:
+        canary_name(o.slug)  # a slug too long for a canary is refused before anything else
         stable = o.read_deployment()
         if stable is None:
             raise TemporaryError(

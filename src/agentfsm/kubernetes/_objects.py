@@ -199,7 +199,8 @@ class AgentObjects:
         live = self.read_deployment()
         if live is None:
             raise PermanentError(f"agent {self.slug!r} has no Deployment to scale; deploy it first")
-        workload_of(live)  # refuses to scale a Deployment that is not agentfsm's
+        if workload_of(live).replicas == replicas:  # also refuses a foreign Deployment
+            return
         _api.call(
             f"scaling Deployment {self.slug} to {replicas}",
             lambda: self.apps.patch_namespaced_deployment(
