@@ -66,6 +66,7 @@ from agentfsm.releases._retry import Backoff
 from agentfsm.releases._store import ReleaseInfo
 from agentfsm.releases._trees import (
     DocumentCache,
+    TipView,
     agent_slugs,
     blob_at,
     current_path,
@@ -131,12 +132,13 @@ class _Prepared:
     """A commit built in memory, with every new object it needs."""
 
     commit: GitObject
+    root: bytes
     objects: tuple[GitObject, ...]
 
 
 # A plan looks at the tip's tree and returns the change to make, or the info of a change
 # already made (nothing to write).
-_Plan = Callable[[pygit2.Tree | None], "_Change | ReleaseInfo"]
+_Plan = Callable[[TipView], "_Change | ReleaseInfo"]
 
 
 class GitReleaseStore:
@@ -155,8 +157,8 @@ class GitReleaseStore:
         gc_every: run ``git gc --auto`` after every this many commits made by this store
             (``None`` or 0: never; call ``gc()`` yourself).
         repack_every: fold the small packs (one per commit) into fewer ones after every this
-            many commits made by this store, with ``git repack --geometric=2`` (``None`` or
-            0: never; ``gc()`` does it too). Reads slow down as packs pile up.
+            many commits made by this store, with ``git repack --geometric=2`` in a thread
+            (``None`` or 0: never; ``gc()`` does it too). Reads slow down as packs pile up.
         backoff: how often, and how patiently, to retry after losing the branch to another
             writer or finding it locked.
 
@@ -165,7 +167,8 @@ class GitReleaseStore:
         ReleaseStoreError: no repository at ``path`` and ``create`` is false.
 
     Safe to share between threads (calls are serialised); several stores, in this process or
-    others, may write to one repository at once.
+    others, may write to one repository at once. ``close()`` (or ``with``) waits for a repack
+    the store started in the background.
     """
 
     def __init__(
@@ -197,6 +200,7 @@ class GitReleaseStore:
         self._gitdir = Path(self._repo.path)
         self._trees = TreeCache(self._read_tree)
         self._documents = DocumentCache()
+        self._roots: dict[bytes, bytes] = {}  # commit id -> root tree id, for our last commit
         self._branch = branch
         self._ref = f"refs/heads/{branch}"
         self._gc_every = gc_every or 0
@@ -205,6 +209,7 @@ class GitReleaseStore:
         self._index = CommitIndex()
         self._lock = threading.RLock()
         self._commits = 0
+        self._repacker: threading.Thread | None = None
 
     @staticmethod
     def _open(path: Path, branch: str, create: bool) -> pygit2.Repository:
@@ -282,14 +287,14 @@ class GitReleaseStore:
             at=at,
         )
 
-        def plan(tree: pygit2.Tree | None) -> _Change | ReleaseInfo:
-            current = self._document_at(tree, current_path(slug))
+        def plan(tip: TipView) -> _Change | ReleaseInfo:
+            current = tip.document(current_path(slug))
             if isinstance(current, AgentTombstone):
                 raise ReleaseConflict(
                     f"the agent {slug!r} was deleted (its current.yaml is a tombstone); "
                     "a deleted agent gets no new release"
                 )
-            versions = release_versions(tree, slug)
+            versions = tip.versions(slug)
             version = (versions[-1] if versions else 0) + 1
             doc = build_release(
                 slug,
@@ -335,10 +340,10 @@ class GitReleaseStore:
         key = _check_key(key)
         tombstone = build_tombstone(slug, at=at)
 
-        def plan(tree: pygit2.Tree | None) -> _Change | ReleaseInfo:
+        def plan(tip: TipView) -> _Change | ReleaseInfo:
             path = current_path(slug)
-            if isinstance(self._document_at(tree, path), AgentTombstone):
-                info = self._current_info(tree, slug)
+            if isinstance(tip.document(path), AgentTombstone):
+                info = self._current_info(tip.tree, slug)
                 assert info is not None
                 return info
             return _Change(
@@ -363,14 +368,15 @@ class GitReleaseStore:
                 done = self._index.by_key.get(key)
                 if done is not None:
                     return self._recorded_info(done, slug, key)
-                tree = self._tree(tip)
-                change = plan(tree)
+                view = self._view(tip)
+                change = plan(view)
                 if isinstance(change, ReleaseInfo):
                     return change
-                prepared = self._commit(tree, tip, slug, key, change)
+                prepared = self._commit(view, tip, slug, key, change)
                 if self._advance(tip, prepared):
                     # What the commit recorded is known here: no need to read it back.
                     commit = pygit2.Oid(raw=prepared.commit.id)
+                    self._roots = {prepared.commit.id: prepared.root}
                     self._index.advance(tip, Recorded(slug, change.version, key, commit))
                     self._after_commit()
                     return self._made_info(slug, change, str(commit), key)
@@ -382,7 +388,7 @@ class GitReleaseStore:
 
     def _commit(
         self,
-        tree: pygit2.Tree | None,
+        view: TipView,
         tip: pygit2.Oid | None,
         slug: str,
         key: str,
@@ -397,7 +403,7 @@ class GitReleaseStore:
             if blob not in objects:  # a release's v{N}.yaml and current.yaml are one blob
                 objects.append(blob)
             blobs[path] = blob.id
-        root = write_tree(self._trees, None if tree is None else tree.id.raw, blobs, objects)
+        root = write_tree(self._trees, view.root, blobs, objects)
         message = commit_message(change.summary, change.body, slug, change.version, key)
         commit = make_commit(
             root,
@@ -408,7 +414,7 @@ class GitReleaseStore:
             message,
         )
         objects.append(commit)
-        return _Prepared(commit, tuple(objects))
+        return _Prepared(commit, root, tuple(objects))
 
     def _advance(self, tip: pygit2.Oid | None, prepared: _Prepared) -> bool:
         """Write the commit and move the branch to it if it still points at ``tip``.
@@ -441,6 +447,23 @@ class GitReleaseStore:
             key=key,
         )
 
+    def _view(self, tip: pygit2.Oid | None) -> TipView:
+        """The tip as the write path reads it (see ``TipView``)."""
+        root: bytes | None = None
+        if tip is not None:
+            root = self._roots.get(tip.raw)
+            if root is None:
+                commit = self._repo[tip]
+                assert isinstance(commit, pygit2.Commit)
+                root = commit.tree_id.raw
+        return TipView(self._trees, self._documents, root, self._read_blob, lambda: self._tree(tip))
+
+    def _read_blob(self, oid: bytes) -> bytes:
+        kind, data = self._repo.odb.read(pygit2.Oid(raw=oid))
+        if kind != pygit2.enums.ObjectType.BLOB:
+            raise ReleaseStoreError(f"object {oid.hex()} should be a file but is not")
+        return bytes(data)
+
     def _read_tree(self, oid: bytes) -> bytes:
         kind, data = self._repo.odb.read(pygit2.Oid(raw=oid))
         if kind != pygit2.enums.ObjectType.TREE:
@@ -450,9 +473,40 @@ class GitReleaseStore:
     def _after_commit(self) -> None:
         self._commits += 1
         if self._repack_every and self._commits % self._repack_every == 0:
-            repack(self._gitdir)
+            self._start_repack()
         if self._gc_every and self._commits % self._gc_every == 0:
             collect_garbage(self._gitdir, auto=True)
+
+    def _start_repack(self) -> None:
+        """Fold the small packs together in a thread, so that no commit waits for it.
+
+        Commits go on meanwhile (see ``_maintenance`` for why that is safe). One repack at a
+        time: when the last one is still running, this one is skipped (the next will catch
+        up). ``close()`` waits for it; the interpreter does too at exit.
+        """
+        running = self._repacker
+        if running is not None and running.is_alive():
+            return
+        self._repacker = threading.Thread(
+            target=repack, args=(self._gitdir,), name="agentfsm-repack"
+        )
+        self._repacker.start()
+
+    def close(self) -> None:
+        """Wait for the housekeeping this store started (a repack running in a thread).
+
+        The store stays usable; closing is only needed before removing the repository or to
+        leave no thread behind.
+        """
+        running = self._repacker
+        if running is not None:
+            running.join()
+
+    def __enter__(self) -> GitReleaseStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def gc(self, *, auto: bool = False) -> bool:
         """Run ``git gc`` on the repository now (a full one unless ``auto``).
@@ -461,6 +515,7 @@ class GitReleaseStore:
             True when it ran and succeeded (a warning says why when not).
         """
         with self._lock:
+            self.close()
             return collect_garbage(self._gitdir, auto=auto)
 
     # -- reading ---------------------------------------------------------------------------
@@ -576,7 +631,7 @@ class GitReleaseStore:
         blob = blob_at(tree, path)
         if blob is None:
             return None
-        return self._documents.get(blob, lambda: load_document(blob.data, source=path))
+        return self._documents.get(blob.id.raw, lambda: load_document(blob.data, source=path))
 
     def _release_info(self, tree: pygit2.Tree | None, slug: str, version: int) -> ReleaseInfo:
         path = release_path(slug, version)

@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import pygit2
 
-from agentfsm.releases._documents import ReleaseDocument
+from agentfsm.releases._documents import ReleaseDocument, load_document
+from agentfsm.releases._objects import TREE_MODE, TreeCache
 
 AGENTS = "agents"
 _VERSION_FILE = re.compile(r"v([1-9][0-9]*)\.yaml")
@@ -56,13 +57,12 @@ class DocumentCache:
         self._size = size
         self._docs: dict[bytes, ReleaseDocument] = {}
 
-    def get(self, blob: pygit2.Blob, load: Callable[[], ReleaseDocument]) -> ReleaseDocument:
-        """The document in ``blob``, parsed with ``load`` unless it is known already."""
-        key = blob.id.raw
-        doc = self._docs.get(key)
+    def get(self, blob_id: bytes, load: Callable[[], ReleaseDocument]) -> ReleaseDocument:
+        """The document in the blob ``blob_id``, parsed with ``load`` unless already known."""
+        doc = self._docs.get(blob_id)
         if doc is None:
             doc = load()
-            self.put(key, doc)
+            self.put(blob_id, doc)
         return doc
 
     def put(self, blob_id: bytes, doc: ReleaseDocument) -> None:
@@ -102,3 +102,72 @@ def agent_slugs(tree: pygit2.Tree | None) -> list[str]:
     if not isinstance(agents, pygit2.Tree):
         return []
     return sorted(e.name for e in agents if isinstance(e, pygit2.Tree) and e.name)
+
+
+class TipView:
+    """The branch tip as the write path reads it: from the caches, not through libgit2.
+
+    Planning a release looks at a handful of paths in the tip's tree. When the tip is this
+    store's own last commit (the usual case), its trees are in the tree cache and its documents
+    in the document cache, so nothing is read from the repository; anything missing (another
+    writer's commit) is read by id, from whatever pack holds it.
+
+    Args:
+        trees: tree entries by id.
+        documents: parsed documents by blob id.
+        root: the tip's root tree id, ``None`` before the first commit.
+        read_blob: a blob's content by id.
+        tree: the tip's tree through libgit2, for the rarer reads that need it.
+    """
+
+    def __init__(
+        self,
+        trees: TreeCache,
+        documents: DocumentCache,
+        root: bytes | None,
+        read_blob: Callable[[bytes], bytes],
+        tree: Callable[[], pygit2.Tree | None],
+    ) -> None:
+        self.root = root
+        self._trees = trees
+        self._documents = documents
+        self._read_blob = read_blob
+        self._tree = tree
+
+    @property
+    def tree(self) -> pygit2.Tree | None:
+        """The tip's tree through libgit2."""
+        return self._tree()
+
+    def entry(self, path: str) -> tuple[bytes, bytes] | None:
+        """``(mode, id)`` of the entry at ``path``, or ``None``."""
+        if self.root is None:
+            return None
+        found: tuple[bytes, bytes] | None = (TREE_MODE, self.root)
+        for name in path.split("/"):
+            if found is None or found[0] != TREE_MODE:
+                return None
+            found = self._trees.get(found[1]).find(name.encode())
+        return found
+
+    def document(self, path: str) -> ReleaseDocument | None:
+        """The document at ``path``, or ``None`` when there is no file there."""
+        found = self.entry(path)
+        if found is None or found[0] == TREE_MODE:
+            return None
+        blob_id = found[1]
+        return self._documents.get(
+            blob_id, lambda: load_document(self._read_blob(blob_id), source=path)
+        )
+
+    def versions(self, slug: str) -> list[int]:
+        """The release numbers under ``agents/{slug}/releases``, ascending."""
+        found = self.entry(f"{AGENTS}/{slug}/releases")
+        if found is None or found[0] != TREE_MODE:
+            return []
+        versions = []
+        for key in self._trees.get(found[1]).keys:
+            match = _VERSION_FILE.fullmatch(key.decode(errors="replace"))
+            if match:
+                versions.append(int(match.group(1)))
+        return sorted(versions)
