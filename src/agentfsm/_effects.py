@@ -291,36 +291,29 @@ class RecordEvents:
 
 
 @attrs.frozen(slots=True)
-class AgentDeployed:
+class ReleaseEvent:
+    """The fields every release-making domain event carries: what the new release records."""
+
+    slug: str
+    at: datetime
+    image: str
+    replicas: int
+    config: Mapping[str, str]
+
+
+@attrs.frozen(slots=True)
+class AgentDeployed(ReleaseEvent):
     """An agent was first deployed or restarted and its pods became ready: a release is due."""
 
-    slug: str
-    at: datetime
-    image: str
-    replicas: int
-    config: Mapping[str, str]
-
 
 @attrs.frozen(slots=True)
-class AgentConfigChanged:
+class AgentConfigChanged(ReleaseEvent):
     """An agent's configuration changed: the next release is due."""
 
-    slug: str
-    at: datetime
-    image: str
-    replicas: int
-    config: Mapping[str, str]
-
 
 @attrs.frozen(slots=True)
-class AgentCanaryPromoted:
+class AgentCanaryPromoted(ReleaseEvent):
     """An agent's canary became its stable version: the next release is due."""
-
-    slug: str
-    at: datetime
-    image: str
-    replicas: int
-    config: Mapping[str, str]
 
 
 @attrs.frozen(slots=True)
