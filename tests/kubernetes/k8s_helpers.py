@@ -13,7 +13,7 @@ from typing import Any
 
 from agentfsm import Actor, Context, Event, Snapshot, fire
 from agentfsm.effects import Emit
-from agentfsm.kubernetes import KubernetesHost
+from agentfsm.kubernetes import KubernetesHost, SyncResult
 from agentfsm.models import RECIF, RecifAgent, RecifSpec
 from agentfsm.recif import DesiredSpec, ObservedState
 
@@ -49,6 +49,7 @@ class Story:
         self.released: list[Any] = []
         self.minute = 0
         self.observed: list[ObservedState] = []
+        self.statuses: list[str] = [self.snapshot.status]
 
     def _context(self) -> Context:
         self.minute += 1
@@ -58,6 +59,7 @@ class Story:
         """Fire a user event and perform its effects (domain events are kept in ``released``)."""
         step = fire(RECIF, self.snapshot, Event(name, Actor.USER, payload), self._context())
         self.snapshot = step.snapshot
+        self.statuses.append(self.snapshot.status)
         for i, effect in enumerate(step.effects):
             if isinstance(effect, Emit):
                 self.released.append(effect.event)
@@ -68,18 +70,22 @@ class Story:
         """What the machine's snapshot declares."""
         return DesiredSpec.from_snapshot(self.snapshot)
 
+    def sync_once(self) -> SyncResult:
+        """One round of the operator's loop: settle, sync, feed the platform event back."""
+        self.settle()
+        sync = self.host.sync(self.desired(), phase=self.snapshot.status, now=self._context().now)
+        self.observed.append(sync.observed)
+        if sync.event is not None:
+            step = fire(RECIF, self.snapshot, sync.event, self._context())
+            self.snapshot = step.snapshot
+            self.statuses.append(self.snapshot.status)
+            self.released += [e.event for e in step.effects if isinstance(e, Emit)]
+        return sync
+
     def run_until(self, status: str, rounds: int = 6) -> ObservedState:
-        """Loop (settle, sync, feed back) until the machine is in ``status`` and converged."""
+        """Loop until the machine is in ``status`` and reconcile has nothing left to do."""
         for _ in range(rounds):
-            self.settle()
-            sync = self.host.sync(
-                self.desired(), phase=self.snapshot.status, now=self._context().now
-            )
-            self.observed.append(sync.observed)
-            if sync.event is not None:
-                step = fire(RECIF, self.snapshot, sync.event, self._context())
-                self.snapshot = step.snapshot
-                self.released += [e.event for e in step.effects if isinstance(e, Emit)]
+            sync = self.sync_once()
             if self.snapshot.status == status and sync.result.converged:
                 return sync.observed
         raise AssertionError(
