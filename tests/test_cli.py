@@ -116,9 +116,10 @@ def test_bad_input_is_one_line_naming_the_choices(
 def test_help_explains_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "--help")
     assert code == 0
-    for command in ("demo", "show", "diagram", "check", "offered", "docs"):
+    commands = ("demo", "story", "simulate", "history", "show", "diagram", "check", "offered")
+    for command in (*commands, "docs"):
         assert command in out
-    for command in ("show", "diagram", "check", "offered", "docs", "demo"):
+    for command in (*commands, "docs"):
         code, out, _ = _run(capsys, command, "--help")
         assert code == 0
         assert "usage: agentfsm" in out
@@ -157,15 +158,15 @@ def test_docs_default_directory(
     assert _run(capsys, "docs", "--check")[0] == 0
 
 
-def test_demo_prints_the_story(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run(capsys, "demo") == (0, demo_text(), "")
+def test_story_prints_the_scripted_story(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(capsys, "story") == (0, demo_text(), "")
 
 
-def test_the_installed_script_runs_the_demo() -> None:
+def test_the_installed_script_tells_the_story() -> None:
     script = Path(sys.executable).with_name("agentfsm")
     assert script.is_file(), f"the agentfsm script is not installed beside {sys.executable}"
     done = subprocess.run(
-        [str(script), "demo"], capture_output=True, text=True, timeout=60, check=False
+        [str(script), "story"], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == demo_text()

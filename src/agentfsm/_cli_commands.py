@@ -12,7 +12,7 @@ from typing import TextIO
 
 from agentfsm._cli_history import HistoryError, history_text
 from agentfsm._cli_simulate import run_simulation
-from agentfsm._demo_layout import demo_db
+from agentfsm._demo_layout import DEFAULT_DEMO_DIR, demo_db
 from agentfsm._engine import offered
 from agentfsm._errors import InvalidInput
 from agentfsm._machine import Machine
@@ -129,7 +129,18 @@ def story(out: TextIO) -> int:
     return 0
 
 
-demo = story  # until the live fleet demo lands, ``agentfsm demo`` tells the scripted story
+def demo(directory: str | None, agents: int, seconds: float, live: bool, out: TextIO) -> int:
+    """Run a small fleet live (see ``agentfsm._cli_demo``); 130 when interrupted."""
+    # Imported here: the demo needs the runtime, the adapters and the platform, which the
+    # other commands do not.
+    from agentfsm._cli_demo import DemoError, DemoOptions, run_demo
+
+    folder = Path(directory) if directory is not None else DEFAULT_DEMO_DIR
+    options = DemoOptions(folder, agents, seconds, live)
+    try:
+        return run_demo(options, out)
+    except DemoError as error:
+        raise UsageError(str(error)) from error
 
 
 def simulate(model: str, seed: int, steps: int, faults: float, agents: int, out: TextIO) -> int:

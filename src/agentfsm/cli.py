@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from agentfsm import _cli_commands as commands
-from agentfsm._demo_layout import demo_db
+from agentfsm._demo_layout import DEFAULT_DEMO_DIR, demo_db
 from agentfsm.models import MACHINES
 from agentfsm.render import DEFAULT_DOCS_DIR
 
@@ -23,7 +23,8 @@ _EPILOG = f"""\
 models: {_MODELS}
 
 examples:
-  agentfsm demo                      watch an Alfe and a Recif agent live through their lifecycles
+  agentfsm demo                      run a small fleet live: real processes, faults, releases
+  agentfsm story                     a scripted lifecycle of two agents, printed at once
   agentfsm simulate recif --seed 7   a random walk of Recif agents with faults, as a timeline
   agentfsm show alfe                 the Alfe transition table
   agentfsm diagram recif --format dot | dot -Tsvg > recif.svg
@@ -50,11 +51,35 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     model_help = f"the model: {_MODELS}"
 
-    p = sub.add_parser("demo", help="print a short simulated lifecycle of two agents")
+    p = sub.add_parser("demo", help="run a small fleet live, with injected faults")
     p.description = (
-        "Drive one Alfe agent and one Recif agent through their lifecycles on a virtual clock "
-        "and print the timeline: every event, who sent it, the status change, the effects, "
-        "and the refusals. Nothing is performed; it runs in a fraction of a second."
+        "Run a small fleet on the embedded defaults: a SQLite store and a Git release "
+        "repository in DIR, Alfe agents as real processes on this machine, Recif agents on a "
+        "simulated cluster. It drives the lifecycle stories (a lost connection, a crash into "
+        "Failed and back, a credit pool that runs dry then a top-up, a recreate, deletes), "
+        "shows the fleet live, and ends with a summary and where to look. Ctrl-C stops it "
+        "cleanly."
+    )
+    p.add_argument(
+        "--dir",
+        metavar="DIR",
+        help=f"the folder for its files (default: {DEFAULT_DEMO_DIR}/; cleared on each run)",
+    )
+    p.add_argument(
+        "--agents", type=int, default=5, metavar="N", help="the fleet's size, 5 to 12 (default: 5)"
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help="spread the stories over about S seconds (default: 20; 0: as fast as possible)",
+    )
+    p.add_argument(
+        "--no-live",
+        dest="live",
+        action="store_false",
+        help="print plain lines instead of a live table (the default when not a terminal)",
     )
 
     p = sub.add_parser("story", help="print a scripted lifecycle of two agents (instant)")
@@ -155,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _dispatch(args: argparse.Namespace) -> int:
     out = sys.stdout
     if args.command == "demo":
-        return commands.demo(out)
+        return commands.demo(args.dir, args.agents, args.seconds, args.live, out)
     if args.command == "story":
         return commands.story(out)
     if args.command == "simulate":
