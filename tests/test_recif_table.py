@@ -103,10 +103,11 @@ def test_deploy_creates_the_resources() -> None:
     result = step(before, "deploy")
     assert result.snapshot.status == "Pending"
     assert result.snapshot.data.release_due
+    # The ConfigMap comes first, so the pods never start without the configuration they mount.
     assert result.effects == (
-        CreateDeployment(IMAGE, 2, ("agent-env",), None),
-        CreateService((8000, 8001)),
         CreateConfigMap(CONFIG),
+        CreateService((8000, 8001)),
+        CreateDeployment(IMAGE, 2, ("agent-env",), None),
     )
 
 
@@ -114,7 +115,7 @@ def test_deploy_uses_the_declared_env_secrets() -> None:
     spec = RecifSpec(image=IMAGE, env_secrets=("team-keys",), credential_secret="gcp-sa")
     before = Snapshot("created", 0, EARLIER, RecifAgent(SLUG, spec))
     result = step(before, "deploy")
-    assert result.effects[0] == CreateDeployment(IMAGE, 1, ("team-keys",), "gcp-sa")
+    assert result.effects[-1] == CreateDeployment(IMAGE, 1, ("team-keys",), "gcp-sa")
 
 
 @pytest.mark.parametrize(

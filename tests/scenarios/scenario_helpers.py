@@ -64,7 +64,7 @@ def process_state(pid: int) -> str:
     """The one-letter state of a process (``S`` sleeping, ``T`` stopped…), ``"gone"`` if none."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, even mid-read
         return "gone"
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -173,7 +174,9 @@ class EventIds:
     """Makes unique, readable ids for reported events (``agent/h2/connected/17``)."""
 
     def __init__(self, prefix: str = "") -> None:
-        self._prefix = prefix
+        # A per-instance nonce: a restarted control plane numbers its reports from 1 again,
+        # and a repeated id would be dropped as a duplicate delivery.
+        self._prefix = f"{prefix}{uuid.uuid4().hex[:8]}:"
         self._count = itertools.count(1)
         self._lock = threading.Lock()
 

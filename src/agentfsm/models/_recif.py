@@ -348,10 +348,11 @@ def _mark_deleted(d: RecifAgent, s: Snapshot, e: Event, c: Context) -> RecifAgen
 
 def _create_resources(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object, ...]:
     spec = a.data.spec
+    # The ConfigMap first: pods that start before the configuration they mount cannot run.
     return (
-        fx.CreateDeployment(spec.image, spec.replicas, spec.env_secrets, spec.credential_secret),
-        fx.CreateService(),
         fx.CreateConfigMap(spec.config),
+        fx.CreateService(),
+        fx.CreateDeployment(spec.image, spec.replicas, spec.env_secrets, spec.credential_secret),
     )
 
 

@@ -55,15 +55,17 @@ class ReleaseEffectHandler:
 
     @staticmethod
     def handles(effect: object) -> bool:
-        """True for the ``Emit`` effects this handler performs."""
-        return isinstance(effect, Emit) and isinstance(effect.event, (*_RELEASING, AgentDeleted))
+        """True for the effects this handler performs: a release domain event, bare (as the
+        runtime's outbox stores domain events) or wrapped in the engine's ``Emit``."""
+        event = effect.event if isinstance(effect, Emit) else effect
+        return isinstance(event, (*_RELEASING, AgentDeleted))
 
     def __call__(self, agent_id: str, effect: object, key: str) -> Sequence[Event]:
         """Record the release or tombstone ``effect`` asks for, once per ``key``.
 
         Args:
             agent_id: the agent the outbox item belongs to (the event names its slug).
-            effect: an ``Emit`` of a release domain event.
+            effect: a release domain event, or an ``Emit`` of one.
             key: the outbox item's idempotency key, the same on every delivery.
 
         Returns:
@@ -79,8 +81,7 @@ class ReleaseEffectHandler:
                 f"the release handler performs Emit of AgentDeployed, AgentConfigChanged, "
                 f"AgentCanaryPromoted or AgentDeleted, not {effect!r} (agent {agent_id})"
             )
-        assert isinstance(effect, Emit)
-        event = effect.event
+        event = effect.event if isinstance(effect, Emit) else effect
         try:
             if isinstance(event, AgentDeleted):
                 self.last = self._store.record_deletion(event.slug, at=event.at, key=key)
