@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import urllib3.exceptions
 from k8s_helpers import CONFIG, IMAGE, NAMESPACE, SLUG, SPEC, T0
+from kubernetes.client.exceptions import ApiException
 
 from agentfsm import InvalidInput
 from agentfsm import effects as fx
@@ -97,10 +99,12 @@ def test_a_replace_keeps_the_allocated_cluster_ip(
     fake: FakeKubernetesApi, host: KubernetesHost
 ) -> None:
     host.apply(DESIRED)
-    svc = fake.get("Service", NAMESPACE, SLUG)
-    svc.spec.ports = svc.spec.ports[:1]  # someone removed the control port by hand
-    svc.spec.selector = {"app": "other"}
-    fake._store[("Service", NAMESPACE, SLUG)] = svc
+
+    def hand_edit(svc: Any) -> None:  # someone removed the control port and broke the selector
+        svc.spec.ports = svc.spec.ports[:1]
+        svc.spec.selector = {"app": "other"}
+
+    fake.edit("Service", NAMESPACE, SLUG, hand_edit)
     host.apply(DESIRED)
     repaired = fake.get("Service", NAMESPACE, SLUG)
     assert [p.port for p in repaired.spec.ports] == [8000, 8001]
@@ -161,7 +165,8 @@ def test_delete_leaves_nothing(fake: FakeKubernetesApi, host: KubernetesHost) ->
     host.delete(SLUG)
     fake.settle()
     assert host.observe(SLUG).nothing_left
-    assert [k for k in fake._store if k[0] != "Event"] == []
+    for kind in ("Deployment", "Service", "ConfigMap", "Pod"):
+        assert fake.names(kind, NAMESPACE) == []
     host.delete(SLUG)  # deleting again is fine
 
 
@@ -288,8 +293,6 @@ def test_server_errors_are_temporary_and_a_retry_succeeds(
 
 
 def test_retry_after_becomes_the_delay(fake: FakeKubernetesApi, host: KubernetesHost) -> None:
-    from kubernetes.client.exceptions import ApiException
-
     busy = ApiException(status=429, reason="TooManyRequests")
     busy.headers = {"Retry-After": "7"}
     fake.fail_with("read_namespaced_deployment", busy)
@@ -327,9 +330,9 @@ def test_objects_agentfsm_does_not_own_are_left_alone(
     fake: FakeKubernetesApi, host: KubernetesHost
 ) -> None:
     host.apply(DESIRED)
-    cm = fake.get("ConfigMap", NAMESPACE, SLUG)
-    cm.metadata.labels = {"owner": "someone-else"}
-    fake._store[("ConfigMap", NAMESPACE, SLUG)] = cm
+    fake.edit(
+        "ConfigMap", NAMESPACE, SLUG, lambda cm: setattr(cm.metadata, "labels", {"owner": "x"})
+    )
     with pytest.raises(PermanentError, match="not managed by agentfsm"):
         host(SLUG, fx.RecreateConfigMap({"a": "b"}), "a")
     with pytest.raises(PermanentError, match="not managed by agentfsm"):
@@ -378,3 +381,19 @@ def test_a_bad_namespace_is_refused(fake: FakeKubernetesApi) -> None:
 def test_the_fake_refuses_to_script_a_method_it_lacks(fake: FakeKubernetesApi) -> None:
     with pytest.raises(InvalidInput, match="no API method"):
         fake.fail("create_namespaced_secret")
+    with pytest.raises(InvalidInput, match="no Service"):
+        fake.edit("Service", NAMESPACE, SLUG, print)
+
+
+def test_a_write_between_read_and_replace_is_a_real_conflict(
+    fake: FakeKubernetesApi, host: KubernetesHost
+) -> None:
+    host.apply(DESIRED)
+    stale = fake.read_namespaced_config_map(SLUG, NAMESPACE)
+    fake.edit("ConfigMap", NAMESPACE, SLUG, lambda cm: cm.data.update({"x": "1"}))
+    stale.data = {"y": "2"}
+    with pytest.raises(ApiException, match="Conflict") as caught:
+        fake.replace_namespaced_config_map(SLUG, NAMESPACE, stale)
+    assert getattr(caught.value, "status", None) == 409
+    host(SLUG, fx.RecreateConfigMap(CONFIG), "a")  # the host reads the new version first
+    assert host.observe(SLUG).configmap == CONFIG

@@ -98,7 +98,8 @@ def test_stop_scales_to_zero_restart_comes_back_delete_leaves_nothing(
     assert story.run_until("Running").ready_replicas == 2
     story.user("delete")
     assert story.run_until("deleted").nothing_left
-    assert [k for k in fake._store if k[0] != "Event"] == []
+    for kind in ("Deployment", "Service", "ConfigMap", "Pod"):
+        assert fake.names(kind, NAMESPACE) == []
     assert [type(e).__name__ for e in story.released] == [
         "AgentDeployed",
         "AgentDeployed",
@@ -226,7 +227,7 @@ def test_once_faults_stop_the_loop_converges_on_the_declared_spec(
             pass  # an effect failed; the next reconcile repairs what it left undone
         with contextlib.suppress(TemporaryError):  # a queued fault may hit the sync instead
             story.sync_once()
-    fake._faults.clear()
+    fake.clear_failures()
     target = {"Terminated": "Terminated", "deleted": "deleted"}.get(story.snapshot.status)
     desired = story.desired()
     if target is None:  # active: Running, or Failed while the bad image is declared

@@ -18,7 +18,7 @@ import hashlib
 import itertools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -116,13 +116,29 @@ class FakeKubernetesApi:
         """Remove ``fault`` (or every fault); pods recover at the next ``settle``."""
         self.pod_faults = [] if fault is None else [f for f in self.pod_faults if f != fault]
 
+    def clear_failures(self) -> None:
+        """Forget every injected call failure not yet raised (pod faults stay)."""
+        self._faults.clear()
+
+    def edit(self, kind: str, namespace: str, name: str, change: Callable[[Any], None]) -> None:
+        """Another writer changes a stored object: ``change(obj)``, then a new resourceVersion.
+
+        Raises:
+            InvalidInput: there is no such object.
+        """
+        found = self._store.get((kind, namespace, name))
+        if found is None:
+            raise InvalidInput(f"there is no {kind} {namespace}/{name} to edit")
+        change(found)
+        self._bump(found)
+
     def get(self, kind: str, namespace: str, name: str) -> Any | None:
         """A copy of the stored object, or ``None`` (no call is recorded)."""
         found = self._store.get((kind, namespace, name))
         return copy.deepcopy(found)
 
     def names(self, kind: str, namespace: str) -> list[str]:
-        """The names of the stored objects of ``kind`` in ``namespace``, sorted."""
+        """The names of the stored objects of ``kind`` (``Deployment``, ``Pod``…), sorted."""
         return sorted(k[2] for k in self._store if k[0] == kind and k[1] == namespace)
 
     def writes(self) -> int:
