@@ -19,8 +19,8 @@ from agentfsm._effects import (
     AgentDeleted,
     AgentDeployed,
     Emit,
-    ReleaseEvent,
 )
+from agentfsm._effects import ReleaseEvent as ReleaseDomainEvent
 from agentfsm._errors import InvalidInput
 from agentfsm._values import Event
 from agentfsm.releases._documents import ReleaseEvent
@@ -83,7 +83,7 @@ class ReleaseEffectHandler:
                 f"AgentCanaryPromoted or AgentDeleted, not {effect!r} (agent {agent_id})"
             )
         event = effect.event if isinstance(effect, Emit) else effect
-        assert isinstance(event, (ReleaseEvent, AgentDeleted))  # handles() checked it
+        assert isinstance(event, (ReleaseDomainEvent, AgentDeleted))  # handles() checked it
         try:
             if isinstance(event, AgentDeleted):
                 self.last = self._store.record_deletion(event.slug, at=event.at, key=key)
