@@ -77,6 +77,7 @@ from agentfsm.releases._trees import (
 
 DEFAULT_AUTHOR = ("agentfsm", "agentfsm@localhost")
 MAX_KEY_LENGTH = 200
+REOPEN_EVERY = 64
 DEFAULT_BACKOFF = Backoff()
 
 
@@ -201,6 +202,8 @@ class GitReleaseStore:
         self._trees = TreeCache(self._read_tree)
         self._documents = DocumentCache()
         self._roots: dict[bytes, bytes] = {}  # commit id -> root tree id, for our last commit
+        self._last_tip: pygit2.Oid | None = None
+        self._new_tips = 0
         self._branch = branch
         self._ref = f"refs/heads/{branch}"
         self._gc_every = gc_every or 0
@@ -359,11 +362,9 @@ class GitReleaseStore:
 
     def _write(self, slug: str, key: str, plan: _Plan) -> ReleaseInfo:
         with self._lock:
-            repo = self._repo
             for _ in self._backoff.tries():
-                ref = repo.references.get(self._ref)
-                tip = ref.target if ref is not None else None
-                assert tip is None or isinstance(tip, pygit2.Oid)
+                tip = self._read_tip()
+                repo = self._repo
                 self._index.refresh(repo, tip)
                 done = self._index.by_key.get(key)
                 if done is not None:
@@ -621,11 +622,29 @@ class GitReleaseStore:
         return commit.tree
 
     def _synced_tree(self) -> pygit2.Tree | None:
+        tip = self._read_tip()
+        self._index.refresh(self._repo, tip)
+        return self._tree(tip)
+
+    def _read_tip(self) -> pygit2.Oid | None:
+        """The branch tip now; lets libgit2 drop its packs after every ``REOPEN_EVERY`` new tips.
+
+        libgit2 never forgets a pack it has opened: when a repack (ours or another process's)
+        deletes small packs, it keeps their descriptors and mappings, one or two per commit,
+        until the repository lets go of its object database. ``Repository.free()`` does that
+        (libgit2 reopens what it needs on the next read); the store's own caches name objects
+        by id and stay valid.
+        """
         ref = self._repo.references.get(self._ref)
         tip = ref.target if ref is not None else None
         assert tip is None or isinstance(tip, pygit2.Oid)
-        self._index.refresh(self._repo, tip)
-        return self._tree(tip)
+        if tip != self._last_tip:
+            self._last_tip = tip
+            self._new_tips += 1
+            if self._new_tips >= REOPEN_EVERY:
+                self._new_tips = 0
+                self._repo.free()
+        return tip
 
     def _document_at(self, tree: pygit2.Tree | None, path: str) -> ReleaseDocument | None:
         blob = blob_at(tree, path)
