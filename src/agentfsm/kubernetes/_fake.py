@@ -22,13 +22,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from agentfsm._errors import InvalidInput
 from agentfsm.kubernetes._manifests import to_dict
 from agentfsm.kubernetes._names import CONFIG_HASH_ANNOTATION, CONFIG_VOLUME
 from agentfsm.recif import config_hash
-from kubernetes import client
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
+from kubernetes import client
 
 from agentfsm._effects import CONTROL_PORT, DATA_PORT
 from agentfsm._errors import InvalidInput
@@ -18,7 +19,6 @@ from agentfsm._slug import check_slug
 from agentfsm.kubernetes import _names as n
 from agentfsm.kubernetes._workload import Workload, build_deployment
 from agentfsm.recif import DesiredSpec
-from kubernetes import client
 
 
 def _check(desired: object, namespace: object) -> DesiredSpec:

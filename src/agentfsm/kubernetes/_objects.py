@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import attrs
+from kubernetes import client
 
 from agentfsm._effects import CONTROL_PORT, DATA_PORT
 from agentfsm.kubernetes import _api
@@ -28,7 +29,6 @@ from agentfsm.kubernetes._observe import observed_state
 from agentfsm.kubernetes._workload import Workload, build_deployment, check_managed, workload_of
 from agentfsm.recif import ObservedState, config_hash
 from agentfsm.runtime import PermanentError, TemporaryError
-from kubernetes import client
 
 _PORTS = [("data", DATA_PORT, "data"), ("control", CONTROL_PORT, "control")]
 

@@ -19,12 +19,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
+from kubernetes import client
 
 from agentfsm._effects import CONTROL_PORT, DATA_PORT
 from agentfsm._errors import InvalidInput
 from agentfsm._slug import check_slug
 from agentfsm.kubernetes import _names as n
-from kubernetes import client
 
 _READ_ONLY = 0o440  # owner and group read: the container's fsGroup may need to read it
 
