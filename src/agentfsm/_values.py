@@ -75,7 +75,7 @@ def _check_name(instance: object, attribute: attrs.Attribute[str], value: object
 class Event:
     """Something that happened to one agent, or that someone asks of it.
 
-    Args:
+    Attributes:
         name: the event's name in the machine (``"start"``, ``"pods_ready"``…).
         actor: who sends it; a platform event sent by a user is refused.
         payload: the event's parameters (``{"confirmation": "my-agent"}``), checked against
@@ -110,7 +110,7 @@ def _check_positive(instance: object, attribute: attrs.Attribute[timedelta], val
 class Policy:
     """The durations the lifecycle rules depend on. Every default is our choice; see the docs.
 
-    Args:
+    Attributes:
         stuck_after: how long an agent must sit in ``starting``, ``stopping`` or ``rebooting``
             before Start may recover it by power-cycling.
         boot_timeout: how long a boot or reboot may take before the agent counts as failing.

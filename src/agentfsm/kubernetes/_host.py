@@ -206,7 +206,9 @@ class KubernetesHost:
         Args:
             desired: the declared spec (``DesiredSpec.from_snapshot`` of the agent's snapshot).
             phase: the agent machine's current status (``Pending``, ``Running``…).
-            now, previous_conditions, policy: passed to ``reconcile``.
+            now: the time, passed to ``reconcile``.
+            previous_conditions: the agent's conditions so far, passed to ``reconcile``.
+            policy: the durations the rules use, passed to ``reconcile``.
 
         Returns:
             The observation, the decision, and the platform event for the machine (see
