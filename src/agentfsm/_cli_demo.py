@@ -30,7 +30,7 @@ import attrs
 from agentfsm._demo_display import AgentRow, Display, make_display
 from agentfsm._demo_layout import DB_FILE, HOSTS_DIR, LEDGER_FILE, RELEASES_DIR
 from agentfsm._demo_script import PRICE_SMALL, Beat, Cast, Stage, beats, cast_for
-from agentfsm._errors import MissingExtra
+from agentfsm._errors import InvalidInput, MissingExtra
 from agentfsm.billing import PriceTable, SQLiteLedger
 from agentfsm.hosts import EventSink, LocalProcessHost
 from agentfsm.platform import Platform, SimulatedCluster
@@ -229,19 +229,21 @@ class _Fleet:
         if machine == "recif":
             seen = self._stage.cluster.observe(name)
             reason = f", {seen.waiting_reason}" if seen.waiting_reason else ""
-            return f"pods {seen.ready_replicas}/{seen.replicas} ready{reason}"
-        pid = self._stage.host.pid(name)
+            return f"pods {seen.ready_replicas}/{seen.replicas}{reason}"
+        try:
+            pid = self._stage.host.pid(name)
+        except InvalidInput:  # the host is closed: the demo is ending
+            pid = None
         host = getattr(data, "host", 0)
         creds = getattr(data, "credentials", 0)
         proc = f"pid {pid}" if pid is not None else "no process"
-        return f"host {host}, credentials {creds}, {proc}"
+        return f"h{host} c{creds} {proc}"
 
 
 def _last_text(row: AuditRow | None) -> str:
     if row is None:
         return ""
-    actor = {"U": "user", "S": "platform", "T": "timer"}.get(row.actor or "", "runtime")
-    text = f"{row.event} ({actor})" if row.kind != "create" else "(created)"
+    text = f"{row.event} ({row.actor or '-'})" if row.kind != "create" else "(created)"
     return f"{text} REFUSED {row.refusal.code}" if row.refusal is not None else text
 
 
@@ -317,9 +319,10 @@ class _Run:
             fleet = _Fleet(stage)
             self._beats(stage, display, fleet, beats(self.cast))
             self._settle(stage, display, fleet)
+            platform.close()  # stop ticking and end every agent process
+            fleet.draw(display, self.elapsed())  # the last rows the platform wrote
             display.close()
             display = None
-            platform.close()
             self._summary(store)
             return 1 if self.missed else 0
         finally:

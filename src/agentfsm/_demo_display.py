@@ -154,7 +154,7 @@ class LiveDisplay:
         from rich.live import Live
 
         self._console = Console(file=out)
-        self._log: deque[str] = deque(maxlen=12)
+        self._log: deque[str] = deque(maxlen=6)
         self._rows: Sequence[AgentRow] = ()
         self._started = time.monotonic() if started is None else started
         self._live = Live(
@@ -163,18 +163,23 @@ class LiveDisplay:
         self._live.start()
 
     def _render(self, elapsed: float) -> Any:
+        from rich import box
         from rich.console import Group
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(title=f"agentfsm demo  {elapsed:5.1f}s", title_justify="left")
-        for column in ("agent", "model", "status", "ver", "world", "last event", "refused"):
-            table.add_column(column, no_wrap=column in ("agent", "status"))
+        table = Table(
+            title=f"agentfsm demo  {elapsed:5.1f}s",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+        for column in ("agent", "status", "v", "world", "last event", "ref"):
+            table.add_column(column, no_wrap=column != "last event")
         for r in self._rows:
             colour = _COLOURS.get(r.status, "white")
             table.add_row(
                 r.name,
-                r.model,
                 Text(r.status, style=colour),
                 str(r.version),
                 r.detail,
