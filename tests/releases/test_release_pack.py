@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -281,4 +282,46 @@ def test_the_store_shares_a_repository_with_the_git_cli(store: GitReleaseStore, 
     git("update-ref", "refs/heads/main", commit)
     assert deploy(store, key="two") == 2
     assert git("show", "main:NOTES") == "notes\n"
+    git("fsck", "--strict", "--no-dangling")
+
+
+_WRITER = """
+import sys
+from datetime import UTC, datetime
+from agentfsm.releases import GitReleaseStore
+repo, name = sys.argv[1], sys.argv[2]
+with GitReleaseStore(repo, fsync=True, gc_every=None, repack_every=3) as store:
+    for n in range(20):
+        for key in [f"{name}-{n}", f"both-{n}"]:
+            store.record_release(
+                "support-agent", event="AgentDeployed", image="img", replicas=1,
+                config={}, at=datetime(2026, 4, 3, tzinfo=UTC), key=key,
+            )
+"""
+
+
+def test_two_durable_processes_repacking_as_they_go_lose_nothing(repo_path: Path, git: Git) -> None:
+    GitReleaseStore(repo_path, fsync=False, gc_every=None)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(repo_path), name],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("p", "q")
+    ]
+    try:
+        for proc in procs:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+    finally:
+        for proc in procs:
+            if proc.poll() is None:  # pragma: no cover - only on a hang
+                proc.kill()
+                proc.wait()
+    keys = git("log", "--format=%(trailers:key=Idempotency-Key,valueonly)", "main").split()
+    expected = {f"{w}-{n}" for w in "pq" for n in range(20)} | {f"both-{n}" for n in range(20)}
+    assert sorted(keys) == sorted(expected)  # each once
+    store = GitReleaseStore(repo_path, fsync=False, gc_every=None)
+    assert [h.version for h in store.history("support-agent")] == list(range(1, 61))
     git("fsck", "--strict", "--no-dangling")
