@@ -34,7 +34,8 @@ from agentfsm.models._conditions import Condition, derive_conditions
 
 U, S = Actor.USER, Actor.SYSTEM
 
-MIN_REPLICAS, MAX_REPLICAS = 1, 10
+MIN_REPLICAS = 1
+MAX_REPLICAS = 10
 
 
 def _frozen_config(value: object) -> Mapping[str, str]:
