@@ -10,8 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
-from agentfsm._cli_history import HistoryError, history_text
-from agentfsm._cli_simulate import run_simulation
 from agentfsm._demo_layout import DEFAULT_DEMO_DIR, demo_db
 from agentfsm._engine import offered
 from agentfsm._errors import InvalidInput
@@ -131,8 +129,8 @@ def story(out: TextIO) -> int:
 
 def demo(directory: str | None, agents: int, seconds: float, live: bool, out: TextIO) -> int:
     """Run a small fleet live (see ``agentfsm._cli_demo``); 130 when interrupted."""
-    # Imported here: the demo needs the runtime, the adapters and the platform, which the
-    # other commands do not.
+    # Imported in each command: the runtime, the adapters and the platform weigh on the start
+    # of every other command.
     from agentfsm._cli_demo import DemoError, DemoOptions, run_demo
 
     folder = Path(directory) if directory is not None else DEFAULT_DEMO_DIR
@@ -145,6 +143,8 @@ def demo(directory: str | None, agents: int, seconds: float, live: bool, out: Te
 
 def simulate(model: str, seed: int, steps: int, faults: float, agents: int, out: TextIO) -> int:
     """Print a seeded random walk of a small fleet of ``model`` agents, with faults."""
+    from agentfsm._cli_simulate import run_simulation  # the simulated host and cluster
+
     machine = machine_named(model)
     try:
         text = run_simulation(machine, seed, steps, faults, agents)
@@ -156,6 +156,8 @@ def simulate(model: str, seed: int, steps: int, faults: float, agents: int, out:
 
 def history(agent: str, db: str | None, as_json: bool, out: TextIO) -> int:
     """Print an agent's audit log from a SQLite store (default: the demo's database)."""
+    from agentfsm._cli_history import HistoryError, history_text  # the runtime's store
+
     path = Path(db) if db is not None else demo_db()
     try:
         text = history_text(path, agent, as_json=as_json)
