@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import attrs
 
@@ -35,6 +35,9 @@ from agentfsm.billing import PriceTable, SQLiteLedger
 from agentfsm.hosts import EventSink, LocalProcessHost
 from agentfsm.platform import Platform, SimulatedCluster
 from agentfsm.runtime import AuditRow, SQLiteStore, StoreError, UnknownAgent
+
+if TYPE_CHECKING:
+    from agentfsm.releases import GitReleaseStore
 
 MARKER = ".agentfsm-demo-folder"
 """The file that marks a folder as the demo's own, so a second run may clear it."""
@@ -266,7 +269,7 @@ class _Run:
         self.started = time.monotonic()
         self.missed: list[str] = []
         self.host: LocalProcessHost | None = None
-        self.releases: object | None = None
+        self.releases: GitReleaseStore | None = None
         self.release_note = ""
 
     def elapsed(self) -> float:
@@ -282,7 +285,7 @@ class _Run:
         )
         return self.host
 
-    def _release_store(self) -> object | None:
+    def _release_store(self) -> GitReleaseStore | None:
         try:
             from agentfsm.releases import GitReleaseStore
         except MissingExtra:
@@ -292,23 +295,24 @@ class _Run:
 
     def play(self) -> int:
         now = datetime.now(UTC)
-        store = SQLiteStore(self.dir / DB_FILE)
         prices = PriceTable({"small": PRICE_SMALL, "large": 4 * PRICE_SMALL})
         hour = now.replace(minute=0, second=0, microsecond=0)
-        ledger = _FirstHourLedger(self.dir / LEDGER_FILE, prices, hour)
-        # The pool covers the first hour of the agents there from the start, and a little:
-        # the late joiner's first hour overdraws it.
-        ledger.top_up("demo-initial", PRICE_SMALL * len(self.cast.alfe) + 50, now)
-        cluster = SimulatedCluster()
-        self.releases = self._release_store()
+        store = SQLiteStore(self.dir / DB_FILE)
+        ledger: _FirstHourLedger | None = None
         platform: Platform | None = None
         display: Display | None = None
         try:
+            ledger = _FirstHourLedger(self.dir / LEDGER_FILE, prices, hour)
+            # The pool covers the first hour of the agents there from the start, and a little:
+            # the late joiner's first hour overdraws it.
+            ledger.top_up("demo-initial", PRICE_SMALL * len(self.cast.alfe) + 50, now)
+            cluster = SimulatedCluster()
+            self.releases = self._release_store()
             platform = Platform(
                 store,
                 host=self._host,
                 cluster=cluster,
-                releases=self.releases,  # type: ignore[arg-type]
+                releases=self.releases,
                 ledger=ledger,
             )
             assert self.host is not None
@@ -334,7 +338,8 @@ class _Run:
                 elif self.host is not None:
                     self.host.close()
                 store.close()
-                ledger.close()
+                if ledger is not None:
+                    ledger.close()
 
     def _intro(self) -> None:
         self.out.write(
@@ -441,7 +446,7 @@ class _Run:
 
     def _releases_text(self) -> str:
         releases = self.releases
-        if releases is None or not hasattr(releases, "history"):
+        if releases is None:
             return f"Releases: none recorded ({self.release_note})"
         parts = []
         commits = 0
