@@ -16,6 +16,23 @@ compare-and-swap. The contenders:
 
 Each result is checked with ``git rev-list --count`` and ``git fsck --strict`` (not timed).
 
+Why the store writes packs. With fsync on, libgit2 flushes each loose object (five or six a
+commit), its fan-out directory, then the ref, one after another: a dozen or more journal commits
+per release. The store writes the commit's objects as one pack plus index and flushes them with
+the ref's lock file in one round, then the pack directory, then the ref's directory after the
+rename: three ordered rounds, always objects before ref (``_publish``). How much that saves
+depends on what a flush costs, which on this shared virtual disk swings by ten times with other
+I/O. Figures from this machine (2 CPUs, ext4, git 2.39.5, libgit2 1.9.7), commits/s:
+
+    run (releases)     store fsync / off   CLI fsync=all / default   libgit2 loose fsync / off
+    quiet disk (2000)      263 / 354           36.1 / 44.5              184 / 328
+    busy disk (300)        129 / 256           26.2 / 28.3             16.5 / 97.5
+
+so 7.3x the CLI with fsync on both sides when quiet (4.9x busy), 8x without. The command line
+spends ~25 ms a commit starting seven processes, and the store ~3 ms of which about a third is
+Python (YAML dump, pydantic, object encoding) and the rest the kernel's file creations, renames
+and flushes: the 10x goal is not reached on this machine.
+
     python benchmarks/releases.py                  # a table (about five minutes)
     python benchmarks/releases.py --json           # one JSON object
     python benchmarks/releases.py --releases 300   # a quick check
