@@ -112,6 +112,9 @@ _EVERY_BUT_DELETED = (
 )
 
 
+CANCEL_DEADLINES = (CancelTimer("boot_timeout"), CancelTimer("recovery_exhausted"))
+
+
 def _rows() -> list[Row]:
     rows = [
         Row(
@@ -186,7 +189,7 @@ def _rows() -> list[Row]:
                 S,
                 src,
                 "running",
-                (CancelTimer("boot_timeout"), CancelTimer("recovery_exhausted")),
+                CANCEL_DEADLINES,
                 {},
             )
             for src in ("starting", "rebooting", "failing")
@@ -212,7 +215,7 @@ def _rows() -> list[Row]:
         ),
         Row("recovery_exhausted", T, "failing", "failed", (), {}),
         *(
-            Row("stop", U, src, "stopping", (ShutdownHost(1),), {})
+            Row("stop", U, src, "stopping", (ShutdownHost(1), *CANCEL_DEADLINES), {})
             for src in ("starting", "running", "rebooting", "failing")
         ),
         Row("shutdown_complete", S, "stopping", "stopped", (), {}),

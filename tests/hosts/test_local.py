@@ -302,3 +302,13 @@ def test_agents_die_with_a_control_plane_that_is_killed(tmp_path: Path) -> None:
         assert all(_wait_gone(pid, timeout=10) for pid in pids)
     finally:
         plane.kill()
+
+
+def test_regression_a_relative_base_dir_is_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Agent processes run inside their own directory: a relative base would not resolve there.
+    monkeypatch.chdir(tmp_path)
+    with LocalProcessHost(RecordingSink(), base_dir="hosts", **FAST) as host:
+        assert host.base_dir.is_absolute()
+        assert host.base_dir == tmp_path / "hosts"

@@ -126,9 +126,11 @@ class LocalProcessHost:
                 raise InvalidInput(f"capacity for {size!r} must be an int >= 0, not {limit!r}")
         self._sink = sink
         self._own_dir = base_dir is None
+        # Absolute: agent processes run inside their own directory, where a relative path
+        # to their credentials would no longer resolve.
         self.base_dir = Path(
             tempfile.mkdtemp(prefix="agentfsm-hosts-") if base_dir is None else base_dir
-        )
+        ).resolve()
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self._interval = heartbeat_interval
         self._miss_after = heartbeat_interval * missed_heartbeats

@@ -598,7 +598,11 @@ _MANAGED_TRANSITIONS = (
         "recovery_exhausted", "failing", "failed", guard=Guard("recovery_deadline_passed")
     ),
     TransitionSpec(
-        "stop", ("starting", "running", "rebooting", "failing"), "stopping", effects="shutdown_host"
+        "stop",
+        ("starting", "running", "rebooting", "failing"),
+        "stopping",
+        effects=("shutdown_host", "cancel_recovery_deadline"),
+        note="Cancels the boot and recovery deadlines: a stopping agent is not booting (ours).",
     ),
     TransitionSpec("shutdown_complete", "stopping", "stopped"),
     TransitionSpec(
