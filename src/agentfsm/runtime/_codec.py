@@ -16,9 +16,11 @@ anything it was not told about. The encoding:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import operator
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -33,6 +35,21 @@ _TIMEDELTA_US = timedelta(microseconds=1)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 _MEMO_SIZE = 4096
 _PLAIN = frozenset({str, int, bool, type(None)})
+_quote: Callable[[str], str] = json.encoder.encode_basestring
+
+# JSON text of the plain scalars, written without building an intermediate object: this is
+# exactly what the standard encoder writes for them (ensure_ascii off).
+_SCALAR_JSON: dict[type[Any], Callable[[Any], str]] = {
+    str: _quote,
+    int: int.__repr__,
+    bool: lambda b: "true" if b else "false",
+    type(None): lambda _: "null",
+}
+
+
+def _tuples(items: list[Any]) -> tuple[Any, ...]:
+    """A JSON array as a tuple, nested arrays included (stored records are immutable)."""
+    return tuple(_tuples(v) if type(v) is list else v for v in items)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -60,10 +77,20 @@ class Codec:
         self._by_tag: dict[str, type[Any]] = {}
         self._by_type: dict[type[Any], tuple[str, tuple[tuple[str, str], ...]]] = {}
         self._getters: dict[type[Any], tuple[str, tuple[str, ...], Callable[[Any], Any]]] = {}
+        self._aliases: dict[type[Any], dict[str, str]] = {}  # stored field name -> init name
+        # Per record type: the text before its fields, the ``"name":`` text of each field, and
+        # the getter; ``dumps`` writes a record's JSON from these directly.
+        self._writers: dict[type[Any], tuple[str, tuple[str, ...], Callable[[Any], Any]]] = {}
         # Stored records are frozen, and an agent's data usually passes unchanged through many
         # events: remembering the JSON of the last few records (by identity, holding a
-        # reference so an id is never reused while remembered) skips most re-encoding.
-        self._memo: dict[int, tuple[Any, str]] = {}
+        # reference so an id is never reused while remembered) skips most re-encoding. An
+        # OrderedDict, because evicting the oldest entry of a plain dict again and again makes
+        # finding the next oldest slower and slower (iteration skips the deleted slots).
+        self._memo: OrderedDict[int, tuple[Any, str]] = OrderedDict()
+        # A subclass that refines ``encode`` or ``decode`` gets them called on every value:
+        # the direct paths below would go around them.
+        self._direct = type(self).encode is Codec.encode
+        self._hooked = type(self).decode is Codec.decode
         for cls in types:
             self._add(cls)
 
@@ -79,10 +106,14 @@ class Codec:
         self._by_tag[tag] = cls
         fields = tuple((f.name, f.alias or f.name) for f in attrs.fields(cls) if f.init)
         self._by_type[cls] = (tag, fields)
+        self._aliases[cls] = dict(fields)
         names = tuple(name for name, _alias in fields)
         # attrgetter fetches every field in one C call; a 1-field getter returns a bare value.
         getter = operator.attrgetter(*names) if len(names) > 1 else _one_field(names)
         self._getters[cls] = (tag, names, getter)
+        if self._direct:
+            keys = tuple(f"{_quote(name)}:" for name in names)
+            self._writers[cls] = ('{"@type":' + _quote(tag), keys, getter)
 
     def with_types(self, *types: type[Any]) -> Codec:
         """A new codec that also knows ``types`` (this one is left unchanged)."""
@@ -155,20 +186,71 @@ class Codec:
         raise CodecError(f"cannot store a value of type {kind.__name__}: {value!r}")
 
     def dumps(self, value: Any) -> str:
-        """``value`` as a compact JSON string (see ``encode``)."""
-        if not value and isinstance(value, Mapping):
-            return "{}"
-        if type(value) not in self._by_type:
+        """``value`` as a compact JSON string (see ``encode``).
+
+        The text is the standard encoder's, written directly for registered records and flat
+        string-keyed mappings (the data and payloads stored on every event).
+
+        Raises:
+            CodecError: as ``encode``.
+        """
+        kind = type(value)
+        writer = self._writers.get(kind)
+        if writer is None:
+            if (kind is dict or kind is MappingProxyType) and self._direct:
+                if not value:
+                    return "{}"
+                flat = self._flat_mapping(value)
+                if flat is not None:
+                    return flat
+            elif not value and isinstance(value, Mapping):
+                return "{}"
             return _ENCODER.encode(self.encode(value))
         memo = self._memo
         hit = memo.get(id(value))
         if hit is not None and hit[0] is value:
             return hit[1]
-        text = _ENCODER.encode(self.encode(value))
+        text = self._record_json(value, writer)
         if len(memo) >= _MEMO_SIZE:
-            memo.pop(next(iter(memo)))
+            with contextlib.suppress(KeyError):  # another thread emptied it meanwhile
+                memo.popitem(last=False)
         memo[id(value)] = (value, text)
         return text
+
+    def _record_json(
+        self, value: Any, writer: tuple[str, tuple[str, ...], Callable[[Any], Any]]
+    ) -> str:
+        head, keys, getter = writer
+        if not keys:
+            return head + "}"
+        scalar = _SCALAR_JSON.get
+        other = self._value_json
+        fields = ",".join(
+            [
+                key + scalar(type(item), other)(item)
+                for key, item in zip(keys, getter(value), strict=True)
+            ]
+        )
+        return f"{head},{fields}}}"
+
+    def _value_json(self, value: Any) -> str:
+        writer = self._writers.get(type(value))
+        if writer is not None:
+            return self._record_json(value, writer)
+        return _ENCODER.encode(self.encode(value))
+
+    @staticmethod
+    def _flat_mapping(value: Mapping[str, Any]) -> str | None:
+        # The usual payload: a few string keys with plain values. Anything else (a key that
+        # needs the "@map" wrapper, a nested value) takes the general path.
+        scalar = _SCALAR_JSON.get
+        parts = []
+        for k, v in value.items():
+            write = scalar(type(v))
+            if write is None or type(k) is not str or k.startswith("@"):
+                return None
+            parts.append(_quote(k) + ":" + write(v))
+        return "{" + ",".join(parts) + "}"
 
     # -- decoding --------------------------------------------------------------------------
 
@@ -199,21 +281,45 @@ class Codec:
         Raises:
             CodecError: ``text`` is not JSON, or ``decode`` refuses it.
         """
+        if self._hooked and isinstance(text, str) and "@map" not in text:
+            # Records and tags are rebuilt by the parser as it closes each object, innermost
+            # first, instead of by a second walk over the parsed data. An "@map" wrapper says
+            # its contents are plain even when a key looks like a tag, which an inner-first
+            # hook cannot know, so such text takes the walk.
+            try:
+                data = json.loads(text, object_hook=self._hook)
+            except (TypeError, ValueError) as exc:
+                raise CodecError(f"stored JSON is malformed: {exc}") from None
+            return _tuples(data) if type(data) is list else data
         try:
             data = json.loads(text)
         except (TypeError, ValueError) as exc:
             raise CodecError(f"stored JSON is malformed: {exc}") from None
         return self.decode(data)
 
-    def _record(self, tag: object, data: dict[str, Any]) -> Any:
+    def _hook(self, data: dict[str, Any]) -> Any:
+        # ``decode`` for one object whose members are already decoded (arrays still lists).
+        tag = data.get("@type")
+        if tag is not None:
+            return self._record(tag, data, decoded=True)
+        if len(data) == 1:
+            if "@dt" in data:
+                return self._datetime(data["@dt"])
+            if "@td" in data:
+                return timedelta(microseconds=data["@td"])
+        for k, v in data.items():
+            if type(v) is list:
+                data[k] = _tuples(v)
+        return data
+
+    def _record(self, tag: object, data: dict[str, Any], *, decoded: bool = False) -> Any:
         cls = self._by_tag.get(tag) if isinstance(tag, str) else None
         if cls is None:
             raise CodecError(
                 f"stored JSON names the type {tag!r}, which this codec does not know; "
                 "register it with codec.with_types(...)"
             )
-        _tag, fields = self._by_type[cls]
-        names = dict(fields)
+        names = self._aliases[cls]
         kwargs: dict[str, Any] = {}
         for key, raw in data.items():
             if key == "@type":
@@ -221,7 +327,10 @@ class Codec:
             alias = names.get(key)
             if alias is None:
                 raise CodecError(f"stored {tag} has the unknown field {key!r}")
-            kwargs[alias] = raw if type(raw) in _PLAIN else self.decode(raw)
+            if decoded:
+                kwargs[alias] = _tuples(raw) if type(raw) is list else raw
+            else:
+                kwargs[alias] = raw if type(raw) in _PLAIN else self.decode(raw)
         try:
             return cls(**kwargs)
         except Exception as exc:  # the record's own validators said no

@@ -15,7 +15,8 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import attrs
@@ -150,7 +151,9 @@ class Controller:
         self.policy = policy
         self.max_retries = max_retries
         self.stats = ControllerStats()
-        self._cache: dict[str, AgentRecord] = {}
+        # Oldest first: evicting from the front of a plain dict again and again gets slower
+        # and slower (iteration skips the deleted slots); an OrderedDict pops it at once.
+        self._cache: OrderedDict[str, AgentRecord] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
         self._scrubbers = dict(scrubbers or {})
@@ -197,13 +200,18 @@ class Controller:
         return self._checked(self.store.load(agent_id))
 
     def _remember(self, record: AgentRecord) -> None:
+        self._remember_all((record,))
+
+    def _remember_all(self, records: Iterable[AgentRecord]) -> None:
         if not self._cache_size:
             return
         with self._cache_lock:
             cache = self._cache
-            if record.agent_id not in cache and len(cache) >= self._cache_size:
-                cache.pop(next(iter(cache)))
-            cache[record.agent_id] = record
+            limit = self._cache_size
+            for record in records:
+                if record.agent_id not in cache and len(cache) >= limit:
+                    cache.popitem(last=False)  # the lock is held: the cache is not empty
+                cache[record.agent_id] = record
 
     def _forget(self, agent_id: str) -> None:
         with self._cache_lock:
@@ -245,8 +253,7 @@ class Controller:
                       None, snap, None, None, now, correlation_id, machine=machine_name)
             )  # fmt: skip
         self.store.commit(writes)
-        for w in writes:
-            self._remember(AgentRecord(w.agent_id, w.event, w.snapshot, now, now))
+        self._remember_all(AgentRecord(w.agent_id, w.event, w.snapshot, now, now) for w in writes)
         return [w.snapshot for w in writes]
 
     # -- handling ---------------------------------------------------------------------------
@@ -262,6 +269,12 @@ class Controller:
             return Write(
                 d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
                 before.version, before, before.status, result, ctx.now, d.correlation_id,
+                consume_timer=d.timer_token,
+            )  # fmt: skip
+        if not result.effects:
+            return Write(
+                d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
+                before.version, result.snapshot, before.status, None, ctx.now, d.correlation_id,
                 consume_timer=d.timer_token,
             )  # fmt: skip
         outbox: list[OutboxEntry] = []
@@ -342,7 +355,10 @@ class Controller:
                 raise
             self.stats.handled += 1
             if isinstance(result, Step):
-                self._remember(record._replace(snapshot=result.snapshot, updated_at=ctx.now))
+                self._remember(
+                    AgentRecord(record.agent_id, record.machine, result.snapshot,
+                                record.created_at, ctx.now)
+                )  # fmt: skip
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -367,27 +383,31 @@ class Controller:
                 the first delivery that fails one at a time.
         """
         items = [d if d.event.id is not None else _with_id(d) for d in deliveries]
-        missing = [d.agent_id for d in items if d.agent_id not in self._cache]
+        cache = self._cache
+        missing = [d.agent_id for d in items if d.agent_id not in cache]
         loaded = self.store.load_many(missing) if missing else {}
         current: dict[str, AgentRecord] = {}
         ctx = Context(self.clock.now(), self.policy)
+        now = ctx.now
+        machines = self.machines
+        write_for = self._write_for
         writes: list[Write] = []
         results: list[Step | Refusal] = []
         try:
             for d in items:
-                record = current.get(d.agent_id) or self._cache.get(d.agent_id)
+                agent_id = d.agent_id
+                record = current.get(agent_id) or cache.get(agent_id)
                 if record is None:
-                    found = loaded.get(d.agent_id)
+                    found = loaded.get(agent_id)
                     if found is None:
                         raise _Split
                     record = self._checked(found)[0]
-                machine = self.machines[record.machine]
-                result = decide(machine, record.snapshot, d.event, ctx)
-                writes.append(self._write_for(d, record, result, ctx))
+                result = decide(machines[record.machine], record.snapshot, d.event, ctx)
+                writes.append(write_for(d, record, result, ctx))
                 results.append(result)
                 if isinstance(result, Step):
-                    current[d.agent_id] = record._replace(
-                        snapshot=result.snapshot, updated_at=ctx.now
+                    current[agent_id] = AgentRecord(
+                        agent_id, record.machine, result.snapshot, record.created_at, now
                     )
             self.store.commit(writes)
         except (_Split, VersionConflict, DuplicateEvent) as exc:
@@ -402,8 +422,7 @@ class Controller:
                 for d in items
             ]  # fmt: skip
         self.stats.handled += len(items)
-        for record in current.values():
-            self._remember(record)
+        self._remember_all(current.values())
         return results
 
     def _recorded(self, agent_id: str, event: Event) -> Step | Refusal:

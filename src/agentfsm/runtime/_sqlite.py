@@ -368,18 +368,26 @@ class SQLiteStore:
         if checks:
             self._check_versions(conn, {a: base[a] for a in checks})
         moves = [
-            (w.snapshot.status, w.snapshot.version, _ts(w.snapshot.since), dumps(w.snapshot.data),
-             _ts(w.at), w.agent_id, w.expected_version)
+            (s.status, s.version, _ts(s.since), dumps(s.data), _ts(w.at), w.agent_id,
+             w.expected_version)
             for w in writes
             if w.kind != CREATE and w.refusal is None
+            for s in (w.snapshot,)
         ]  # fmt: skip
         if moves and conn.executemany(_CAS, moves).rowcount != len(moves):
             # Some compare-and-set matched no row: say which agent, for the caller to re-read.
             self._check_versions(conn, {a: v for a, v in base.items() if a not in checks})
             raise VersionConflict(str(moves[0][5]), int(moves[0][6] or 0))  # pragma: no cover
         before = conn.total_changes
+        rows = [
+            (w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload), w.from_status,
+             w.snapshot.status, w.snapshot.version, None, None, None, _ts(w.at), w.correlation_id)
+            if w.refusal is None
+            else _audit_args(w, dumps)
+            for w in writes
+        ]  # fmt: skip
         try:
-            conn.executemany(_INSERT_AUDIT, [_audit_args(w, dumps) for w in writes])
+            conn.executemany(_INSERT_AUDIT, rows)
         except sqlite3.IntegrityError:
             raise DuplicateEvent(writes[conn.total_changes - before].event_id) from None
         entries = [
