@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from release_helpers import Git, deploy, run_git
 
 from agentfsm.releases import GitReleaseStore, ReleaseStoreError
+from agentfsm.releases._maintenance import repack
 from agentfsm.releases._objects import (
     BLOB,
     FILE_MODE,
@@ -229,7 +230,11 @@ def test_packs_stay_few_and_the_repository_stays_sound(repo_path: Path, git: Git
         for n in range(60):
             deploy(store, slug=f"agent-{n % 4}", key=f"k{n}", config={"n": str(n)})
     packs = list((repo_path / "objects" / "pack").glob("*.pack"))
-    assert 1 <= len(packs) <= 12  # 60 commits, one pack each, folded every 5
+    # 60 commits, one pack each, folded in the background every 5 (a fold still running when
+    # the next is due is skipped, so the count varies with timing)
+    assert 1 <= len(packs) < 30
+    assert repack(repo_path)
+    assert len(list((repo_path / "objects" / "pack").glob("*.pack"))) <= 7  # about log2(60)
     git("fsck", "--strict", "--no-dangling")
     assert len(git("rev-list", "main").split()) == 60
     assert [h.version for h in store.history("agent-3")] == list(range(1, 16))
