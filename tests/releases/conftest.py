@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pygit2
 import pytest
 from release_helpers import Git, run_git
 
@@ -14,16 +13,6 @@ from agentfsm.releases import GitReleaseStore
 
 if shutil.which("git") is None:  # pragma: no cover - the CI image has git
     pytest.skip("the release store tests check results with the git CLI", allow_module_level=True)
-
-
-@pytest.fixture(autouse=True)
-def _no_fsync() -> None:
-    """Tests run with libgit2's fsync off (this disk takes ~25 ms a commit with it on).
-
-    The stores are built with the default ``fsync=True``, which turns it back on for the process,
-    so each test starts by turning it off again. What fsync costs is measured by the benchmark.
-    """
-    pygit2.settings.enable_fsync_gitdir(False)
 
 
 @pytest.fixture
