@@ -234,9 +234,12 @@ class Codec:
         return f"{head},{fields}}}"
 
     def _value_json(self, value: Any) -> str:
-        writer = self._writers.get(type(value))
+        kind = type(value)
+        writer = self._writers.get(kind)
         if writer is not None:
             return self._record_json(value, writer)
+        if kind is datetime and value.utcoffset() is not None:
+            return '{"@dt":' + _quote(_iso(value)) + "}"
         return _ENCODER.encode(self.encode(value))
 
     @staticmethod

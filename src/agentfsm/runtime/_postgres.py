@@ -232,11 +232,17 @@ class PostgresStore:
     # -- connections ------------------------------------------------------------------------
 
     @contextmanager
-    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+    def _tx(self, *, transaction: bool = True) -> Iterator[psycopg.Connection[Any]]:
+        # ``transaction=False`` is for one statement, which the server runs as a transaction
+        # of its own (the connections are in autocommit): no BEGIN and COMMIT round trips.
         pg = self._psycopg
         try:
-            with self._pool.connection() as conn, conn.transaction():
-                yield conn
+            with self._pool.connection() as conn:
+                if transaction:
+                    with conn.transaction():
+                        yield conn
+                else:
+                    yield conn
         except StoreError:
             raise
         except pg.OperationalError as exc:
@@ -281,22 +287,47 @@ class PostgresStore:
     # -- the one write path -----------------------------------------------------------------
 
     def commit(self, writes: Sequence[Write]) -> None:
-        """Apply ``writes`` in one transaction (see ``Store.commit``)."""
+        """Apply ``writes`` in one transaction (see ``Store.commit``).
+
+        Round trips are what a write costs here, so: a lone event that writes no outbox item
+        and touches no timer is one statement (the compare-and-set and the audit row), run as
+        its own transaction; anything else is pipelined: each write's statements are sent
+        together, with one wait for the compare-and-set's outcome and one for the rest (so an
+        error is charged to the write that caused it), then the COMMIT.
+        """
         unique = self._psycopg.errors.UniqueViolation
         dumps = self.codec.dumps
         check_batch(writes)
-        with self._tx() as conn:
+        if len(writes) == 1 and _one_statement(writes[0]):
+            with self._tx(transaction=False) as conn:
+                self._guarded(conn.cursor(), writes[0], dumps, unique, None)
+            return
+        with self._tx() as conn, conn.pipeline() as pipe:
             cur = conn.cursor()
             for w in writes:
-                try:
-                    self._apply(cur, w, dumps)
-                except unique as exc:
-                    constraint = getattr(exc.diag, "constraint_name", "") or ""
-                    if constraint.startswith("agents"):
-                        raise AgentExists(f"an agent {w.agent_id!r} is already stored") from None
-                    raise DuplicateEvent(w.event_id) from None
+                self._guarded(cur, w, dumps, unique, pipe)
 
-    def _apply(self, cur: psycopg.Cursor[Any], w: Write, dumps: Any) -> None:
+    def _guarded(
+        self,
+        cur: psycopg.Cursor[Any],
+        w: Write,
+        dumps: Any,
+        unique: type[Exception],
+        pipe: psycopg.Pipeline | None,
+    ) -> None:
+        try:
+            self._apply(cur, w, dumps, pipe)
+            if pipe is not None:
+                pipe.sync()  # so that an error is charged to this write
+        except unique as exc:
+            constraint = getattr(getattr(exc, "diag", None), "constraint_name", "") or ""
+            if constraint.startswith("agents"):
+                raise AgentExists(f"an agent {w.agent_id!r} is already stored") from None
+            raise DuplicateEvent(w.event_id) from None
+
+    def _apply(
+        self, cur: psycopg.Cursor[Any], w: Write, dumps: Any, pipe: psycopg.Pipeline | None
+    ) -> None:
         snap = w.snapshot
         at = w.at
         ref = w.refusal
@@ -319,6 +350,8 @@ class PostgresStore:
                  w.expected_version, w.event_id, w.kind, w.actor, w.event, dumps(w.payload),
                  w.from_status, snap.status, snap.version, at, w.correlation_id),
             )  # fmt: skip
+            if pipe is not None:
+                pipe.sync()  # the outcome of the compare-and-set decides what follows
             if cur.rowcount != 1:
                 self._conflict(cur, w)
         else:
@@ -328,6 +361,8 @@ class PostgresStore:
                  dumps(w.payload), w.from_status, snap.status, snap.version, ref.code,
                  ref.message, ref.guard, at, w.correlation_id),
             )  # fmt: skip
+            if pipe is not None:
+                pipe.sync()  # the outcome of the compare-and-set decides what follows
             if cur.rowcount != 1:
                 self._conflict(cur, w)
         if w.outbox:
@@ -458,6 +493,17 @@ class PostgresStore:
             "ORDER BY due_at"
         )
         return [TimerRow(*r) for r in self._read(sql, (agent_id, agent_id))]
+
+
+def _one_statement(w: Write) -> bool:
+    """Whether ``w`` is one statement: an event that writes no outbox item and no timer."""
+    return (
+        w.kind != CREATE
+        and not w.outbox
+        and not w.timers
+        and not w.cancels
+        and w.consume_timer is None
+    )
 
 
 def _redact(dsn: str) -> str:
