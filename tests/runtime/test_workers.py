@@ -176,14 +176,14 @@ def test_a_refused_timer_is_consumed_and_logged(
     [agent] = _provisioned(controller, 1)
     controller.handle(agent, Event("host_up", S))  # boot_timeout due at +5 min
     clock.advance(timedelta(minutes=1))
-    controller.handle(agent, Event("stop", U))  # stopping does not cancel the boot timer
-    controller.handle(agent, Event("shutdown_complete", S))
+    # A billing suspension pauses the agent but leaves its boot timer to fire (and be refused).
+    controller.handle(agent, Event("billing_suspend", S, {"reason": "credits_exhausted"}))
     clock.advance(timedelta(minutes=4))
     report = TimerWorker(controller).drain()
     assert (report.accepted, report.refused) == (0, 1)
     assert store.timers() == []
     last = store.history(agent)[-1]
-    assert (last.event, last.actor, last.to_status) == ("boot_timeout", "T", "stopped")
+    assert (last.event, last.actor, last.to_status) == ("boot_timeout", "T", "billing_suspended")
     assert last.refusal is not None
     assert last.refusal.code == "not_allowed_from_status"
 
