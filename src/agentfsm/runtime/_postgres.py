@@ -477,6 +477,18 @@ class PostgresStore:
         )
         return [self._item(r) for r in self._read(sql, (state, state, agent_id, agent_id, limit))]
 
+    def prune_done(self, older_than: datetime, limit: int | None = None) -> int:
+        """Delete done items last changed before ``older_than`` (see ``Store.prune_done``)."""
+        if limit is not None and (not isinstance(limit, int) or limit <= 0):
+            raise StoreError(f"limit must be a positive number of rows or None, not {limit!r}")
+        with self._tx() as conn:
+            return conn.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+                "WHERE state = 'done' AND updated_at < %s ORDER BY id LIMIT %s "
+                "FOR UPDATE SKIP LOCKED)",
+                (older_than, limit),
+            ).rowcount
+
     # -- timers -----------------------------------------------------------------------------
 
     def claim_timers(

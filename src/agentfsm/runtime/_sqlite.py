@@ -548,6 +548,19 @@ class SQLiteStore:
         args = (state, state, agent_id, agent_id, -1 if limit is None else limit)
         return [self._item(r) for r in self._read(sql, args)]
 
+    def prune_done(self, older_than: datetime, limit: int | None = None) -> int:
+        """Delete done items last changed before ``older_than`` (see ``Store.prune_done``)."""
+        _check_limit(limit)
+        try:
+            with self._write() as conn:
+                return conn.execute(
+                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+                    "WHERE state = 'done' AND updated_at < ? ORDER BY id LIMIT ?)",
+                    (_ts(older_than), -1 if limit is None else limit),
+                ).rowcount
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc, self.path) from exc
+
     # -- timers -----------------------------------------------------------------------------
 
     @staticmethod
@@ -581,6 +594,11 @@ def _audit_args(w: Write, dumps: Any) -> tuple[Any, ...]:
         w.snapshot.status, w.snapshot.version, ref.code if ref else None,
         ref.message if ref else None, ref.guard if ref else None, _ts(w.at), w.correlation_id,
     )  # fmt: skip
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and (not isinstance(limit, int) or limit <= 0):
+        raise StoreError(f"limit must be a positive number of rows or None, not {limit!r}")
 
 
 def _translate(exc: sqlite3.DatabaseError, path: str) -> StoreError:

@@ -111,6 +111,19 @@ class Store(Protocol):
         """Outbox items, oldest first, filtered by state and agent."""
         ...
 
+    def prune_done(self, older_than: datetime, limit: int | None = None) -> int:
+        """Delete done outbox items last changed before ``older_than``; returns how many.
+
+        Pending and parked items are never deleted. The audit log keeps the history, and an
+        event delivered again is recognised by its audit row, so a pruned item is not redone.
+        ``limit`` bounds the rows deleted in one call (one transaction), so a large backlog can
+        be pruned in short transactions.
+
+        Raises:
+            StoreError: ``limit`` is not positive.
+        """
+        ...
+
     def claim_timers(
         self, worker: str, now: datetime, lease_until: datetime, limit: int
     ) -> list[TimerRow]:
