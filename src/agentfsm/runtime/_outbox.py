@@ -27,6 +27,7 @@ from agentfsm._effects import RemoveRetainedData
 from agentfsm._values import Event
 from agentfsm.runtime._controller import Controller
 from agentfsm.runtime._errors import PermanentError, StoreError, TemporaryError
+from agentfsm.runtime._polling import run_until_stopped
 from agentfsm.runtime._records import OutboxItem
 
 log = logging.getLogger("agentfsm.runtime")
@@ -203,17 +204,7 @@ class OutboxWorker:
 
     def run(self, stop: threading.Event, idle: float = 0.5) -> None:
         """Run batches until ``stop`` is set, waiting ``idle`` seconds when nothing is due."""
-        while not stop.is_set():
-            try:
-                report = self.run_once()
-            except StoreError as exc:
-                if not exc.retryable:
-                    raise
-                log.warning("outbox worker %s: store unavailable: %s", self.worker_id, exc)
-                stop.wait(idle)
-                continue
-            if not report.claimed:
-                stop.wait(idle)
+        run_until_stopped(self.run_once, stop, idle, f"outbox worker {self.worker_id}")
 
     def _perform(self, item: OutboxItem, report: BatchReport) -> None:
         try:

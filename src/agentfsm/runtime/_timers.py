@@ -19,6 +19,7 @@ from agentfsm._values import Actor, Event, Step
 from agentfsm.runtime._controller import Controller, Delivery
 from agentfsm.runtime._errors import StoreError
 from agentfsm.runtime._outbox import default_worker_id
+from agentfsm.runtime._polling import run_until_stopped
 
 log = logging.getLogger("agentfsm.runtime")
 
@@ -107,14 +108,4 @@ class TimerWorker:
 
     def run(self, stop: threading.Event, idle: float = 0.5) -> None:
         """Fire timers until ``stop`` is set, waiting ``idle`` seconds when none is due."""
-        while not stop.is_set():
-            try:
-                report = self.run_once()
-            except StoreError as exc:
-                if not exc.retryable:
-                    raise
-                log.warning("timer worker %s: store unavailable, retrying: %s", self.worker_id, exc)
-                stop.wait(idle)
-                continue
-            if not report.claimed:
-                stop.wait(idle)
+        run_until_stopped(self.run_once, stop, idle, f"timer worker {self.worker_id}")
