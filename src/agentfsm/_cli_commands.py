@@ -86,7 +86,7 @@ def offered_actions(model: str, status: str, waited_minutes: float, out: TextIO)
         raise UsageError(f"--waited must be zero or more minutes, not {waited_minutes:g}")
     snapshot = sample_snapshot(machine, status)
     offers = offered(machine, snapshot, sample_context(timedelta(minutes=waited_minutes)))
-    out.write(f"A {model} agent that has been {status} for {waited_minutes:g} min is offered:\n")
+    out.write(f"An agent of the {model} model, {status} for {waited_minutes:g} min, is offered:\n")
     width = max(len(o.label) for o in offers) if offers else 0
     for o in offers:
         if o.offered:
