@@ -125,7 +125,15 @@ def _mark_purged(a: BaselineAgent, p: Payload, now: datetime) -> None:
 
 
 # Only the updates whose result a guard reads; host and credential generations are not tracked.
+def _reenter(a: BaselineAgent, p: Payload, now: datetime) -> None:
+    a.since = now  # a row that re-enters its own status restarts the status clock
+
+
+REENTER = "reenter"
+"""A pseudo-update every implementation applies for rows with ``TransitionSpec.reenter``."""
+
 UPDATES: dict[str, ApplyFn] = {
+    REENTER: _reenter,
     "remember_status": _remember,
     "forget_status": _forget,
     "mark_deleted": _mark_deleted,
@@ -149,7 +157,8 @@ def table_rows() -> list[tuple[str, str, str | None, tuple[str, ...], tuple[str,
     for t in ALFE_SPEC.transitions:
         for source in t.sources:
             target = None if t.chooser else (source if t.target == SAME else t.target)
-            rows.append((source, t.event, target, leaf_guards(t.guard), t.updates))
+            updates = (*t.updates, REENTER) if t.reenter else t.updates
+            rows.append((source, t.event, target, leaf_guards(t.guard), updates))
     return rows
 
 
