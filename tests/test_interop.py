@@ -194,3 +194,28 @@ def test_scxml_has_every_transition(machine: Machine) -> None:
     assert root.get("initial") == machine.spec.initial
     assert [s.get("id") for s in root.findall("s:state", ns)] == list(machine.spec.state_names)
     assert len(root.findall("s:state/s:transition", ns)) == _row_count(machine)
+
+
+def test_xstate_and_scxml_export_need_no_extra() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('pydantic', 'transitions'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from agentfsm.interop import to_scxml, to_xstate\n"
+        "from agentfsm.models import ALFE\n"
+        "assert to_xstate(ALFE)['initial'] == 'pending' and to_scxml(ALFE)\n"
+        "try:\n"
+        "    from agentfsm.interop import to_json\n"
+        "except ImportError as exc:\n"
+        "    assert 'agentfsm[interop]' in str(exc), exc\n"
+        "else:\n"
+        "    raise SystemExit('to_json imported without pydantic')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
