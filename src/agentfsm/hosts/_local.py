@@ -2,10 +2,11 @@
 
 Each managed agent runs ``agentfsm._agent_program`` in its own process directory
 (``base_dir/<agent>/host-<n>/``), in its own session, and connects back to a small control
-server on 127.0.0.1 that this adapter runs on an ephemeral port. The server authenticates
-each connection (an HMAC over a fresh nonce with the agent's current credential secret) and
-turns heartbeats into reports: the first heartbeat of a boot is ``connected``; a dropped
-connection or ``missed_heartbeats`` silent intervals is ``connection_lost``.
+server on 127.0.0.1 that this adapter runs on an ephemeral port (see ``_control_server``). The
+server authenticates each connection (an HMAC over a fresh nonce with the agent's current
+credential secret) and turns heartbeats into reports: the first heartbeat of a boot is
+``connected``; a dropped connection or ``missed_heartbeats`` silent intervals is
+``connection_lost``. This module holds the rest: process lifecycle, capacity and credentials.
 
 Every call and every network event runs on one private event-loop thread (see ``_loop``), so
 the adapter's state is touched by one thread only and needs no locks. Each change of course
@@ -15,28 +16,23 @@ epoch reports nothing: a reboot's old process dying is not a lost connection.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
-import logging
 import os
 import secrets
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import attrs
-
-from agentfsm._agent_program import PROTOCOL, encode, proof
 from agentfsm._errors import InvalidInput
 from agentfsm._values import Event
+from agentfsm.hosts._control_server import ControlServer
+from agentfsm.hosts._local_state import AgentRecord, HostRecord
 from agentfsm.hosts._loop import LoopThread
 from agentfsm.hosts._processes import ChildRegistry, kill_now, signal_group, spawn, terminate
 from agentfsm.hosts._protocol import (
@@ -51,37 +47,6 @@ from agentfsm.runtime import TemporaryError
 T = TypeVar("T")
 
 _UP = frozenset({"up", "booting", "connected", "lost", "stopping"})
-
-
-@attrs.define(eq=False)
-class _Host:
-    """One host generation of one agent: a process directory and, when powered, a process."""
-
-    agent_id: str
-    number: int
-    size: str
-    directory: Path
-    phase: str = "up"
-    paused_from: str = ""
-    process: subprocess.Popen[bytes] | None = None
-    boot_id: str = ""
-    credentials: int | None = None
-    last_beat: float = 0.0
-    last_heartbeat: datetime | None = None
-    writer: asyncio.StreamWriter | None = None
-
-
-@attrs.define(eq=False)
-class _Agent:
-    host: _Host | None = None
-    epoch: int = 0
-    secrets: dict[int, str] = attrs.field(factory=dict)
-    revoked: set[int] = attrs.field(factory=set)
-    connections: dict[asyncio.StreamWriter, int] = attrs.field(factory=dict)
-
-    def usable_credentials(self) -> int | None:
-        good = [g for g in self.secrets if g not in self.revoked]
-        return max(good) if good else None
 
 
 class LocalProcessHost:
@@ -124,7 +89,6 @@ class LocalProcessHost:
         for size, limit in self._capacity.items():
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
                 raise InvalidInput(f"capacity for {size!r} must be an int >= 0, not {limit!r}")
-        self._sink = sink
         self._own_dir = base_dir is None
         # Absolute: agent processes run inside their own directory, where a relative path
         # to their credentials would no longer resolve.
@@ -133,24 +97,23 @@ class LocalProcessHost:
         ).resolve()
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self._interval = heartbeat_interval
-        self._miss_after = heartbeat_interval * missed_heartbeats
         self._stop_timeout = stop_timeout
         self._orphan_timeout = orphan_timeout
         self._extra = tuple(extra_agent_args)
-        self._agents: dict[str, _Agent] = {}
         self._ids = EventIds("local:")
         self._children = ChildRegistry()
+        self._control = ControlServer(
+            sink, self._ids, self._children, heartbeat_interval * missed_heartbeats
+        )
+        # The adapter and its control server share the agents' records.
+        self._agents = self._control.agents
         self._closed = False
         self._loop = LoopThread("agentfsm-local-hosts")
         try:
-            # The loop holds only weak references to the adapter, so an adapter nobody holds
-            # is collected, and its finaliser kills its children.
-            me = weakref.ref(self)
-            self._server = self._loop.run(
-                asyncio.start_server(_weak_serve(me), "127.0.0.1", 0, limit=4096, backlog=1024)
-            )
-            self.port: int = self._server.sockets[0].getsockname()[1]
-            self._monitor = self._loop.run(_start(_watch(me, heartbeat_interval / 2)))
+            # The loop holds only weak references to the control server, which only this
+            # adapter holds, so an adapter nobody holds is collected, and its finaliser kills
+            # its children.
+            self.port: int = self._loop.run(self._control.start(heartbeat_interval / 2))
         except BaseException:
             self._loop.stop()
             raise
@@ -203,7 +166,7 @@ class LocalProcessHost:
     def recover(self, agent_id: str, host: int) -> Sequence[Event]:
         """Restart an agent that lost its connection (a live but silent process is hung)."""
 
-        def recover(h: _Host) -> Sequence[Event]:
+        def recover(h: HostRecord) -> Sequence[Event]:
             return self._boot(h) if h.phase == "lost" else ()
 
         return self._on_host(agent_id, host, recover)
@@ -223,7 +186,7 @@ class LocalProcessHost:
     def stop(self, agent_id: str, host: int) -> Sequence[Event]:
         """Stop a deleted agent's process, reporting nothing; its directory is kept."""
 
-        def stop(h: _Host) -> Sequence[Event]:
+        def stop(h: HostRecord) -> Sequence[Event]:
             self._end_process(h, graceful=True)
             h.phase = "released"
             return ()
@@ -233,7 +196,7 @@ class LocalProcessHost:
     def destroy(self, agent_id: str, host: int) -> Sequence[Event]:
         """Kill the host's process and delete its directory, reporting nothing."""
 
-        def destroy(h: _Host) -> Sequence[Event]:
+        def destroy(h: HostRecord) -> Sequence[Event]:
             self._end_process(h, graceful=False)
             h.phase = "released"
             shutil.rmtree(h.directory, ignore_errors=True)
@@ -301,7 +264,7 @@ class LocalProcessHost:
             return
         self._closed = True
         with contextlib.suppress(Exception):
-            self._loop.run(self._close_server(), timeout=10)
+            self._loop.run(self._control.close(), timeout=10)
         self._finalizer()
         if self._own_dir:
             shutil.rmtree(self.base_dir, ignore_errors=True)
@@ -312,6 +275,15 @@ class LocalProcessHost:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def _sink(self) -> EventSink:
+        """Where background reports go; the control server makes most of them."""
+        return self._control.sink
+
+    @_sink.setter
+    def _sink(self, sink: EventSink) -> None:
+        self._control.sink = sink
+
     # -- operations, on the loop thread --------------------------------------------------------
 
     def _call(self, fn: Callable[[], T]) -> T:
@@ -319,11 +291,11 @@ class LocalProcessHost:
             raise InvalidInput("this LocalProcessHost is closed")
         return self._loop.call(fn)
 
-    def _agent(self, agent_id: str) -> _Agent:
-        return self._agents.setdefault(agent_id, _Agent())
+    def _agent(self, agent_id: str) -> AgentRecord:
+        return self._agents.setdefault(agent_id, AgentRecord())
 
     def _on_host(
-        self, agent_id: str, number: int, op: Callable[[_Host], Sequence[Event]]
+        self, agent_id: str, number: int, op: Callable[[HostRecord], Sequence[Event]]
     ) -> Sequence[Event]:
         check_agent_id(agent_id)
         check_generation("host", number)
@@ -351,7 +323,7 @@ class LocalProcessHost:
             return (self._ids.event(agent_id, "capacity_unavailable", number),)
         directory = self.base_dir / agent_id / f"host-{number}"
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        agent.host = _Host(agent_id, number, size, directory)
+        agent.host = HostRecord(agent_id, number, size, directory)
         return (self._ids.event(agent_id, "host_up", number),)
 
     def _held(self, size: str) -> int:
@@ -367,7 +339,7 @@ class LocalProcessHost:
         out: list[Event] = []
         for writer, used in list(agent.connections.items()):
             if used == generation:
-                self._refuse(writer, "credentials revoked")
+                self._control.refuse(writer, "credentials revoked")
                 del agent.connections[writer]
         h = agent.host
         if h is not None and h.credentials == generation and h.phase == "connected":
@@ -376,7 +348,7 @@ class LocalProcessHost:
             out.append(self._ids.event(agent_id, "connection_lost", h.number))
         return out
 
-    def _boot(self, h: _Host) -> Sequence[Event]:
+    def _boot(self, h: HostRecord) -> Sequence[Event]:
         agent = self._agents[h.agent_id]
         generation = agent.usable_credentials()
         if generation is None:
@@ -388,7 +360,7 @@ class LocalProcessHost:
         self._start(h, generation)
         return ()
 
-    def _start(self, h: _Host, generation: int) -> None:
+    def _start(self, h: HostRecord, generation: int) -> None:
         agent = self._agents[h.agent_id]
         path = h.directory / "credentials"
         h.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -409,7 +381,7 @@ class LocalProcessHost:
         self._children.add(h.process)
         h.phase = "booting"
 
-    def _reboot(self, h: _Host) -> Sequence[Event]:
+    def _reboot(self, h: HostRecord) -> Sequence[Event]:
         agent = self._agents[h.agent_id]
         generation = agent.usable_credentials()
         if generation is None:
@@ -419,7 +391,7 @@ class LocalProcessHost:
         agent.epoch += 1
         epoch, process = agent.epoch, h.process
         h.phase, h.process = "booting", None
-        self._drop_connection(h)
+        self._control.drop_connection(h)
 
         async def reboot() -> None:
             if process is not None:
@@ -430,26 +402,26 @@ class LocalProcessHost:
         self._loop.loop.create_task(reboot())
         return ()
 
-    def _power_off(self, h: _Host) -> Sequence[Event]:
+    def _power_off(self, h: HostRecord) -> Sequence[Event]:
         if h.phase not in _UP:
             return ()
         agent = self._agents[h.agent_id]
         agent.epoch += 1
         epoch, process = agent.epoch, h.process
         h.phase = "stopping"
-        self._drop_connection(h)
+        self._control.drop_connection(h)
 
         async def power_off() -> None:
             if process is not None:
                 await terminate(process, self._stop_timeout)
             if agent.epoch == epoch and self._agents.get(h.agent_id) is agent:
                 h.phase, h.process = "off", None
-                self._report(h.agent_id, "shutdown_complete", h.number)
+                self._control.report(h.agent_id, "shutdown_complete", h.number)
 
         self._loop.loop.create_task(power_off())
         return ()
 
-    def _pause(self, h: _Host) -> Sequence[Event]:
+    def _pause(self, h: HostRecord) -> Sequence[Event]:
         if h.phase in ("paused", "released"):
             return ()
         self._agents[h.agent_id].epoch += 1
@@ -458,7 +430,7 @@ class LocalProcessHost:
         h.paused_from, h.phase = h.phase, "paused"
         return ()
 
-    def _resume(self, h: _Host) -> Sequence[Event]:
+    def _resume(self, h: HostRecord) -> Sequence[Event]:
         if h.phase != "paused":
             return ()
         self._agents[h.agent_id].epoch += 1
@@ -482,10 +454,10 @@ class LocalProcessHost:
             h.phase = before
         return ()
 
-    def _end_process(self, h: _Host, *, graceful: bool) -> None:
+    def _end_process(self, h: HostRecord, *, graceful: bool) -> None:
         """End the host's process (if any) without reporting; graceful ends in the background."""
         process, h.process = h.process, None
-        self._drop_connection(h)
+        self._control.drop_connection(h)
         if process is None:
             return
         signal_group(process, signal.SIGCONT)  # a paused process cannot handle SIGTERM
@@ -493,170 +465,6 @@ class LocalProcessHost:
             self._loop.loop.create_task(terminate(process, self._stop_timeout))
         else:
             kill_now(process)
-
-    def _drop_connection(self, h: _Host) -> None:
-        if h.writer is not None:
-            self._agents[h.agent_id].connections.pop(h.writer, None)
-            h.writer.close()
-            h.writer = None
-
-    def _lose(self, h: _Host) -> None:
-        self._agents[h.agent_id].epoch += 1
-        h.phase = "lost"
-        self._drop_connection(h)
-        self._report(h.agent_id, "connection_lost", h.number)
-
-    def _report(self, agent_id: str, name: str, host: int) -> None:
-        event = self._ids.event(agent_id, name, host)
-        try:
-            self._sink(agent_id, event)
-        except Exception:  # a broken sink must not stop the control server
-            logging.getLogger(__name__).exception("the event sink failed on %s", event)
-
-    # -- the control server ----------------------------------------------------------------------
-
-    def _refuse(self, writer: asyncio.StreamWriter, reason: str) -> None:
-        with contextlib.suppress(Exception):
-            writer.write(encode({"type": "refused", "reason": reason}))
-        writer.close()
-
-    def _authenticate(self, hello: dict[str, Any], nonce: str) -> tuple[str, _Host | None]:
-        """Check a hello; return why it is refused (``""`` if not) and the agent's host."""
-        agent_id, generation, boot = hello.get("agent"), hello.get("generation"), hello.get("boot")
-        agent = self._agents.get(agent_id) if isinstance(agent_id, str) else None
-        if agent is None or not isinstance(generation, int) or not isinstance(boot, str):
-            return "unknown agent", None
-        secret = agent.secrets.get(generation)
-        if secret is None:
-            return "unknown credentials", None
-        if generation in agent.revoked:
-            return "credentials revoked", None
-        expected = proof(secret, nonce, agent_id, generation, boot)  # type: ignore[arg-type]
-        if not secrets.compare_digest(expected, str(hello.get("proof", ""))):
-            return "bad proof of credentials", None
-        h = agent.host
-        if h is None or h.number != hello.get("host") or h.boot_id != boot:
-            return "superseded: this process is not the agent's current boot", None
-        return "", h
-
-    def _admit(self, line: bytes, nonce: str, writer: asyncio.StreamWriter) -> _Host | None:
-        """Authenticate a hello; bind the connection to the agent's host, or refuse it."""
-        hello = json.loads(line or b"{}")
-        reason, h = self._authenticate(hello if isinstance(hello, dict) else {}, nonce)
-        if h is None:
-            self._refuse(writer, reason)
-            return None
-        if h.writer is not None:
-            self._drop_connection(h)  # a reconnect replaces the old connection
-        h.writer = writer
-        self._agents[h.agent_id].connections[writer] = hello["generation"]
-        return h
-
-    def _disconnected(self, h: _Host, writer: asyncio.StreamWriter) -> None:
-        """The connection ended; if it was the agent's live one, the agent lost it."""
-        if h.writer is writer:
-            agent = self._agents.get(h.agent_id)
-            if agent is not None:
-                agent.connections.pop(writer, None)
-            h.writer = None
-            if h.phase == "connected" and agent is not None and agent.host is h:
-                self._lose(h)
-
-    def _heartbeat(self, h: _Host) -> None:
-        h.last_beat = time.monotonic()
-        h.last_heartbeat = datetime.now(UTC)
-        if h.phase in ("booting", "lost"):
-            h.phase = "connected"
-            self._report(h.agent_id, "connected", h.number)
-
-    def _check(self) -> None:
-        """A connected agent silent for too long has lost its connection; reap exited children."""
-        now = time.monotonic()
-        for agent in list(self._agents.values()):
-            h = agent.host
-            if h is not None and h.phase == "connected" and now - h.last_beat > self._miss_after:
-                self._lose(h)
-        self._children.reap()
-
-    async def _close_server(self) -> None:
-        self._server.close()
-        for agent in self._agents.values():
-            for writer in list(agent.connections):
-                writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._server.wait_closed(), timeout=2.0)
-        await _cancel_others()
-
-
-def _weak_serve(
-    ref: weakref.ReferenceType[LocalProcessHost],
-) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]:
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _connection(ref, reader, writer)
-
-    return serve
-
-
-async def _connection(
-    ref: weakref.ReferenceType[LocalProcessHost],
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-) -> None:
-    """One agent connection: challenge, hello, then heartbeats until it ends.
-
-    It holds the adapter only between awaits, so a live connection does not keep an
-    abandoned adapter (and its children) alive.
-    """
-    nonce = secrets.token_hex(16)
-    h: _Host | None = None
-    try:
-        writer.write(encode({"type": "challenge", "nonce": nonce, "protocol": PROTOCOL}))
-        line = await asyncio.wait_for(reader.readline(), timeout=5.0)
-        host = ref()
-        h = host._admit(line, nonce, writer) if host is not None else None
-        del host
-        if h is None:
-            return
-        boot = h.boot_id
-        while line := await reader.readline():
-            host = ref()
-            if host is None or h.writer is not writer or h.boot_id != boot:
-                break
-            if json.loads(line).get("type") == "heartbeat":
-                host._heartbeat(h)
-            del host
-    except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        host = ref()
-        if host is not None and h is not None:
-            host._disconnected(h, writer)
-        del host
-        writer.close()
-
-
-async def _start(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-    return asyncio.get_running_loop().create_task(coro)
-
-
-async def _watch(ref: weakref.ReferenceType[LocalProcessHost], every: float) -> None:
-    """The heartbeat monitor; it ends when the adapter is gone."""
-    while True:
-        await asyncio.sleep(every)
-        host = ref()
-        if host is None:
-            return
-        host._check()
-        del host
-
-
-async def _cancel_others() -> None:
-    """Cancel every other task on this loop (monitor, stops in progress) and let them finish."""
-    me = asyncio.current_task()
-    others = [t for t in asyncio.all_tasks() if t is not me]
-    for task in others:
-        task.cancel()
-    await asyncio.gather(*others, return_exceptions=True)
 
 
 def _shutdown(children: ChildRegistry, loop: LoopThread) -> None:
