@@ -1,12 +1,13 @@
 """``GitReleaseStore``: releases as commits in a real Git repository, written with pygit2.
 
-Each change is one commit made without a work tree or an index: the store encodes the YAML
-blob, the trees on its paths (every other subtree is shared by id) and the commit in memory
-(``_objects``), writes them as one small pack, and moves the branch with a compare-and-swap
-under Git's ref lock (``_publish``): the branch must still point at the tip the commit was built
-on. A writer that loses that race, or finds the ref locked by another writer, re-reads the tip
-and rebuilds its commit on it, after a jittered backoff: two writers never lose or duplicate a
-release. Reading (trees, blobs, history) goes through libgit2.
+Each change is one commit made without a work tree or an index: the store plans the change on
+the tip and encodes the YAML blob, the trees on its paths (every other subtree is shared by id)
+and the commit in memory (``_changes``, ``_objects``), writes them as one small pack, and moves
+the branch with a compare-and-swap under Git's ref lock (``_publish``): the branch must still
+point at the tip the commit was built on. A writer that loses that race, or finds the ref
+locked by another writer, re-reads the tip and rebuilds its commit on it, after a jittered
+backoff: two writers never lose or duplicate a release. Reading (trees, blobs, history) goes
+through libgit2 (``_reading``).
 
 Durability (``fsync=True``): the pack, its index and the new ref value are flushed together,
 then the pack's directory, then the ref is renamed into place and its directory flushed, so a
@@ -24,25 +25,30 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
-import attrs
 import pygit2
-from pygit2.enums import SortMode
 
 from agentfsm._errors import InvalidInput
 from agentfsm._slug import check_slug
+from agentfsm.releases._changes import (
+    Change,
+    Plan,
+    Prepared,
+    build_commit,
+    check_author,
+    check_event,
+    check_key,
+    made_info,
+)
 from agentfsm.releases._documents import (
-    RELEASE_EVENTS,
     AgentTombstone,
-    ReleaseDocument,
     ReleaseEvent,
     build_release,
     build_tombstone,
     dump_document,
-    load_document,
 )
 from agentfsm.releases._errors import (
     ReleaseConflict,
@@ -50,25 +56,16 @@ from agentfsm.releases._errors import (
     ReleaseStoreBusy,
     ReleaseStoreError,
 )
-from agentfsm.releases._index import CommitIndex, Recorded, commit_message
-from agentfsm.releases._maintenance import collect_garbage, repack
-from agentfsm.releases._objects import (
-    BLOB,
-    GitObject,
-    TreeCache,
-    make_commit,
-    make_object,
-    write_tree,
-)
+from agentfsm.releases._index import Recorded
+from agentfsm.releases._maintenance import Housekeeper, collect_garbage
 from agentfsm.releases._publish import publish
 from agentfsm.releases._push import Credential, push_branch
+from agentfsm.releases._reading import ReleaseReader
 from agentfsm.releases._retry import Backoff
 from agentfsm.releases._store import ReleaseInfo
 from agentfsm.releases._trees import (
-    DocumentCache,
     TipView,
     agent_slugs,
-    blob_at,
     current_path,
     read_blob,
     release_path,
@@ -76,70 +73,7 @@ from agentfsm.releases._trees import (
 )
 
 DEFAULT_AUTHOR = ("agentfsm", "agentfsm@localhost")
-MAX_KEY_LENGTH = 200
-REOPEN_EVERY = 64
 DEFAULT_BACKOFF = Backoff()
-
-
-def _check_key(key: object) -> str:
-    if not isinstance(key, str) or not key.strip():
-        raise InvalidInput(f"an idempotency key must be a non-empty string, not {key!r}")
-    if len(key) > MAX_KEY_LENGTH or any(ch < " " or ch == "\x7f" for ch in key):
-        raise InvalidInput(
-            f"the idempotency key {key[:40]!r} must be one line of at most {MAX_KEY_LENGTH} "
-            "printable characters (it is recorded as a commit trailer)"
-        )
-    return key
-
-
-def _check_author(author: object) -> tuple[str, str]:
-    if (
-        not isinstance(author, tuple)
-        or len(author) != 2
-        or not all(isinstance(part, str) and part.strip() for part in author)
-        or any(ch in part for part in author for ch in "<>\n")
-    ):
-        raise InvalidInput(
-            f"author must be a (name, email) pair of non-empty strings without '<', '>' or "
-            f"newlines, such as ('Release bot', 'bot@example.com'); got {author!r}"
-        )
-    return author[0], author[1]
-
-
-def _check_event(event: object) -> ReleaseEvent:
-    for known in RELEASE_EVENTS:
-        if event == known:
-            return known
-    raise InvalidInput(
-        f"a release is made by one of {', '.join(RELEASE_EVENTS)}, not {event!r} "
-        "(a deletion is recorded with record_deletion)"
-    )
-
-
-@attrs.frozen
-class _Change:
-    """A change planned on one tip: the files to write and what the commit says."""
-
-    version: int | None
-    document: ReleaseDocument
-    files: Mapping[str, bytes]
-    summary: str
-    body: str
-    at: datetime
-
-
-@attrs.frozen
-class _Prepared:
-    """A commit built in memory, with every new object it needs."""
-
-    commit: GitObject
-    root: bytes
-    objects: tuple[GitObject, ...]
-
-
-# A plan looks at the tip's tree and returns the change to make, or the info of a change
-# already made (nothing to write).
-_Plan = Callable[[TipView], "_Change | ReleaseInfo"]
 
 
 class GitReleaseStore:
@@ -188,7 +122,7 @@ class GitReleaseStore:
             f"refs/heads/{branch}"
         ):
             raise InvalidInput(f"{branch!r} is not a valid Git branch name")
-        self._author = _check_author(author)
+        self._author = check_author(author)
         if gc_every is not None and (not isinstance(gc_every, int) or gc_every < 0):
             raise InvalidInput(f"gc_every must be a whole number >= 0 or None, not {gc_every!r}")
         if repack_every is not None and (not isinstance(repack_every, int) or repack_every < 0):
@@ -199,20 +133,12 @@ class GitReleaseStore:
         self._path = Path(path)
         self._repo = self._open(self._path, branch, create)
         self._gitdir = Path(self._repo.path)
-        self._trees = TreeCache(self._read_tree)
-        self._documents = DocumentCache()
-        self._roots: dict[bytes, bytes] = {}  # commit id -> root tree id, for our last commit
-        self._last_tip: pygit2.Oid | None = None
-        self._new_tips = 0
         self._branch = branch
         self._ref = f"refs/heads/{branch}"
-        self._gc_every = gc_every or 0
-        self._repack_every = repack_every or 0
+        self._reader = ReleaseReader(self._repo, self._ref)
+        self._housekeeper = Housekeeper(self._gitdir, gc_every or 0, repack_every or 0)
         self._backoff = backoff
-        self._index = CommitIndex()
         self._lock = threading.RLock()
-        self._commits = 0
-        self._repacker: threading.Thread | None = None
 
     @staticmethod
     def _open(path: Path, branch: str, create: bool) -> pygit2.Repository:
@@ -276,8 +202,8 @@ class GitReleaseStore:
             ReleaseStoreBusy: other writers kept winning the branch through every retry.
         """
         slug = check_slug(slug)
-        key = _check_key(key)
-        event = _check_event(event)
+        key = check_key(key)
+        event = check_event(event)
         # Validate the document before touching the repository; the version is filled in later.
         build_release(
             slug,
@@ -290,7 +216,7 @@ class GitReleaseStore:
             at=at,
         )
 
-        def plan(tip: TipView) -> _Change | ReleaseInfo:
+        def plan(tip: TipView) -> Change | ReleaseInfo:
             current = tip.document(current_path(slug))
             if isinstance(current, AgentTombstone):
                 raise ReleaseConflict(
@@ -310,7 +236,7 @@ class GitReleaseStore:
                 at=at,
             )
             text = dump_document(doc).encode()
-            return _Change(
+            return Change(
                 version=version,
                 document=doc,
                 files={release_path(slug, version): text, current_path(slug): text},
@@ -340,16 +266,16 @@ class GitReleaseStore:
             ReleaseStoreBusy: other writers kept winning the branch through every retry.
         """
         slug = check_slug(slug)
-        key = _check_key(key)
+        key = check_key(key)
         tombstone = build_tombstone(slug, at=at)
 
-        def plan(tip: TipView) -> _Change | ReleaseInfo:
+        def plan(tip: TipView) -> Change | ReleaseInfo:
             path = current_path(slug)
             if isinstance(tip.document(path), AgentTombstone):
-                info = self._current_info(tip.tree, slug)
+                info = self._reader.current_info(tip.tree, slug)
                 assert info is not None
                 return info
-            return _Change(
+            return Change(
                 version=None,
                 document=tombstone,
                 files={path: dump_document(tombstone).encode()},
@@ -360,16 +286,17 @@ class GitReleaseStore:
 
         return self._write(slug, key, plan)
 
-    def _write(self, slug: str, key: str, plan: _Plan) -> ReleaseInfo:
+    def _write(self, slug: str, key: str, plan: Plan) -> ReleaseInfo:
         with self._lock:
+            reader = self._reader
             for _ in self._backoff.tries():
-                tip = self._read_tip()
+                tip = reader.read_tip()
                 repo = self._repo
-                self._index.refresh(repo, tip)
-                done = self._index.by_key.get(key)
+                reader.index.refresh(repo, tip)
+                done = reader.index.by_key.get(key)
                 if done is not None:
-                    return self._recorded_info(done, slug, key)
-                view = self._view(tip)
+                    return reader.recorded_info(done, slug, key)
+                view = reader.view(tip)
                 change = plan(view)
                 if isinstance(change, ReleaseInfo):
                     return change
@@ -377,10 +304,10 @@ class GitReleaseStore:
                 if self._advance(tip, prepared):
                     # What the commit recorded is known here: no need to read it back.
                     commit = pygit2.Oid(raw=prepared.commit.id)
-                    self._roots = {prepared.commit.id: prepared.root}
-                    self._index.advance(tip, Recorded(slug, change.version, key, commit))
-                    self._after_commit()
-                    return self._made_info(slug, change, str(commit), key)
+                    reader.roots = {prepared.commit.id: prepared.root}
+                    reader.index.advance(tip, Recorded(slug, change.version, key, commit))
+                    self._housekeeper.after_commit()
+                    return made_info(self._author, slug, change, str(commit), key)
             raise ReleaseStoreBusy(
                 f"could not record {key!r} for {slug!r}: the branch {self._branch!r} kept moving "
                 f"or stayed locked through {self._backoff.attempts} attempts; try again later "
@@ -393,31 +320,15 @@ class GitReleaseStore:
         tip: pygit2.Oid | None,
         slug: str,
         key: str,
-        change: _Change,
-    ) -> _Prepared:
+        change: Change,
+    ) -> Prepared:
         """Build the commit of ``change`` on ``tip`` in memory (nothing is written yet)."""
-        objects: list[GitObject] = []
-        blobs: dict[str, bytes] = {}
-        for path, data in change.files.items():
-            blob = make_object(BLOB, data)
-            self._documents.put(blob.id, change.document)
-            if blob not in objects:  # a release's v{N}.yaml and current.yaml are one blob
-                objects.append(blob)
-            blobs[path] = blob.id
-        root = write_tree(self._trees, view.root, blobs, objects)
-        message = commit_message(change.summary, change.body, slug, change.version, key)
-        commit = make_commit(
-            root,
-            None if tip is None else tip.raw,
-            self._author,
-            change.at.astimezone(UTC),
-            datetime.now().astimezone(),
-            message,
+        reader = self._reader
+        return build_commit(
+            reader.trees, reader.documents, self._author, view, tip, slug, key, change
         )
-        objects.append(commit)
-        return _Prepared(commit, root, tuple(objects))
 
-    def _advance(self, tip: pygit2.Oid | None, prepared: _Prepared) -> bool:
+    def _advance(self, tip: pygit2.Oid | None, prepared: Prepared) -> bool:
         """Write the commit and move the branch to it if it still points at ``tip``.
 
         Returns:
@@ -433,75 +344,13 @@ class GitReleaseStore:
             fsync=self._fsync,
         )
 
-    def _made_info(self, slug: str, change: _Change, commit: str, key: str) -> ReleaseInfo:
-        """The record of a commit just made, as ``_info`` would read it back."""
-        name, email = self._author
-        # The author time is stored in whole seconds, in UTC (offset +0000).
-        seconds = int(change.at.timestamp())
-        return ReleaseInfo(
-            slug=slug,
-            version=change.version,
-            document=change.document,
-            commit=commit,
-            author=f"{name} <{email}>",
-            time=datetime.fromtimestamp(seconds, timezone(timedelta(0))),
-            key=key,
-        )
-
-    def _view(self, tip: pygit2.Oid | None) -> TipView:
-        """The tip as the write path reads it (see ``TipView``)."""
-        root: bytes | None = None
-        if tip is not None:
-            root = self._roots.get(tip.raw)
-            if root is None:
-                commit = self._repo[tip]
-                assert isinstance(commit, pygit2.Commit)
-                root = commit.tree_id.raw
-        return TipView(self._trees, self._documents, root, self._read_blob, lambda: self._tree(tip))
-
-    def _read_blob(self, oid: bytes) -> bytes:
-        kind, data = self._repo.odb.read(pygit2.Oid(raw=oid))
-        if kind != pygit2.enums.ObjectType.BLOB:
-            raise ReleaseStoreError(f"object {oid.hex()} should be a file but is not")
-        return bytes(data)
-
-    def _read_tree(self, oid: bytes) -> bytes:
-        kind, data = self._repo.odb.read(pygit2.Oid(raw=oid))
-        if kind != pygit2.enums.ObjectType.TREE:
-            raise ReleaseStoreError(f"object {oid.hex()} should be a tree but is not")
-        return bytes(data)
-
-    def _after_commit(self) -> None:
-        self._commits += 1
-        if self._repack_every and self._commits % self._repack_every == 0:
-            self._start_repack()
-        if self._gc_every and self._commits % self._gc_every == 0:
-            collect_garbage(self._gitdir, auto=True)
-
-    def _start_repack(self) -> None:
-        """Fold the small packs together in a thread, so that no commit waits for it.
-
-        Commits go on meanwhile (see ``_maintenance`` for why that is safe). One repack at a
-        time: when the last one is still running, this one is skipped (the next will catch
-        up). ``close()`` waits for it; the interpreter does too at exit.
-        """
-        running = self._repacker
-        if running is not None and running.is_alive():
-            return
-        self._repacker = threading.Thread(
-            target=repack, args=(self._gitdir,), name="agentfsm-repack"
-        )
-        self._repacker.start()
-
     def close(self) -> None:
         """Wait for the housekeeping this store started (a repack running in a thread).
 
         The store stays usable; closing is only needed before removing the repository or to
         leave no thread behind.
         """
-        running = self._repacker
-        if running is not None:
-            running.join()
+        self._housekeeper.wait()
 
     def __enter__(self) -> GitReleaseStore:
         return self
@@ -532,9 +381,9 @@ class GitReleaseStore:
         """
         slug = check_slug(slug)
         with self._lock:
-            tree = self._synced_tree()
-            out = [self._release_info(tree, slug, v) for v in release_versions(tree, slug)]
-            current = self._current_info(tree, slug)
+            tree = self._reader.synced_tree()
+            out = [self._reader.release_info(tree, slug, v) for v in release_versions(tree, slug)]
+            current = self._reader.current_info(tree, slug)
             if current is not None and current.is_tombstone:
                 out.append(current)
             return out
@@ -547,7 +396,7 @@ class GitReleaseStore:
         """
         slug = check_slug(slug)
         with self._lock:
-            return self._current_info(self._synced_tree(), slug)
+            return self._reader.current_info(self._reader.synced_tree(), slug)
 
     def release(self, slug: str, version: int) -> ReleaseInfo:
         """Release ``version`` of the agent.
@@ -558,19 +407,19 @@ class GitReleaseStore:
         """
         slug = check_slug(slug)
         with self._lock:
-            tree = self._synced_tree()
+            tree = self._reader.synced_tree()
             if read_blob(tree, release_path(slug, version)) is None:
                 known = release_versions(tree, slug)
                 listed = ", ".join(f"v{v}" for v in known) or "none"
                 raise ReleaseNotFound(
                     f"the agent {slug!r} has no release v{version} (its releases: {listed})"
                 )
-            return self._release_info(tree, slug, version)
+            return self._reader.release_info(tree, slug, version)
 
     def agents(self) -> list[str]:
         """The slugs of every agent with something recorded, sorted."""
         with self._lock:
-            return agent_slugs(self._synced_tree())
+            return agent_slugs(self._reader.synced_tree())
 
     def tip(self) -> str | None:
         """The id (hex) of the branch's tip commit, or ``None`` before the first release."""
@@ -611,117 +460,3 @@ class GitReleaseStore:
             if not pygit2.reference_is_valid_name(target):
                 raise InvalidInput(f"{remote_branch!r} is not a valid Git branch name")
             return push_branch(self._repo, tip, str(remote), target, credentials)
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    def _tree(self, tip: pygit2.Oid | None) -> pygit2.Tree | None:
-        if tip is None:
-            return None
-        commit = self._repo[tip]
-        assert isinstance(commit, pygit2.Commit)
-        return commit.tree
-
-    def _synced_tree(self) -> pygit2.Tree | None:
-        tip = self._read_tip()
-        self._index.refresh(self._repo, tip)
-        return self._tree(tip)
-
-    def _read_tip(self) -> pygit2.Oid | None:
-        """The branch tip now; lets libgit2 drop its packs after every ``REOPEN_EVERY`` new tips.
-
-        libgit2 never forgets a pack it has opened: when a repack (ours or another process's)
-        deletes small packs, it keeps their descriptors and mappings, one or two per commit,
-        until the repository lets go of its object database. ``Repository.free()`` does that
-        (libgit2 reopens what it needs on the next read); the store's own caches name objects
-        by id and stay valid.
-        """
-        ref = self._repo.references.get(self._ref)
-        tip = ref.target if ref is not None else None
-        assert tip is None or isinstance(tip, pygit2.Oid)
-        if tip != self._last_tip:
-            self._last_tip = tip
-            self._new_tips += 1
-            if self._new_tips >= REOPEN_EVERY:
-                self._new_tips = 0
-                self._repo.free()
-        return tip
-
-    def _document_at(self, tree: pygit2.Tree | None, path: str) -> ReleaseDocument | None:
-        blob = blob_at(tree, path)
-        if blob is None:
-            return None
-        return self._documents.get(blob.id.raw, lambda: load_document(blob.data, source=path))
-
-    def _release_info(self, tree: pygit2.Tree | None, slug: str, version: int) -> ReleaseInfo:
-        path = release_path(slug, version)
-        doc = self._document_at(tree, path)
-        assert doc is not None
-        recorded = self._index.releases.get((slug, version))
-        commit = self._repo[recorded.commit] if recorded else self._origin(path)
-        return self._info(slug, version, doc, commit, recorded.key if recorded else None)
-
-    def _current_info(self, tree: pygit2.Tree | None, slug: str) -> ReleaseInfo | None:
-        path = current_path(slug)
-        doc = self._document_at(tree, path)
-        if doc is None:
-            return None
-        if isinstance(doc, AgentTombstone):
-            recorded = self._index.tombstones.get(slug)
-            commit = self._repo[recorded.commit] if recorded else self._origin(path)
-            return self._info(slug, None, doc, commit, recorded.key if recorded else None)
-        return self._release_info(tree, slug, doc.version)
-
-    def _recorded_info(self, recorded: Recorded, slug: str, key: str) -> ReleaseInfo:
-        if recorded.slug != slug:
-            raise ReleaseConflict(
-                f"the idempotency key {key!r} was already used for the agent {recorded.slug!r} "
-                f"(commit {str(recorded.commit)[:12]}); use a key unique to each change"
-            )
-        commit = self._repo[recorded.commit]
-        assert isinstance(commit, pygit2.Commit)
-        version = recorded.version
-        path = current_path(slug) if version is None else release_path(slug, version)
-        doc = self._document_at(commit.tree, path)
-        assert doc is not None
-        return self._info(slug, recorded.version, doc, commit, recorded.key)
-
-    def _origin(self, path: str) -> pygit2.Commit:
-        """The commit that last set ``path`` to its current content (for hand-made commits)."""
-        tip = self._index.tip
-        assert tip is not None
-        tip_tree = self._tree(tip)
-        assert tip_tree is not None
-        want = tip_tree[path].id
-        origin: pygit2.Commit | None = None
-        previous = None
-        for commit in self._repo.walk(tip, SortMode.TOPOLOGICAL | SortMode.REVERSE):
-            try:
-                blob_id = commit.tree[path].id
-            except KeyError:
-                blob_id = None
-            if blob_id == want and previous != want:
-                origin = commit
-            previous = blob_id
-        assert origin is not None
-        return origin
-
-    @staticmethod
-    def _info(
-        slug: str,
-        version: int | None,
-        doc: ReleaseDocument,
-        commit: object,
-        key: str | None,
-    ) -> ReleaseInfo:
-        assert isinstance(commit, pygit2.Commit)
-        author = commit.author
-        time = datetime.fromtimestamp(author.time, timezone(timedelta(minutes=author.offset)))
-        return ReleaseInfo(
-            slug=slug,
-            version=version,
-            document=doc,
-            commit=str(commit.id),
-            author=f"{author.name} <{author.email}>",
-            time=time,
-            key=key,
-        )

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import warnings
 from pathlib import Path
 
@@ -100,3 +101,49 @@ def collect_garbage(gitdir: Path, *, auto: bool = True, timeout: float = 300.0) 
     """
     args = ["gc", "--quiet"] + (["--auto"] if auto else [])
     return _serialised(gitdir, args, "git gc", timeout, wait=True)
+
+
+class Housekeeper:
+    """Counts a store's commits and runs its housekeeping every so many of them.
+
+    Args:
+        gitdir: the repository's Git directory.
+        gc_every: run ``git gc --auto`` after every this many commits (0: never).
+        repack_every: start a repack in a thread after every this many commits (0: never).
+    """
+
+    def __init__(self, gitdir: Path, gc_every: int, repack_every: int) -> None:
+        self._gitdir = gitdir
+        self._gc_every = gc_every
+        self._repack_every = repack_every
+        self._commits = 0
+        self._repacker: threading.Thread | None = None
+
+    def after_commit(self) -> None:
+        """Count one commit made by the store; repack or collect garbage when it is time."""
+        self._commits += 1
+        if self._repack_every and self._commits % self._repack_every == 0:
+            self._start_repack()
+        if self._gc_every and self._commits % self._gc_every == 0:
+            collect_garbage(self._gitdir, auto=True)
+
+    def _start_repack(self) -> None:
+        """Fold the small packs together in a thread, so that no commit waits for it.
+
+        Commits go on meanwhile (see the module's docstring for why that is safe). One repack at
+        a time: when the last one is still running, this one is skipped (the next will catch
+        up). ``wait()`` waits for it; the interpreter does too at exit.
+        """
+        running = self._repacker
+        if running is not None and running.is_alive():
+            return
+        self._repacker = threading.Thread(
+            target=repack, args=(self._gitdir,), name="agentfsm-repack"
+        )
+        self._repacker.start()
+
+    def wait(self) -> None:
+        """Wait for a repack running in a thread, if any."""
+        running = self._repacker
+        if running is not None:
+            running.join()
