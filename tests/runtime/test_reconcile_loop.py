@@ -223,3 +223,75 @@ def test_recif_reconcile_plugs_in_and_converges() -> None:
     assert sorted(loop.run_due().reconciled) == ["support-agent", "triage"]
     assert actions_seen == [0, 0]  # converged: nothing left to do
     assert cluster["support-agent"].ready_replicas == 2
+
+
+def test_once_leaves_a_key_that_asks_for_itself_to_the_next_call() -> None:
+    clock = ManualClock(T0)
+    calls: list[str] = []
+
+    def reconciler(key: str) -> timedelta | None:
+        calls.append(key)
+        loop.enqueue(key)  # every pass causes a change it would like to look at
+        return timedelta(seconds=30)
+
+    loop = ReconcileLoop(reconciler, clock)
+    loop.enqueue_all(["a", "b"])
+    assert sorted(loop.run_due(once=True).reconciled) == ["a", "b"]
+    assert calls.count("a") == calls.count("b") == 1
+    assert loop.pending() == {"a": T0, "b": T0}  # still due at once, for the next call
+    assert sorted(loop.run_due(once=True).reconciled) == ["a", "b"]
+    assert len(calls) == 4
+
+
+def test_once_still_runs_every_due_key() -> None:
+    r = Recorder()
+    r.raise_next["a"] = [TemporaryError("busy", delay=timedelta(0))]
+    loop, _ = loop_with(r)
+    loop.enqueue_all(["a", "b", "c"])
+    report = loop.run_due(once=True)
+    assert report.failed == ("a",)
+    assert sorted(report.reconciled) == ["b", "c"]
+    assert loop.pending() == {"a": T0}  # retried on the next call, not in this one
+    assert loop.run_due(once=True).reconciled == ("a",)
+
+
+def test_run_now_reconciles_at_once_and_takes_the_place_of_a_waiting_request() -> None:
+    r = Recorder(answer=timedelta(seconds=30))
+    loop, clock = loop_with(r)
+    loop.enqueue("ag_1", after=timedelta(seconds=10))
+    assert loop.run_now("ag_1") == "reconciled"
+    assert r.calls == ["ag_1"]
+    assert loop.pending() == {"ag_1": T0 + timedelta(seconds=30)}  # its requeue, not the 10 s
+    clock.advance(timedelta(seconds=10))
+    assert loop.run_due().reconciled == ()
+    r.raise_next["ag_1"] = [RuntimeError("boom")]
+    assert loop.run_now("ag_1") == "failed"
+    assert loop.failures("ag_1") == 1
+    with pytest.raises(ValueError, match="non-empty string"):
+        loop.run_now("")
+
+
+def test_run_now_skips_a_key_another_worker_is_reconciling() -> None:
+    inside = threading.Event()
+    release = threading.Event()
+    calls: list[str] = []
+
+    def reconciler(key: str) -> timedelta | None:
+        calls.append(key)
+        inside.set()
+        release.wait(5)
+        return None
+
+    loop = ReconcileLoop(reconciler, ManualClock(T0))
+    results: list[object] = []
+    worker = threading.Thread(target=lambda: results.append(loop.run_now("ag_1")))
+    worker.start()
+    assert inside.wait(5)
+    try:
+        assert loop.run_now("ag_1") is None
+        assert loop.run_due().reconciled == ()
+    finally:
+        release.set()
+        worker.join(5)
+    assert results == ["reconciled"]
+    assert calls == ["ag_1"]

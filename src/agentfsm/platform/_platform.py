@@ -291,7 +291,8 @@ class Platform:
             if self.billing is not None:
                 report.billing = self.billing.run(records, now)
             if self.reconciler is not None:
-                for outcome in self.reconciler.run_due(records, now):
+                # New deployed Recif agents are enqueued, then the loop runs what is due.
+                for outcome in self.reconciler.run_due(records):
                     self._count(outcome, report)
             return report
 

@@ -1,4 +1,4 @@
-"""The Recif reconcile loop: level-triggered, every ``requeue_after`` per agent and on change.
+"""The Recif reconcile pass, run by the runtime's ``ReconcileLoop``: every 30 s and on change.
 
 Each pass over one agent reads the whole picture (the desired spec from the agent's snapshot,
 the observed objects from the cluster), asks the pure ``agentfsm.recif.reconcile`` what to do,
@@ -6,17 +6,19 @@ performs its actions through the cluster, and tells the RECIF machine what it sa
 ``phase_event``. Nothing depends on which change woke the loop up, so a missed or repeated
 wake-up does no harm: the next pass repairs it.
 
-An agent is due when its requeue time has come, or when it was marked (a spec change, or a
-change of its objects in the cluster: the watch). One agent is never reconciled by two callers
-at once; a caller that finds it busy skips it, and it stays due.
+The scheduling is the loop's: an agent id is its key, a pass returns the policy's
+``requeue_after`` (``None`` once nothing is left to watch, or for an agent that is not a
+deployed Recif agent), a change (an accepted event, a change of the agent's objects in the
+cluster: the watch) enqueues the key at once, and one agent is never reconciled by two workers
+at once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 
 import attrs
 
@@ -24,7 +26,7 @@ from agentfsm._values import DEFAULT_POLICY, Actor, Event, Policy, Refusal, Snap
 from agentfsm.models import RecifAgent
 from agentfsm.platform._cluster import SimulatedCluster
 from agentfsm.recif import DesiredSpec, ReconcileResult, phase_event, reconcile
-from agentfsm.runtime import AgentRecord, Controller
+from agentfsm.runtime import AgentRecord, Controller, ReconcileLoop, UnknownAgent
 
 log = logging.getLogger("agentfsm.platform")
 
@@ -56,14 +58,28 @@ def is_recif(record: AgentRecord) -> bool:
     return isinstance(record.snapshot.data, RecifAgent) and record.snapshot.status != "created"
 
 
+@attrs.define
+class _Batch:
+    """What the passes run in one thread during one call produced."""
+
+    outcomes: list[ReconcileOutcome] = attrs.field(factory=list)
+    errors: list[Exception] = attrs.field(factory=list)
+
+
 class RecifReconciler:
     """Runs Recif's reconcile for stored agents against a ``SimulatedCluster``.
 
     Args:
-        controller: reads nothing itself; receives the platform events the passes produce.
+        controller: where the agents are read and the platform events the passes produce are
+            fed; its clock paces the loop.
         cluster: where the agents' objects are observed and the actions performed. The
-            reconciler subscribes to it, so a change of an agent's objects makes it due.
+            reconciler subscribes to it, so a change of an agent's objects enqueues the agent.
         policy: ``policy.requeue_after`` is the resync interval (30 s by default).
+
+    Attributes:
+        loop: the ``ReconcileLoop`` that schedules the passes (``pending()`` shows what is due
+            when). ``run_due`` drives it in the caller's thread; its own ``start`` works too,
+            but then outcomes are only kept for ``last`` and failures are only logged.
     """
 
     def __init__(
@@ -73,82 +89,116 @@ class RecifReconciler:
         self._cluster = cluster
         self._policy = policy
         self._lock = threading.Lock()
-        self._next: dict[str, datetime | None] = {}  # None: nothing left to watch
-        self._marked: set[str] = set()
-        self._running: set[str] = set()
+        self._seen: set[str] = set()
         self._last: dict[str, ReconcileResult] = {}
+        self._local = threading.local()  # the calling thread's ``_Batch``, while it runs passes
+        self.loop = ReconcileLoop(self._reconcile_key, controller.clock, on_error=self._failed)
         cluster.subscribe(self.mark)
 
     def mark(self, agent_id: str) -> None:
-        """Make the agent due now (its spec or its objects changed). Thread-safe and quick."""
+        """Make the agent due now (its spec or its objects changed). Thread-safe and quick.
+
+        Raises:
+            ValueError: ``agent_id`` is not a non-empty string.
+        """
+        self.loop.enqueue(agent_id)
+
+    def see(self, records: Iterable[AgentRecord]) -> None:
+        """Enqueue the deployed Recif agents among ``records`` that have not had a pass yet.
+
+        After a start (or a restart over a stored fleet), every such agent is reconciled once
+        from its full state, which is what level-triggering makes safe.
+        """
+        new = []
         with self._lock:
-            self._marked.add(agent_id)
+            for r in records:
+                if is_recif(r) and r.agent_id not in self._seen:
+                    self._seen.add(r.agent_id)
+                    new.append(r.agent_id)
+        self.loop.enqueue_all(new)
 
     def last(self, agent_id: str) -> ReconcileResult | None:
         """The result of the agent's latest pass (phase, conditions…), if it had one."""
         with self._lock:
             return self._last.get(agent_id)
 
-    def due(self, records: Iterable[AgentRecord], now: datetime) -> list[AgentRecord]:
-        """The deployed Recif agents among ``records`` that are due at ``now``."""
-        out = []
-        with self._lock:
-            for r in records:
-                if not is_recif(r):
-                    continue
-                if r.agent_id in self._marked:
-                    out.append(r)
-                    continue
-                if r.agent_id not in self._next:
-                    out.append(r)  # first sight since start: look once (level-triggered)
-                    continue
-                at = self._next[r.agent_id]
-                if at is not None and at <= now:
-                    out.append(r)
-        return out
+    def run_due(self, records: Iterable[AgentRecord] = ()) -> list[ReconcileOutcome]:
+        """Reconcile every due agent once, in this thread (the loop's ``run_due``).
 
-    def run_due(self, records: Iterable[AgentRecord], now: datetime) -> list[ReconcileOutcome]:
-        """Reconcile every due agent among ``records`` once. Returns one outcome per pass."""
-        outcomes = []
-        for record in self.due(records, now):
-            outcome = self.reconcile(record)
-            if outcome is not None:
-                outcomes.append(outcome)
-        return outcomes
+        Args:
+            records: stored agents; the deployed Recif agents among them not seen before are
+                enqueued first (see ``see``).
+
+        Returns:
+            One outcome per pass over a deployed Recif agent. An agent due again because of its
+            own pass (its actions changed the cluster) waits for the next call.
+
+        Raises:
+            Exception: the first error a pass raised (a ``StoreError`` when the controller could
+                not record an event), once every due agent had its pass. The failed agents are
+                retried with the loop's backoff.
+        """
+        self.see(records)
+        batch = self._run(lambda: self.loop.run_due(once=True))
+        return batch.outcomes
 
     def reconcile(self, record: AgentRecord) -> ReconcileOutcome | None:
-        """One pass over the agent ``record`` names (read again from the store first).
+        """One pass over the agent ``record`` names (read again from the store first), now.
+
+        The pass stands for the agent's next one: it is requeued from it as after any pass.
 
         Returns:
             What the pass did, or ``None`` when the agent is being reconciled by another caller
-            right now (it stays due) or is not a deployed Recif agent.
+            right now or is not a deployed Recif agent.
 
         Raises:
-            StoreError: the controller could not record the event (the agent stays due).
+            Exception: the error the pass raised (a ``StoreError`` when the controller could not
+                record the event); the agent is retried with the loop's backoff.
         """
-        agent_id = record.agent_id
         if not is_recif(record):
             return None
-        with self._lock:
-            if agent_id in self._running:
-                return None
-            self._running.add(agent_id)
-            self._marked.discard(agent_id)
+        batch = self._run(lambda: self.loop.run_now(record.agent_id))
+        return batch.outcomes[0] if batch.outcomes else None
+
+    def _run(self, passes: Callable[[], object]) -> _Batch:
+        """Run ``passes`` collecting this thread's outcomes; raise the first error they met."""
+        batch = _Batch()
+        outer = getattr(self._local, "batch", None)
+        self._local.batch = batch
         try:
-            # Read again: the record may predate effects performed since it was listed.
-            outcome = self._pass(self._controller.get(agent_id))
-        except BaseException:
-            with self._lock:
-                self._marked.add(agent_id)
-                self._running.discard(agent_id)
-            raise
-        now = self._controller.clock.now()
-        requeue = outcome.result.requeue_after
+            passes()
+        finally:
+            self._local.batch = outer
+        if batch.errors:
+            for extra in batch.errors[1:]:
+                log.warning("reconcile failed as well: %s", extra)
+            raise batch.errors[0]
+        return batch
+
+    def _reconcile_key(self, key: str) -> timedelta | None:
+        """The loop's reconciler: one pass, and when to look again."""
+        try:
+            # Read again: the agent may have changed since it was enqueued.
+            record = self._controller.get(key)
+        except UnknownAgent:
+            return None  # nothing stored under this key: nothing to watch
+        if not is_recif(record):
+            return None  # an Alfe agent, or a Recif one not deployed yet: its deploy enqueues it
+        outcome = self._pass(record)
         with self._lock:
-            self._next[agent_id] = None if requeue is None else now + requeue
-            self._last[agent_id] = outcome.result
-            self._running.discard(agent_id)
-        return outcome
+            self._seen.add(key)
+            self._last[key] = outcome.result
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if batch is not None:
+            batch.outcomes.append(outcome)
+        return outcome.result.requeue_after
+
+    def _failed(self, agent_id: str, error: BaseException) -> None:
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if batch is not None and isinstance(error, Exception):
+            batch.errors.append(error)
+        else:
+            log.warning("reconcile of %s failed: %s", agent_id, error)
 
     def _pass(self, record: AgentRecord) -> ReconcileOutcome:
         snapshot = record.snapshot

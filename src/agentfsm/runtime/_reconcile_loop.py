@@ -20,9 +20,9 @@ from __future__ import annotations
 import heapq
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Literal, Protocol
 
 import attrs
 
@@ -33,6 +33,9 @@ log = logging.getLogger("agentfsm.runtime")
 
 BASE_DELAY = timedelta(milliseconds=5)
 MAX_DELAY = timedelta(seconds=1000)
+
+PassResult = Literal["reconciled", "failed", "abandoned"]
+"""How one pass over one key ended."""
 
 
 class TerminalError(Exception):
@@ -149,15 +152,24 @@ class ReconcileLoop:
 
     # -- running ------------------------------------------------------------------------------
 
-    def _take(self, now: datetime) -> str | None:
-        while self._heap and self._heap[0][0] <= now:
-            at, _, key = heapq.heappop(self._heap)
-            if self._due.get(key) != at or key in self._active:
-                continue  # a stale heap entry, or the key is busy: it will be rescheduled
-            del self._due[key]
-            self._active.add(key)
-            return key
-        return None
+    def _take(self, now: datetime, skip: Collection[str] = ()) -> str | None:
+        held: list[tuple[datetime, int, str]] = []  # due, but in ``skip``: back in the heap
+        try:
+            while self._heap and self._heap[0][0] <= now:
+                entry = heapq.heappop(self._heap)
+                at, _, key = entry
+                if self._due.get(key) != at or key in self._active:
+                    continue  # a stale heap entry, or the key is busy: it will be rescheduled
+                if key in skip:
+                    held.append(entry)
+                    continue
+                del self._due[key]
+                self._active.add(key)
+                return key
+            return None
+        finally:
+            for entry in held:
+                heapq.heappush(self._heap, entry)
 
     def _finish(self, key: str, requeue: timedelta | None) -> None:
         with self._lock:
@@ -173,7 +185,7 @@ class ReconcileLoop:
                 self._schedule(key, min(candidates))
             self._lock.notify_all()
 
-    def _run_one(self, key: str) -> str:
+    def _run_one(self, key: str) -> PassResult:
         try:
             requeue = self._reconcile(key)
         except TemporaryError as exc:
@@ -197,20 +209,56 @@ class ReconcileLoop:
         self._finish(key, requeue)
         return "reconciled"
 
-    def run_due(self, limit: int | None = None) -> PassReport:
-        """Reconcile every key due now, one at a time, in this thread."""
+    def run_due(self, limit: int | None = None, *, once: bool = False) -> PassReport:
+        """Reconcile every key due now, one at a time, in this thread.
+
+        Args:
+            limit: stop after this many passes (``None``: no limit).
+            once: reconcile each key at most once in this call. A key due again before the
+                call ends (enqueued during its own pass, or failed with a short backoff) waits
+                for the next call instead. A caller that does other work between calls (a
+                platform's tick) then sees each pass's effects first, and a key that keeps
+                asking for itself cannot hold the thread.
+
+        Returns:
+            Which keys were reconciled, failed, or abandoned.
+        """
         done: dict[str, list[str]] = {"reconciled": [], "failed": [], "abandoned": []}
+        ran: set[str] = set()
         count = 0
         while limit is None or count < limit:
             with self._lock:
-                key = self._take(self._clock.now())
+                key = self._take(self._clock.now(), ran if once else ())
             if key is None:
                 break
             done[self._run_one(key)].append(key)
+            ran.add(key)
             count += 1
         return PassReport(
             tuple(done["reconciled"]), tuple(done["failed"]), tuple(done["abandoned"])
         )
+
+    def run_now(self, key: str) -> PassResult | None:
+        """Reconcile ``key`` in this thread at once, due or not, unless a worker has it.
+
+        The pass stands for the key's next reconcile: a request waiting for it is consumed, and
+        its requeue, errors and backoff are handled as in ``run_due``.
+
+        Returns:
+            ``"reconciled"``, ``"failed"`` or ``"abandoned"``; ``None`` when the key is being
+            reconciled right now (nothing changes: that pass reads the latest state anyway).
+
+        Raises:
+            ValueError: ``key`` is not a non-empty string.
+        """
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"a reconcile key must be a non-empty string, not {key!r}")
+        with self._lock:
+            if key in self._active:
+                return None
+            self._due.pop(key, None)  # its heap entry is now stale: ``_take`` skips it
+            self._active.add(key)
+        return self._run_one(key)
 
     def failures(self, key: str) -> int:
         """How many times in a row ``key`` has failed (0 after a success)."""
