@@ -162,13 +162,11 @@ class RecifReconciler:
 
     def _run(self, passes: Callable[[], object]) -> _Batch:
         """Run ``passes`` collecting this thread's outcomes; raise the first error they met."""
-        batch = _Batch()
-        outer = getattr(self._local, "batch", None)
-        self._local.batch = batch
+        self._local.batch = batch = _Batch()
         try:
             passes()
         finally:
-            self._local.batch = outer
+            self._local.batch = None
         if batch.errors:
             for extra in batch.errors[1:]:
                 log.warning("reconcile failed as well: %s", extra)
