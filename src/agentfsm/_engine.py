@@ -16,8 +16,8 @@ from agentfsm._machine import (
     CompiledTransition,
     GuardFn,
     Machine,
-    field_problem,
     guard_refusal,
+    payload_problems,
 )
 from agentfsm._spec import EventSpec, GuardSpec, guard_names
 from agentfsm._values import _EMPTY, Actor, Context, Event, Offer, Refusal, Snapshot, Step
@@ -266,16 +266,7 @@ def _payload_refusal(
 ) -> Refusal | None:
     if snapshot.status not in machine.states:  # an unknown status is the better reason
         return _unknown_status(machine, snapshot, event)
-    known = {f.name for f in compiled.fields}
-    problems = [f"unexpected field {k!r}" for k in event.payload if k not in known]
-    for f in compiled.fields:
-        if f.name not in event.payload:
-            if f.required:
-                problems.append(f"{f.name} is required")
-            continue
-        problem = field_problem(f, event.payload[f.name])
-        if problem:
-            problems.append(problem)
+    problems = payload_problems(compiled.fields, event.payload)
     if not problems:
         return None
     label = compiled.spec.label or event.name

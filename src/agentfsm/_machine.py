@@ -510,6 +510,21 @@ def guard_refusal(guard: GuardSpec, status: str, event: str, label: str) -> Refu
     )
 
 
+def payload_problems(fields: tuple[FieldSpec, ...], payload: Mapping[str, object]) -> list[str]:
+    """Every way ``payload`` does not fit the declared ``fields`` (empty when it fits)."""
+    known = {f.name for f in fields}
+    problems = [f"unexpected field {k!r}" for k in payload if k not in known]
+    for f in fields:
+        if f.name not in payload:
+            if f.required:
+                problems.append(f"{f.name} is required")
+            continue
+        problem = field_problem(f, payload[f.name])
+        if problem:
+            problems.append(problem)
+    return problems
+
+
 def field_problem(field: FieldSpec, value: object) -> str | None:
     """Why ``value`` does not fit ``field``, or ``None`` when it does."""
     kind = field.kind

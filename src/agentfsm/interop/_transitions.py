@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentfsm._errors import MissingExtra
-from agentfsm._machine import CompiledTransition, Machine, field_problem
+from agentfsm._machine import CompiledTransition, Machine, payload_problems
 from agentfsm._values import Context, Event, Snapshot
 
 try:
@@ -64,17 +64,7 @@ def to_transitions(machine: Machine, *, graph: bool = False) -> transitions.Mach
             return ed.kwargs["event"].actor in actors
 
         def payload_ok(ed: Any, fields: tuple[Any, ...] = fields) -> bool:
-            payload = ed.kwargs["event"].payload
-            known = {f.name for f in fields}
-            if any(k not in known for k in payload):
-                return False
-            for f in fields:
-                if f.name not in payload:
-                    if f.required:
-                        return False
-                elif field_problem(f, payload[f.name]) is not None:
-                    return False
-            return True
+            return not payload_problems(fields, ed.kwargs["event"].payload)
 
         for source, rows in compiled_event.by_status.items():
             for row in rows:
