@@ -201,3 +201,17 @@ def test_the_errors_are_the_runtimes() -> None:
         runtime.TemporaryError,
         runtime.PermanentError,
     )
+
+
+def test_regression_report_ids_differ_after_a_restart() -> None:
+    # A restarted control plane numbers its reports from 1 again; without a per-instance part,
+    # the controller would drop the new reports as duplicates of old ones.
+    from agentfsm.hosts._protocol import EventIds
+
+    before, after = EventIds("local:"), EventIds("local:")
+    first = before.event("ag_1", "connected", 1)
+    again = after.event("ag_1", "connected", 1)
+    assert first.id != again.id
+    assert first.id is not None
+    assert first.id.startswith("local:")
+    assert first.id.endswith("ag_1/h1/connected/1")

@@ -141,3 +141,14 @@ def test_it_is_an_effect_handler_the_runtime_can_route_to(store: GitReleaseStore
 
     handler: EffectHandler = ReleaseEffectHandler(store)
     assert handler("ag_1", Emit(AgentDeployed("typed", T0, "img", 1, {})), "k") == ()
+
+
+def test_regression_a_bare_domain_event_from_the_outbox_is_released(
+    store: GitReleaseStore,
+) -> None:
+    # The runtime's outbox stores domain events without their Emit wrapper; the handler used to
+    # park every one of them as "not an effect it performs".
+    handler = ReleaseEffectHandler(store)
+    handler("ag_1", AgentDeployed("bare", T0, "img", 1, {}), "k1")
+    handler("ag_1", AgentDeleted("bare", T0), "k2")
+    assert [r.version for r in store.history("bare")] == [1, None]  # v1, then the tombstone
