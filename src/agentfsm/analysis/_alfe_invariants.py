@@ -38,7 +38,7 @@ _PLATFORM = frozenset({Actor.SYSTEM, Actor.TIMER})
 def deleted_is_absorbing(
     before: Snapshot, event: Event, result: Step | Refusal, machine: Machine
 ) -> str | None:
-    """1. `deleted` is absorbing: no event leaves it (purge changes data, not status)."""
+    """`deleted` is absorbing: no event leaves it (purge changes data, not status)."""
     if before.status != "deleted" or not isinstance(result, Step):
         return None
     after = result.snapshot
@@ -57,7 +57,7 @@ def deleted_is_absorbing(
 def identity_and_credentials(
     before: Snapshot, event: Event, result: Step | Refusal, machine: Machine
 ) -> str | None:
-    """2. The agent id and name never change. Credentials and host change only on
+    """The agent id and name never change. Credentials and host change only on
     `provision`/`recreate` (and on the capacity retry that first provisions a waitlisted agent);
     Recreate always issues new ones."""
     if not isinstance(result, Step):
@@ -84,7 +84,7 @@ def identity_and_credentials(
 def stop_start_restart_keep_identity(
     before: Snapshot, event: Event, result: Step | Refusal, machine: Machine
 ) -> str | None:
-    """3. Stop, start and restart keep identity and credentials."""
+    """Stop, start and restart keep identity and credentials."""
     if event.name not in ("stop", "start", "restart") or not isinstance(result, Step):
         return None
     old, new = before.data, result.snapshot.data
@@ -99,7 +99,7 @@ def stop_start_restart_keep_identity(
 def platform_never_stops(
     before: Snapshot, event: Event, result: Step | Refusal, machine: Machine
 ) -> str | None:
-    """4. The platform never stops or pauses an agent on its own except for billing: no S or T
+    """The platform never stops or pauses an agent on its own except for billing: no S or T
     event leads from `running` to `stopping`/`stopped`."""
     if before.status != "running" or event.actor not in _PLATFORM:
         return None
@@ -115,7 +115,7 @@ def platform_never_stops(
 def billing_suspension(
     before: Snapshot, event: Event, result: Step | Refusal, machine: Machine
 ) -> str | None:
-    """5. `billing_suspended` is entered only by `billing_suspend` (for one of the three billing
+    """`billing_suspended` is entered only by `billing_suspend` (for one of the three billing
     reasons) and left only by `billing_resume` or `delete`; suspend then resume never loses the
     remembered status (resume follows the resume table)."""
     if not isinstance(result, Step):
@@ -150,7 +150,7 @@ def billing_suspension(
 def user_actions_answered(
     before: Snapshot, event: Event, result: Step | Refusal, machine: Machine
 ) -> str | None:
-    """6. Every U action on every status either transitions or is refused with a reason; nothing
+    """Every U action on every status either transitions or is refused with a reason; nothing
     is silently ignored. A refusal because of the status gives the model's own explanation."""
     compiled = machine.events.get(event.name)
     if compiled is None or Actor.USER not in compiled.actors or event.actor is not Actor.USER:
@@ -173,7 +173,7 @@ def user_actions_answered(
 def users_cannot_send_platform_events(
     before: Snapshot, event: Event, result: Step | Refusal, machine: Machine
 ) -> str | None:
-    """7. A user cannot send S or T events; a refused event changes nothing (status, version,
+    """A user cannot send S or T events; a refused event changes nothing (status, version,
     data, log). The second half holds for every machine: see ``refusal-changes-nothing``."""
     compiled = machine.events.get(event.name)
     if (
