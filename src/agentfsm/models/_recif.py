@@ -38,13 +38,23 @@ MIN_REPLICAS = 1
 MAX_REPLICAS = 10
 
 
-def _frozen_config(value: object) -> Mapping[str, str]:
+def frozen_config(value: object) -> Mapping[str, str]:
+    """A read-only, key-sorted copy of a config mapping of strings.
+
+    Raises:
+        InvalidInput: not a mapping, or an entry that is not a string.
+    """
     if not isinstance(value, Mapping):
         raise InvalidInput(f"config must be a mapping of strings, not {type(value).__name__}")
     for k, v in value.items():
         if not isinstance(k, str) or not isinstance(v, str):
             raise InvalidInput(f"config entries must be strings; {k!r}: {v!r} is not")
     return MappingProxyType(dict(sorted(value.items())))
+
+
+def optional_frozen_config(value: object) -> Mapping[str, str] | None:
+    """``frozen_config`` for fields where ``None`` means "no config"."""
+    return None if value is None else frozen_config(value)
 
 
 def _replicas(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
@@ -94,7 +104,7 @@ class RecifSpec:
 
     image: str = attrs.field(default="ghcr.io/recif/corail:latest", validator=_image)
     replicas: int = attrs.field(default=1, validator=_replicas)
-    config: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_config)
+    config: Mapping[str, str] = attrs.field(factory=dict, converter=frozen_config)
     env_secrets: tuple[str, ...] = attrs.field(
         default=(fx.DEFAULT_ENV_SECRET,), converter=_secret_names
     )

@@ -31,16 +31,12 @@ from agentfsm._effects import (
     UpdateDeploymentImage,
 )
 from agentfsm._errors import InvalidInput
-from agentfsm.models._recif import _frozen_config
+from agentfsm.models._recif import optional_frozen_config
 from agentfsm.recif._actions import DeleteCanary, MountSecrets
 from agentfsm.recif._state import ObservedState, config_hash
 
 MISSING_CONFIG_REASON = "CreateContainerConfigError"
 """The waiting reason of pods started while their ConfigMap did not exist."""
-
-
-def _optional_config(value: object) -> Mapping[str, str] | None:
-    return None if value is None else _frozen_config(value)
 
 
 @attrs.frozen(slots=True)
@@ -59,7 +55,7 @@ class Fault:
 
     reason: str
     image: str | None = None
-    config: Mapping[str, str] | None = attrs.field(default=None, converter=_optional_config)
+    config: Mapping[str, str] | None = attrs.field(default=None, converter=optional_frozen_config)
     secret: str | None = None
 
     def __attrs_post_init__(self) -> None:

@@ -21,7 +21,7 @@ from agentfsm._effects import DATA_PORT
 from agentfsm._errors import InvalidInput
 from agentfsm._slug import check_slug
 from agentfsm._values import Snapshot
-from agentfsm.models._recif import RecifAgent, RecifSpec, _frozen_config
+from agentfsm.models._recif import RecifAgent, RecifSpec, optional_frozen_config
 
 # A Kubernetes object name (Secrets included) is a DNS-1123 subdomain.
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -174,10 +174,6 @@ class DesiredSpec:
         )
 
 
-def _optional_config(value: object) -> Mapping[str, str] | None:
-    return None if value is None else _frozen_config(value)
-
-
 def _secret_set(value: object) -> frozenset[str]:
     if isinstance(value, str) or not isinstance(value, (set, frozenset, tuple, list)):
         raise InvalidInput(
@@ -218,7 +214,9 @@ class ObservedState:
     replicas: int = 0
     config_hash: str | None = None
     service: bool = False
-    configmap: Mapping[str, str] | None = attrs.field(default=None, converter=_optional_config)
+    configmap: Mapping[str, str] | None = attrs.field(
+        default=None, converter=optional_frozen_config
+    )
     canary_image: str | None = None
     mounted_secrets: frozenset[str] = attrs.field(default=frozenset(), converter=_secret_set)
     ready_replicas: int = 0
