@@ -26,6 +26,7 @@ from agentfsm.kubernetes._objects import AgentObjects
 from agentfsm.kubernetes._workload import Workload, workload_of
 from agentfsm.models import Condition
 from agentfsm.recif import (
+    KUBERNETES_WORK,
     DeleteCanary,
     DesiredSpec,
     MountSecrets,
@@ -38,20 +39,7 @@ from agentfsm.runtime import PermanentError, TemporaryError
 
 _T = TypeVar("_T")
 
-RECIF_EFFECTS: tuple[type, ...] = (
-    fx.CreateDeployment,
-    fx.CreateService,
-    fx.CreateConfigMap,
-    fx.RecreateConfigMap,
-    fx.RestartPods,
-    fx.ScaleDeployment,
-    fx.CreateCanary,
-    fx.DeleteResources,
-    fx.UpdateDeploymentImage,
-    fx.RecordEvents,
-    DeleteCanary,
-    MountSecrets,
-)
+RECIF_EFFECTS: tuple[type, ...] = KUBERNETES_WORK
 """The effect and action types a ``KubernetesHost`` performs."""
 
 

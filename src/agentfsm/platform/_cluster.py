@@ -22,44 +22,21 @@ from typing import Any
 import attrs
 
 from agentfsm._effects import (
-    CreateCanary,
-    CreateConfigMap,
-    CreateDeployment,
-    CreateService,
-    DeleteResources,
     RecordEvents,
-    RecreateConfigMap,
-    RestartPods,
-    ScaleDeployment,
-    UpdateDeploymentImage,
 )
 from agentfsm._errors import InvalidInput
 from agentfsm._values import Event
 from agentfsm.recif import (
+    KUBERNETES_WORK,
     MISSING_CONFIG_REASON,
-    DeleteCanary,
     Fault,
-    MountSecrets,
     ObservedState,
     apply_actions,
     config_hash,
 )
 from agentfsm.runtime import PermanentError
 
-KUBERNETES_EFFECTS: tuple[type, ...] = (
-    CreateDeployment,
-    CreateService,
-    CreateConfigMap,
-    RecreateConfigMap,
-    RestartPods,
-    ScaleDeployment,
-    CreateCanary,
-    DeleteResources,
-    UpdateDeploymentImage,
-    RecordEvents,
-    MountSecrets,
-    DeleteCanary,
-)
+KUBERNETES_EFFECTS: tuple[type, ...] = KUBERNETES_WORK
 """The effect and action types a ``SimulatedCluster`` performs (Recif's Kubernetes work)."""
 
 ChangeListener = Callable[[str], None]

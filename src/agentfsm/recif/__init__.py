@@ -7,12 +7,13 @@ simulated cluster, with injectable ``Fault``s. ``phase_event`` turns a reconcile
 platform event that keeps the ``RECIF`` machine's status in step with the cluster.
 """
 
-from agentfsm.recif._actions import DeleteCanary, MountSecrets, RecifAction
+from agentfsm.recif._actions import KUBERNETES_WORK, DeleteCanary, MountSecrets, RecifAction
 from agentfsm.recif._cluster import MISSING_CONFIG_REASON, Fault, apply_actions
 from agentfsm.recif._reconcile import ReconcileResult, phase_event, reconcile
 from agentfsm.recif._state import DesiredSpec, ObservedState, config_hash
 
 __all__ = [
+    "KUBERNETES_WORK",
     "MISSING_CONFIG_REASON",
     "DeleteCanary",
     "DesiredSpec",

@@ -19,6 +19,7 @@ from agentfsm._effects import (
     CreateDeployment,
     CreateService,
     DeleteResources,
+    RecordEvents,
     RecreateConfigMap,
     RestartPods,
     ScaleDeployment,
@@ -64,3 +65,19 @@ RecifAction = Union[
     DeleteResources,
 ]
 """Every action ``reconcile`` returns and the simulated cluster performs."""
+
+KUBERNETES_WORK: tuple[type, ...] = (
+    CreateDeployment,
+    CreateService,
+    CreateConfigMap,
+    RecreateConfigMap,
+    RestartPods,
+    ScaleDeployment,
+    CreateCanary,
+    DeleteResources,
+    UpdateDeploymentImage,
+    RecordEvents,
+    DeleteCanary,
+    MountSecrets,
+)
+"""Every effect and reconcile action that is Kubernetes work: what a cluster adapter performs."""
