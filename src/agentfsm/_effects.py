@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime
-from typing import Any, Generic, TypeVar, Union
+from typing import Any, Generic, TypeVar, Union, get_args
 
 import attrs
 
@@ -325,6 +325,9 @@ class AgentDeleted:
 
 
 DomainEvent = Union[AgentDeployed, AgentConfigChanged, AgentCanaryPromoted, AgentDeleted]
+
+DOMAIN_EVENTS: tuple[type, ...] = get_args(DomainEvent)
+"""Every domain event type, for ``isinstance`` checks and routing tables."""
 
 
 @attrs.frozen(slots=True)

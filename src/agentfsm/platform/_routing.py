@@ -14,14 +14,7 @@ from typing import Any
 
 import attrs
 
-from agentfsm._effects import (
-    AgentCanaryPromoted,
-    AgentConfigChanged,
-    AgentDeleted,
-    AgentDeployed,
-    Emit,
-    RemoveRetainedData,
-)
+from agentfsm._effects import DOMAIN_EVENTS, Emit, RemoveRetainedData
 from agentfsm._values import Event
 from agentfsm.hosts import HOST_EFFECTS, HostAdapter, HostEffectHandler
 from agentfsm.platform._cluster import KUBERNETES_EFFECTS, SimulatedCluster
@@ -34,15 +27,6 @@ from agentfsm.runtime import (
 )
 
 log = logging.getLogger("agentfsm.platform")
-
-
-DOMAIN_EVENTS: tuple[type, ...] = (
-    AgentDeployed,
-    AgentConfigChanged,
-    AgentCanaryPromoted,
-    AgentDeleted,
-)
-"""The domain events the outbox publishes (it stores them without their ``Emit``)."""
 
 
 class _KeyedIds:

@@ -28,7 +28,6 @@ from agentfsm.releases._errors import ReleaseConflict, ReleaseStoreBusy
 from agentfsm.releases._store import ReleaseInfo, ReleaseStore
 from agentfsm.runtime import PermanentError, TemporaryError
 
-_RELEASING = (AgentDeployed, AgentConfigChanged, AgentCanaryPromoted)
 _EVENT_NAMES: dict[type, ReleaseEvent] = {
     AgentDeployed: "AgentDeployed",
     AgentConfigChanged: "AgentConfigChanged",
@@ -59,7 +58,7 @@ class ReleaseEffectHandler:
         """True for the effects this handler performs: a release domain event, bare (as the
         runtime's outbox stores domain events) or wrapped in the engine's ``Emit``."""
         event = effect.event if isinstance(effect, Emit) else effect
-        return isinstance(event, (*_RELEASING, AgentDeleted))
+        return isinstance(event, (ReleaseDomainEvent, AgentDeleted))
 
     def __call__(self, agent_id: str, effect: object, key: str) -> Sequence[Event]:
         """Record the release or tombstone ``effect`` asks for, once per ``key``.
