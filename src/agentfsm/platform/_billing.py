@@ -1,8 +1,9 @@
 """The billing step: meter billable agent-hours and turn the ledger's standing into events.
 
 ``BillingMonitor`` is level-triggered (it asks for what is missing given the standing now), so
-the step simply runs it on every tick. Each event's id names the agent's version, so asking
-twice at one version records once, and a refused ask is not logged again and again.
+the step simply runs it on every tick. Each event's id names the agent's version and the
+request (see ``derived_id``), so asking twice at one version records once, and a refused ask
+is not logged again and again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import attrs
 
 from agentfsm._values import Step
 from agentfsm.billing import BILLABLE_STATUSES, BillingAdapter, BillingMonitor, ManagedAgent
+from agentfsm.platform._keys import derived_id
 from agentfsm.runtime import AgentRecord, Controller
 
 
@@ -66,9 +68,8 @@ class BillingStep:
         )
         accepted = 0
         for ask in asks:
-            event = attrs.evolve(
-                ask.event, id=f"billing:{ask.agent_id}:{versions[ask.agent_id]}:{ask.event.name}"
-            )
+            key = derived_id("billing", ask.agent_id, versions[ask.agent_id], ask.event)
+            event = attrs.evolve(ask.event, id=key)
             if isinstance(self._controller.handle(ask.agent_id, event), Step):
                 accepted += 1
         return accepted

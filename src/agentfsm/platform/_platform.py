@@ -18,6 +18,7 @@ from agentfsm.hosts import EventSink, HostAdapter
 from agentfsm.platform._billing import BillingStep
 from agentfsm.platform._cluster import SimulatedCluster
 from agentfsm.platform._inbox import EventInbox
+from agentfsm.platform._keys import derived_id
 from agentfsm.platform._reconciler import RecifReconciler, ReconcileOutcome
 from agentfsm.platform._routing import build_router
 from agentfsm.recif import ReconcileResult
@@ -209,21 +210,29 @@ class Platform:
         payload: Mapping[str, Any] | None = None,
         *,
         actor: Actor = Actor.USER,
+        principal: str | None = None,
     ) -> Step | Refusal:
         """Decide an event for an agent now and record it (its effects run on the next tick).
+
+        An ``Event``'s id is an idempotency key of its sender's (the actor and ``principal``):
+        the same request again returns the first outcome; a user's key never reaches the
+        platform's own events.
 
         Args:
             agent_id: the agent.
             event: an ``Event``, or an event name sent by ``actor`` with ``payload``.
             payload: the event's parameters when ``event`` is a name.
             actor: who sends it when ``event`` is a name (a user by default).
+            principal: who sent it, as the embedder names them (an account), or ``None``.
 
         Returns:
             The ``Step`` (accepted) or the ``Refusal`` (why not; nothing changed).
 
         Raises:
             UnknownAgent: no such agent.
-            InvalidInput: a payload with ``event`` given as an ``Event``.
+            InvalidInput: a payload with ``event`` given as an ``Event``, or a bad principal.
+            IdempotencyKeyMismatch: the event's id was used by the same sender for a different
+                request; nothing was written.
             StoreError: the store failed.
         """
         if isinstance(event, Event):
@@ -231,7 +240,7 @@ class Platform:
                 raise InvalidInput("give the payload inside the Event, not beside it")
         else:
             event = Event(event, actor, payload)
-        outcome = self.controller.handle(agent_id, event)
+        outcome = self.controller.handle(agent_id, event, principal=principal)
         if isinstance(outcome, Step) and self.reconciler is not None:
             self.reconciler.mark(agent_id)  # a spec change: reconcile now, not in 30 s
         return outcome
@@ -423,8 +432,9 @@ class Platform:
                 continue
             if "provision" not in machine.events:
                 continue
-            event = Event(
-                "provision", Actor.SYSTEM, id=f"provision:{r.agent_id}:{r.snapshot.version}"
+            event = Event("provision", Actor.SYSTEM)
+            event = attrs.evolve(
+                event, id=derived_id("provision", r.agent_id, r.snapshot.version, event)
             )
             if isinstance(self.controller.handle(r.agent_id, event), Step):
                 sent += 1

@@ -25,6 +25,7 @@ import attrs
 from agentfsm._values import DEFAULT_POLICY, Actor, Event, Policy, Refusal, Snapshot, Step
 from agentfsm.models import RecifAgent
 from agentfsm.platform._cluster import SimulatedCluster
+from agentfsm.platform._keys import derived_id
 from agentfsm.recif import DesiredSpec, ReconcileResult, phase_event, reconcile
 from agentfsm.runtime import AgentRecord, Controller, ReconcileLoop, UnknownAgent
 
@@ -220,7 +221,7 @@ class RecifReconciler:
         # The id ties the event to the version it was decided from: two passes over the same
         # version report once, and a pass over a newer version reports anew.
         event = attrs.evolve(
-            event, id=f"reconcile:{record.agent_id}:{snapshot.version}:{event.name}"
+            event, id=derived_id("reconcile", record.agent_id, snapshot.version, event)
         )
         outcome = self._controller.handle(record.agent_id, event)
         if isinstance(outcome, Refusal):

@@ -28,6 +28,7 @@ from agentfsm.runtime._errors import (
     DuplicateEvent,
     EventIdReused,
     ForeignDatabase,
+    IdempotencyKeyMismatch,
     PermanentError,
     SchemaError,
     SchemaTooNew,
@@ -72,6 +73,7 @@ from agentfsm.runtime._records import (
     TimerEntry,
     TimerRow,
     Write,
+    idempotency_scope,
 )
 from agentfsm.runtime._replay import ReplayMismatch, replay, replay_agent, replay_differences
 from agentfsm.runtime._schema import SCHEMA_VERSION
@@ -108,6 +110,7 @@ __all__ = [
     "EffectRouter",
     "EventIdReused",
     "ForeignDatabase",
+    "IdempotencyKeyMismatch",
     "ManualClock",
     "OutboxEntry",
     "OutboxItem",
@@ -142,6 +145,7 @@ __all__ = [
     "backoff_delay",
     "default_scrub",
     "exponential_backoff",
+    "idempotency_scope",
     "replay",
     "replay_agent",
     "replay_differences",

@@ -29,7 +29,7 @@ from agentfsm._values import DEFAULT_POLICY, Context, Event, Policy, Refusal, Sn
 from agentfsm.runtime._clock import Clock, SystemClock
 from agentfsm.runtime._errors import (
     DuplicateEvent,
-    EventIdReused,
+    IdempotencyKeyMismatch,
     StoreError,
     UnknownMachine,
     UnknownStoredStatus,
@@ -46,8 +46,10 @@ from agentfsm.runtime._records import (
     OutboxEntry,
     TimerEntry,
     Write,
+    idempotency_scope,
 )
 from agentfsm.runtime._replay import replay_agent
+from agentfsm.runtime._requests import same_request
 from agentfsm.runtime._store import Store
 
 log = logging.getLogger("agentfsm.runtime")
@@ -68,12 +70,15 @@ class Delivery(NamedTuple):
         correlation_id: stored on the audit row.
         timer_token: the token of the timer that sent the event, consumed in the same
             transaction (``TimerWorker`` sets it).
+        principal: who sent the event, as the embedder names them (an account, an API
+            client); part of the event id's scope, and recorded on the audit row.
     """
 
     agent_id: str
     event: Event
     correlation_id: str | None = None
     timer_token: str | None = None
+    principal: str | None = None
 
 
 @attrs.define
@@ -87,9 +92,18 @@ class ControllerStats:
     batches_split: int = 0
 
 
-def _key(event_id: str, index: int) -> str:
-    # Fixed length whatever the event id, so chains of fed-back events do not grow ids.
-    return hashlib.blake2b(f"{event_id}:{index}".encode(), digest_size=16).hexdigest()
+def _key(agent_id: str, scope: str, event_id: str, index: int) -> str:
+    # Fixed length whatever the event id, so chains of fed-back events do not grow ids. The
+    # agent and the scope are in it because an event id is only unique within them: two
+    # senders' "X" must not derive the same timer token or outbox key. The separator cannot
+    # occur in a scope's actor code, and the lengths keep the parts apart.
+    text = f"{len(agent_id)}:{agent_id}:{len(scope)}:{scope}:{event_id}:{index}"
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _check_principal(principal: object) -> None:
+    if principal is not None and (not isinstance(principal, str) or not principal):
+        raise InvalidInput(f"a principal must be a non-empty string or None, not {principal!r}")
 
 
 def default_scrub(data: Any) -> Any:
@@ -269,31 +283,33 @@ class Controller:
             return Write(
                 d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
                 before.version, before, before.status, result, ctx.now, d.correlation_id,
-                consume_timer=d.timer_token,
+                consume_timer=d.timer_token, principal=d.principal,
             )  # fmt: skip
         if not result.effects:
             return Write(
                 d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
                 before.version, result.snapshot, before.status, None, ctx.now, d.correlation_id,
-                consume_timer=d.timer_token,
+                consume_timer=d.timer_token, principal=d.principal,
             )  # fmt: skip
         outbox: list[OutboxEntry] = []
         timers: dict[str, TimerEntry | None] = {}
+        scope = idempotency_scope(EVENT, event.actor.value, d.principal)
         for i, effect in enumerate(result.effects):
+            key = _key(d.agent_id, scope, event_id, i)
             if isinstance(effect, ScheduleTimer):
-                token = _key(event_id, i)
-                timers[effect.event] = TimerEntry(effect.event, effect.at, token)
+                timers[effect.event] = TimerEntry(effect.event, effect.at, key)
             elif isinstance(effect, CancelTimer):
                 timers[effect.event] = None
             elif isinstance(effect, Emit):
-                outbox.append(OutboxEntry(DOMAIN_EVENT, effect.event, _key(event_id, i)))
+                outbox.append(OutboxEntry(DOMAIN_EVENT, effect.event, key))
             else:
-                outbox.append(OutboxEntry(EFFECT, effect, _key(event_id, i)))
+                outbox.append(OutboxEntry(EFFECT, effect, key))
         return Write(
             d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
             before.version, result.snapshot, before.status, None, ctx.now, d.correlation_id,
             tuple(outbox), tuple(t for t in timers.values() if t is not None),
             tuple(e for e, t in timers.items() if t is None), d.timer_token,
+            principal=d.principal,
         )  # fmt: skip
 
     def handle(
@@ -303,34 +319,45 @@ class Controller:
         *,
         correlation_id: str | None = None,
         timer_token: str | None = None,
+        principal: str | None = None,
     ) -> Step | Refusal:
         """Decide ``event`` for the agent and record the outcome durably.
 
         In one transaction: the new snapshot (compare-and-set on the version read), the audit
         row, the outbox items (effects and domain events) and the timer changes. A refusal is
-        recorded in the audit log and changes nothing else. Delivering an event id again
-        returns the outcome recorded the first time and writes nothing.
+        recorded in the audit log and changes nothing else.
+
+        The event's id is an idempotency key scoped to its sender: the agent, the actor and
+        the principal (see ``idempotency_scope``). The same request again under the same key
+        returns the outcome recorded the first time and writes nothing; another sender's key
+        of the same text is another key, so no user can take a platform or timer event's id.
 
         Args:
             agent_id: the agent.
             event: the event; an id is assigned (a random UUID) when it has none.
             correlation_id: stored on the audit row.
-            timer_token: for ``TimerWorker``: the timer that fired, consumed with the write.
+            timer_token: for ``TimerWorker``: the timer that fired, consumed with the write
+                (and consumed too when its event was decided already).
+            principal: who sent the event, as the embedder names them (an account, an API
+                client), or ``None``; part of the key's scope and recorded on the audit row.
 
         Returns:
             The ``Step`` (accepted) or the ``Refusal``.
 
         Raises:
+            InvalidInput: ``principal`` is not a non-empty string or ``None``.
             UnknownAgent: no such agent.
             VersionConflict: other writers kept changing the agent for ``max_retries``
                 attempts; retryable.
-            EventIdReused: the event id was recorded for another agent.
+            IdempotencyKeyMismatch: the key was used in its scope for a different request
+                (event name or payload); nothing was written.
             UnknownStoredStatus, UnknownMachine: the stored agent does not fit the machines.
             StoreError: the store failed (``retryable`` says whether to try again).
         """
+        _check_principal(principal)
         if event.id is None:
             event = attrs.evolve(event, id=uuid.uuid4().hex)
-        delivery = Delivery(agent_id, event, correlation_id, timer_token)
+        delivery = Delivery(agent_id, event, correlation_id, timer_token, principal)
         fresh = False
         for attempt in range(self.max_retries + 1):
             record, machine = self._current(agent_id, fresh)
@@ -349,7 +376,7 @@ class Controller:
                 continue
             except DuplicateEvent:
                 self._forget(agent_id)
-                return self._recorded(agent_id, event)
+                return self._recorded(delivery, write.scope)
             except StoreError:
                 self._forget(agent_id)
                 raise
@@ -373,15 +400,19 @@ class Controller:
 
         Events for the same agent are decided in order, each on the previous one's result.
         If the batch cannot be written whole (a version conflict, an event id delivered again,
-        an unknown agent), it is handled one event at a time with ``handle``'s retries.
+        an unknown agent), it is handled one event at a time with ``handle``'s retries; the
+        deliveries before one that fails then stay recorded.
 
         Returns:
             One outcome per delivery, in order.
 
         Raises:
-            StoreError: the errors of ``handle`` (``VersionConflict``, ``UnknownAgent``…), from
-                the first delivery that fails one at a time.
+            InvalidInput: a delivery's principal is not a non-empty string or ``None``.
+            StoreError: the errors of ``handle`` (``VersionConflict``, ``UnknownAgent``,
+                ``IdempotencyKeyMismatch``…), from the first delivery that fails one at a time.
         """
+        for d in deliveries:
+            _check_principal(d.principal)
         items = [d if d.event.id is not None else _with_id(d) for d in deliveries]
         cache = self._cache
         missing = [d.agent_id for d in items if d.agent_id not in cache]
@@ -418,24 +449,27 @@ class Controller:
                 self._forget(d.agent_id)
             return [
                 self.handle(d.agent_id, d.event, correlation_id=d.correlation_id,
-                            timer_token=d.timer_token)
+                            timer_token=d.timer_token, principal=d.principal)
                 for d in items
             ]  # fmt: skip
         self.stats.handled += len(items)
         self._remember_all(current.values())
         return results
 
-    def _recorded(self, agent_id: str, event: Event) -> Step | Refusal:
+    def _recorded(self, d: Delivery, scope: str) -> Step | Refusal:
+        agent_id, event = d.agent_id, d.event
         assert event.id is not None
-        self.stats.duplicates += 1
-        row = self.store.audit_row(event.id)
+        if d.timer_token is not None:
+            # The timer's key is decided already: firing it again could never record it, so
+            # the timer is spent (left pending, the worker would claim it again and again).
+            self.store.consume_timer(d.timer_token)
+        row = self.store.audit_row(agent_id, scope, event.id)
         if row is None:  # pragma: no cover - the store just said it exists
             raise StoreError(f"event {event.id!r} was reported recorded but cannot be read")
-        if row.agent_id != agent_id or row.kind != EVENT:
-            raise EventIdReused(
-                f"event id {event.id!r} was already used for agent {row.agent_id!r}; "
-                "give every event a new id"
-            )
+        if row.kind != EVENT or not same_request(row.event, row.payload, event.name, event.payload):
+            recorded = Event(row.event, row.actor or event.actor, row.payload, row.event_id)
+            raise IdempotencyKeyMismatch(agent_id, scope, event.id, recorded, event)
+        self.stats.duplicates += 1
         if row.refusal is not None:
             return row.refusal
         # Rebuild the recorded step exactly: replay the agent's log up to the row, then decide
@@ -453,7 +487,8 @@ class Controller:
         """Remove the agent's retained data (identity kept) and record that in the audit log.
 
         The data is replaced by its scrubbed form (see ``default_scrub``) with a version
-        bump; the audit log is kept whole. Idempotent by ``event_id``.
+        bump; the audit log is kept whole. Idempotent by ``event_id``, a key of the agent's
+        own (its scope is ``"erase"``: no event's key can take it).
 
         Returns:
             The snapshot after the removal (or the current one, when ``event_id`` was done).

@@ -8,8 +8,13 @@ ones worth retrying (a version conflict, a busy database, a lost connection) say
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from agentfsm._errors import AgentFSMError
+from agentfsm.runtime._requests import same_value
+
+if TYPE_CHECKING:
+    from agentfsm._values import Event
 
 
 class StoreError(AgentFSMError):
@@ -40,19 +45,78 @@ class VersionConflict(StoreError):
 
 
 class DuplicateEvent(StoreError):
-    """An event id is already in the audit log; nothing was written.
+    """An idempotency key is already in the audit log, in the same scope; nothing was written.
 
     Attributes:
-        event_id: the id delivered again.
+        event_id: the key delivered again.
+        agent_id: the agent it was delivered to, when the store knows it.
+        scope: the key's scope (see ``idempotency_scope``), when the store knows it.
     """
 
-    def __init__(self, event_id: str) -> None:
+    def __init__(self, event_id: str, agent_id: str | None = None, scope: str | None = None) -> None:
         self.event_id = event_id
-        super().__init__(f"event {event_id!r} has already been recorded")
+        self.agent_id = agent_id
+        self.scope = scope
+        where = f" for agent {agent_id!r} in scope {scope!r}" if agent_id is not None else ""
+        super().__init__(f"event {event_id!r} has already been recorded{where}")
 
 
 class EventIdReused(StoreError):
-    """An event id already recorded for one agent was sent to another agent."""
+    """An idempotency key already recorded was sent again with a different request.
+
+    Keys are scoped to their agent and sender (see ``idempotency_scope``), so a key used for
+    another agent, or by another sender, is a new key and never this error. The one kind raised
+    is ``IdempotencyKeyMismatch``; catching ``EventIdReused`` catches it.
+    """
+
+
+class IdempotencyKeyMismatch(EventIdReused):
+    """A key was reused, in its scope, for a different request (another event or payload).
+
+    Nothing was written: the first request's outcome stands, and the second one was not
+    decided. Send a different request under a new key.
+
+    Attributes:
+        agent_id: the agent.
+        scope: the key's scope (the sender: actor code and principal).
+        key: the idempotency key.
+        recorded: the request first recorded under the key.
+        requested: the request just sent under it.
+    """
+
+    def __init__(
+        self, agent_id: str, scope: str, key: str, recorded: Event, requested: Event
+    ) -> None:
+        self.agent_id = agent_id
+        self.scope = scope
+        self.key = key
+        self.recorded = recorded
+        self.requested = requested
+        super().__init__(
+            f"idempotency key {key!r} of agent {agent_id!r} (sender {scope!r}) was first used "
+            f"for {_describe(recorded)}, and now for {_describe(requested)}; "
+            f"{_difference(recorded, requested)}. Nothing was written: send a different request "
+            "under a new key"
+        )
+
+
+def _describe(event: Event) -> str:
+    # Names only, never values: a payload may be huge or hold what the log must not repeat.
+    keys = ", ".join(sorted(event.payload))
+    return f"{event.name}({keys})"
+
+
+def _difference(recorded: Event, requested: Event) -> str:
+    if recorded.name != requested.name:
+        return "the event differs"
+    changed = sorted(
+        k
+        for k in set(recorded.payload) | set(requested.payload)
+        if k not in recorded.payload
+        or k not in requested.payload
+        or not same_value(recorded.payload[k], requested.payload[k])
+    )
+    return f"the payload differs in {', '.join(changed)}" if changed else "the payload differs"
 
 
 class UnknownAgent(StoreError, LookupError):

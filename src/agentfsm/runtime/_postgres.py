@@ -56,7 +56,7 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _AGENT_COLS = "id, machine, status, version, since, data::text, created_at, updated_at"
 _AUDIT_COLS = (
     "seq, event_id, agent_id, kind, actor, event, payload::text, from_status, to_status, "
-    "version, refusal_code, refusal_message, refusal_guard, at, correlation_id"
+    "version, refusal_code, refusal_message, refusal_guard, at, correlation_id, principal"
 )
 _OUTBOX_COLS = (
     "id, agent_id, kind, payload::text, key, state, attempts, next_attempt_at, last_error, "
@@ -71,19 +71,23 @@ _CAS_AND_LOG = """
                updated_at = %s
         WHERE id = %s AND version = %s RETURNING id)
     INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, to_status,
-                       version, refusal_code, refusal_message, refusal_guard, at, correlation_id)
-    SELECT %s, id, %s, %s, %s, %s::jsonb, %s, %s, %s, NULL, NULL, NULL, %s, %s FROM moved"""
+                       version, refusal_code, refusal_message, refusal_guard, at, correlation_id,
+                       scope, principal)
+    SELECT %s, id, %s, %s, %s, %s::jsonb, %s, %s, %s, NULL, NULL, NULL, %s, %s, %s, %s
+    FROM moved"""
 # A refusal changes nothing but must be decided on the current version: FOR SHARE holds the
 # row against writers until the audit row is committed.
 _CHECK_AND_LOG = """
     WITH seen AS (SELECT id FROM agents WHERE id = %s AND version = %s FOR SHARE)
     INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, to_status,
-                       version, refusal_code, refusal_message, refusal_guard, at, correlation_id)
-    SELECT %s, id, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s FROM seen"""
+                       version, refusal_code, refusal_message, refusal_guard, at, correlation_id,
+                       scope, principal)
+    SELECT %s, id, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM seen"""
 _INSERT_AUDIT = """
     INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, to_status,
-                       version, refusal_code, refusal_message, refusal_guard, at, correlation_id)
-    VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, NULL, NULL, NULL, %s, %s)"""
+                       version, refusal_code, refusal_message, refusal_guard, at, correlation_id,
+                       scope, principal)
+    VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, NULL, NULL, NULL, %s, %s, %s, %s)"""
 _INSERT_OUTBOX = """
     INSERT INTO outbox (agent_id, kind, payload, key, state, attempts, next_attempt_at,
                         created_at, updated_at)
@@ -323,7 +327,7 @@ class PostgresStore:
             constraint = getattr(getattr(exc, "diag", None), "constraint_name", "") or ""
             if constraint.startswith("agents"):
                 raise AgentExists(f"an agent {w.agent_id!r} is already stored") from None
-            raise DuplicateEvent(w.event_id) from None
+            raise DuplicateEvent(w.event_id, w.agent_id, w.scope) from None
 
     def _apply(
         self, cur: psycopg.Cursor[Any], w: Write, dumps: Any, pipe: psycopg.Pipeline | None
@@ -341,14 +345,16 @@ class PostgresStore:
             cur.execute(
                 _INSERT_AUDIT,
                 (w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload),
-                 w.from_status, snap.status, snap.version, at, w.correlation_id),
+                 w.from_status, snap.status, snap.version, at, w.correlation_id, w.scope,
+                 w.principal),
             )  # fmt: skip
         elif ref is None:
             cur.execute(
                 _CAS_AND_LOG,
                 (snap.status, snap.version, snap.since, dumps(snap.data), at, w.agent_id,
                  w.expected_version, w.event_id, w.kind, w.actor, w.event, dumps(w.payload),
-                 w.from_status, snap.status, snap.version, at, w.correlation_id),
+                 w.from_status, snap.status, snap.version, at, w.correlation_id, w.scope,
+                 w.principal),
             )  # fmt: skip
             if pipe is not None:
                 pipe.sync()  # the outcome of the compare-and-set decides what follows
@@ -359,7 +365,7 @@ class PostgresStore:
                 _CHECK_AND_LOG,
                 (w.agent_id, w.expected_version, w.event_id, w.kind, w.actor, w.event,
                  dumps(w.payload), w.from_status, snap.status, snap.version, ref.code,
-                 ref.message, ref.guard, at, w.correlation_id),
+                 ref.message, ref.guard, at, w.correlation_id, w.scope, w.principal),
             )  # fmt: skip
             if pipe is not None:
                 pipe.sync()  # the outcome of the compare-and-set decides what follows
@@ -395,12 +401,16 @@ class PostgresStore:
             refusal = Refusal(r[10], r[11] or "", r[5], r[7] or r[8], r[12])
         return AuditRow(
             r[0], r[1], r[2], r[3], r[4], r[5], self.codec.loads(r[6]), r[7], r[8], r[9],
-            refusal, r[13], r[14],
+            refusal, r[13], r[14], r[15],
         )  # fmt: skip
 
-    def audit_row(self, event_id: str) -> AuditRow | None:
-        """The audit row of ``event_id``, if recorded."""
-        rows = self._read(f"SELECT {_AUDIT_COLS} FROM audit WHERE event_id = %s", (event_id,))
+    def audit_row(self, agent_id: str, scope: str, event_id: str) -> AuditRow | None:
+        """The agent's audit row of ``event_id`` in ``scope``, if recorded."""
+        sql = (
+            f"SELECT {_AUDIT_COLS} FROM audit "
+            "WHERE agent_id = %s AND scope = %s AND event_id = %s"
+        )
+        rows = self._read(sql, (agent_id, scope, event_id))
         return self._audit(rows[0]) if rows else None
 
     def history(self, agent_id: str) -> list[AuditRow]:
@@ -497,6 +507,10 @@ class PostgresStore:
         """Claim due timers for ``worker`` (``FOR UPDATE SKIP LOCKED``), earliest first."""
         rows = self._read(_CLAIM_TIMERS, (worker, lease_until, now, now, worker, limit))
         return sorted((TimerRow(*r) for r in rows), key=lambda t: (t.due_at, t.token))
+
+    def consume_timer(self, token: str) -> bool:
+        """Delete the timer setting ``token``, if it is still pending (see ``Store``)."""
+        return self._update_held("DELETE FROM timers WHERE token = %s", (token,))
 
     def timers(self, agent_id: str | None = None) -> list[TimerRow]:
         """Pending timers, earliest first."""

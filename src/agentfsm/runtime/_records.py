@@ -23,6 +23,28 @@ CREATE, EVENT, ERASE = "create", "event", "erase"
 """Audit kinds: the agent was registered, an event was decided, retained data was removed."""
 
 
+def idempotency_scope(kind: str, actor: str | None, principal: str | None = None) -> str:
+    """The namespace an audit row's key lives in: one per agent, sender and kind of row.
+
+    An event's key is scoped to who sent it: its actor's code (``"U"``, ``"S"``, ``"T"``),
+    followed by ``/`` and the principal when the embedder named one (``"U/alice"``). Rows the
+    runtime writes itself have the kind as their scope (``"create"``, ``"erase"``). Actor codes
+    are one letter, so no principal can make one scope look like another, and no user key can
+    reach the platform's (``S``) or the timers' (``T``).
+
+    Args:
+        kind: the row's kind (``EVENT``, ``CREATE`` or ``ERASE``).
+        actor: the actor's code, for an ``EVENT`` row.
+        principal: who sent the event, as the embedder names them, or ``None``.
+
+    Returns:
+        The scope, as stored beside the key.
+    """
+    if kind != EVENT or actor is None:
+        return kind
+    return actor if principal is None else f"{actor}/{principal}"
+
+
 class AgentRecord(NamedTuple):
     """One stored agent.
 
@@ -65,7 +87,7 @@ class Write(NamedTuple):
 
     Attributes:
         agent_id: the agent.
-        event_id: the audit row's unique id (the event's idempotency key).
+        event_id: the event's idempotency key, unique within the agent and ``scope``.
         kind: ``"create"``, ``"event"`` or ``"erase"``.
         actor: the actor's code (``"U"``, ``"S"``, ``"T"``), or ``None`` for runtime rows.
         event: the event's name (for ``create``, the machine's name).
@@ -81,6 +103,7 @@ class Write(NamedTuple):
         cancels: timer events to cancel.
         consume_timer: the token of the timer this event fired, deleted in the same transaction.
         machine: the machine's name (for ``create``).
+        principal: who sent the event, as the embedder names them (part of the key's scope).
     """
 
     agent_id: str
@@ -100,6 +123,12 @@ class Write(NamedTuple):
     cancels: tuple[str, ...] = ()
     consume_timer: str | None = None
     machine: str | None = None
+    principal: str | None = None
+
+    @property
+    def scope(self) -> str:
+        """The namespace of ``event_id``: the row is unique on (agent, scope, event id)."""
+        return idempotency_scope(self.kind, self.actor, self.principal)
 
 
 class AuditRow(NamedTuple):
@@ -107,7 +136,7 @@ class AuditRow(NamedTuple):
 
     Attributes:
         seq: its position in the log (increasing; an agent's rows are in decision order).
-        event_id: the event's unique id.
+        event_id: the event's idempotency key, unique within the agent and ``scope``.
         agent_id: the agent.
         kind: ``"create"``, ``"event"`` or ``"erase"``.
         actor: who sent the event (``"U"``, ``"S"``, ``"T"``), or ``None`` for runtime rows.
@@ -119,6 +148,7 @@ class AuditRow(NamedTuple):
         refusal: why the event was refused, or ``None``.
         at: when it was decided.
         correlation_id: the correlation id given, if any.
+        principal: who sent the event, as the embedder named them, if it did.
     """
 
     seq: int
@@ -134,6 +164,12 @@ class AuditRow(NamedTuple):
     refusal: Refusal | None
     at: datetime
     correlation_id: str | None
+    principal: str | None = None
+
+    @property
+    def scope(self) -> str:
+        """The namespace of ``event_id`` (see ``idempotency_scope``)."""
+        return idempotency_scope(self.kind, self.actor, self.principal)
 
     @property
     def accepted(self) -> bool:

@@ -1,14 +1,19 @@
 """The database schema of both stores, its version, and the steps that migrate older versions.
 
 Version 1 was the first layout; version 2 added the audit log's ``correlation_id`` column and
-the partial indexes that let workers find due outbox items quickly. A store opening a version
-1 database applies the version 2 step in one transaction; a database at a higher version than
-``SCHEMA_VERSION`` is refused.
+the partial indexes that let workers find due outbox items quickly; version 3 scopes every
+idempotency key to its agent and sender: the audit log gained ``scope`` (the actor's code, and
+the principal after a ``/``; the kind for ``create`` and ``erase`` rows) and ``principal``, and
+its key is unique on ``(agent_id, scope, event_id)`` instead of ``event_id`` alone. Existing rows
+take their scope from their actor (or kind), which is what they would have been given.
+
+A store opening an older database applies the missing steps in one transaction; a database at
+a higher version than ``SCHEMA_VERSION`` is refused.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema version this agentfsm writes."""
 
 APPLICATION = "agentfsm"
@@ -52,6 +57,29 @@ SQLITE_STEPS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX outbox_agent_pending ON outbox (agent_id, id) WHERE state = 'pending'",
         "UPDATE agentfsm_schema SET version = 2",
     ),
+    # SQLite cannot drop a column's UNIQUE constraint: the log is copied into a new table
+    # (keeping every seq, and AUTOINCREMENT's high-water mark with the rename).
+    3: (
+        """CREATE TABLE audit_v3 (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,
+            agent_id TEXT NOT NULL, kind TEXT NOT NULL, actor TEXT, event TEXT NOT NULL,
+            payload TEXT NOT NULL, from_status TEXT, to_status TEXT NOT NULL,
+            version INTEGER NOT NULL, refusal_code TEXT, refusal_message TEXT,
+            refusal_guard TEXT, at TEXT NOT NULL, correlation_id TEXT, scope TEXT NOT NULL,
+            principal TEXT)""",
+        """INSERT INTO audit_v3 (seq, event_id, agent_id, kind, actor, event, payload,
+            from_status, to_status, version, refusal_code, refusal_message, refusal_guard, at,
+            correlation_id, scope)
+        SELECT seq, event_id, agent_id, kind, actor, event, payload, from_status, to_status,
+            version, refusal_code, refusal_message, refusal_guard, at, correlation_id,
+            CASE WHEN kind = 'event' AND actor IS NOT NULL THEN actor ELSE kind END
+        FROM audit ORDER BY seq""",
+        "DROP TABLE audit",
+        "ALTER TABLE audit_v3 RENAME TO audit",
+        "CREATE INDEX audit_agent ON audit (agent_id, seq)",
+        "CREATE UNIQUE INDEX audit_key ON audit (agent_id, scope, event_id)",
+        "UPDATE agentfsm_schema SET version = 3",
+    ),
 }
 """``version -> statements`` that take a database from ``version - 1`` to ``version``."""
 
@@ -90,5 +118,14 @@ POSTGRES_STEPS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX outbox_pending ON outbox (id) WHERE state = 'pending'",
         "CREATE INDEX outbox_agent_pending ON outbox (agent_id, id) WHERE state = 'pending'",
         "UPDATE agentfsm_schema SET version = 2",
+    ),
+    3: (
+        "ALTER TABLE audit DROP CONSTRAINT audit_event_id_key",
+        "ALTER TABLE audit ADD COLUMN scope TEXT, ADD COLUMN principal TEXT",
+        "UPDATE audit SET scope = CASE WHEN kind = 'event' AND actor IS NOT NULL THEN actor "
+        "ELSE kind END",
+        "ALTER TABLE audit ALTER COLUMN scope SET NOT NULL",
+        "ALTER TABLE audit ADD CONSTRAINT audit_key UNIQUE (agent_id, scope, event_id)",
+        "UPDATE agentfsm_schema SET version = 3",
     ),
 }

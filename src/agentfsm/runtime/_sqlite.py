@@ -72,7 +72,7 @@ class _NoLock:
 _AGENT_COLS = "id, machine, status, version, since, data, created_at, updated_at"
 _AUDIT_COLS = (
     "seq, event_id, agent_id, kind, actor, event, payload, from_status, to_status, version, "
-    "refusal_code, refusal_message, refusal_guard, at, correlation_id"
+    "refusal_code, refusal_message, refusal_guard, at, correlation_id, principal"
 )
 _OUTBOX_COLS = (
     "id, agent_id, kind, payload, key, state, attempts, next_attempt_at, last_error, "
@@ -82,8 +82,8 @@ _TIMER_COLS = "agent_id, event, due_at, token, claimed_by, claimed_until"
 
 _INSERT_AUDIT = (
     "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, "
-    "to_status, version, refusal_code, refusal_message, refusal_guard, at, correlation_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "to_status, version, refusal_code, refusal_message, refusal_guard, at, correlation_id, "
+    "scope, principal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _CAS = (
     "UPDATE agents SET status = ?, version = ?, since = ?, data = ?, updated_at = ? "
@@ -381,7 +381,8 @@ class SQLiteStore:
         before = conn.total_changes
         rows = [
             (w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload), w.from_status,
-             w.snapshot.status, w.snapshot.version, None, None, None, _ts(w.at), w.correlation_id)
+             w.snapshot.status, w.snapshot.version, None, None, None, _ts(w.at), w.correlation_id,
+             w.scope, w.principal)
             if w.refusal is None
             else _audit_args(w, dumps)
             for w in writes
@@ -389,7 +390,8 @@ class SQLiteStore:
         try:
             conn.executemany(_INSERT_AUDIT, rows)
         except sqlite3.IntegrityError:
-            raise DuplicateEvent(writes[conn.total_changes - before].event_id) from None
+            w = writes[conn.total_changes - before]
+            raise DuplicateEvent(w.event_id, w.agent_id, w.scope) from None
         entries = [
             (w.agent_id, o.kind, dumps(o.payload), o.key, _ts(w.at), _ts(w.at), _ts(w.at))
             for w in writes
@@ -452,12 +454,13 @@ class SQLiteStore:
             refusal = Refusal(r[10], r[11] or "", r[5], r[7] or r[8], r[12])
         return AuditRow(
             r[0], r[1], r[2], r[3], r[4], r[5], self.codec.loads(r[6]), r[7], r[8], r[9],
-            refusal, _dt(r[13]), r[14],
+            refusal, _dt(r[13]), r[14], r[15],
         )  # fmt: skip
 
-    def audit_row(self, event_id: str) -> AuditRow | None:
-        """The audit row of ``event_id``, if recorded."""
-        rows = self._read(f"SELECT {_AUDIT_COLS} FROM audit WHERE event_id = ?", (event_id,))
+    def audit_row(self, agent_id: str, scope: str, event_id: str) -> AuditRow | None:
+        """The agent's audit row of ``event_id`` in ``scope``, if recorded."""
+        sql = f"SELECT {_AUDIT_COLS} FROM audit WHERE agent_id = ? AND scope = ? AND event_id = ?"
+        rows = self._read(sql, (agent_id, scope, event_id))
         return self._audit(rows[0]) if rows else None
 
     def history(self, agent_id: str) -> list[AuditRow]:
@@ -581,6 +584,10 @@ class SQLiteStore:
             raise _translate(exc, self.path) from exc
         return sorted((self._timer(r) for r in rows), key=lambda t: (t.due_at, t.token))
 
+    def consume_timer(self, token: str) -> bool:
+        """Delete the timer setting ``token``, if it is still pending (see ``Store``)."""
+        return self._update_held("DELETE FROM timers WHERE token = ?", (token,))
+
     def timers(self, agent_id: str | None = None) -> list[TimerRow]:
         """Pending timers, earliest first."""
         sql = f"SELECT {_TIMER_COLS} FROM timers WHERE (? IS NULL OR agent_id = ?) ORDER BY due_at"
@@ -593,6 +600,7 @@ def _audit_args(w: Write, dumps: Any) -> tuple[Any, ...]:
         w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload), w.from_status,
         w.snapshot.status, w.snapshot.version, ref.code if ref else None,
         ref.message if ref else None, ref.guard if ref else None, _ts(w.at), w.correlation_id,
+        w.scope, w.principal,
     )  # fmt: skip
 
 

@@ -49,16 +49,21 @@ class Store(Protocol):
         sets the agent's version (a refusal only compares); then the audit row is appended, the
         outbox items inserted, timers set, cancelled and consumed.
 
+        An audit row is unique on (agent, ``Write.scope``, event id): the same key for another
+        agent, or from another sender, is another row.
+
         Raises:
             VersionConflict: an agent's version is not the expected one. Nothing was written.
-            DuplicateEvent: an event id is already in the log. Nothing was written.
+            DuplicateEvent: an event id is already in the agent's log in the same scope.
+                Nothing was written.
             AgentExists: a ``create`` names an existing agent. Nothing was written.
             UnknownAgent: a write names an agent that is not stored. Nothing was written.
         """
         ...
 
-    def audit_row(self, event_id: str) -> AuditRow | None:
-        """The audit row of ``event_id``, if it was recorded."""
+    def audit_row(self, agent_id: str, scope: str, event_id: str) -> AuditRow | None:
+        """The agent's audit row of ``event_id`` in ``scope`` (see ``idempotency_scope``),
+        if it was recorded."""
         ...
 
     def history(self, agent_id: str) -> list[AuditRow]:
@@ -130,6 +135,14 @@ class Store(Protocol):
         """Claim up to ``limit`` timers due at ``now``, earliest first (see ``claim_outbox``)."""
         ...
 
+    def consume_timer(self, token: str) -> bool:
+        """Delete the timer setting ``token``; False when it is gone (fired, replaced).
+
+        For a timer whose event was decided already: firing it again could never record it,
+        so it is spent. A replaced timer has a new token and is left alone.
+        """
+        ...
+
     def timers(self, agent_id: str | None = None) -> list[TimerRow]:
         """Pending timers, earliest first, for one agent or all."""
         ...
@@ -140,18 +153,20 @@ def check_batch(writes: Sequence[Write]) -> tuple[dict[str, int], set[str], list
     write is a refusal (their version is checked by reading it; the others' by their
     compare-and-set), and the creations.
 
-    Raises ``DuplicateEvent`` for an event id used twice in the batch, ``AgentExists`` for an
-    agent created twice, and ``VersionConflict`` when one agent's writes do not chain.
+    Raises ``DuplicateEvent`` for a key used twice in the batch (by one agent, in one scope),
+    ``AgentExists`` for an agent created twice, and ``VersionConflict`` when one agent's writes
+    do not chain.
     """
     base: dict[str, int] = {}
     checks: set[str] = set()
     chain: dict[str, int] = {}
     creates: list[Write] = []
-    ids: set[str] = set()
+    keys: set[tuple[str, str, str]] = set()
     for w in writes:
-        if w.event_id in ids:
-            raise DuplicateEvent(w.event_id)
-        ids.add(w.event_id)
+        key = (w.agent_id, w.scope, w.event_id)
+        if key in keys:
+            raise DuplicateEvent(w.event_id, w.agent_id, w.scope)
+        keys.add(key)
         if w.kind == CREATE:
             if w.agent_id in chain:
                 raise AgentExists(f"the agent {w.agent_id!r} is created twice in one batch")

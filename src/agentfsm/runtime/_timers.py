@@ -3,7 +3,8 @@
 Timers are rows, so they survive a restart. A fired timer is deleted in the same transaction
 that records its event (accepted or refused), and its event id is derived from the timer's
 token, so a timer fired twice (a worker killed after the commit but before it knew) is
-recorded once.
+recorded once, and then deleted as spent. Timer events are sent as ``Actor.TIMER``, so their
+ids live in the timers' own scope, where no user's or platform's key can take them.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ class TimerWorker:
                         self.controller.handle(d.agent_id, d.event, timer_token=d.timer_token)
                     )
                 except StoreError as exc:
-                    # Left claimed: fired again when the lease lapses, and reported meanwhile.
+                    # Left claimed: fired again by the next drain (or by another worker once
+                    # the lease lapses), and reported meanwhile.
                     report.failed += 1
                     log.error("timer %s for agent %s failed: %s", d.event.name, d.agent_id, exc)
         for result in results:
@@ -96,13 +98,15 @@ class TimerWorker:
         return report
 
     def drain(self, max_batches: int = 1_000_000) -> TimerReport:
-        """Fire batches until none is due (or ``max_batches`` ran)."""
+        """Fire batches until none is due, or a batch fired none of the timers it claimed
+        (they failed and are left for later: claiming them again at once would spin), or
+        ``max_batches`` ran."""
         total = TimerReport()
         for _ in range(max_batches):
             r = self.run_once()
             for f in attrs.fields(TimerReport):
                 setattr(total, f.name, getattr(total, f.name) + getattr(r, f.name))
-            if not r.claimed:
+            if not r.claimed or r.failed == r.claimed:
                 break
         return total
 
