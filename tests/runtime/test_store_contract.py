@@ -16,7 +16,6 @@ from agentfsm.runtime import (
     AgentExists,
     Controller,
     DuplicateEvent,
-    EventIdReused,
     ManualClock,
     Store,
     UnknownAgent,
@@ -129,14 +128,6 @@ def test_same_refused_event_id_twice_returns_the_recorded_refusal(
     assert len(store.history("a1")) == 3
 
 
-def test_event_id_of_another_agent_is_an_error(controller: Controller) -> None:
-    controller.create("a1", "alfe", AlfeAgent("a1", "Bob"))
-    controller.create("a2", "alfe", AlfeAgent("a2", "Ann"))
-    controller.handle("a1", Event("provision", S, id="ev-1"))
-    with pytest.raises(EventIdReused, match="a1"):
-        controller.handle("a2", Event("provision", S, id="ev-1"))
-
-
 def test_stale_write_is_a_version_conflict_and_writes_nothing(
     controller: Controller, store: Store, clock: ManualClock
 ) -> None:
@@ -241,7 +232,7 @@ def test_history_lists_every_row_in_order(controller: Controller, store: Store) 
     assert [r.event for r in rows] == ["alfe", "provision", "host_up", "restart", "connected"]
     assert [r.accepted for r in rows] == [True, True, True, False, True]
     assert rows[-1].correlation_id == "c-1"
-    assert store.audit_row(rows[2].event_id) == rows[2]
+    assert store.audit_row("a1", rows[2].scope, rows[2].event_id) == rows[2]
 
 
 def test_a_stale_batch_is_split_and_retried(store: Store, clock: ManualClock) -> None:
