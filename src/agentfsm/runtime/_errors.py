@@ -53,7 +53,9 @@ class DuplicateEvent(StoreError):
         scope: the key's scope (see ``idempotency_scope``), when the store knows it.
     """
 
-    def __init__(self, event_id: str, agent_id: str | None = None, scope: str | None = None) -> None:
+    def __init__(
+        self, event_id: str, agent_id: str | None = None, scope: str | None = None
+    ) -> None:
         self.event_id = event_id
         self.agent_id = agent_id
         self.scope = scope

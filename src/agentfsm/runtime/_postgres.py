@@ -407,8 +407,7 @@ class PostgresStore:
     def audit_row(self, agent_id: str, scope: str, event_id: str) -> AuditRow | None:
         """The agent's audit row of ``event_id`` in ``scope``, if recorded."""
         sql = (
-            f"SELECT {_AUDIT_COLS} FROM audit "
-            "WHERE agent_id = %s AND scope = %s AND event_id = %s"
+            f"SELECT {_AUDIT_COLS} FROM audit WHERE agent_id = %s AND scope = %s AND event_id = %s"
         )
         rows = self._read(sql, (agent_id, scope, event_id))
         return self._audit(rows[0]) if rows else None

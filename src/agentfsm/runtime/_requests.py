@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def same_request(name: str, payload: Mapping[str, Any], event_name: str, event_payload: Any) -> bool:
+def same_request(
+    name: str, payload: Mapping[str, Any], event_name: str, event_payload: Any
+) -> bool:
     """Whether a recorded event (``name``, ``payload``) and a new one are the same request."""
     return name == event_name and same_value(payload, event_payload)
 
