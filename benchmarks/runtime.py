@@ -139,7 +139,7 @@ def _bare_sqlite(path: str, ids: list[str], count: int, batch: int) -> float:
     )
     insert = (
         "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, "
-        "to_status, version, at) VALUES (?, ?, 'event', 'U', ?, '{}', ?, ?, ?, ?)"
+        "to_status, version, at, scope) VALUES (?, ?, 'event', 'U', ?, '{}', ?, ?, ?, ?, 'U')"
     )
     begin = time.perf_counter()
     n = 0
@@ -200,8 +200,8 @@ def _bare_pg(
                 UPDATE agents SET status = %s, version = %s, since = %s, data = %s::jsonb,
                        updated_at = %s WHERE id = %s AND version = %s RETURNING id)
             INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status,
-                               to_status, version, at)
-            SELECT %s, id, 'event', 'U', %s, '{}'::jsonb, %s, %s, %s, %s FROM moved"""
+                               to_status, version, at, scope)
+            SELECT %s, id, 'event', 'U', %s, '{}'::jsonb, %s, %s, %s, %s, 'U' FROM moved"""
         start.wait()
         begin = time.perf_counter()
         for n in range(count):
