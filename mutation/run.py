@@ -130,7 +130,8 @@ def _print_table(rows: list[tuple[str, ...]]) -> None:
     head = ("module", "mutants", "killed", "timeout", "survived", "equiv.", "other", "%", "% eq.")
     widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
     for row in (head, *rows):
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        numbers = zip(row[1:], widths[1:], strict=True)
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in numbers]
         print("  ".join(cells))
 
 
