@@ -5,10 +5,23 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from agentfsm import ActionSpec, Actor, Event, Machine, Refusal, Snapshot, Step
+from agentfsm import (
+    ActionSpec,
+    Actor,
+    Event,
+    Guard,
+    Machine,
+    Not,
+    Refusal,
+    Snapshot,
+    StateSpec,
+    Step,
+    TransitionSpec,
+)
 from agentfsm.analysis import (
     CheckProfile,
     CheckReport,
+    PathStep,
     Invariant,
     abstract_value,
     check,
@@ -227,3 +240,124 @@ def _old_credentials_revoked(
 def test_regression_provision_after_resume_keeps_no_stale_credentials() -> None:
     report = check(MACHINES["alfe"], [_old_credentials_revoked])
     assert report.ok, report.format()
+
+
+# -- what the report keeps: every invariant, in order, and the reason it failed ------------------
+
+
+def _breaks(before: Snapshot, event: Event, result: Step | Refusal, machine: Machine) -> str | None:
+    if isinstance(result, Step) and result.snapshot.status == "broken":
+        return "the lamp broke"
+    return None
+
+
+def _switches_on(
+    before: Snapshot, event: Event, result: Step | Refusal, machine: Machine
+) -> str | None:
+    if isinstance(result, Step) and result.snapshot.status == "on":
+        return "the lamp came on"
+    return None
+
+
+NEVER_BREAKS = Invariant("never-breaks", "", lambda b, e, r, m, c: _breaks(b, e, r, m))
+NEVER_ON = Invariant("never-on", "", lambda b, e, r, m, c: _switches_on(b, e, r, m))
+
+
+def test_invariants_are_still_checked_after_one_has_failed() -> None:
+    # ``never-on`` fails on the first event; ``never-breaks`` only one event later.
+    report = check(LAMP, [NEVER_ON, NEVER_BREAKS])
+    assert [f.invariant for f in report.failures] == ["never-on", "never-breaks"]
+    assert [len(f.path) for f in report.failures] == [1, 2]
+
+
+def test_failures_are_reported_in_the_order_the_invariants_were_given() -> None:
+    report = check(LAMP, [NEVER_BREAKS, NEVER_ON])  # found in the other order
+    assert [f.invariant for f in report.failures] == ["never-breaks", "never-on"]
+
+
+def test_an_invariant_whose_check_raises_is_a_failure() -> None:
+    def boom(b: Snapshot, e: Event, r: Step | Refusal, m: Machine, c: object) -> str | None:
+        raise ValueError("no bulb")
+
+    report = check(LAMP, [Invariant("fragile", "raises", boom), NEVER_ON])
+    assert [f.invariant for f in report.failures] == ["fragile", "never-on"]
+    assert report.failures[0].message == "the check raised ValueError('no bulb')"
+    assert len(report.failures[0].path) == 1
+
+
+def test_the_summary_says_failed_when_there_are_only_structural_problems() -> None:
+    report = check(Machine(OVERLAPPING_SPEC, LAMP_IMPLEMENTATIONS, validate=False))
+    assert report.failures == ()
+    first, *rest = report.format().splitlines()
+    assert first.startswith("lamp: FAILED: 1 structural problem(s), 0 invariant(s) broken (")
+    assert first.endswith(" transitions explored)")
+    assert rest[0].startswith("  problem: ")
+
+
+def test_a_failure_prints_each_step_of_its_counterexample() -> None:
+    text = check(LAMP, [NEVER_BREAKS]).format()
+    assert text.splitlines()[1:] == [
+        "  invariant never-breaks broken: the lamp broke",
+        "    counterexample (2 events):",
+        "      1. switch by user [has_power=True]: off -> on",
+        "      2. burn_out by platform: on -> broken",
+    ]
+
+
+# A lamp that dims when switched off without power: from ``on``, one outcome of ``has_power``
+# leads back to a status already seen, the other to one seen nowhere else.
+DIMMING_SPEC = attrs.evolve(
+    LAMP_SPEC,
+    states=(*LAMP_SPEC.states, StateSpec("dimmed")),
+    transitions=(
+        TransitionSpec("switch", "off", "on", guard=Guard("has_power")),
+        TransitionSpec("switch", "on", "off", guard=Guard("has_power")),
+        TransitionSpec("switch", "on", "dimmed", guard=Not(Guard("has_power"))),
+        TransitionSpec("burn_out", "on", "broken"),
+        TransitionSpec("scrap", ("off", "on", "broken", "dimmed"), "scrapped"),
+    ),
+    explanations=(*LAMP_SPEC.explanations, ("dimmed", "switch", "A dimmed lamp is scrapped.")),
+)
+
+
+def _statuses_seen(machine: Machine) -> set[str]:
+    seen: set[str] = set()
+
+    def spy(b: Snapshot, e: Event, r: Step | Refusal, m: Machine, c: object) -> None:
+        seen.add(b.status)
+
+    check(machine, [Invariant("spy", "records", spy)])
+    return seen
+
+
+def test_the_other_guard_outcome_is_explored_when_one_reaches_a_visited_state() -> None:
+    assert "dimmed" in _statuses_seen(Machine(DIMMING_SPEC, LAMP_IMPLEMENTATIONS))
+
+
+def test_the_other_guard_outcome_is_explored_when_one_makes_the_engine_raise() -> None:
+    spec = attrs.evolve(
+        DIMMING_SPEC,
+        updates=(ActionSpec("explode"),),
+        transitions=tuple(
+            attrs.evolve(t, updates=("explode",)) if t.target == "off" else t
+            for t in DIMMING_SPEC.transitions
+        ),
+    )
+    impl = attrs.evolve(LAMP_IMPLEMENTATIONS, updates={"explode": _explode})
+    machine = Machine(spec, impl)
+    assert "dimmed" in _statuses_seen(machine)
+    assert [f.invariant for f in check(machine).failures] == ["decide-never-raises"]
+
+
+def test_a_path_step_prints_its_payload_and_guards_in_order() -> None:
+    step = PathStep(
+        "recreate",
+        Actor.USER,
+        {"confirmation": "my-agent", "size": "large"},
+        (("confirmation_matches", True), ("size_valid", False)),
+        "refused (invalid_size)",
+    )
+    assert step.format() == (
+        "recreate by user (confirmation='my-agent', size='large') "
+        "[confirmation_matches=True, size_valid=False]: refused (invalid_size)"
+    )
