@@ -21,8 +21,8 @@ from agentfsm import (
 from agentfsm.analysis import (
     CheckProfile,
     CheckReport,
-    PathStep,
     Invariant,
+    PathStep,
     abstract_value,
     check,
     invariant,
