@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import Any
+
 import attrs
 import pytest
 
@@ -9,6 +12,8 @@ from agentfsm import (
     ActionSpec,
     Actor,
     Event,
+    EventSpec,
+    FieldSpec,
     Guard,
     Machine,
     Not,
@@ -17,6 +22,7 @@ from agentfsm import (
     StateSpec,
     Step,
     TransitionSpec,
+    offered,
 )
 from agentfsm.analysis import (
     CheckProfile,
@@ -28,6 +34,7 @@ from agentfsm.analysis import (
     invariant,
     invariants_for,
 )
+from agentfsm.analysis._profiles import START
 from agentfsm.models import ALFE_IMPLEMENTATIONS, ALFE_SPEC, MACHINES
 from tests.machines import (
     IDLE_TIMEOUT_SPEC,
@@ -361,3 +368,94 @@ def test_a_path_step_prints_its_payload_and_guards_in_order() -> None:
         "recreate by user (confirmation='my-agent', size='large') "
         "[confirmation_matches=True, size_valid=False]: refused (invalid_size)"
     )
+
+
+# -- how the exploration is driven: decisions, clock, payloads ------------------------------------
+
+# The lamp's switch carries a level, so the checker has payloads that fit and payloads that do not.
+LEVELLED = Machine(
+    attrs.evolve(
+        LAMP_SPEC,
+        events=(
+            EventSpec(
+                "switch", frozenset({Actor.USER}), "Switch", fields=(FieldSpec("level", "int"),)
+            ),
+            *LAMP_SPEC.events[1:],
+        ),
+    ),
+    LAMP_IMPLEMENTATIONS,
+)
+LEVELS = CheckProfile(payloads={"switch": ({"level": 1}, {"level": "high"}, {"level": 1, "x": 0})})
+
+
+def _decisions(machine: Machine, profile: CheckProfile) -> tuple[Counter[tuple[Any, ...]], int]:
+    counts: Counter[tuple[Any, ...]] = Counter()
+
+    def spy(b: Snapshot, e: Event, r: Step | Refusal, m: Machine, c: object) -> None:
+        counts[(b.status, e.name, e.actor, tuple(sorted(e.payload.items())))] += 1
+
+    report = check(machine, [Invariant("spy", "records", spy)], profile=profile)
+    return counts, report.transitions_explored
+
+
+def test_both_guard_outcomes_are_tried_only_for_events_that_fit() -> None:
+    counts, transitions = _decisions(LEVELLED, LEVELS)
+    assert counts[("off", "switch", Actor.USER, (("level", 1),))] == 2  # has_power: True, False
+    assert counts[("off", "switch", Actor.USER, (("level", "high"),))] == 1  # bad field
+    assert counts[("off", "switch", Actor.USER, (("level", 1), ("x", 0)))] == 1  # unknown key
+    assert counts[("off", "switch", Actor.USER, ())] == 1  # the level is missing
+    assert counts[("off", "switch", Actor.SYSTEM, (("level", 1),))] == 1  # not its actor
+    assert transitions == sum(counts.values())
+
+
+def test_the_clock_moves_one_tick_per_step_of_depth() -> None:
+    seen: dict[str, set[object]] = {}
+
+    def clock(b: Snapshot, e: Event, r: Step | Refusal, m: Machine, c: Any) -> None:
+        seen.setdefault(b.status, set()).add(c.now)
+
+    profile = CheckProfile()
+    check(LAMP, [Invariant("clock", "records", clock)], profile=profile)
+    start = LAMP.initial(None, START).since
+    # off is the start (depth 0), on is one step away, broken and scrapped two.
+    assert seen["off"] == {start + profile.tick}
+    assert seen["on"] == {start + 2 * profile.tick}
+    assert seen["broken"] == {start + 3 * profile.tick}
+
+
+def test_a_raising_engine_is_reported_before_the_invariants() -> None:
+    spec = attrs.evolve(
+        LAMP_SPEC,
+        updates=(ActionSpec("explode"),),
+        transitions=tuple(
+            attrs.evolve(t, updates=("explode",)) if t.event == "burn_out" else t
+            for t in LAMP_SPEC.transitions
+        ),
+    )
+    impl = attrs.evolve(LAMP_IMPLEMENTATIONS, updates={"explode": _explode})
+    report = check(Machine(spec, impl), [NEVER_ON, NEVER_BREAKS])
+    assert [f.invariant for f in report.failures] == ["decide-never-raises", "never-on"]
+    last = report.failures[0].path[-1]
+    assert last == PathStep("burn_out", Actor.SYSTEM, {}, (), "raised KeyError('bulb')")
+
+
+def test_the_state_limit_problem_says_what_to_do() -> None:
+    versions = CheckProfile(abstraction=lambda s: (s.status, s.version))
+    report = check(LAMP, profile=versions, max_states=5)
+    assert report.problems == (
+        "exploration stopped after 5 states: the abstraction does not make the model finite; "
+        "register a CheckProfile with a coarser abstraction",
+    )
+
+
+def test_invariants_asking_what_is_offered_see_the_real_guards() -> None:
+    offers: list[bool] = []
+
+    def ask(b: Snapshot, e: Event, r: Step | Refusal, m: Machine, c: Any) -> None:
+        # While switch is decided its guard is forced; after any other event nothing is.
+        if b.status == "off" and e.name != "switch":
+            offers.append(any(o.event == "switch" and o.offered for o in offered(m, b, c)))
+
+    check(LAMP, [Invariant("ask", "records", ask)])
+    assert offers
+    assert all(offers)  # the lamp's real has_power always passes
