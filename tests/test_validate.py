@@ -310,3 +310,21 @@ def test_user_actions_are_checked_in_every_status_after_one_that_handles_them() 
         "user action 'switch' is neither handled nor explained in status 'broken': "
         "add a transition, or an explanation ('broken', 'switch', 'why not')"
     ]
+
+
+def test_user_actions_are_checked_in_every_status_after_one_that_explains_them() -> None:
+    # 'switch' is explained in broken; scrapped, after it, has neither row nor explanation.
+    spec = _lamp(explanations=(("broken", "switch", "A broken lamp does not switch."),))
+    assert structural_problems(spec) == [
+        "user action 'switch' is neither handled nor explained in status 'scrapped': "
+        "add a transition, or an explanation ('scrapped', 'switch', 'why not')",
+        "user action 'scrap' is neither handled nor explained in status 'scrapped': "
+        "add a transition, or an explanation ('scrapped', 'scrap', 'why not')",
+    ]
+
+
+def test_an_overlap_with_an_unguarded_second_row_says_so() -> None:
+    assert structural_problems(OVERLAPPING_SPEC) == [
+        "from 'off', event 'switch' has two transitions that can both apply "
+        "(guard has_power; no guard): make their guards exclusive, e.g. G and Not(G)"
+    ]
