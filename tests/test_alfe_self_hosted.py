@@ -103,3 +103,14 @@ def test_offered_actions(status: str, expected: set[str]) -> None:
         if not offer.offered:
             assert offer.refusal is not None
             assert offer.refusal.message
+
+
+def test_a_second_purge_is_refused() -> None:
+    deleted = decide(ALFE_SELF_HOSTED, snap("active"), Event("delete", U), CTX)
+    assert isinstance(deleted, Step)
+    purged = decide(ALFE_SELF_HOSTED, deleted.snapshot, Event("purge", T), Context(T0 + GRACE))
+    assert isinstance(purged, Step)
+    later = Context(T0 + 2 * GRACE)
+    again = decide(ALFE_SELF_HOSTED, purged.snapshot, Event("purge", T), later)
+    assert isinstance(again, Refusal)
+    assert again.code == "already_purged"

@@ -616,3 +616,27 @@ def test_billing_resume_waits_for_good_standing() -> None:
     result = decide(ALFE, snapshot("billing_suspended"), bad, CTX)
     assert isinstance(result, Refusal)
     assert result.code == "billing_not_in_good_standing"
+
+
+# -- payload fields the table requires, and data the table resets ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "name", "actor"),
+    [("running", "billing_suspend", S), ("billing_suspended", "billing_resume", S)],
+)
+def test_a_required_field_that_is_missing_is_an_invalid_payload(
+    key: str, name: str, actor: Actor
+) -> None:
+    result = decide(ALFE, snapshot(key), Event(name, actor, {}), CTX)
+    assert isinstance(result, Refusal)
+    assert result.code == "invalid_payload"
+
+
+def test_recreate_with_a_new_size_forgets_failed_capacity_attempts() -> None:
+    before = snapshot("failed")
+    before = before._replace(data=attrs.evolve(before.data, capacity_attempts=3))
+    payload = {"confirmation": NAME, "size": "large"}
+    result = decide(ALFE, before, Event("recreate", U, payload), CTX)
+    assert isinstance(result, Step)
+    assert (result.snapshot.data.size, result.snapshot.data.capacity_attempts) == ("large", 0)

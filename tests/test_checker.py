@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import Any
+
 import attrs
 import pytest
 
-from agentfsm import ActionSpec, Actor, Event, Machine, Refusal, Snapshot, Step
+from agentfsm import (
+    ActionSpec,
+    Actor,
+    Event,
+    EventSpec,
+    FieldSpec,
+    Guard,
+    Machine,
+    Not,
+    Refusal,
+    Snapshot,
+    StateSpec,
+    Step,
+    TransitionSpec,
+    offered,
+)
 from agentfsm.analysis import (
     CheckProfile,
     CheckReport,
     Invariant,
+    PathStep,
     abstract_value,
     check,
     invariant,
     invariants_for,
 )
+from agentfsm.analysis._profiles import START
 from agentfsm.models import ALFE_IMPLEMENTATIONS, ALFE_SPEC, MACHINES
 from tests.machines import (
     IDLE_TIMEOUT_SPEC,
@@ -227,3 +247,215 @@ def _old_credentials_revoked(
 def test_regression_provision_after_resume_keeps_no_stale_credentials() -> None:
     report = check(MACHINES["alfe"], [_old_credentials_revoked])
     assert report.ok, report.format()
+
+
+# -- what the report keeps: every invariant, in order, and the reason it failed ------------------
+
+
+def _breaks(before: Snapshot, event: Event, result: Step | Refusal, machine: Machine) -> str | None:
+    if isinstance(result, Step) and result.snapshot.status == "broken":
+        return "the lamp broke"
+    return None
+
+
+def _switches_on(
+    before: Snapshot, event: Event, result: Step | Refusal, machine: Machine
+) -> str | None:
+    if isinstance(result, Step) and result.snapshot.status == "on":
+        return "the lamp came on"
+    return None
+
+
+NEVER_BREAKS = Invariant("never-breaks", "", lambda b, e, r, m, c: _breaks(b, e, r, m))
+NEVER_ON = Invariant("never-on", "", lambda b, e, r, m, c: _switches_on(b, e, r, m))
+
+
+def test_invariants_are_still_checked_after_one_has_failed() -> None:
+    # ``never-on`` fails on the first event; ``never-breaks`` only one event later.
+    report = check(LAMP, [NEVER_ON, NEVER_BREAKS])
+    assert [f.invariant for f in report.failures] == ["never-on", "never-breaks"]
+    assert [len(f.path) for f in report.failures] == [1, 2]
+
+
+def test_failures_are_reported_in_the_order_the_invariants_were_given() -> None:
+    report = check(LAMP, [NEVER_BREAKS, NEVER_ON])  # found in the other order
+    assert [f.invariant for f in report.failures] == ["never-breaks", "never-on"]
+
+
+def test_an_invariant_whose_check_raises_is_a_failure() -> None:
+    def boom(b: Snapshot, e: Event, r: Step | Refusal, m: Machine, c: object) -> str | None:
+        raise ValueError("no bulb")
+
+    report = check(LAMP, [Invariant("fragile", "raises", boom), NEVER_ON])
+    assert [f.invariant for f in report.failures] == ["fragile", "never-on"]
+    assert report.failures[0].message == "the check raised ValueError('no bulb')"
+    assert len(report.failures[0].path) == 1
+
+
+def test_the_summary_says_failed_when_there_are_only_structural_problems() -> None:
+    report = check(Machine(OVERLAPPING_SPEC, LAMP_IMPLEMENTATIONS, validate=False))
+    assert report.failures == ()
+    first, *rest = report.format().splitlines()
+    assert first.startswith("lamp: FAILED: 1 structural problem(s), 0 invariant(s) broken (")
+    assert first.endswith(" transitions explored)")
+    assert rest[0].startswith("  problem: ")
+
+
+def test_a_failure_prints_each_step_of_its_counterexample() -> None:
+    text = check(LAMP, [NEVER_BREAKS]).format()
+    assert text.splitlines()[1:] == [
+        "  invariant never-breaks broken: the lamp broke",
+        "    counterexample (2 events):",
+        "      1. switch by user [has_power=True]: off -> on",
+        "      2. burn_out by platform: on -> broken",
+    ]
+
+
+# A lamp that dims when switched off without power: from ``on``, one outcome of ``has_power``
+# leads back to a status already seen, the other to one seen nowhere else.
+DIMMING_SPEC = attrs.evolve(
+    LAMP_SPEC,
+    states=(*LAMP_SPEC.states, StateSpec("dimmed")),
+    transitions=(
+        TransitionSpec("switch", "off", "on", guard=Guard("has_power")),
+        TransitionSpec("switch", "on", "off", guard=Guard("has_power")),
+        TransitionSpec("switch", "on", "dimmed", guard=Not(Guard("has_power"))),
+        TransitionSpec("burn_out", "on", "broken"),
+        TransitionSpec("scrap", ("off", "on", "broken", "dimmed"), "scrapped"),
+    ),
+    explanations=(*LAMP_SPEC.explanations, ("dimmed", "switch", "A dimmed lamp is scrapped.")),
+)
+
+
+def _statuses_seen(machine: Machine) -> set[str]:
+    seen: set[str] = set()
+
+    def spy(b: Snapshot, e: Event, r: Step | Refusal, m: Machine, c: object) -> None:
+        seen.add(b.status)
+
+    check(machine, [Invariant("spy", "records", spy)])
+    return seen
+
+
+def test_the_other_guard_outcome_is_explored_when_one_reaches_a_visited_state() -> None:
+    assert "dimmed" in _statuses_seen(Machine(DIMMING_SPEC, LAMP_IMPLEMENTATIONS))
+
+
+def test_the_other_guard_outcome_is_explored_when_one_makes_the_engine_raise() -> None:
+    spec = attrs.evolve(
+        DIMMING_SPEC,
+        updates=(ActionSpec("explode"),),
+        transitions=tuple(
+            attrs.evolve(t, updates=("explode",)) if t.target == "off" else t
+            for t in DIMMING_SPEC.transitions
+        ),
+    )
+    impl = attrs.evolve(LAMP_IMPLEMENTATIONS, updates={"explode": _explode})
+    machine = Machine(spec, impl)
+    assert "dimmed" in _statuses_seen(machine)
+    assert [f.invariant for f in check(machine).failures] == ["decide-never-raises"]
+
+
+def test_a_path_step_prints_its_payload_and_guards_in_order() -> None:
+    step = PathStep(
+        "recreate",
+        Actor.USER,
+        {"confirmation": "my-agent", "size": "large"},
+        (("confirmation_matches", True), ("size_valid", False)),
+        "refused (invalid_size)",
+    )
+    assert step.format() == (
+        "recreate by user (confirmation='my-agent', size='large') "
+        "[confirmation_matches=True, size_valid=False]: refused (invalid_size)"
+    )
+
+
+# -- how the exploration is driven: decisions, clock, payloads ------------------------------------
+
+# The lamp's switch carries a level, so the checker has payloads that fit and payloads that do not.
+LEVELLED = Machine(
+    attrs.evolve(
+        LAMP_SPEC,
+        events=(
+            EventSpec(
+                "switch", frozenset({Actor.USER}), "Switch", fields=(FieldSpec("level", "int"),)
+            ),
+            *LAMP_SPEC.events[1:],
+        ),
+    ),
+    LAMP_IMPLEMENTATIONS,
+)
+LEVELS = CheckProfile(payloads={"switch": ({"level": 1}, {"level": "high"}, {"level": 1, "x": 0})})
+
+
+def _decisions(machine: Machine, profile: CheckProfile) -> tuple[Counter[tuple[Any, ...]], int]:
+    counts: Counter[tuple[Any, ...]] = Counter()
+
+    def spy(b: Snapshot, e: Event, r: Step | Refusal, m: Machine, c: object) -> None:
+        counts[(b.status, e.name, e.actor, tuple(sorted(e.payload.items())))] += 1
+
+    report = check(machine, [Invariant("spy", "records", spy)], profile=profile)
+    return counts, report.transitions_explored
+
+
+def test_both_guard_outcomes_are_tried_only_for_events_that_fit() -> None:
+    counts, transitions = _decisions(LEVELLED, LEVELS)
+    assert counts[("off", "switch", Actor.USER, (("level", 1),))] == 2  # has_power: True, False
+    assert counts[("off", "switch", Actor.USER, (("level", "high"),))] == 1  # bad field
+    assert counts[("off", "switch", Actor.USER, (("level", 1), ("x", 0)))] == 1  # unknown key
+    assert counts[("off", "switch", Actor.USER, ())] == 1  # the level is missing
+    assert counts[("off", "switch", Actor.SYSTEM, (("level", 1),))] == 1  # not its actor
+    assert transitions == sum(counts.values())
+
+
+def test_the_clock_moves_one_tick_per_step_of_depth() -> None:
+    seen: dict[str, set[object]] = {}
+
+    def clock(b: Snapshot, e: Event, r: Step | Refusal, m: Machine, c: Any) -> None:
+        seen.setdefault(b.status, set()).add(c.now)
+
+    profile = CheckProfile()
+    check(LAMP, [Invariant("clock", "records", clock)], profile=profile)
+    start = LAMP.initial(None, START).since
+    # off is the start (depth 0), on is one step away, broken and scrapped two.
+    assert seen["off"] == {start + profile.tick}
+    assert seen["on"] == {start + 2 * profile.tick}
+    assert seen["broken"] == {start + 3 * profile.tick}
+
+
+def test_a_raising_engine_is_reported_before_the_invariants() -> None:
+    spec = attrs.evolve(
+        LAMP_SPEC,
+        updates=(ActionSpec("explode"),),
+        transitions=tuple(
+            attrs.evolve(t, updates=("explode",)) if t.event == "burn_out" else t
+            for t in LAMP_SPEC.transitions
+        ),
+    )
+    impl = attrs.evolve(LAMP_IMPLEMENTATIONS, updates={"explode": _explode})
+    report = check(Machine(spec, impl), [NEVER_ON, NEVER_BREAKS])
+    assert [f.invariant for f in report.failures] == ["decide-never-raises", "never-on"]
+    last = report.failures[0].path[-1]
+    assert last == PathStep("burn_out", Actor.SYSTEM, {}, (), "raised KeyError('bulb')")
+
+
+def test_the_state_limit_problem_says_what_to_do() -> None:
+    versions = CheckProfile(abstraction=lambda s: (s.status, s.version))
+    report = check(LAMP, profile=versions, max_states=5)
+    assert report.problems == (
+        "exploration stopped after 5 states: the abstraction does not make the model finite; "
+        "register a CheckProfile with a coarser abstraction",
+    )
+
+
+def test_invariants_asking_what_is_offered_see_the_real_guards() -> None:
+    offers: list[bool] = []
+
+    def ask(b: Snapshot, e: Event, r: Step | Refusal, m: Machine, c: Any) -> None:
+        # While switch is decided its guard is forced; after any other event nothing is.
+        if b.status == "off" and e.name != "switch":
+            offers.append(any(o.event == "switch" and o.offered for o in offered(m, b, c)))
+
+    check(LAMP, [Invariant("ask", "records", ask)])
+    assert offers
+    assert all(offers)  # the lamp's real has_power always passes

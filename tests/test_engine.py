@@ -43,6 +43,7 @@ from agentfsm import (
     decide,
     fire,
 )
+from agentfsm._spec import SAME
 from agentfsm.models import ALFE, ALFE_SELF_HOSTED, RECIF, AlfeAgent, RecifAgent, RecifSpec
 
 A = Actor
@@ -402,3 +403,158 @@ def test_regression_a_bug_in_a_guard_is_not_hidden_as_a_refusal() -> None:
     starting = machine.initial(AlfeAgent("ag_1", "support-agent"), T0)._replace(status="starting")
     with pytest.raises(TypeError, match="a bug in the guard itself"):
         decide(machine, starting, Event("start", Actor.USER), Context(T0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths the shipped models and the door do not all take: nested guards, SAME rows, many
+# effects, list-returning effect builders, malformed snapshots, optional and bool fields.
+
+_G = {"a": "no_a", "b": "no_b", "c": "no_c"}
+
+
+def _bench(guard: Any = None, **row: Any) -> Machine:
+    """One status, one user event ``poke`` with the given guard; ``a``, ``b`` and ``c`` read
+    the payload's flags of the same name."""
+    spec = MachineSpec(
+        name="bench",
+        initial="idle",
+        states=(StateSpec("idle"), StateSpec("busy")),
+        events=(
+            EventSpec(
+                "poke",
+                frozenset({A.USER}),
+                "Poke",
+                fields=(
+                    FieldSpec("a", "bool", required=False),
+                    FieldSpec("b", "bool", required=False),
+                    FieldSpec("c", "bool", required=False),
+                    FieldSpec("n", "int", required=False),
+                ),
+            ),
+            EventSpec("done", frozenset({A.SYSTEM}), "Done"),
+            EventSpec("wake", frozenset({A.SYSTEM}), "Wake"),
+        ),
+        guards=tuple(GuardSpec(g, code, f"{{label}} needs {g}.") for g, code in _G.items()),
+        effects=(ActionSpec("one"), ActionSpec("two"), ActionSpec("many")),
+        transitions=(
+            TransitionSpec("poke", "idle", row.pop("target", "busy"), guard=guard, **row),
+            TransitionSpec("done", "busy", "idle"),
+            TransitionSpec("wake", "idle", "busy"),
+        ),
+        explanations=(("busy", "poke", "Busy."),),
+    )
+    impl = Implementations(
+        guards={g: (lambda name: lambda s, e, c: bool(e.payload.get(name)))(g) for g in _G},
+        effects={
+            "one": lambda b, a, e, c: ("one",),
+            "two": lambda b, a, e, c: ("two", "three"),
+            "many": lambda b, a, e, c: ["four", "five"],  # a list, not a tuple
+        },
+    )
+    return Machine(spec, impl)
+
+
+_IDLE = Snapshot("idle", 2, T0 - timedelta(hours=1), None)
+
+
+def _poke(machine: Machine, **flags: Any) -> Step | Refusal:
+    return decide(machine, _IDLE, Event("poke", A.USER, flags), CTX)
+
+
+_A, _B, _C = Guard("a"), Guard("b"), Guard("c")
+
+
+@pytest.mark.parametrize(
+    ("guard", "passing", "failing"),
+    [
+        (AnyOf((AllOf((_A, _B)), _C)), [{"a": True, "b": True}, {"c": True}], [{"a": True}, {}]),
+        (Not(AllOf((_A, _B))), [{}, {"a": True}, {"b": True}], [{"a": True, "b": True}]),
+        (Not(AnyOf((_A, _B))), [{}, {"c": True}], [{"a": True}, {"b": True}]),
+        (AllOf((AnyOf((_A, _B)), Not(_C))), [{"b": True}], [{"b": True, "c": True}, {"c": True}]),
+    ],
+)
+def test_nested_guards_combine_as_written(
+    guard: Any, passing: list[dict[str, bool]], failing: list[dict[str, bool]]
+) -> None:
+    machine = _bench(guard)
+    for flags in passing:
+        assert isinstance(_poke(machine, **flags), Step), flags
+    for flags in failing:
+        result = _poke(machine, **flags)
+        assert isinstance(result, Refusal), flags
+        assert result.code in (*_G.values(), "guard_failed")  # a negation has no code of its own
+
+
+def test_a_nested_guard_refusal_names_the_guard_that_failed() -> None:
+    result = _poke(_bench(AllOf((AnyOf((_A, _B)), Not(_C)))), b=True, c=True)
+    assert isinstance(result, Refusal)
+    # The failing part is Not(c): a negated guard refuses with the generic code and names it.
+    assert (result.code, result.guard) == ("guard_failed", "not c")
+    assert result.message == "Poke is not allowed because c."
+    missing = _poke(_bench(AllOf((AnyOf((_A, _B)), Not(_C)))))
+    assert isinstance(missing, Refusal)
+    assert missing.code in ("no_a", "no_b")
+
+
+def test_a_row_with_the_default_target_keeps_the_status_and_its_since() -> None:
+    result = _poke(_bench(target=SAME))
+    assert isinstance(result, Step)
+    after = result.snapshot
+    assert (after.status, after.version, after.since) == ("idle", 3, _IDLE.since)
+
+
+def test_every_effect_of_a_row_comes_out_in_order() -> None:
+    result = _poke(_bench(effects=("one", "two", "one")))
+    assert isinstance(result, Step)
+    assert result.effects == ("one", "two", "three", "one")
+
+
+@pytest.mark.parametrize(
+    "effects", [("one", "many"), ("many", "one"), ("one", "two", "many"), ("many", "many", "one")]
+)
+def test_regression_a_list_from_one_of_several_effect_builders_raised_type_error(
+    effects: tuple[str, ...],
+) -> None:
+    result = _poke(_bench(effects=effects))
+    assert isinstance(result, Step)
+    expected = {"one": ("one",), "two": ("two", "three"), "many": ("four", "five")}
+    assert result.effects == sum((expected[name] for name in effects), ())
+    assert isinstance(result.effects, tuple)
+
+
+def test_an_effect_builder_returning_a_list_still_gives_a_tuple() -> None:
+    result = _poke(_bench(effects="many"))
+    assert isinstance(result, Step)
+    assert result.effects == ("four", "five")
+    assert isinstance(result.effects, tuple)
+
+
+def test_a_payload_check_goes_past_a_missing_optional_field() -> None:
+    result = _poke(_bench(), n="seven")  # a, b, c are optional and missing; n is bad
+    assert isinstance(result, Refusal)
+    assert result.code == "invalid_payload"
+    assert "n must be a whole number" in result.message
+
+
+@pytest.mark.parametrize(("field", "value"), [("a", 1), ("a", "yes"), ("n", True), ("n", False)])
+def test_bool_and_int_fields_do_not_take_each_other(field: str, value: object) -> None:
+    result = _poke(_bench(), **{field: value})
+    assert isinstance(result, Refusal)
+    assert result.code == "invalid_payload"
+
+
+def test_a_bool_field_takes_true_and_false() -> None:
+    assert isinstance(_poke(_bench(_A), a=True), Step)
+    refused = _poke(_bench(_A), a=False)
+    assert isinstance(refused, Refusal)
+    assert refused.code == "no_a"
+
+
+@pytest.mark.parametrize("since", [datetime(2026, 4, 3, 9, 0), "an hour ago"])
+def test_a_malformed_snapshot_is_refused_invalid_snapshot(since: object) -> None:
+    # Start on a stuck agent reads how long it has been starting: now - since.
+    snapshot = Snapshot("starting", 3, since, AlfeAgent("ag-1", "bot", host=1, credentials=1))  # type: ignore[arg-type]
+    result = decide(ALFE, snapshot, Event("start"), CTX)
+    assert isinstance(result, Refusal)
+    assert (result.code, result.event, result.status) == ("invalid_snapshot", "start", "starting")
+    assert repr(since) in result.message

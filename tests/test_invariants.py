@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import HealthCheck, Phase, example, find, given, settings
 from hypothesis import strategies as st
 
 from agentfsm import Actor, Context, Event, Machine, Refusal, Snapshot, Step, decide
@@ -521,3 +521,46 @@ def test_the_random_streams_find_a_broken_model() -> None:
     no_shrinking = settings(max_examples=500, database=None, phases=[Phase.generate])
     find(walks(broken), breaks, settings=no_shrinking)
     assert messages[-1].startswith("alfe-4: the platform event 'idle_timeout' led a running")
+
+
+# ---------------------------------------------------------------------------------------------
+# The scale bounds and the engine's order of checks (payload before guards).
+
+_SCALE_BOUNDS = _ALL["recif-scale-bounds"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    replicas=st.one_of(st.integers(-3, 14), st.booleans(), st.none(), st.just("3")),
+    extra=st.dictionaries(
+        st.sampled_from(["x", "count", "replica"]),
+        st.one_of(st.none(), st.integers(0, 3)),
+        max_size=2,
+    ),
+)
+@example(replicas=0, extra={"x": None})
+def test_scale_bounds_hold_for_any_scale_payload(replicas: object, extra: dict[str, Any]) -> None:
+    event = _ev("scale", **extra, replicas=replicas)
+    ctx = Context(T0 + timedelta(minutes=1))
+    result = decide(RECIF, _R_RUNNING, event, ctx)
+    assert _SCALE_BOUNDS.check(_R_RUNNING, event, result, RECIF, ctx) is None
+
+
+def test_regression_scale_with_an_undeclared_key_and_an_out_of_range_count() -> None:
+    # The payload check runs before the guards, so the undeclared key is the reason given; the
+    # invariant used to insist on replicas_out_of_range and failed the generated lifecycle test.
+    event = _ev("scale", x=None, replicas=0)
+    ctx = Context(T0 + timedelta(minutes=1))
+    result = decide(RECIF, _R_RUNNING, event, ctx)
+    assert isinstance(result, Refusal)
+    assert result.code == "invalid_payload"
+    assert _SCALE_BOUNDS.check(_R_RUNNING, event, result, RECIF, ctx) is None
+
+
+def test_scale_bounds_refuse_invalid_payload_for_a_well_formed_out_of_range_count() -> None:
+    # The exemption above is for payloads that really are bad, not a licence for the code.
+    event = _ev("scale", replicas=0)
+    forged = Refusal("invalid_payload", "Bad.", "scale", "Running")
+    message = _SCALE_BOUNDS.check(_R_RUNNING, event, forged, RECIF, Context(T0))
+    assert message is not None
+    assert "invalid_payload" in message

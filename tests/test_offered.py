@@ -18,14 +18,23 @@ from hypothesis import strategies as st
 
 from agentfsm import (
     Actor,
+    AllOf,
     Context,
     Event,
+    EventSpec,
+    FieldSpec,
+    Guard,
+    GuardSpec,
+    Implementations,
     InvalidInput,
     Machine,
+    MachineSpec,
     Policy,
     Refusal,
     Snapshot,
+    StateSpec,
     Step,
+    TransitionSpec,
     decide,
     offered,
 )
@@ -216,3 +225,57 @@ def test_offered_agrees_with_decide_at_any_age(
     status: str, age: timedelta, stuck_after: timedelta
 ) -> None:
     _agrees(ALFE, alfe(status, age), Context(T0, Policy(stuck_after=stuck_after)))
+
+
+# -- an input-reading guard beside an ordinary one ------------------------------------------------
+
+
+def _safe(daytime: bool) -> Machine:
+    """A safe whose ``open`` needs the typed code (input) and daylight (an ordinary guard)."""
+    spec = MachineSpec(
+        name="safe",
+        initial="shut",
+        states=(StateSpec("shut"), StateSpec("open")),
+        events=(
+            EventSpec("open", frozenset({Actor.USER}), "Open", fields=(FieldSpec("code", "int"),)),
+            EventSpec("shut", frozenset({Actor.USER}), "Shut"),
+        ),
+        guards=(
+            GuardSpec("code_ok", "wrong_code", "{label} needs the right code.", reads_input=True),
+            GuardSpec("daytime", "night", "{label} waits for daylight."),
+        ),
+        transitions=(
+            TransitionSpec(
+                "open", "shut", "open", guard=AllOf((Guard("code_ok"), Guard("daytime")))
+            ),
+            TransitionSpec("shut", "open", "shut"),
+        ),
+        explanations=(("open", "open", "It is open."), ("shut", "shut", "It is shut.")),
+    )
+    impl = Implementations(
+        guards={
+            "code_ok": lambda s, e, c: e.payload.get("code") == 7,
+            "daytime": lambda s, e, c: daytime,
+        }
+    )
+    return Machine(spec, impl)
+
+
+def _open_offer(machine: Machine) -> Any:
+    snapshot = machine.initial(None, datetime(2026, 4, 3, 10, 0, tzinfo=UTC))
+    ctx = Context(datetime(2026, 4, 3, 10, 5, tzinfo=UTC))
+    return next(o for o in offered(machine, snapshot, ctx) if o.event == "open")
+
+
+def test_an_input_guard_is_left_to_the_person_when_the_other_guards_hold() -> None:
+    offer = _open_offer(_safe(daytime=True))
+    assert offer.offered
+    assert offer.needs == ("code",)
+    assert offer.requirements == ("Open needs the right code.",)
+
+
+def test_an_input_guard_does_not_hide_an_ordinary_guard_that_fails() -> None:
+    offer = _open_offer(_safe(daytime=False))
+    assert not offer.offered
+    assert offer.refusal is not None
+    assert (offer.refusal.code, offer.refusal.message) == ("night", "Open waits for daylight.")

@@ -348,3 +348,35 @@ def test_regression_env_secrets_given_as_one_name() -> None:
     for bad in (None, 3, ("ok", ""), ("ok", 4)):
         with pytest.raises(InvalidInput, match="env_secrets"):
             RecifSpec(env_secrets=bad)
+
+
+# -- payload fields the table requires, deletion and secret names ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "name", "actor"),
+    [
+        ("Pending", "pods_ready", S),
+        ("Running", "pods_unhealthy", S),
+        ("Running", "start_canary", U),
+        ("Running", "scale", U),
+    ],
+)
+def test_a_required_field_that_is_missing_is_an_invalid_payload(
+    state: str, name: str, actor: Actor
+) -> None:
+    result = decide(RECIF, agent_in(state), Event(name, actor, {}), CTX)
+    assert isinstance(result, Refusal)
+    assert result.code == "invalid_payload"
+
+
+def test_delete_drops_the_canary() -> None:
+    result = step(agent_in("Running", canary="ghcr.io/acme/corail:1.5"), "delete")
+    assert result.snapshot.status == "deleted"
+    assert result.snapshot.data.canary is None
+
+
+@pytest.mark.parametrize("name", ["Bad_Name", "", "-lead", "UPPER", 7])
+def test_a_credential_secret_must_be_a_dns_label(name: object) -> None:
+    with pytest.raises(InvalidInput, match="credential_secret"):
+        RecifSpec(credential_secret=name)  # type: ignore[arg-type]

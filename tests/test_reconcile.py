@@ -741,3 +741,80 @@ def test_the_machine_follows_the_reconciled_phase(steps: list[tuple[str, dict[st
         assert phase_of(snapshot) == second.phase
         statuses = [(c.type, c.status) for c in snapshot.data.conditions]
         assert statuses == [(c.type, c.status) for c in second.conditions]
+
+
+# -- gaps the mutation run found ------------------------------------------------------------------
+
+
+def test_a_secrets_change_with_a_config_change_rolls_once() -> None:
+    o = converged(desired())
+    d = desired(config=BAD, credential_secret="llm-keys")
+    r = reconcile(d, o, now=T0)
+    assert r.actions == (RecreateConfigMap(BAD), MountSecrets(("agent-env",), "llm-keys"))
+
+
+def test_a_deleted_agent_reports_no_ready_pods_while_they_are_removed() -> None:
+    o = converged(desired())
+    assert o.ready_replicas == 2
+    r = reconcile(desired(deleted=True), o, now=T0)
+    assert (r.ready_replicas, r.endpoint, r.deleted) == (0, None, True)
+
+
+def test_a_converged_agent_is_still_requeued() -> None:
+    d = desired()
+    r = reconcile(d, converged(d), now=T0)
+    assert r.converged
+    assert r.requeue_after == Policy().requeue_after
+
+
+def test_conditions_carry_the_generation_the_time_and_the_reason() -> None:
+    crash = (Fault("CrashLoopBackOff", config=BAD),)
+    d = desired(config=BAD, generation=4)
+    r = reconcile(d, converged(d, crash), now=T0 + timedelta(minutes=3))
+    assert r.phase == "Failed"
+    assert {c.observed_generation for c in r.conditions} == {4}
+    assert {c.last_transition_time for c in r.conditions} == {T0 + timedelta(minutes=3)}
+    (degraded,) = [c for c in r.conditions if c.type == "Degraded"]
+    assert degraded.reason == "CrashLoopBackOff"
+
+
+def test_an_unhealthy_phase_event_carries_the_degraded_message() -> None:
+    crash = (Fault("CrashLoopBackOff", config=BAD),)
+    d = desired(config=BAD)
+    result = reconcile(d, converged(d, crash), now=T0)
+    (degraded,) = [c for c in result.conditions if c.type == "Degraded"]
+    assert degraded.message
+    event = phase_event("Running", result)
+    assert event is not None
+    assert event.payload == {"reason": "CrashLoopBackOff", "message": degraded.message}
+
+
+def test_phase_event_reports_only_platform_moves_that_change_the_phase() -> None:
+    d = desired()
+    running = reconcile(d, converged(d), now=T0)
+    assert phase_event("Running", running) is None  # in place: no event every resync
+    assert phase_event("Failed", running) is not None  # Failed -> Running is a platform row
+    pending = reconcile(d, ObservedState(), now=T0)
+    assert phase_event("Running", pending) is None  # no platform row leaves Running for Pending
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: reconcile(7, ObservedState(), now=T0), "DesiredSpec, not int"),
+        (lambda: reconcile(desired(), 7, now=T0), "ObservedState, not int"),
+        (lambda: reconcile(desired(), ObservedState(), now=T0, policy=7), "Policy, not int"),
+        (
+            lambda: reconcile(desired(), ObservedState(), now=T0, previous_conditions=7),
+            "sequence of Condition, not int",
+        ),
+        (lambda: phase_event("Running", 7), "ReconcileResult, not int"),
+        (
+            lambda: phase_event("Sleeping", reconcile(desired(), ObservedState(), now=T0)),
+            "use one of created, Pending, Running",
+        ),
+    ],
+)
+def test_wrong_arguments_are_named_in_the_error(call: Any, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        call()

@@ -149,3 +149,22 @@ def test_hibernate_example_builds_and_checks_its_extension() -> None:
 
     assert "hibernated" in HIBERNATING.states
     run_state_machine_as_test(Lifecycle, settings=FAST)
+
+
+def test_regression_generated_recif_test_failed_on_scale_with_an_undeclared_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The step hypothesis found: a running agent, then scale {'x': None, 'replicas': 0}. The
+    # steps are driven by hand, outside a hypothesis run, where ``note`` may not be called.
+    monkeypatch.setattr("agentfsm.testing._stateful.note", lambda text: None)
+    lifecycle = lifecycle_test(RECIF, RecifAgent("support-agent"))()
+    steps = [
+        ("deploy", Actor.USER, {}),
+        ("pods_ready", Actor.SYSTEM, {"ready_replicas": 1}),
+    ]
+    for name, actor, payload in steps:
+        assert isinstance(lifecycle.decide_and_check(Event(name, actor, payload)), Step)
+    assert lifecycle.snapshot.status == "Running"
+    result = lifecycle.decide_and_check(Event("scale", Actor.USER, {"x": None, "replicas": 0}))
+    assert isinstance(result, Refusal)
+    assert result.code == "invalid_payload"

@@ -6,13 +6,23 @@ import attrs
 import pytest
 
 from agentfsm import (
+    ActionSpec,
+    Actor,
+    AllOf,
+    AnyOf,
+    ChooserSpec,
     EventSpec,
+    FieldSpec,
+    Guard,
+    GuardSpec,
     InvalidMachine,
     Machine,
     MachineSpec,
+    Not,
     StateSpec,
     TransitionSpec,
 )
+from agentfsm._spec import GuardExpr
 from agentfsm._validate import structural_problems
 from agentfsm.analysis import validate
 from agentfsm.models import MACHINES
@@ -122,3 +132,199 @@ def test_names_that_do_not_resolve_are_reported(
 def test_validate_is_the_structural_check_machine_runs() -> None:
     for spec in (LAMP_SPEC, OVERLAPPING_SPEC, UNEXPLAINED_SPEC):
         assert validate(spec) == structural_problems(spec)
+
+
+# -- every message, word for word, and the overlaps of two guarded rows ---------------------------
+
+_U, _S = frozenset({Actor.USER}), frozenset({Actor.SYSTEM})
+
+
+def _lamp(**changes: object) -> MachineSpec:
+    return attrs.evolve(LAMP_SPEC, **changes)
+
+
+def _rows(*extra: TransitionSpec) -> tuple[TransitionSpec, ...]:
+    return (*LAMP_SPEC.transitions, *extra)
+
+
+_MESSAGES = [
+    (
+        _lamp(events=(*LAMP_SPEC.events, EventSpec("switch", _U, "Switch"))),
+        ["the event 'switch' is defined 2 times: keep one"],
+    ),
+    (
+        _lamp(guards=(*LAMP_SPEC.guards, *LAMP_SPEC.guards)),
+        ["the guard 'has_power' is defined 2 times: keep one"],
+    ),
+    (
+        _lamp(updates=(ActionSpec("dim"), ActionSpec("dim"))),
+        ["the update 'dim' is defined 2 times: keep one"],
+    ),
+    (
+        _lamp(effects=(ActionSpec("buzz"), ActionSpec("buzz"))),
+        ["the effect 'buzz' is defined 2 times: keep one"],
+    ),
+    (
+        _lamp(choosers=(ChooserSpec("pick", ("off",)), ChooserSpec("pick", ("on",)))),
+        ["the chooser 'pick' is defined 2 times: keep one"],
+    ),
+    (
+        _lamp(events=(*LAMP_SPEC.events, EventSpec("dim", _S, fields=(FieldSpec("x", "float"),)))),
+        [
+            "field 'x' of event 'dim' has the unknown kind 'float': "
+            "use one of str, int, bool, datetime, mapping"
+        ],
+    ),
+    (
+        _lamp(transitions=_rows(TransitionSpec("switch", (), "off"))),
+        ["transition 'switch' from (nothing): it has no source status"],
+    ),
+    (
+        _lamp(transitions=_rows(TransitionSpec("scrap", ("off", "attic"), "scrapped"))),
+        ["transition 'scrap' from off, attic: the source 'attic' is not a status"],
+    ),
+    (
+        _lamp(
+            choosers=(ChooserSpec("pick", ("off", "attic")),),
+            transitions=_rows(TransitionSpec("switch", "broken", chooser="pick")),
+        ),
+        ["chooser 'pick' may return 'attic', not a status"],
+    ),
+    (
+        _lamp(explanations=(*LAMP_SPEC.explanations, ("attic", "switch", "No."))),
+        ["an explanation names the unknown status 'attic'"],
+    ),
+    (
+        _lamp(explanations=(*LAMP_SPEC.explanations, ("broken", "repair", "No."))),
+        ["an explanation names the unknown event 'repair'"],
+    ),
+    (
+        _lamp(
+            transitions=(
+                TransitionSpec("switch", "off", "broken"),
+                *LAMP_SPEC.transitions,
+            )
+        ),
+        [
+            "from 'off', event 'switch' has two transitions that can both apply "
+            "(no guard; guard has_power): make their guards exclusive, e.g. G and Not(G)"
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"), _MESSAGES, ids=[str(i) for i in range(len(_MESSAGES))]
+)
+def test_each_problem_is_described_exactly(spec: MachineSpec, expected: list[str]) -> None:
+    assert structural_problems(spec) == expected
+
+
+def test_regression_an_undeclared_chooser_made_validation_raise() -> None:
+    spec = _lamp(transitions=_rows(TransitionSpec("switch", "broken", chooser="pick")))
+    assert structural_problems(spec) == [
+        "transition 'switch' from broken: the chooser 'pick' is not declared"
+    ]
+
+
+_GUARDS = (
+    GuardSpec("has_power", "no_power", "{label} needs power."),
+    GuardSpec("is_new", "worn", "{label} needs a new bulb."),
+)
+
+
+def _two_guarded(first: GuardExpr, second: GuardExpr) -> MachineSpec:
+    return _lamp(
+        guards=_GUARDS,
+        transitions=(
+            TransitionSpec("switch", "off", "on", guard=first),
+            TransitionSpec("switch", "off", "broken", guard=second),
+            *LAMP_SPEC.transitions[1:],
+        ),
+    )
+
+
+_P, _N = Guard("has_power"), Guard("is_new")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "rendered"),
+    [
+        (_P, _N, "guard has_power; guard is_new"),  # different guards: both may pass
+        (_P, _P, "guard has_power; guard has_power"),  # the same guard twice
+        (Not(_P), Not(_N), "guard not has_power; guard not is_new"),  # both pass when all fail
+        (
+            AllOf((_P, _N)),
+            AnyOf((_N, Not(_P))),
+            "guard (has_power and is_new); guard (is_new or not has_power)",
+        ),
+    ],
+)
+def test_two_guarded_rows_that_can_both_pass_overlap(
+    first: GuardExpr, second: GuardExpr, rendered: str
+) -> None:
+    (problem,) = [p for p in structural_problems(_two_guarded(first, second)) if "both apply" in p]
+    assert f"({rendered})" in problem
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (_P, Not(_P)),
+        (AllOf((_P, _N)), Not(_P)),
+        (AllOf((_P, _N)), AnyOf((Not(_P), Not(_N)))),
+    ],
+)
+def test_two_guarded_rows_that_exclude_each_other_do_not_overlap(
+    first: GuardExpr, second: GuardExpr
+) -> None:
+    assert [p for p in structural_problems(_two_guarded(first, second)) if "both apply" in p] == []
+
+
+def test_a_row_that_keeps_the_status_is_sound() -> None:
+    # SAME leads back to the source: it must not make a status reachable or leave a terminal one.
+    spec = _lamp(
+        transitions=_rows(
+            TransitionSpec("burn_out", "broken"),  # the default target, SAME
+            TransitionSpec("scrap", "scrapped"),
+        ),
+    )
+    assert structural_problems(spec) == []
+
+
+def test_a_terminal_status_left_through_a_chooser_names_every_target() -> None:
+    spec = _lamp(
+        choosers=(ChooserSpec("revive", ("off", "on")),),
+        transitions=_rows(TransitionSpec("burn_out", "scrapped", chooser="revive")),
+    )
+    assert structural_problems(spec) == [
+        "status 'scrapped' is terminal but event 'burn_out' leads from it to off, on: "
+        "remove it from the row's sources"
+    ]
+
+
+def test_user_actions_are_checked_in_every_status_after_one_that_handles_them() -> None:
+    # 'switch' is handled in off and on, and neither handled nor explained in broken.
+    spec = _lamp(explanations=(("scrapped", "*", "The lamp is scrapped."),))
+    assert structural_problems(spec) == [
+        "user action 'switch' is neither handled nor explained in status 'broken': "
+        "add a transition, or an explanation ('broken', 'switch', 'why not')"
+    ]
+
+
+def test_user_actions_are_checked_in_every_status_after_one_that_explains_them() -> None:
+    # 'switch' is explained in broken; scrapped, after it, has neither row nor explanation.
+    spec = _lamp(explanations=(("broken", "switch", "A broken lamp does not switch."),))
+    assert structural_problems(spec) == [
+        "user action 'switch' is neither handled nor explained in status 'scrapped': "
+        "add a transition, or an explanation ('scrapped', 'switch', 'why not')",
+        "user action 'scrap' is neither handled nor explained in status 'scrapped': "
+        "add a transition, or an explanation ('scrapped', 'scrap', 'why not')",
+    ]
+
+
+def test_an_overlap_with_an_unguarded_second_row_says_so() -> None:
+    assert structural_problems(OVERLAPPING_SPEC) == [
+        "from 'off', event 'switch' has two transitions that can both apply "
+        "(guard has_power; no guard): make their guards exclusive, e.g. G and Not(G)"
+    ]

@@ -150,15 +150,17 @@ def _fold_effects(builders: tuple[EffectFn, ...]) -> EffectFn | None:
     if len(builders) == 2:
         first, second = builders
 
+        # tuple() of a tuple is the tuple itself; it turns a builder's list into one, as decide
+        # does for a lone builder, instead of failing on tuple + list.
         def both(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[Any, ...]:
-            return first(b, a, e, c) + second(b, a, e, c)
+            return tuple(first(b, a, e, c)) + tuple(second(b, a, e, c))
 
         return both
 
     def every(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[Any, ...]:
         out: tuple[Any, ...] = ()
         for build in builders:
-            out += build(b, a, e, c)
+            out += tuple(build(b, a, e, c))
         return out
 
     return every

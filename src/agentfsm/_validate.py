@@ -77,7 +77,9 @@ def _known_names(spec: MachineSpec) -> list[str]:
                 problems.append(f"{where}: the source {src!r} is not a status")
         if row.chooser is None and row.target != SAME and row.target not in states:
             problems.append(f"{where}: the target {row.target!r} is not a status")
-        if row.chooser is not None and row.chooser in choosers:
+        if row.chooser is not None and row.chooser not in choosers:
+            problems.append(f"{where}: the chooser {row.chooser!r} is not declared")
+        elif row.chooser is not None:
             for t in choosers[row.chooser].targets:
                 if t not in states:
                     problems.append(f"chooser {row.chooser!r} may return {t!r}, not a status")

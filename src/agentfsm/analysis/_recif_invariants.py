@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agentfsm._effects import AgentCanaryPromoted, AgentConfigChanged, AgentDeleted, AgentDeployed
+from agentfsm._machine import payload_problems
 from agentfsm._values import Actor, Context, Event, Refusal, Snapshot, Step
 from agentfsm.analysis._invariants import Invariant, emitted, invariant, register_invariants
 
@@ -134,10 +135,17 @@ def scale_bounds(
     if out_of_range and isinstance(result, Refusal) and result.code != "replicas_out_of_range":
         if result.code == "not_allowed_from_status":
             return None  # the status rules first: a never-deployed agent cannot be scaled at all
+        if result.code == "invalid_payload" and _payload_is_bad(machine, event):
+            return None  # the payload check runs before the guards: a bad payload is refused first
         return f"scale to {wanted} replicas was refused with {result.code!r}"
     if after is not None and after.data.spec.replicas != wanted:
         return f"scale to {wanted} configured {after.data.spec.replicas} replicas"
     return None
+
+
+def _payload_is_bad(machine: Machine, event: Event) -> bool:
+    compiled = machine.events.get(event.name)
+    return compiled is not None and bool(payload_problems(compiled.fields, event.payload))
 
 
 @invariant("recif-pods")

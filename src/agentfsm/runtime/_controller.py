@@ -121,9 +121,12 @@ def default_scrub(data: Any) -> Any:
         if not f.init or f.name in keep or f.default is attrs.NOTHING:
             continue
         default: Any = f.default
-        factory = getattr(default, "factory", None)
         # attrs stores factory defaults as Factory objects; the others are the value itself.
-        value = factory() if callable(factory) and not default.takes_self else default
+        # A takes_self factory is given the record being scrubbed (its identity is all it keeps).
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            value = default.factory(data) if default.takes_self else default.factory()
+        else:
+            value = default
         changes[f.alias or f.name] = value
     return attrs.evolve(data, **changes)
 

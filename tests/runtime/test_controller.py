@@ -1,0 +1,263 @@
+"""The controller's own promises, on a SQLite store: the policy it is given reaches every
+decision, timer tokens and correlation ids survive every write path, ``erase`` bumps the
+version, retries and is idempotent, and ``default_scrub`` resets records to real defaults."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from runtime_support import T0, FaultyStore
+
+from agentfsm import Actor, Event, InvalidInput, Policy, Step
+from agentfsm.models import MACHINES, AlfeAgent, RecifAgent, RecifSpec
+from agentfsm.runtime import (
+    Controller,
+    Delivery,
+    ManualClock,
+    SQLiteStore,
+    Store,
+    VersionConflict,
+    default_scrub,
+)
+
+S, T = Actor.SYSTEM, Actor.TIMER
+SHORT_GRACE = Policy(grace_period=timedelta(days=1))
+
+
+@pytest.fixture
+def sqlite(tmp_path: Path) -> Store:
+    store = SQLiteStore(str(tmp_path / "agents.db"))
+    yield store  # type: ignore[misc]
+    store.close()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+def _alfe(controller: Controller, agent_id: str = "ag-1") -> str:
+    controller.create(agent_id, "alfe", AlfeAgent(agent_id, f"name-{agent_id}"))
+    return agent_id
+
+
+def _to_failing(controller: Controller, agent_id: str) -> None:
+    for name in ("provision", "host_up", "connected", "connection_lost"):
+        assert isinstance(controller.handle(agent_id, Event(name, S)), Step)
+
+
+# -- the policy ---------------------------------------------------------------------------------
+
+
+def test_handle_decides_with_the_controllers_policy(sqlite: Store, clock: ManualClock) -> None:
+    controller = Controller(MACHINES, sqlite, clock, policy=SHORT_GRACE)
+    agent = _alfe(controller)
+    step = controller.handle(agent, Event("delete"))
+    assert isinstance(step, Step)
+    assert step.snapshot.data.purge_at == T0 + timedelta(days=1)
+    assert controller.get(agent).snapshot.data.purge_at == T0 + timedelta(days=1)
+
+
+def test_handle_many_decides_with_the_controllers_policy(sqlite: Store, clock: ManualClock) -> None:
+    controller = Controller(MACHINES, sqlite, clock, policy=SHORT_GRACE)
+    agents = [_alfe(controller, f"ag-{i}") for i in range(2)]
+    results = controller.handle_many([Delivery(a, Event("delete")) for a in agents])
+    for agent, result in zip(agents, results, strict=True):
+        assert isinstance(result, Step)
+        assert result.snapshot.data.purge_at == T0 + timedelta(days=1)
+        assert controller.get(agent).snapshot.data.purge_at == T0 + timedelta(days=1)
+
+
+def test_a_duplicate_is_replayed_with_the_controllers_policy(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(MACHINES, sqlite, clock, policy=SHORT_GRACE)
+    agent = _alfe(controller)
+    first = controller.handle(agent, Event("delete", id="ev-delete"))
+    clock.advance(timedelta(minutes=5))
+    again = controller.handle(agent, Event("delete", id="ev-delete"))
+    assert controller.stats.duplicates == 1
+    assert again == first
+    assert isinstance(again, Step)
+    assert again.snapshot.data.purge_at == T0 + timedelta(days=1)
+
+
+def test_a_duplicate_replays_the_history_before_it_with_the_controllers_policy(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    # The purge is due one day after the deletion only under this policy: rebuilding the
+    # snapshot before it with the default policy would put the purge 30 days out.
+    controller = Controller(MACHINES, sqlite, clock, policy=SHORT_GRACE)
+    agent = _alfe(controller)
+    assert isinstance(controller.handle(agent, Event("delete")), Step)
+    clock.advance(timedelta(days=2))
+    first = controller.handle(agent, Event("purge", T, id="ev-purge"))
+    assert isinstance(first, Step)
+    assert controller.handle(agent, Event("purge", T, id="ev-purge")) == first
+    assert controller.stats.duplicates == 1
+
+
+# -- timer tokens and correlation ids -------------------------------------------------------------
+
+
+def test_a_fired_timer_accepted_without_effects_is_consumed(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(controller)
+    _to_failing(controller, agent)
+    (timer,) = [t for t in sqlite.timers(agent) if t.event == "recovery_exhausted"]
+    clock.advance(timedelta(minutes=16))
+    step = controller.handle(agent, Event("recovery_exhausted", T), timer_token=timer.token)
+    assert isinstance(step, Step)
+    assert step.effects == ()  # the path under test: an accepted event with nothing to do
+    assert step.snapshot.status == "failed"
+    assert [t for t in sqlite.timers(agent) if t.event == "recovery_exhausted"] == []
+
+
+def test_a_split_batch_keeps_timer_tokens_and_correlation_ids(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(controller)
+    _to_failing(controller, agent)
+    (timer,) = [t for t in sqlite.timers(agent) if t.event == "recovery_exhausted"]
+    clock.advance(timedelta(minutes=16))
+    # The first commit conflicts, so the batch is handled one delivery at a time.
+    controller.store = FaultyStore(sqlite, conflicts=1)  # type: ignore[assignment]
+    (result,) = controller.handle_many(
+        [Delivery(agent, Event("recovery_exhausted", T, id="ev-t"), "corr-1", timer.token)]
+    )
+    assert isinstance(result, Step)
+    assert controller.stats.batches_split == 1
+    assert [t for t in sqlite.timers(agent) if t.event == "recovery_exhausted"] == []
+    row = sqlite.audit_row("ev-t")
+    assert row is not None
+    assert row.correlation_id == "corr-1"
+
+
+def test_the_creation_row_keeps_its_correlation_id(sqlite: Store, clock: ManualClock) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    controller.create("ag-1", "alfe", AlfeAgent("ag-1", "one"), correlation_id="req-7")
+    (row,) = controller.history("ag-1")
+    assert row.kind == "create"
+    assert row.correlation_id == "req-7"
+
+
+@pytest.mark.parametrize("bad", ["", None, 7])
+def test_create_refuses_an_id_that_is_not_a_non_empty_string(
+    sqlite: Store, clock: ManualClock, bad: Any
+) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    with pytest.raises(InvalidInput, match="non-empty string"):
+        controller.create(bad, "alfe", AlfeAgent("ag-1", "one"))
+    assert sqlite.agents() == []
+
+
+# -- erase --------------------------------------------------------------------------------------
+
+
+def _configured_recif(controller: Controller) -> str:
+    controller.create("support", "recif", RecifAgent("support"))
+    assert isinstance(controller.handle("support", Event("deploy")), Step)
+    payload = {"config": {"model": "big"}}
+    assert isinstance(controller.handle("support", Event("update_config", payload=payload)), Step)
+    return "support"
+
+
+def test_erase_bumps_the_version_so_a_stale_cache_cannot_write_old_data_back(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    stale = Controller(MACHINES, sqlite, clock)
+    eraser = Controller(MACHINES, sqlite, clock)
+    agent = _configured_recif(stale)  # ``stale`` now caches the agent with its config
+    before = sqlite.load(agent).snapshot
+    after = eraser.erase(agent, event_id="erase-1")
+    assert after.version == before.version + 1
+    assert dict(sqlite.load(agent).snapshot.data.spec.config) == {}
+    # Deciding on the cached, unscrubbed snapshot must fail the compare-and-set and re-read.
+    stale.handle(agent, Event("scale", payload={"replicas": 2}))
+    assert stale.stats.conflicts == 1
+    assert dict(sqlite.load(agent).snapshot.data.spec.config) == {}
+
+
+def test_erase_retries_after_a_version_conflict(sqlite: Store, clock: ManualClock) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(controller)
+    controller.store = FaultyStore(sqlite, conflicts=2)  # type: ignore[assignment]
+    after = controller.erase(agent, event_id="erase-1")
+    assert controller.stats.conflicts == 2
+    assert sqlite.load(agent).snapshot == after
+
+
+def test_erase_gives_up_after_max_retries(sqlite: Store, clock: ManualClock) -> None:
+    controller = Controller(MACHINES, sqlite, clock, max_retries=2)
+    agent = _alfe(controller)
+    controller.store = FaultyStore(sqlite, conflicts=5)  # type: ignore[assignment]
+    with pytest.raises(VersionConflict):
+        controller.erase(agent, event_id="erase-1")
+    assert controller.stats.conflicts == 3
+    assert sqlite.load(agent).snapshot.version == 0
+
+
+def test_erase_is_idempotent_by_event_id(sqlite: Store, clock: ManualClock) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(controller)
+    first = controller.erase(agent, event_id="erase-1")
+    again = controller.erase(agent, event_id="erase-1")
+    assert again == first
+    assert sqlite.load(agent).snapshot.version == 1
+    assert [r.kind for r in controller.history(agent)] == ["create", "erase"]
+
+
+def test_erase_uses_the_scrubber_given_for_the_machine(sqlite: Store, clock: ManualClock) -> None:
+    def keep_size_only(data: AlfeAgent) -> AlfeAgent:
+        return AlfeAgent(data.agent_id, "erased", size=data.size)
+
+    controller = Controller(MACHINES, sqlite, clock, scrubbers={"alfe": keep_size_only})
+    controller.create("ag-1", "alfe", AlfeAgent("ag-1", "one", size="large"))
+    after = controller.erase("ag-1", event_id="erase-1")
+    assert after.data == AlfeAgent("ag-1", "erased", size="large")
+    assert sqlite.load("ag-1").snapshot.data == after.data
+
+
+# -- default_scrub ------------------------------------------------------------------------------
+
+
+def test_default_scrub_resets_factory_defaults_to_fresh_values() -> None:
+    agent = RecifAgent("support", spec=RecifSpec(replicas=3, config={"model": "big"}))
+    scrubbed = default_scrub(agent)
+    assert scrubbed.spec == RecifSpec()
+    assert isinstance(scrubbed.spec, RecifSpec)
+    assert scrubbed.slug == "support"
+
+
+def test_default_scrub_keeps_identity_and_deletion_times() -> None:
+    agent = AlfeAgent(
+        "ag-1", "one", size="large", host=3, deleted_at=T0, purge_at=T0 + timedelta(days=30)
+    )
+    scrubbed = default_scrub(agent)
+    assert (scrubbed.agent_id, scrubbed.name) == ("ag-1", "one")
+    assert (scrubbed.deleted_at, scrubbed.purge_at) == (agent.deleted_at, agent.purge_at)
+    assert (scrubbed.size, scrubbed.host) == ("small", 0)
+
+
+def test_default_scrub_drops_what_is_not_an_attrs_record() -> None:
+    assert default_scrub({"name": "one"}) is None
+
+
+@attrs.frozen
+class _Tagged:
+    name: str
+    tags: tuple[str, ...] = attrs.field(
+        default=attrs.Factory(lambda self: (self.name,), takes_self=True)
+    )
+
+
+def test_regression_default_scrub_stored_a_factory_object_for_takes_self_defaults() -> None:
+    scrubbed = default_scrub(_Tagged("one", tags=("a", "b")))
+    assert scrubbed.tags == ("one",)
