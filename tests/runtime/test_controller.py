@@ -135,7 +135,7 @@ def test_a_split_batch_keeps_timer_tokens_and_correlation_ids(
     assert isinstance(result, Step)
     assert controller.stats.batches_split == 1
     assert [t for t in sqlite.timers(agent) if t.event == "recovery_exhausted"] == []
-    row = sqlite.audit_row("ev-t")
+    row = sqlite.audit_row(agent, "T", "ev-t")
     assert row is not None
     assert row.correlation_id == "corr-1"
 
