@@ -89,7 +89,10 @@ class ControllerStats:
 
 def _key(event_id: str, index: int) -> str:
     # Fixed length whatever the event id, so chains of fed-back events do not grow ids.
-    return hashlib.blake2b(f"{event_id}:{index}".encode(), digest_size=16).hexdigest()
+    # surrogatepass: an id no store can hold must reach the store's check (a CodecError), not
+    # fail here with a UnicodeEncodeError.
+    text = f"{event_id}:{index}".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(text, digest_size=16).hexdigest()
 
 
 def default_scrub(data: Any) -> Any:

@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from agentfsm.runtime._errors import AgentExists, DuplicateEvent, VersionConflict
 from agentfsm.runtime._records import CREATE, AgentRecord, AuditRow, OutboxItem, TimerRow, Write
+from agentfsm.runtime._storable import check_writes
 
 
 @runtime_checkable
@@ -141,8 +142,10 @@ def check_batch(writes: Sequence[Write]) -> tuple[dict[str, int], set[str], list
     compare-and-set), and the creations.
 
     Raises ``DuplicateEvent`` for an event id used twice in the batch, ``AgentExists`` for an
-    agent created twice, and ``VersionConflict`` when one agent's writes do not chain.
+    agent created twice, ``VersionConflict`` when one agent's writes do not chain, and
+    ``CodecError`` for text no store can hold (checked first, before any statement runs).
     """
+    check_writes(writes)
     base: dict[str, int] = {}
     checks: set[str] = set()
     chain: dict[str, int] = {}
