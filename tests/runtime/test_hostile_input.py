@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from runtime_support import T0
 
 from agentfsm import Actor, Event, InvalidInput
-from agentfsm.models import MACHINES, AlfeAgent
+from agentfsm.models import AlfeAgent
 from agentfsm.runtime import (
     CodecError,
     Controller,

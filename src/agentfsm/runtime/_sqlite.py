@@ -605,9 +605,10 @@ def _translate(exc: sqlite3.DatabaseError, path: str) -> StoreError:
     if "not a database" in text or "malformed" in text:
         return CorruptDatabase(f"{path!r} is not a usable SQLite database ({text})")
     if "Could not decode" in text:  # a text column holding bytes that are not UTF-8
+        # SQLite's message goes on to quote the bytes; the column's name is what helps.
         return CorruptDatabase(
-            f"{path!r} holds damaged text ({text}); repair or delete that row, or restore the "
-            "database from a backup"
+            f"{path!r} holds damaged text ({text.split(' with text')[0]}); repair or delete "
+            "that row, or restore the database from a backup"
         )
     if isinstance(exc, sqlite3.ProgrammingError):
         return StoreUnavailable(f"the connection to {path!r} cannot be used: {text}")
