@@ -17,7 +17,11 @@ from agentfsm.runtime._storable import check_writes
 
 @runtime_checkable
 class Store(Protocol):
-    """A durable home for agents, their audit log, the outbox and the timers."""
+    """A durable home for agents, their audit log, the outbox and the timers.
+
+    Every read raises ``CorruptDatabase`` (naming the table and the row) for a stored row it
+    cannot read back, and finds nothing by a key that nothing could be stored under.
+    """
 
     def close(self) -> None:
         """Release connections. The store cannot be used afterwards."""
@@ -55,6 +59,7 @@ class Store(Protocol):
             DuplicateEvent: an event id is already in the log. Nothing was written.
             AgentExists: a ``create`` names an existing agent. Nothing was written.
             UnknownAgent: a write names an agent that is not stored. Nothing was written.
+            CodecError: a value or a text field cannot be stored. Nothing was written.
         """
         ...
 
