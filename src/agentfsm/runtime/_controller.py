@@ -48,6 +48,7 @@ from agentfsm.runtime._records import (
     Write,
 )
 from agentfsm.runtime._replay import replay_agent
+from agentfsm.runtime._storable import check_deliveries
 from agentfsm.runtime._store import Store
 
 log = logging.getLogger("agentfsm.runtime")
@@ -376,7 +377,8 @@ class Controller:
 
         Events for the same agent are decided in order, each on the previous one's result.
         If the batch cannot be written whole (a version conflict, an event id delivered again,
-        an unknown agent), it is handled one event at a time with ``handle``'s retries.
+        an unknown agent), it is handled one event at a time with ``handle``'s retries; a
+        delivery that cannot be stored (``CodecError``) refuses the whole batch first.
 
         Returns:
             One outcome per delivery, in order.
@@ -419,6 +421,7 @@ class Controller:
             self.stats.batches_split += 1
             for d in items:
                 self._forget(d.agent_id)
+            check_deliveries(items, getattr(self.store, "codec", None))  # refused whole
             return [
                 self.handle(d.agent_id, d.event, correlation_id=d.correlation_id,
                             timer_token=d.timer_token)

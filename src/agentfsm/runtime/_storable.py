@@ -93,3 +93,29 @@ def _texts(w: Write) -> Iterator[tuple[str, Any]]:
         yield "timer token", t.token
     for event in w.cancels:
         yield "cancelled timer", event
+
+
+def check_deliveries(deliveries: Sequence[Any], codec: Any) -> None:
+    """Refuse a batch of deliveries (``Controller.handle_many``) if any of them cannot be stored.
+
+    Handled one at a time, the deliveries before an unstorable one would be written; checked
+    first, the batch is refused whole and nothing is written.
+
+    Raises:
+        CodecError: a delivery's event name, id, correlation id or timer token cannot be
+            stored, or (when ``codec`` is given) its payload.
+    """
+    for d in deliveries:
+        event = d.event
+        texts = (
+            ("event name", event.name), ("event id", event.id),
+            ("correlation id", d.correlation_id), ("timer token", d.timer_token),
+        )  # fmt: skip
+        for name, text in texts:
+            if text is None:
+                continue
+            problem = "is not a string" if not isinstance(text, str) else text_problem(text)
+            if problem is not None:
+                raise CodecError(f"cannot store the {name} {text!r} of a delivery: it {problem}")
+        if codec is not None:
+            codec.dumps(event.payload)
