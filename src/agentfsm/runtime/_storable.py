@@ -45,15 +45,32 @@ def check_writes(writes: Sequence[Write]) -> None:
             field and the event id.
     """
     for w in writes:
-        texts = tuple(_texts(w))
+        # The usual case in one pass: the write's text joined (join raises for a non-string),
+        # then one ASCII scan. Only a write that fails it is looked at field by field.
         try:
-            # One pass over the whole write in the usual case: join raises for a non-string.
-            joined = "".join(text for _name, text in texts if text is not None)
+            joined = "".join(
+                (
+                    w.agent_id, w.event_id, w.kind, w.event, w.snapshot.status,
+                    w.actor or "", w.from_status or "", w.correlation_id or "",
+                    w.consume_timer or "", w.machine or "",
+                )
+            )  # fmt: skip
+            ref = w.refusal
+            if ref is not None or w.outbox or w.timers or w.cancels:
+                extra: list[str] = []
+                if ref is not None:
+                    extra += (ref.code, ref.message, ref.guard or "")
+                for o in w.outbox:
+                    extra += (o.kind, o.key)
+                for t in w.timers:
+                    extra += (t.event, t.token)
+                extra += w.cancels
+                joined += "".join(extra)
         except TypeError:
             joined = None
         if joined is not None and joined.isascii():
             continue
-        for name, text in texts:
+        for name, text in (*_texts(w), *_extra_texts(w)):
             if text is None:
                 continue
             if not isinstance(text, str):
@@ -68,18 +85,17 @@ def check_writes(writes: Sequence[Write]) -> None:
                 )
 
 
-def _texts(w: Write) -> Iterator[tuple[str, Any]]:
+def _texts(w: Write) -> tuple[tuple[str, Any], ...]:
     # Optional columns give None; the required ones are checked to be strings by the caller.
-    yield "agent id", w.agent_id
-    yield "event id", w.event_id
-    yield "kind", w.kind
-    yield "event name", w.event
-    yield "status", w.snapshot.status
-    yield "actor", w.actor
-    yield "status before", w.from_status
-    yield "correlation id", w.correlation_id
-    yield "timer token", w.consume_timer
-    yield "machine", w.machine
+    return (
+        ("agent id", w.agent_id), ("event id", w.event_id), ("kind", w.kind),
+        ("event name", w.event), ("status", w.snapshot.status), ("actor", w.actor),
+        ("status before", w.from_status), ("correlation id", w.correlation_id),
+        ("timer token", w.consume_timer), ("machine", w.machine),
+    )  # fmt: skip
+
+
+def _extra_texts(w: Write) -> Iterator[tuple[str, Any]]:
     ref = w.refusal
     if ref is not None:
         yield "refusal code", ref.code
