@@ -269,7 +269,7 @@ class PostgresStore:
         except pg.DataError as exc:
             # A value the server cannot hold (U+0000 in text or JSON, a number out of range):
             # the statement failed whole and the transaction was rolled back.
-            raise CodecError(f"PostgreSQL cannot hold a value: {str(exc).strip()}") from exc
+            raise CodecError(f"PostgreSQL refused a value: {str(exc).strip()}") from exc
         except pg.OperationalError as exc:
             raise ConnectionLost(
                 f"the connection to {self._where!r} broke during a transaction, which the "
