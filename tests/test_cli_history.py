@@ -216,3 +216,28 @@ def _stream_reads_back(path: Path, data: st.DataObject) -> None:
             assert row["to"] == row["from"]
             assert row["version"] == previous["version"]
     assert rows[-1]["to"] == snap.status
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "UPDATE audit SET actor = 'Z'",
+        "UPDATE audit SET at = 'noon'",
+        "UPDATE agents SET since = 'yesterday'",
+        "UPDATE audit SET payload = '{not json'",
+        "UPDATE audit SET event = CAST(X'FF0A0AFF' AS TEXT)",  # not UTF-8, with line breaks
+        "UPDATE agentfsm_schema SET version = 0",
+        "UPDATE agentfsm_schema SET version = 'two'",
+    ],
+)
+def test_regression_damaged_store_shown_as_a_traceback(
+    capsys: pytest.CaptureFixture[str], db: Path, damage: str
+) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute(damage)
+    conn.commit()
+    conn.close()
+    for json_flag in ([], ["--json"]):
+        err = _one_line_error(capsys, "history", "agt-1", "--db", str(db), *json_flag)
+        assert str(db) in err
+        assert "damaged" in err

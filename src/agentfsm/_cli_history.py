@@ -5,7 +5,9 @@ first, with who sent it, the status before and after, and the refusal when there
 is printed as a table, or as JSON with ``--json``.
 
 The file is checked read-only before the store opens it, so pointing the command at a missing
-file, an empty one or another program's database never creates or changes anything.
+file, an empty one or another program's database never creates or changes anything. Whatever
+goes wrong (no such file, a damaged or locked database, no such agent) is a ``HistoryError``
+with a one-line message, which the command prints to standard error with exit status 2.
 """
 
 from __future__ import annotations
@@ -31,7 +33,11 @@ from agentfsm.runtime import (
 
 
 class HistoryError(Exception):
-    """The history cannot be read; the message says why and what to do."""
+    """The history cannot be read; the message (one line) says why and what to do."""
+
+    def __init__(self, message: str) -> None:
+        # A store's message may quote stored text; the command prints one line whatever it is.
+        super().__init__(" ".join(message.split()))
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -80,7 +86,7 @@ def read_history(path: Path, agent_id: str) -> tuple[AgentRecord, list[AuditRow]
     _check_file(path)
     try:
         store = SQLiteStore(path, busy_timeout=5.0)
-    except StoreError as error:
+    except StoreError as error:  # too new, damaged, locked: named in the message
         raise HistoryError(f"cannot open {path}: {error}") from error
     try:
         try:

@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.description = (
         "Print every event decided for AGENT, oldest first: when, who sent it, the status "
         "before and after, and the refusal code when it was refused (what GET "
-        "/agents/{id}/events returns). Reads the demo's database unless --db names another."
+        "/agents/{id}/events returns). Reads the demo's database unless --db names another. "
+        "Exit status 2, with one line on standard error, when the database is missing, is not "
+        "an agentfsm database, is damaged or locked, or holds no such agent."
     )
     p.add_argument("agent", metavar="AGENT", help="the agent's id")
     p.add_argument(

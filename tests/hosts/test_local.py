@@ -312,3 +312,24 @@ def test_regression_a_relative_base_dir_is_made_absolute(
     with LocalProcessHost(RecordingSink(), base_dir="hosts", **FAST) as host:
         assert host.base_dir.is_absolute()
         assert host.base_dir == tmp_path / "hosts"
+
+
+@pytest.mark.parametrize("trial", range(5))
+def test_regression_heartbeat_buffered_before_revocation_counted_as_connected(
+    host: LocalProcessHost, sink: RecordingSink, trial: int
+) -> None:
+    # The interleaving that let a revoked agent back in, made deterministic: a heartbeat has
+    # arrived on the connection (the transport handed it to the reader) but the connection's
+    # task has not read it yet when the credentials are revoked. Both happen in one callback
+    # on the adapter's loop, so nothing can run in between.
+    _running(host, sink, "a1")
+
+    def revoke_with_a_heartbeat_buffered() -> list[str]:
+        [writer] = host._agents["a1"].connections
+        writer.transport.get_protocol().data_received(encode({"type": "heartbeat"}))
+        return [e.name for e in host.revoke_credentials("a1", 1)]
+
+    assert host._loop.call(revoke_with_a_heartbeat_buffered) == ["connection_lost"]
+    time.sleep(10 * FAST["heartbeat_interval"])  # the buffered heartbeat has long been read
+    assert sink.names("a1").count("connected") == 1  # the boot's, and no other
+    assert not host.observe("a1").connected

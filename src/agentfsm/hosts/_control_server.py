@@ -151,7 +151,10 @@ class ControlServer:
             if h.phase == "connected" and agent is not None and agent.host is h:
                 self._lose(h)
 
-    def _heartbeat(self, h: HostRecord) -> None:
+    def _heartbeat(self, h: HostRecord, writer: asyncio.StreamWriter) -> None:
+        agent = self.agents.get(h.agent_id)
+        if agent is None or writer not in agent.connections or h.writer is not writer:
+            return  # revoked or replaced since it was read: it speaks for nobody now
         h.last_beat = time.monotonic()
         h.last_heartbeat = datetime.now(UTC)
         if h.phase in ("booting", "lost"):
@@ -203,7 +206,7 @@ async def _connection(
             if server is None or h.writer is not writer or h.boot_id != boot:
                 break
             if json.loads(line).get("type") == "heartbeat":
-                server._heartbeat(h)
+                server._heartbeat(h, writer)
             del server
     except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError):
         pass

@@ -334,14 +334,19 @@ class LocalProcessHost:
         )
 
     def _revoke(self, agent_id: str, generation: int) -> Sequence[Event]:
+        # A barrier: once this returns, nothing read from a connection made with these
+        # credentials counts, not even a heartbeat already buffered on it (the control server
+        # counts a heartbeat only from a connection still admitted in ``agent.connections``).
         agent = self._agent(agent_id)
         agent.revoked.add(generation)
         out: list[Event] = []
+        h = agent.host
         for writer, used in list(agent.connections.items()):
             if used == generation:
                 self._control.refuse(writer, "credentials revoked")
                 del agent.connections[writer]
-        h = agent.host
+                if h is not None and h.writer is writer:
+                    h.writer = None
         if h is not None and h.credentials == generation and h.phase == "connected":
             agent.epoch += 1
             h.phase = "lost"

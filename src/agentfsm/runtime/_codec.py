@@ -12,6 +12,10 @@ anything it was not told about. The encoding:
   kept); a ``timedelta`` becomes ``{"@td": microseconds}``;
 - a registered attrs record becomes ``{"@type": "AlfeAgent", "field": value, ...}`` and is
   rebuilt through its own ``__init__``, so its validators run on the way back in.
+
+Whatever cannot be written or read this way is a ``CodecError``, never the error of the layer
+that noticed: an int too long for Python to print (over 4,300 digits), nesting deeper than the
+interpreter can follow, a circular structure, text that no store can hold (see ``_storable``).
 """
 
 from __future__ import annotations
@@ -30,12 +34,18 @@ import attrs
 
 from agentfsm._values import Refusal
 from agentfsm.runtime._errors import CodecError
+from agentfsm.runtime._storable import text_problem
 
 _TIMEDELTA_US = timedelta(microseconds=1)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 _MEMO_SIZE = 4096
 _PLAIN = frozenset({str, int, bool, type(None)})
 _quote: Callable[[str], str] = json.encoder.encode_basestring
+# What the standard library raises for values JSON cannot carry: ValueError for an int over
+# the digit limit or a circular structure, RecursionError for deep nesting.
+_UNWRITABLE = (ValueError, RecursionError, OverflowError)
+# And for stored JSON that does not fit the encoding (``{"@td": "x"}``, an "@map" of a list…).
+_UNREADABLE = (TypeError, ValueError, RecursionError, OverflowError, AttributeError)
 
 # JSON text of the plain scalars, written without building an intermediate object: this is
 # exactly what the standard encoder writes for them (ensure_ascii off).
@@ -186,14 +196,28 @@ class Codec:
         raise CodecError(f"cannot store a value of type {kind.__name__}: {value!r}")
 
     def dumps(self, value: Any) -> str:
-        """``value`` as a compact JSON string (see ``encode``).
+        """``value`` as a compact JSON string (see ``encode``) that every store can hold.
 
         The text is the standard encoder's, written directly for registered records and flat
         string-keyed mappings (the data and payloads stored on every event).
 
         Raises:
-            CodecError: as ``encode``.
+            CodecError: as ``encode``; or ``value`` holds an int too long to write (over 4,300
+                digits), nesting too deep or circular, or text no store can hold (a lone
+                surrogate such as ``"\\udcff"``, or U+0000).
         """
+        try:
+            text = self._dumps(value)
+        except CodecError:
+            raise
+        except _UNWRITABLE as exc:
+            raise CodecError(f"cannot store this {_kind(value)}: {_reason(exc)}") from None
+        problem = text_problem(text)
+        if problem is not None:
+            raise CodecError(f"cannot store this {_kind(value)}: its text {problem}")
+        return text
+
+    def _dumps(self, value: Any) -> str:
         kind = type(value)
         writer = self._writers.get(kind)
         if writer is None:
@@ -291,14 +315,17 @@ class Codec:
             # hook cannot know, so such text takes the walk.
             try:
                 data = json.loads(text, object_hook=self._hook)
-            except (TypeError, ValueError) as exc:
-                raise CodecError(f"stored JSON is malformed: {exc}") from None
-            return _tuples(data) if type(data) is list else data
+                return _tuples(data) if type(data) is list else data
+            except CodecError:
+                raise
+            except _UNREADABLE as exc:
+                raise CodecError(f"stored JSON is malformed: {_reason(exc)}") from None
         try:
-            data = json.loads(text)
-        except (TypeError, ValueError) as exc:
-            raise CodecError(f"stored JSON is malformed: {exc}") from None
-        return self.decode(data)
+            return self.decode(json.loads(text))
+        except CodecError:
+            raise
+        except _UNREADABLE as exc:
+            raise CodecError(f"stored JSON is malformed: {_reason(exc)}") from None
 
     def _hook(self, data: dict[str, Any]) -> Any:
         # ``decode`` for one object whose members are already decoded (arrays still lists).
@@ -348,6 +375,17 @@ class Codec:
         if value.utcoffset() is None:
             raise CodecError(f"stored datetime {text!r} has no UTC offset")
         return value
+
+
+def _kind(value: Any) -> str:
+    # Never the value's repr: that of a deep or huge value fails the same way.
+    return "mapping" if isinstance(value, Mapping) else type(value).__name__
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply (or holds itself)"
+    return str(exc) or type(exc).__name__
 
 
 def _one_field(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:

@@ -50,6 +50,7 @@ from agentfsm.runtime._records import (
 )
 from agentfsm.runtime._replay import replay_agent
 from agentfsm.runtime._requests import same_request
+from agentfsm.runtime._storable import check_deliveries
 from agentfsm.runtime._store import Store
 
 log = logging.getLogger("agentfsm.runtime")
@@ -97,8 +98,10 @@ def _key(agent_id: str, scope: str, event_id: str, index: int) -> str:
     # agent and the scope are in it because an event id is only unique within them: two
     # senders' "X" must not derive the same timer token or outbox key. The separator cannot
     # occur in a scope's actor code, and the lengths keep the parts apart.
+    # surrogatepass: an id no store can hold must reach the store's check (a CodecError),
+    # not fail here with a UnicodeEncodeError.
     text = f"{len(agent_id)}:{agent_id}:{len(scope)}:{scope}:{event_id}:{index}"
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def _check_principal(principal: object) -> None:
@@ -404,7 +407,8 @@ class Controller:
         Events for the same agent are decided in order, each on the previous one's result.
         If the batch cannot be written whole (a version conflict, an event id delivered again,
         an unknown agent), it is handled one event at a time with ``handle``'s retries; the
-        deliveries before one that fails then stay recorded.
+        deliveries before one that fails then stay recorded. A delivery that cannot be stored
+        (``CodecError``) refuses the whole batch first.
 
         Returns:
             One outcome per delivery, in order.
@@ -450,6 +454,7 @@ class Controller:
             self.stats.batches_split += 1
             for d in items:
                 self._forget(d.agent_id)
+            check_deliveries(items, getattr(self.store, "codec", None))  # refused whole
             return [
                 self.handle(d.agent_id, d.event, correlation_id=d.correlation_id,
                             timer_token=d.timer_token, principal=d.principal)

@@ -169,7 +169,12 @@ class ForeignDatabase(SchemaError):
 
 
 class CorruptDatabase(SchemaError):
-    """The file is not a SQLite database, or its contents are damaged."""
+    """The file is not a SQLite database, or its contents are damaged.
+
+    Every read path raises it for a row it cannot read back as the store wrote it (a time that
+    does not parse, an unknown code, JSON the codec refuses, a wrong type, text that is not
+    UTF-8); the message names the table and the row.
+    """
 
 
 class StoreUnavailable(StoreError):
@@ -183,7 +188,14 @@ class ConnectionLost(StoreUnavailable):
 
 
 class CodecError(StoreError):
-    """A value cannot be turned into JSON, or stored JSON names a type the codec does not know."""
+    """A value cannot be stored, or stored JSON names a type the codec does not know.
+
+    A write raises it before any statement runs, so nothing is written: for a value with no
+    JSON form (NaN, bytes, an int over 4,300 digits, nesting too deep or circular), for text no
+    store can hold (a lone surrogate; on PostgreSQL also U+0000) in any field, and for a text
+    field that is not a string. Stores report stored JSON they cannot read as
+    ``CorruptDatabase``, with the ``CodecError`` as its cause.
+    """
 
 
 class TemporaryError(AgentFSMError):

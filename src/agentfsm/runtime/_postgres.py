@@ -9,17 +9,18 @@ database with other programs. Needs the ``postgres`` extra.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agentfsm._errors import MissingExtra
-from agentfsm._values import Refusal, Snapshot
 from agentfsm.runtime._codec import DEFAULT_CODEC, Codec
 from agentfsm.runtime._errors import (
     AgentExists,
+    CodecError,
     ConnectionLost,
+    CorruptDatabase,
     DuplicateEvent,
     ForeignDatabase,
     SchemaTooNew,
@@ -39,6 +40,7 @@ from agentfsm.runtime._records import (
     TimerRow,
     Write,
 )
+from agentfsm.runtime._rows import RowReader, given_time
 from agentfsm.runtime._schema import (
     APPLICATION,
     OUR_TABLES,
@@ -46,10 +48,13 @@ from agentfsm.runtime._schema import (
     POSTGRES_V1,
     SCHEMA_VERSION,
 )
+from agentfsm.runtime._storable import storable_key
 from agentfsm.runtime._store import check_batch
 
 if TYPE_CHECKING:
     import psycopg
+
+T = TypeVar("T")
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -155,6 +160,7 @@ class PostgresStore:
         self.schema = schema
         self.codec = codec
         self._where = _redact(dsn)
+        self._rows = RowReader(codec, f"the schema {schema!r} at {self._where!r}", given_time)
         timeout = max(1, int(connect_timeout))
         try:
             with psycopg.connect(dsn, connect_timeout=timeout, autocommit=True) as conn:
@@ -219,7 +225,13 @@ class PostgresStore:
                     raise ForeignDatabase(
                         f"the schema {self.schema!r} has a schema table that is not agentfsm's"
                     )
-                version = int(row[0])
+                version = row[0]
+                if type(version) is not int or version < 1:
+                    raise CorruptDatabase(
+                        f"the schema {self.schema!r} has a damaged agentfsm_schema table "
+                        f"(version {version!r}; it must be a version from 1); restore it from "
+                        "a backup"
+                    )
             if version > SCHEMA_VERSION:
                 raise SchemaTooNew(
                     f"the schema {self.schema!r} is at version {version}, newer than this "
@@ -230,8 +242,17 @@ class PostgresStore:
                     conn.execute(stmt)
 
     def schema_version(self) -> int:
-        """The schema version the database is at."""
-        return int(self._read("SELECT version FROM agentfsm_schema")[0][0])
+        """The schema version the database is at.
+
+        Raises:
+            CorruptDatabase: the schema table is damaged.
+        """
+        rows = self._read("SELECT version FROM agentfsm_schema")
+        if len(rows) != 1 or type(rows[0][0]) is not int or rows[0][0] < 1:
+            raise CorruptDatabase(
+                f"the schema {self.schema!r} has a damaged agentfsm_schema table ({rows!r})"
+            )
+        return int(rows[0][0])
 
     # -- connections ------------------------------------------------------------------------
 
@@ -249,6 +270,10 @@ class PostgresStore:
                     yield conn
         except StoreError:
             raise
+        except pg.DataError as exc:
+            # A value the server cannot hold (U+0000 in text or JSON, a number out of range):
+            # the statement failed whole and the transaction was rolled back.
+            raise CodecError(f"PostgreSQL refused a value: {str(exc).strip()}") from exc
         except pg.OperationalError as exc:
             raise ConnectionLost(
                 f"the connection to {self._where!r} broke during a transaction, which the "
@@ -261,32 +286,55 @@ class PostgresStore:
                 raise StoreUnavailable(f"no connection to {self._where!r}: {exc}") from exc
             raise
 
-    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+    def _read(
+        self, sql: str, args: Sequence[Any] = (), convert: Callable[[Any], T] | None = None
+    ) -> list[Any]:
+        # Rows are converted inside the transaction, so a damaged row claimed by an UPDATE ...
+        # RETURNING rolls the claim back.
         with self._tx() as conn:
-            return conn.execute(sql, args).fetchall()
+            cur = conn.execute(sql, args)
+            try:
+                rows = cur.fetchall()
+            except self._psycopg.DataError as exc:  # a stored value the driver cannot read
+                raise CorruptDatabase(
+                    f"the schema {self.schema!r} holds a damaged value: {str(exc).strip()}; "
+                    "repair or delete that row, or restore the database from a backup"
+                ) from exc
+            return rows if convert is None else [convert(r) for r in rows]
 
     # -- agents -----------------------------------------------------------------------------
 
-    def _agent(self, row: Any) -> AgentRecord:
-        snap = Snapshot(row[2], row[3], row[4], self.codec.loads(row[5]))
-        return AgentRecord(row[0], row[1], snap, row[6], row[7])
-
     def load(self, agent_id: str) -> AgentRecord:
-        """The stored agent. Raises ``UnknownAgent`` when there is none."""
-        rows = self._read(f"SELECT {_AGENT_COLS} FROM agents WHERE id = %s", (agent_id,))
+        """The stored agent.
+
+        Raises:
+            UnknownAgent: there is none (also for an id no agent could be stored under).
+            CorruptDatabase: its row is damaged.
+        """
+        rows = (
+            self._read(
+                f"SELECT {_AGENT_COLS} FROM agents WHERE id = %s", (agent_id,), self._rows.agent
+            )
+            if _key_ok(agent_id)
+            else []
+        )
         if not rows:
             raise UnknownAgent(f"no agent {agent_id!r} is stored; create it first")
-        return self._agent(rows[0])
+        return rows[0]  # type: ignore[no-any-return]
 
     def load_many(self, agent_ids: Iterable[str]) -> dict[str, AgentRecord]:
-        """The stored agents among ``agent_ids``; unknown ids are left out."""
-        ids = list(dict.fromkeys(agent_ids))
-        rows = self._read(f"SELECT {_AGENT_COLS} FROM agents WHERE id = ANY(%s)", (ids,))
-        return {r[0]: self._agent(r) for r in rows}
+        """The stored agents among ``agent_ids``; unknown ids are left out.
+
+        Raises:
+            CorruptDatabase: a row is damaged.
+        """
+        ids = [a for a in dict.fromkeys(agent_ids) if _key_ok(a)]
+        sql = f"SELECT {_AGENT_COLS} FROM agents WHERE id = ANY(%s)"
+        return {r.agent_id: r for r in self._read(sql, (ids,), self._rows.agent)}
 
     def agents(self) -> list[AgentRecord]:
         """Every stored agent, by id."""
-        return [self._agent(r) for r in self._read(f"SELECT {_AGENT_COLS} FROM agents ORDER BY id")]
+        return self._read(f"SELECT {_AGENT_COLS} FROM agents ORDER BY id", (), self._rows.agent)
 
     # -- the one write path -----------------------------------------------------------------
 
@@ -395,46 +443,38 @@ class PostgresStore:
 
     # -- audit log --------------------------------------------------------------------------
 
-    def _audit(self, r: Any) -> AuditRow:
-        refusal = None
-        if r[10] is not None:
-            refusal = Refusal(r[10], r[11] or "", r[5], r[7] or r[8], r[12])
-        return AuditRow(
-            r[0], r[1], r[2], r[3], r[4], r[5], self.codec.loads(r[6]), r[7], r[8], r[9],
-            refusal, r[13], r[14], r[15],
-        )  # fmt: skip
-
     def audit_row(self, agent_id: str, scope: str, event_id: str) -> AuditRow | None:
-        """The agent's audit row of ``event_id`` in ``scope``, if recorded."""
+        """The agent's audit row of ``event_id`` in ``scope``, if recorded (``CorruptDatabase``
+        if damaged)."""
+        if not (_key_ok(agent_id) and _key_ok(scope) and _key_ok(event_id)):
+            return None
         sql = (
             f"SELECT {_AUDIT_COLS} FROM audit WHERE agent_id = %s AND scope = %s AND event_id = %s"
         )
-        rows = self._read(sql, (agent_id, scope, event_id))
-        return self._audit(rows[0]) if rows else None
+        rows = self._read(sql, (agent_id, scope, event_id), self._rows.audit)
+        return rows[0] if rows else None
 
     def history(self, agent_id: str) -> list[AuditRow]:
-        """An agent's audit rows, oldest first."""
+        """An agent's audit rows, oldest first (``CorruptDatabase`` if one is damaged)."""
+        if not _key_ok(agent_id):
+            return []
         sql = f"SELECT {_AUDIT_COLS} FROM audit WHERE agent_id = %s ORDER BY seq"
-        return [self._audit(r) for r in self._read(sql, (agent_id,))]
+        return self._read(sql, (agent_id,), self._rows.audit)
 
     def audit_log(self, after_seq: int = 0, limit: int | None = None) -> list[AuditRow]:
         """Audit rows after ``after_seq``, oldest first."""
         sql = f"SELECT {_AUDIT_COLS} FROM audit WHERE seq > %s ORDER BY seq LIMIT %s"
-        return [self._audit(r) for r in self._read(sql, (after_seq, limit))]
+        return self._read(sql, (after_seq, limit), self._rows.audit)
 
     # -- outbox -----------------------------------------------------------------------------
-
-    def _item(self, r: Any) -> OutboxItem:
-        return OutboxItem(
-            r[0], r[1], r[2], self.codec.loads(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], r[10]
-        )
 
     def claim_outbox(
         self, worker: str, now: datetime, lease_until: datetime, limit: int
     ) -> list[OutboxItem]:
         """Claim due outbox items for ``worker`` (``FOR UPDATE SKIP LOCKED``)."""
-        rows = self._read(_CLAIM_OUTBOX, (worker, lease_until, now, now, worker, limit))
-        return sorted((self._item(r) for r in rows), key=lambda i: i.id)
+        args = (worker, lease_until, now, now, worker, limit)
+        items: list[OutboxItem] = self._read(_CLAIM_OUTBOX, args, self._rows.outbox)
+        return sorted(items, key=lambda i: i.id)
 
     def _update_held(self, sql: str, args: Sequence[Any]) -> bool:
         with self._tx() as conn:
@@ -484,7 +524,7 @@ class PostgresStore:
             f"SELECT {_OUTBOX_COLS} FROM outbox WHERE (%s::text IS NULL OR state = %s) "
             "AND (%s::text IS NULL OR agent_id = %s) ORDER BY id LIMIT %s"
         )
-        return [self._item(r) for r in self._read(sql, (state, state, agent_id, agent_id, limit))]
+        return self._read(sql, (state, state, agent_id, agent_id, limit), self._rows.outbox)
 
     def prune_done(self, older_than: datetime, limit: int | None = None) -> int:
         """Delete done items last changed before ``older_than`` (see ``Store.prune_done``)."""
@@ -504,8 +544,9 @@ class PostgresStore:
         self, worker: str, now: datetime, lease_until: datetime, limit: int
     ) -> list[TimerRow]:
         """Claim due timers for ``worker`` (``FOR UPDATE SKIP LOCKED``), earliest first."""
-        rows = self._read(_CLAIM_TIMERS, (worker, lease_until, now, now, worker, limit))
-        return sorted((TimerRow(*r) for r in rows), key=lambda t: (t.due_at, t.token))
+        args = (worker, lease_until, now, now, worker, limit)
+        timers: list[TimerRow] = self._read(_CLAIM_TIMERS, args, self._rows.timer)
+        return sorted(timers, key=lambda t: (t.due_at, t.token))
 
     def consume_timer(self, token: str) -> bool:
         """Delete the timer setting ``token``, if it is still pending (see ``Store``)."""
@@ -517,7 +558,12 @@ class PostgresStore:
             f"SELECT {_TIMER_COLS} FROM timers WHERE (%s::text IS NULL OR agent_id = %s) "
             "ORDER BY due_at"
         )
-        return [TimerRow(*r) for r in self._read(sql, (agent_id, agent_id))]
+        return self._read(sql, (agent_id, agent_id), self._rows.timer)
+
+
+def _key_ok(value: object) -> bool:
+    """Whether a row could be stored under ``value``: PostgreSQL text holds no U+0000 either."""
+    return storable_key(value) and "\x00" not in value  # type: ignore[operator]
 
 
 def _one_statement(w: Write) -> bool:

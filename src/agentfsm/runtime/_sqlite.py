@@ -20,14 +20,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from agentfsm._values import Refusal, Snapshot
 from agentfsm.runtime._codec import DEFAULT_CODEC, Codec
 from agentfsm.runtime._errors import (
     AgentExists,
     CorruptDatabase,
     DuplicateEvent,
-    ForeignDatabase,
-    SchemaTooNew,
     StoreError,
     StoreUnavailable,
     UnknownAgent,
@@ -44,7 +41,10 @@ from agentfsm.runtime._records import (
     TimerRow,
     Write,
 )
-from agentfsm.runtime._schema import APPLICATION, SCHEMA_VERSION, SQLITE_STEPS, SQLITE_V1
+from agentfsm.runtime._rows import RowReader, parse_time
+from agentfsm.runtime._schema import SCHEMA_VERSION, SQLITE_STEPS, SQLITE_V1
+from agentfsm.runtime._sqlite_check import check_file_read_only, schema_version
+from agentfsm.runtime._storable import storable_key
 from agentfsm.runtime._store import check_batch
 
 
@@ -52,13 +52,6 @@ from agentfsm.runtime._store import check_batch
 def _ts(dt: datetime) -> str:
     # Cached: a batch writes the same few instants (its decision time, agents' since) many times.
     return dt.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-_dt = datetime.fromisoformat
-
-
-def _opt_dt(text: str | None) -> datetime | None:
-    return None if text is None else _dt(text)
 
 
 class _NoLock:
@@ -155,8 +148,10 @@ class SQLiteStore:
         self._all_lock = threading.Lock()
         self._closed = False
         self._lock: Any = threading.RLock() if self._memory else _NoLock()
+        self._rows = RowReader(codec, repr(self.path), parse_time)
         self._shared = self._open() if self._memory else None
         if not self._memory:
+            check_file_read_only(self.path, busy_timeout)  # a refusal must change nothing
             self._open_file()
 
     # -- connections ------------------------------------------------------------------------
@@ -276,54 +271,68 @@ class SQLiteStore:
             raise _translate(exc, self.path) from exc
 
     def _create_or_migrate(self, conn: sqlite3.Connection) -> None:
-        tables = {
-            r[0]
-            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            if not r[0].startswith("sqlite_")
-        }
-        if not tables:
+        # Checked again under the write lock: the file may have changed since it was read.
+        version = schema_version(conn, self.path)
+        if version is None:
             for stmt in SQLITE_V1:
                 conn.execute(stmt)
             version = 1
-        elif "agentfsm_schema" not in tables:
-            raise ForeignDatabase(
-                f"{self.path!r} holds tables that are not agentfsm's "
-                f"({', '.join(sorted(tables)[:5])}); give the store a file of its own"
-            )
-        else:
-            row = conn.execute("SELECT version, application FROM agentfsm_schema").fetchone()
-            if row is None or row[1] != APPLICATION:
-                raise ForeignDatabase(f"{self.path!r} has a schema table that is not agentfsm's")
-            version = int(row[0])
-        if version > SCHEMA_VERSION:
-            raise SchemaTooNew(
-                f"{self.path!r} is at schema version {version}, newer than this agentfsm "
-                f"understands ({SCHEMA_VERSION}); upgrade agentfsm to open it"
-            )
         for step in range(version + 1, SCHEMA_VERSION + 1):
             for stmt in SQLITE_STEPS[step]:
                 conn.execute(stmt)
 
     def schema_version(self) -> int:
-        """The schema version the database is at."""
-        return int(self._read("SELECT version FROM agentfsm_schema")[0][0])
+        """The schema version the database is at.
+
+        Raises:
+            CorruptDatabase: the schema table is damaged.
+        """
+        with self._lock:
+            try:
+                version = schema_version(self._conn(), self.path)
+            except sqlite3.DatabaseError as exc:
+                raise _translate(exc, self.path) from exc
+        if version is None:
+            raise CorruptDatabase(f"{self.path!r} lost its tables; restore it from a backup")
+        return version
 
     # -- agents -----------------------------------------------------------------------------
 
     def _agent(self, row: Any) -> AgentRecord:
-        snap = Snapshot(row[2], row[3], _dt(row[4]), self.codec.loads(row[5]))
-        return AgentRecord(row[0], row[1], snap, _dt(row[6]), _dt(row[7]))
+        return self._rows.agent(row)
+
+    def _audit(self, row: Any) -> AuditRow:
+        return self._rows.audit(row)
+
+    def _item(self, row: Any) -> OutboxItem:
+        return self._rows.outbox(row)
+
+    def _timer(self, row: Any) -> TimerRow:
+        return self._rows.timer(row)
 
     def load(self, agent_id: str) -> AgentRecord:
-        """The stored agent. Raises ``UnknownAgent`` when there is none."""
-        rows = self._read(f"SELECT {_AGENT_COLS} FROM agents WHERE id = ?", (agent_id,))
+        """The stored agent.
+
+        Raises:
+            UnknownAgent: there is none (also for an id no agent could be stored under).
+            CorruptDatabase: its row is damaged.
+        """
+        rows = (
+            self._read(f"SELECT {_AGENT_COLS} FROM agents WHERE id = ?", (agent_id,))
+            if storable_key(agent_id)
+            else []
+        )
         if not rows:
             raise UnknownAgent(f"no agent {agent_id!r} is stored; create it first")
         return self._agent(rows[0])
 
     def load_many(self, agent_ids: Iterable[str]) -> dict[str, AgentRecord]:
-        """The stored agents among ``agent_ids``; unknown ids are left out."""
-        ids = list(dict.fromkeys(agent_ids))
+        """The stored agents among ``agent_ids``; unknown ids are left out.
+
+        Raises:
+            CorruptDatabase: a row is damaged.
+        """
+        ids = [a for a in dict.fromkeys(agent_ids) if storable_key(a)]
         out: dict[str, AgentRecord] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -448,23 +457,19 @@ class SQLiteStore:
 
     # -- audit log --------------------------------------------------------------------------
 
-    def _audit(self, r: Any) -> AuditRow:
-        refusal = None
-        if r[10] is not None:
-            refusal = Refusal(r[10], r[11] or "", r[5], r[7] or r[8], r[12])
-        return AuditRow(
-            r[0], r[1], r[2], r[3], r[4], r[5], self.codec.loads(r[6]), r[7], r[8], r[9],
-            refusal, _dt(r[13]), r[14], r[15],
-        )  # fmt: skip
-
     def audit_row(self, agent_id: str, scope: str, event_id: str) -> AuditRow | None:
-        """The agent's audit row of ``event_id`` in ``scope``, if recorded."""
+        """The agent's audit row of ``event_id`` in ``scope``, if recorded (``CorruptDatabase``
+        if damaged)."""
+        if not (storable_key(agent_id) and storable_key(scope) and storable_key(event_id)):
+            return None
         sql = f"SELECT {_AUDIT_COLS} FROM audit WHERE agent_id = ? AND scope = ? AND event_id = ?"
         rows = self._read(sql, (agent_id, scope, event_id))
         return self._audit(rows[0]) if rows else None
 
     def history(self, agent_id: str) -> list[AuditRow]:
-        """An agent's audit rows, oldest first."""
+        """An agent's audit rows, oldest first (``CorruptDatabase`` if one is damaged)."""
+        if not storable_key(agent_id):
+            return []
         sql = f"SELECT {_AUDIT_COLS} FROM audit WHERE agent_id = ? ORDER BY seq"
         return [self._audit(r) for r in self._read(sql, (agent_id,))]
 
@@ -476,12 +481,6 @@ class SQLiteStore:
 
     # -- outbox -----------------------------------------------------------------------------
 
-    def _item(self, r: Any) -> OutboxItem:
-        return OutboxItem(
-            r[0], r[1], r[2], self.codec.loads(r[3]), r[4], r[5], r[6], _dt(r[7]), r[8], r[9],
-            _opt_dt(r[10]),
-        )  # fmt: skip
-
     def claim_outbox(
         self, worker: str, now: datetime, lease_until: datetime, limit: int
     ) -> list[OutboxItem]:
@@ -492,9 +491,11 @@ class SQLiteStore:
                 rows = conn.execute(
                     _CLAIM_OUTBOX, (worker, _ts(lease_until), n, n, worker, limit)
                 ).fetchall()
+                # Read inside the transaction: a damaged row claims nothing.
+                items = [self._item(r) for r in rows]
         except sqlite3.DatabaseError as exc:
             raise _translate(exc, self.path) from exc
-        return sorted((self._item(r) for r in rows), key=lambda i: i.id)
+        return sorted(items, key=lambda i: i.id)
 
     def _update_held(self, sql: str, args: Sequence[Any]) -> bool:
         try:
@@ -566,10 +567,6 @@ class SQLiteStore:
 
     # -- timers -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _timer(r: Any) -> TimerRow:
-        return TimerRow(r[0], r[1], _dt(r[2]), r[3], r[4], _opt_dt(r[5]))
-
     def claim_timers(
         self, worker: str, now: datetime, lease_until: datetime, limit: int
     ) -> list[TimerRow]:
@@ -580,9 +577,10 @@ class SQLiteStore:
                 rows = conn.execute(
                     _CLAIM_TIMERS, (worker, _ts(lease_until), n, n, worker, limit)
                 ).fetchall()
+                timers = [self._timer(r) for r in rows]  # inside: a damaged row claims nothing
         except sqlite3.DatabaseError as exc:
             raise _translate(exc, self.path) from exc
-        return sorted((self._timer(r) for r in rows), key=lambda t: (t.due_at, t.token))
+        return sorted(timers, key=lambda t: (t.due_at, t.token))
 
     def consume_timer(self, token: str) -> bool:
         """Delete the timer setting ``token``, if it is still pending (see ``Store``)."""
@@ -615,6 +613,12 @@ def _translate(exc: sqlite3.DatabaseError, path: str) -> StoreError:
         return StoreUnavailable(f"{path!r} stayed locked by another writer: {text}")
     if "not a database" in text or "malformed" in text:
         return CorruptDatabase(f"{path!r} is not a usable SQLite database ({text})")
+    if "Could not decode" in text:  # a text column holding bytes that are not UTF-8
+        # SQLite's message goes on to quote the bytes; the column's name is what helps.
+        return CorruptDatabase(
+            f"{path!r} holds damaged text ({text.split(' with text')[0]}); repair or delete "
+            "that row, or restore the database from a backup"
+        )
     if isinstance(exc, sqlite3.ProgrammingError):
         return StoreUnavailable(f"the connection to {path!r} cannot be used: {text}")
     return StoreError(f"SQLite failed on {path!r}: {text}")

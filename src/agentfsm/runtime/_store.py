@@ -12,11 +12,16 @@ from typing import Protocol, runtime_checkable
 
 from agentfsm.runtime._errors import AgentExists, DuplicateEvent, VersionConflict
 from agentfsm.runtime._records import CREATE, AgentRecord, AuditRow, OutboxItem, TimerRow, Write
+from agentfsm.runtime._storable import check_writes
 
 
 @runtime_checkable
 class Store(Protocol):
-    """A durable home for agents, their audit log, the outbox and the timers."""
+    """A durable home for agents, their audit log, the outbox and the timers.
+
+    Every read raises ``CorruptDatabase`` (naming the table and the row) for a stored row it
+    cannot read back, and finds nothing by a key that nothing could be stored under.
+    """
 
     def close(self) -> None:
         """Release connections. The store cannot be used afterwards."""
@@ -58,6 +63,7 @@ class Store(Protocol):
                 Nothing was written.
             AgentExists: a ``create`` names an existing agent. Nothing was written.
             UnknownAgent: a write names an agent that is not stored. Nothing was written.
+            CodecError: a value or a text field cannot be stored. Nothing was written.
         """
         ...
 
@@ -154,9 +160,11 @@ def check_batch(writes: Sequence[Write]) -> tuple[dict[str, int], set[str], list
     compare-and-set), and the creations.
 
     Raises ``DuplicateEvent`` for a key used twice in the batch (by one agent, in one scope),
-    ``AgentExists`` for an agent created twice, and ``VersionConflict`` when one agent's writes
-    do not chain.
+    ``AgentExists`` for an agent created twice, ``VersionConflict`` when one agent's writes do
+    not chain, and ``CodecError`` for text no store can hold (checked first, before any
+    statement runs).
     """
+    check_writes(writes)
     base: dict[str, int] = {}
     checks: set[str] = set()
     chain: dict[str, int] = {}
