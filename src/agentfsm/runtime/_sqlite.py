@@ -30,6 +30,7 @@ from agentfsm.runtime._errors import (
     UnknownAgent,
     VersionConflict,
 )
+from agentfsm.runtime._private_file import create_owner_only
 from agentfsm.runtime._records import (
     CREATE,
     DONE,
@@ -152,6 +153,12 @@ class SQLiteStore:
         self._shared = self._open() if self._memory else None
         if not self._memory:
             check_file_read_only(self.path, busy_timeout)  # a refusal must change nothing
+            try:
+                create_owner_only(self.path)
+            except OSError as exc:
+                raise StoreUnavailable(
+                    f"cannot open the SQLite database {self.path!r}: {exc}"
+                ) from exc
             self._open_file()
 
     # -- connections ------------------------------------------------------------------------
