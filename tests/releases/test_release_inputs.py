@@ -250,3 +250,22 @@ def test_hostile_values_get_documented_errors_and_a_refusal_changes_nothing(
                 reader.history("support-agent")
                 reader.current("support-agent")
                 reader.agents()
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"gc_every": -(10**5000)},
+        {"repack_every": -(10**5000)},
+        {"author": (10**5000, "bot@example.com")},
+        {"branch": 10**5000},
+    ],
+    ids=["gc_every", "repack_every", "author", "branch"],
+)
+def test_a_huge_number_in_the_settings_is_refused_with_a_sentence(
+    tmp_path: Path, kw: dict[str, object]
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        GitReleaseStore(tmp_path / "r", fsync=False, **kw)  # type: ignore[arg-type]
+    assert "too large to show" in str(caught.value)
+    assert not (tmp_path / "r").exists()

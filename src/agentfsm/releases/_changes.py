@@ -42,6 +42,19 @@ def breaks_a_line(text: str) -> bool:
     return any(unicodedata.category(ch) in _NOT_IN_A_LINE for ch in text)
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for a message about a value that was refused.
+
+    The repr of an int over 4,300 digits raises, and a deep list's recurses without end; a
+    refusal must not fail while saying what it refuses.
+    """
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def check_key(key: object) -> str:
     """The idempotency key, if it can be a commit trailer; else ``InvalidInput``."""
     if not isinstance(key, str) or not key.strip():
@@ -66,18 +79,19 @@ def check_author(author: object) -> tuple[str, str]:
     ):
         raise InvalidInput(
             f"author must be a (name, email) pair of non-empty strings without '<', '>' or "
-            f"newlines, such as ('Release bot', 'bot@example.com'); got {author!r}"
+            f"newlines, such as ('Release bot', 'bot@example.com'); got {shown(author)}"
         )
     return author[0], author[1]
 
 
 def check_event(event: object) -> ReleaseEvent:
     """The release event, if it is one of ``RELEASE_EVENTS``; else ``InvalidInput``."""
-    for known in RELEASE_EVENTS:
-        if event == known:
-            return known
+    if isinstance(event, str):
+        for known in RELEASE_EVENTS:
+            if event == known:
+                return known
     raise InvalidInput(
-        f"a release is made by one of {', '.join(RELEASE_EVENTS)}, not {event!r} "
+        f"a release is made by one of {', '.join(RELEASE_EVENTS)}, not {shown(event)} "
         "(a deletion is recorded with record_deletion)"
     )
 

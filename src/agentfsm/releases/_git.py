@@ -42,6 +42,7 @@ from agentfsm.releases._changes import (
     check_event,
     check_key,
     made_info,
+    shown,
 )
 from agentfsm.releases._documents import (
     AgentTombstone,
@@ -76,10 +77,6 @@ from agentfsm.releases._trees import (
 DEFAULT_AUTHOR = ("agentfsm", "agentfsm@localhost")
 MAX_VERSION = 10**18  # far beyond any history; keeps a hostile number out of paths and messages
 DEFAULT_BACKOFF = Backoff()
-
-
-def _shown(version: int) -> str:
-    return f"v{version}" if abs(version) < 10**12 else "with a version that large"
 
 
 class GitReleaseStore:
@@ -127,13 +124,15 @@ class GitReleaseStore:
         if not isinstance(branch, str) or not pygit2.reference_is_valid_name(
             f"refs/heads/{branch}"
         ):
-            raise InvalidInput(f"{branch!r} is not a valid Git branch name")
+            raise InvalidInput(f"{shown(branch)} is not a valid Git branch name")
         self._author = check_author(author)
         if gc_every is not None and (not isinstance(gc_every, int) or gc_every < 0):
-            raise InvalidInput(f"gc_every must be a whole number >= 0 or None, not {gc_every!r}")
+            raise InvalidInput(
+                f"gc_every must be a whole number >= 0 or None, not {shown(gc_every)}"
+            )
         if repack_every is not None and (not isinstance(repack_every, int) or repack_every < 0):
             raise InvalidInput(
-                f"repack_every must be a whole number >= 0 or None, not {repack_every!r}"
+                f"repack_every must be a whole number >= 0 or None, not {shown(repack_every)}"
             )
         self._fsync = bool(fsync)
         self._path = Path(path)
@@ -425,7 +424,7 @@ class GitReleaseStore:
         if isinstance(version, bool) or not isinstance(version, int):
             raise InvalidInput(f"a release version is a whole number, not {type(version).__name__}")
         if not 1 <= version <= MAX_VERSION:
-            raise ReleaseNotFound(f"the agent {slug!r} has no release {_shown(version)}")
+            raise ReleaseNotFound(f"the agent {slug!r} has no release v{shown(version, 20)}")
         with self._lock:
             tree = self._reader.synced_tree()
             if read_blob(tree, release_path(slug, version)) is None:

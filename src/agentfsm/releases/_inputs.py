@@ -31,7 +31,11 @@ def check_time(at: object, what: str = "at") -> datetime:
         raise ReleaseDocumentError(
             f"{what} must be a timezone-aware datetime, not {type(at).__name__}"
         )
-    if at.utcoffset() is None:
+    try:
+        offset = at.utcoffset()
+    except (ValueError, TypeError, OverflowError) as exc:  # a tzinfo that misbehaves
+        raise ReleaseDocumentError(f"{what} has a time zone with no usable offset: {exc}") from exc
+    if offset is None:
         raise ReleaseDocumentError(
             f"{what} must be timezone-aware (give it a tzinfo such as UTC): {at}"
         )
