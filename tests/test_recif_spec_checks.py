@@ -127,8 +127,12 @@ _digest = st.from_regex(r"\A[a-f0-9]{64}\Z").map(lambda hex_: f"sha256:{hex_}")
 
 @st.composite
 def _references(draw: st.DrawFn) -> str:
-    path = "/".join(draw(st.lists(_component, min_size=1, max_size=3)))
+    components = draw(st.lists(_component, min_size=1, max_size=3))
     host = draw(st.none() | _host)
+    if host is None and len(components) > 1:
+        # A first part with a "." is read as a registry host, as docker pull reads it.
+        components[0] = components[0].replace(".", "_")
+    path = "/".join(components)
     port = draw(st.none() | st.integers(1, 65535))
     name = path if host is None else f"{host}{'' if port is None else f':{port}'}/{path}"
     tag = draw(st.none() | _tag)
@@ -305,3 +309,10 @@ def test_hostile_spec_payloads_get_an_answer_and_a_refusal_changes_nothing(
             result.snapshot.data.canary is None
             or image_problem(result.snapshot.data.canary) is None
         )
+
+
+def test_a_first_part_that_looks_like_a_host_is_read_as_one() -> None:
+    # docker pull reads "a.b/c" as registry a.b; "a_b.c/d" is then no host at all.
+    assert image_problem("a.b/c") is None
+    assert "registry host" in (image_problem("a_b.c/d") or "")
+    assert image_problem("a_b.c") is None  # one part only: a repository name
