@@ -88,7 +88,10 @@ _text = st.text(min_size=1, max_size=8).filter(str.strip)
         remembered=st.none() | _text,
         deleted_at=st.none() | _aware,
     ),
-    config=st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=4),
+    # keys a ConfigMap can hold, which is what a Recif config must be
+    config=st.dictionaries(
+        st.from_regex(r"\A[A-Za-z0-9_-][A-Za-z0-9._-]{0,4}\Z"), st.text(max_size=5), max_size=4
+    ),
 )
 def test_codec_round_trips_records(agent: AlfeAgent, config: dict[str, str]) -> None:
     codec = DEFAULT_CODEC

@@ -27,6 +27,13 @@ from agentfsm.models._recif import (
     RecifSpec,
     phase_of,
 )
+from agentfsm.models._spec_checks import (
+    MAX_CONFIG_BYTES,
+    MAX_CONFIG_ENTRIES,
+    MAX_IMAGE_LENGTH,
+    config_problem,
+    image_problem,
+)
 
 MACHINES = {"alfe": ALFE, "alfe-self-hosted": ALFE_SELF_HOSTED, "recif": RECIF}
 """Every shipped machine by name (the names the command line accepts)."""
@@ -41,6 +48,9 @@ __all__ = [
     "CONDITION_TYPES",
     "MACHINES",
     "MANAGED_STATUSES",
+    "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_ENTRIES",
+    "MAX_IMAGE_LENGTH",
     "MAX_REPLICAS",
     "MIN_REPLICAS",
     "PHASES",
@@ -52,6 +62,8 @@ __all__ = [
     "Condition",
     "RecifAgent",
     "RecifSpec",
+    "config_problem",
     "derive_conditions",
+    "image_problem",
     "phase_of",
 ]

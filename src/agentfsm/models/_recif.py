@@ -31,6 +31,12 @@ from agentfsm._spec import (
 )
 from agentfsm._values import Actor, Context, Event, Snapshot
 from agentfsm.models._conditions import Condition, derive_conditions
+from agentfsm.models._spec_checks import (
+    EXAMPLE_IMAGE,
+    MAX_CONFIG_ENTRIES,
+    config_problem,
+    image_problem,
+)
 
 U, S = Actor.USER, Actor.SYSTEM
 
@@ -42,13 +48,13 @@ def frozen_config(value: object) -> Mapping[str, str]:
     """A read-only, key-sorted copy of a config mapping of strings.
 
     Raises:
-        InvalidInput: not a mapping, or an entry that is not a string.
+        InvalidInput: not a mapping, too many or too large entries, a key a ConfigMap cannot
+            hold, or a value that is not a string (see ``config_problem``).
     """
-    if not isinstance(value, Mapping):
-        raise InvalidInput(f"config must be a mapping of strings, not {type(value).__name__}")
-    for k, v in value.items():
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise InvalidInput(f"config entries must be strings; {k!r}: {v!r} is not")
+    problem = config_problem(value)
+    if problem is not None:
+        raise InvalidInput(problem)
+    assert isinstance(value, Mapping)
     return MappingProxyType(dict(sorted(value.items())))
 
 
@@ -75,8 +81,9 @@ def _secret_names(value: object) -> tuple[str, ...]:
 
 
 def _image(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"image must be a non-empty string, not {value!r}")
+    problem = image_problem(value)
+    if problem is not None:
+        raise InvalidInput(problem)
 
 
 def _optional_secret(
@@ -95,7 +102,7 @@ class RecifSpec:
     """What the user declares for a Recif agent (the CRD's spec).
 
     Attributes:
-        image: the Corail container image.
+        image: the Corail container image, an OCI reference (``ghcr.io/recif/corail:1.4``).
         replicas: the configured replica count, 1 to 10.
         config: the ConfigMap's entries (model type, strategy, tools…).
         env_secrets: Secrets whose keys become environment variables (default ``agent-env``).
@@ -238,15 +245,18 @@ _GUARDS = (
     GuardSpec(
         "spec_valid",
         "invalid_spec",
-        "{label} needs a config of string entries or a non-empty image.",
-        "the new spec is valid",
+        "{label} needs a new image, a new config, or both: the image an OCI reference (such as "
+        f"{EXAMPLE_IMAGE}, no spaces), the config at most {MAX_CONFIG_ENTRIES} entries of string "
+        "values under keys of letters, digits, '-', '_' or '.', 1 MiB in all.",
+        "an image or a config is given, and each is valid",
         reads_input=True,
     ),
     GuardSpec(
         "canary_image_given",
         "invalid_spec",
-        "{label} needs a non-empty image for the canary.",
-        "a canary image is given",
+        "{label} needs the canary's image, an OCI reference such as "
+        f"{EXAMPLE_IMAGE} (no spaces).",
+        "a canary image is given, an OCI reference",
         reads_input=True,
     ),
     GuardSpec(
@@ -277,19 +287,13 @@ def _spec_valid(s: Snapshot, e: Event, c: Context) -> bool:
     config, image = e.payload.get("config"), e.payload.get("image")
     if config is None and image is None:
         return False
-    if image is not None and not (isinstance(image, str) and image.strip()):
+    if image is not None and image_problem(image) is not None:
         return False
-    if config is not None:
-        if not isinstance(config, Mapping):
-            return False
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in config.items()):
-            return False
-    return True
+    return config is None or config_problem(config) is None
 
 
 def _canary_image_given(s: Snapshot, e: Event, c: Context) -> bool:
-    image = e.payload.get("image")
-    return isinstance(image, str) and bool(image.strip())
+    return image_problem(e.payload.get("image")) is None
 
 
 def _canary_exists(s: Snapshot, e: Event, c: Context) -> bool:

@@ -8,6 +8,7 @@ the retry loop lets the loop read as what it is: read the tip, plan, build, swap
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -23,6 +24,7 @@ from agentfsm.releases._objects import (
     TreeCache,
     make_commit,
     make_object,
+    whole_seconds,
     write_tree,
 )
 from agentfsm.releases._store import ReleaseInfo
@@ -30,12 +32,35 @@ from agentfsm.releases._trees import DocumentCache, TipView
 
 MAX_KEY_LENGTH = 200
 
+# Control characters (C0, DEL, C1), lone surrogates, and the line and paragraph separators: none
+# may sit in a one-line trailer, and a surrogate cannot even be written as UTF-8.
+_NOT_IN_A_LINE = frozenset(("Cc", "Cs", "Zl", "Zp"))
+
+
+def breaks_a_line(text: str) -> bool:
+    """True when ``text`` holds a character that has no place in one line of a commit."""
+    return any(unicodedata.category(ch) in _NOT_IN_A_LINE for ch in text)
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for a message about a value that was refused.
+
+    The repr of an int over 4,300 digits raises, and a deep list's recurses without end; a
+    refusal must not fail while saying what it refuses.
+    """
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 def check_key(key: object) -> str:
     """The idempotency key, if it can be a commit trailer; else ``InvalidInput``."""
     if not isinstance(key, str) or not key.strip():
-        raise InvalidInput(f"an idempotency key must be a non-empty string, not {key!r}")
-    if len(key) > MAX_KEY_LENGTH or any(ch < " " or ch == "\x7f" for ch in key):
+        shown = repr(key) if isinstance(key, str) else type(key).__name__
+        raise InvalidInput(f"an idempotency key must be a non-empty string, not {shown}")
+    if len(key) > MAX_KEY_LENGTH or breaks_a_line(key):
         raise InvalidInput(
             f"the idempotency key {key[:40]!r} must be one line of at most {MAX_KEY_LENGTH} "
             "printable characters (it is recorded as a commit trailer)"
@@ -50,21 +75,23 @@ def check_author(author: object) -> tuple[str, str]:
         or len(author) != 2
         or not all(isinstance(part, str) and part.strip() for part in author)
         or any(ch in part for part in author for ch in "<>\n")
+        or any(breaks_a_line(part) for part in author)
     ):
         raise InvalidInput(
             f"author must be a (name, email) pair of non-empty strings without '<', '>' or "
-            f"newlines, such as ('Release bot', 'bot@example.com'); got {author!r}"
+            f"newlines, such as ('Release bot', 'bot@example.com'); got {shown(author)}"
         )
     return author[0], author[1]
 
 
 def check_event(event: object) -> ReleaseEvent:
     """The release event, if it is one of ``RELEASE_EVENTS``; else ``InvalidInput``."""
-    for known in RELEASE_EVENTS:
-        if event == known:
-            return known
+    if isinstance(event, str):
+        for known in RELEASE_EVENTS:
+            if event == known:
+                return known
     raise InvalidInput(
-        f"a release is made by one of {', '.join(RELEASE_EVENTS)}, not {event!r} "
+        f"a release is made by one of {', '.join(RELEASE_EVENTS)}, not {shown(event)} "
         "(a deletion is recorded with record_deletion)"
     )
 
@@ -134,7 +161,7 @@ def made_info(
     """The record of a commit just made, as the store would read it back."""
     name, email = author
     # The author time is stored in whole seconds, in UTC (offset +0000).
-    seconds = int(change.at.timestamp())
+    seconds = whole_seconds(change.at)
     return ReleaseInfo(
         slug=slug,
         version=change.version,

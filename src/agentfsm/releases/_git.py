@@ -42,6 +42,7 @@ from agentfsm.releases._changes import (
     check_event,
     check_key,
     made_info,
+    shown,
 )
 from agentfsm.releases._documents import (
     AgentTombstone,
@@ -57,6 +58,7 @@ from agentfsm.releases._errors import (
     ReleaseStoreError,
 )
 from agentfsm.releases._index import Recorded
+from agentfsm.releases._inputs import check_release_input, check_time
 from agentfsm.releases._maintenance import Housekeeper, collect_garbage
 from agentfsm.releases._publish import publish
 from agentfsm.releases._push import Credential, push_branch
@@ -73,6 +75,7 @@ from agentfsm.releases._trees import (
 )
 
 DEFAULT_AUTHOR = ("agentfsm", "agentfsm@localhost")
+MAX_VERSION = 10**18  # far beyond any history; keeps a hostile number out of paths and messages
 DEFAULT_BACKOFF = Backoff()
 
 
@@ -121,13 +124,15 @@ class GitReleaseStore:
         if not isinstance(branch, str) or not pygit2.reference_is_valid_name(
             f"refs/heads/{branch}"
         ):
-            raise InvalidInput(f"{branch!r} is not a valid Git branch name")
+            raise InvalidInput(f"{shown(branch)} is not a valid Git branch name")
         self._author = check_author(author)
         if gc_every is not None and (not isinstance(gc_every, int) or gc_every < 0):
-            raise InvalidInput(f"gc_every must be a whole number >= 0 or None, not {gc_every!r}")
+            raise InvalidInput(
+                f"gc_every must be a whole number >= 0 or None, not {shown(gc_every)}"
+            )
         if repack_every is not None and (not isinstance(repack_every, int) or repack_every < 0):
             raise InvalidInput(
-                f"repack_every must be a whole number >= 0 or None, not {repack_every!r}"
+                f"repack_every must be a whole number >= 0 or None, not {shown(repack_every)}"
             )
         self._fsync = bool(fsync)
         self._path = Path(path)
@@ -184,19 +189,26 @@ class GitReleaseStore:
         Args:
             slug: the agent's slug (a DNS-1123 label).
             event: ``AgentDeployed``, ``AgentConfigChanged`` or ``AgentCanaryPromoted``.
-            image: the container image released.
-            replicas: the configured replica count.
-            config: the ConfigMap entries released.
-            at: when the domain event happened (timezone-aware); the commit's author time.
+            image: the container image released, an OCI reference
+                (``agentfsm.models.image_problem`` says what is wrong with one that is not).
+            replicas: the configured replica count, an ``int`` from 1 to 10 (not ``"3"``,
+                ``True`` or ``3.0``).
+            config: the ConfigMap entries released (``agentfsm.models.config_problem``: at
+                most 256 string values under ConfigMap keys, 1 MiB in all).
+            at: when the domain event happened (a timezone-aware ``datetime`` from 1970 up to
+                the year 9999); the commit's author time.
             key: the idempotency key; a key already recorded writes nothing.
-            changelog: one line for people; a default is written from the event when omitted.
+            changelog: one line for people (at most 4,096 characters); a default is written
+                from the event when omitted. It is quoted in the commit message, so no text
+                in it can pass for the store's trailers.
 
         Returns:
             The release recorded now, or the one recorded earlier under ``key``.
 
         Raises:
             InvalidInput: a bad slug, key or event; ``ReleaseDocumentError`` (a kind of
-                ``InvalidInput``) for a bad image, replicas, config or time.
+                ``InvalidInput``) for a bad image, replicas, config, time or changelog. Every
+                value is checked before anything is written: a refusal changes nothing.
             ReleaseConflict: the agent is deleted (its current document is a tombstone), or the
                 key was used for another agent.
             ReleaseStoreBusy: other writers kept winning the branch through every retry.
@@ -204,16 +216,18 @@ class GitReleaseStore:
         slug = check_slug(slug)
         key = check_key(key)
         event = check_event(event)
-        # Validate the document before touching the repository; the version is filled in later.
+        # Every value is checked, strictly, before the repository is touched: a refusal writes
+        # nothing. The document is built once here too (its version is filled in later).
+        given = check_release_input(image, replicas, config, at, changelog)
         build_release(
             slug,
             version=1,
             event=event,
-            image=image,
-            replicas=replicas,
-            config=config,
-            changelog=changelog,
-            at=at,
+            image=given.image,
+            replicas=given.replicas,
+            config=given.config,
+            changelog=given.changelog,
+            at=given.at,
         )
 
         def plan(tip: TipView) -> Change | ReleaseInfo:
@@ -229,11 +243,11 @@ class GitReleaseStore:
                 slug,
                 version=version,
                 event=event,
-                image=image,
-                replicas=replicas,
-                config=config,
-                changelog=changelog,
-                at=at,
+                image=given.image,
+                replicas=given.replicas,
+                config=given.config,
+                changelog=given.changelog,
+                at=given.at,
             )
             text = dump_document(doc).encode()
             return Change(
@@ -242,7 +256,7 @@ class GitReleaseStore:
                 files={release_path(slug, version): text, current_path(slug): text},
                 summary=f"{slug}: release v{version} ({event})",
                 body=doc.changelog,
-                at=at,
+                at=given.at,
             )
 
         return self._write(slug, key, plan)
@@ -261,12 +275,13 @@ class GitReleaseStore:
             The tombstone's record.
 
         Raises:
-            InvalidInput: a bad slug, key or time.
+            InvalidInput: a bad slug, key or time (checked before anything is written).
             ReleaseConflict: the key was used for another agent.
             ReleaseStoreBusy: other writers kept winning the branch through every retry.
         """
         slug = check_slug(slug)
         key = check_key(key)
+        at = check_time(at)
         tombstone = build_tombstone(slug, at=at)
 
         def plan(tip: TipView) -> Change | ReleaseInfo:
@@ -402,10 +417,14 @@ class GitReleaseStore:
         """Release ``version`` of the agent.
 
         Raises:
-            InvalidInput: the slug is not a DNS-1123 label.
+            InvalidInput: the slug is not a DNS-1123 label, or the version not a whole number.
             ReleaseNotFound: there is no such release; the message lists the ones there are.
         """
         slug = check_slug(slug)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InvalidInput(f"a release version is a whole number, not {type(version).__name__}")
+        if not 1 <= version <= MAX_VERSION:
+            raise ReleaseNotFound(f"the agent {slug!r} has no release v{shown(version, 20)}")
         with self._lock:
             tree = self._reader.synced_tree()
             if read_blob(tree, release_path(slug, version)) is None:

@@ -6,27 +6,87 @@ a cache of them, brought up to the branch tip before every decision by walking t
 since the tip it last saw. A writer in another process is therefore seen as soon as its commit
 is on the branch, which is what makes "the same key twice makes one release" hold across
 processes: the check and the compare-and-swap of the branch both happen against the same tip.
+
+A commit message also carries text people wrote (the changelog, which names the image), and that
+text must never pass for the store's own record. So the two are kept apart twice over: the text
+is written as one quoted line (a JSON string, in which no line break of any kind survives), and
+the record is read only from the message's last three lines, in the exact form the store writes
+them, never by a general trailer parser that a ``---`` line or a forged paragraph could steer.
+The store's own values (a DNS-1123 slug, a number, a one-line key) cannot hold a line break, and
+nothing is ever written after them, so no text in the message can reach those lines.
 """
 
 from __future__ import annotations
 
+import json
+import re
+
 import attrs
 import pygit2
 from pygit2.enums import SortMode
+
+from agentfsm._slug import slug_problem
 
 TRAILER_AGENT = "Agent"
 TRAILER_RELEASE = "Release"
 TRAILER_KEY = "Idempotency-Key"
 TOMBSTONE = "tombstone"
 
+# json.dumps leaves these raw, and some readers (Python's splitlines among them) break lines at
+# them: escaped, the quoted text is one line however it is read.
+_UNICODE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_VERSION = re.compile(r"[1-9][0-9]{0,17}")
+
+
+def quoted_line(text: str) -> str:
+    """``text`` as a JSON string literal on one line, for the part of a message people read."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    for raw, escaped in _UNICODE_BREAKS.items():
+        quoted = quoted.replace(raw, escaped)
+    return quoted
+
 
 def commit_message(summary: str, body: str, slug: str, version: int | None, key: str) -> str:
-    """A commit message: a summary line, a paragraph for people, then the store's trailers."""
+    """A commit message: a summary line, the quoted text for people, then the store's trailers.
+
+    ``summary`` is made by the store from checked values; ``body`` may be anything (it is
+    quoted); ``slug`` and ``key`` were checked to be one line each.
+    """
     release = TOMBSTONE if version is None else str(version)
     return (
-        f"{summary}\n\n{body}\n\n"
+        f"{summary}\n\n{quoted_line(body)}\n\n"
         f"{TRAILER_AGENT}: {slug}\n{TRAILER_RELEASE}: {release}\n{TRAILER_KEY}: {key}\n"
     )
+
+
+def read_trailers(raw: bytes) -> tuple[str, str, str] | None:
+    """The agent, release and key trailers at the very end of a raw commit message.
+
+    Returns:
+        ``(slug, release, key)`` when the message ends with a blank line and exactly the three
+        lines the store writes, else ``None`` (a commit someone else made).
+    """
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        return None
+    if not text.endswith("\n"):
+        return None
+    lines = text[:-1].split("\n")  # only "\n" ends a line in a Git message
+    if len(lines) < 5 or lines[-4] != "":
+        return None
+    values: list[str] = []
+    for line, name in zip(lines[-3:], (TRAILER_AGENT, TRAILER_RELEASE, TRAILER_KEY), strict=True):
+        prefix = f"{name}: "
+        if not line.startswith(prefix):
+            return None
+        values.append(line[len(prefix) :])
+    slug, release, key = values
+    if slug_problem(slug) is not None or not key.strip():
+        return None
+    if release != TOMBSTONE and _VERSION.fullmatch(release) is None:
+        return None
+    return slug, release, key
 
 
 @attrs.frozen
@@ -40,20 +100,12 @@ class Recorded:
 
 
 def _recorded(commit: pygit2.Commit) -> Recorded | None:
-    try:
-        trailers = commit.message_trailers
-    except (pygit2.GitError, ValueError):  # a hand-made commit with an odd message
+    found = read_trailers(commit.raw_message)
+    if found is None:
         return None
-    slug, release = trailers.get(TRAILER_AGENT), trailers.get(TRAILER_RELEASE)
-    if not slug or not release:
-        return None
-    if release == TOMBSTONE:
-        version = None
-    elif release.isdigit():
-        version = int(release)
-    else:
-        return None
-    return Recorded(slug, version, trailers.get(TRAILER_KEY), commit.id)
+    slug, release, key = found
+    version = None if release == TOMBSTONE else int(release)
+    return Recorded(slug, version, key, commit.id)
 
 
 class CommitIndex:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
@@ -203,12 +203,24 @@ def write_tree(
     return obj.id
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def whole_seconds(when: datetime) -> int:
+    """Seconds since 1970 of an aware ``when``, rounded down exactly.
+
+    ``int(when.timestamp())`` goes through a float, which rounds 23:59:59.999999 up into the
+    next second (and the last second of 9999 into a year Python cannot represent).
+    """
+    return (when - _EPOCH) // timedelta(seconds=1)
+
+
 def _signature(name: str, email: str, when: datetime) -> bytes:
     offset = when.utcoffset()
     minutes = 0 if offset is None else int(offset.total_seconds()) // 60
     sign = "-" if minutes < 0 else "+"
     hours, mins = divmod(abs(minutes), 60)
-    return f"{name} <{email}> {int(when.timestamp())} {sign}{hours:02d}{mins:02d}".encode()
+    return f"{name} <{email}> {whole_seconds(when)} {sign}{hours:02d}{mins:02d}".encode()
 
 
 def make_commit(

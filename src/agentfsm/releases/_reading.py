@@ -185,7 +185,14 @@ class ReleaseReader:
     ) -> ReleaseInfo:
         assert isinstance(commit, pygit2.Commit)
         author = commit.author
-        time = datetime.fromtimestamp(author.time, timezone(timedelta(minutes=author.offset)))
+        try:
+            time = datetime.fromtimestamp(author.time, timezone(timedelta(minutes=author.offset)))
+        except (OverflowError, ValueError, OSError) as exc:
+            # Only a commit made elsewhere (or before the store checked times) can hold one.
+            raise ReleaseStoreError(
+                f"commit {str(commit.id)[:12]} records an author time Python cannot represent "
+                f"({author.time} {author.offset:+d} min): {exc}"
+            ) from exc
         return ReleaseInfo(
             slug=slug,
             version=version,
