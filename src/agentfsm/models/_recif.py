@@ -620,7 +620,7 @@ RECIF_SPEC = MachineSpec(
     explanations=_EXPLANATIONS,
 )
 
-RECIF = Machine(RECIF_SPEC, RECIF_IMPLEMENTATIONS)
+RECIF = Machine(RECIF_SPEC, RECIF_IMPLEMENTATIONS, record=RecifAgent)
 """The compiled Recif machine. One instance serves every agent."""
 
 
