@@ -347,6 +347,7 @@ class Machine:
     __slots__ = (
         "__weakref__",
         "_explanations",
+        "_last",
         "_variants",
         "events",
         "implementations",
@@ -376,6 +377,9 @@ class Machine:
         self.policy = policy
         # The same machine under other policies (see with_policy), shared by all of them.
         self._variants: dict[Policy, Machine] = {policy: self}
+        # The variant asked for last, found by identity: hashing a Policy costs a microsecond,
+        # and a caller overriding the policy usually passes the same object every time.
+        self._last: tuple[Policy, Machine] = (policy, self)
         problems = _resolve_names(spec, implementations)
         if problems:
             raise InvalidMachine(spec.name, problems)
@@ -410,8 +414,12 @@ class Machine:
         Raises:
             InvalidInput: ``policy`` is not a ``Policy``.
         """
+        last = self._last
+        if last[0] is policy:
+            return last[1]
         variant = self._variants.get(policy) if isinstance(policy, Policy) else None
         if variant is not None:
+            self._last = (policy, variant)
             return variant
         if not isinstance(policy, Policy):
             raise InvalidInput(f"policy must be a Policy, not {quote(policy)}")
@@ -424,6 +432,7 @@ class Machine:
         )
         variant._variants = variants
         variants[policy] = variant
+        self._last = (policy, variant)
         return variant
 
     def record_problem(self, data: object) -> str | None:
@@ -432,7 +441,7 @@ class Machine:
         if record is None or isinstance(data, record):
             return None
         return (
-            f"the {self.name} model's agents hold a {record.__name__} record, "
+            f"the {self.name} model's agents hold {record.__name__} records, "
             f"not {type(data).__name__[:40]}"
         )
 

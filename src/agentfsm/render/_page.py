@@ -164,7 +164,7 @@ def _sentence(spec: MachineSpec, guard: GuardSpec) -> str:
     # its default, as the refusal itself quotes the duration in force.
     for name in POLICY_FIELDS:
         default = duration_words(getattr(DEFAULT_POLICY, name))
-        text = text.replace("{" + name + "}", f"{name} ({default} by default)")
+        text = text.replace("{" + name + "}", f"{default} ({name}, by default)")
     return text
 
 
