@@ -226,7 +226,9 @@ def offered(
         raise InvalidInput(_unknown_status_text(machine, status))
     problem = snapshot_problem(machine, snapshot)
     if problem is not None:
-        raise InvalidInput(f"offered was given a snapshot that is not one of this model's: {problem}")
+        raise InvalidInput(
+            f"offered was given a snapshot that is not one of this model's: {problem}"
+        )
     plans = machine.offer_plans
     if plans is None:
         plans = machine.offer_plans = _plan_offers(machine)
@@ -275,9 +277,7 @@ def _bad_snapshot(machine: Machine, snapshot: Snapshot, event: Event) -> Refusal
     return _snapshot_refusal(machine, snapshot, event, problem)
 
 
-def _snapshot_refusal(
-    machine: Machine, snapshot: Snapshot, event: Event, problem: str
-) -> Refusal:
+def _snapshot_refusal(machine: Machine, snapshot: Snapshot, event: Event, problem: str) -> Refusal:
     compiled = machine.events.get(event.name)
     label = (compiled.spec.label or event.name) if compiled is not None else event.name
     return Refusal(

@@ -591,9 +591,7 @@ def _compile_events(
     return compiled
 
 
-def guard_refusal(
-    guard: GuardSpec, status: str, event: str, label: str, policy: Policy
-) -> Refusal:
+def guard_refusal(guard: GuardSpec, status: str, event: str, label: str, policy: Policy) -> Refusal:
     """The refusal a failing ``guard`` gives for ``event`` in ``status`` under ``policy``."""
     return Refusal(
         code=guard.code,

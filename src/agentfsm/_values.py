@@ -52,9 +52,7 @@ def _to_actor(value: object) -> Actor:
         for actor in Actor:
             if value in (actor.value, actor.name, actor.name.lower(), actor.label):
                 return actor
-    raise InvalidInput(
-        f"unknown actor {quote(value)}: use Actor.USER, Actor.SYSTEM or Actor.TIMER"
-    )
+    raise InvalidInput(f"unknown actor {quote(value)}: use Actor.USER, Actor.SYSTEM or Actor.TIMER")
 
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})

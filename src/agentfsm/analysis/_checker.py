@@ -144,9 +144,7 @@ def _oracle_machine(machine: Machine, exact: frozenset[str]) -> tuple[Machine, _
     real = machine.implementations.guards
     guards = {name: fn if name in exact else oracle.stand_in(name, fn) for name, fn in real.items()}
     impl = machine.implementations.merged(Implementations(guards=guards))
-    copy = Machine(
-        machine.spec, impl, validate=False, record=machine.record, policy=machine.policy
-    )
+    copy = Machine(machine.spec, impl, validate=False, record=machine.record, policy=machine.policy)
     return copy, oracle
 
 

@@ -26,8 +26,8 @@ from agentfsm._spec import (
     StateSpec,
     TransitionSpec,
 )
-from agentfsm._words import quote
 from agentfsm._values import Actor, Context, Event, Snapshot, policy_in_force, replacer
+from agentfsm._words import quote
 
 U, S, T = Actor.USER, Actor.SYSTEM, Actor.TIMER
 

@@ -169,9 +169,7 @@ class Platform:
         self.timer_worker = TimerWorker(
             self.controller, worker_id=f"{self.outbox_worker.worker_id}:timers"
         )
-        self.reconciler = (
-            RecifReconciler(self.controller, cluster) if cluster else None
-        )
+        self.reconciler = RecifReconciler(self.controller, cluster) if cluster else None
         self.billing = BillingStep(self.controller, ledger) if ledger is not None else None
         self.auto_provision = auto_provision
         self._tick_lock = threading.RLock()
