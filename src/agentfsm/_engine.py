@@ -91,10 +91,14 @@ def decide(machine: Machine, snapshot: Snapshot, event: Event, context: Context)
             else:
                 machine = machine.with_policy(policy)
                 compiled = machine.events[event.name]
+        # The snapshot is the caller's: a quick look for a foreign record, a version that is
+        # not an int or a naive ``since``; only a suspect one gets the full diagnosis.
         record = machine.record
         if (
-            record is not None and snapshot.data.__class__ is not record
-        ) or snapshot.version.__class__ is not int:
+            (record is not None and snapshot.data.__class__ is not record)
+            or snapshot.version.__class__ is not int
+            or snapshot.since.tzinfo is None
+        ):
             bad = _bad_snapshot(machine, snapshot, event)
             if bad is not None:
                 return bad
@@ -256,8 +260,8 @@ def snapshot_problem(machine: Machine, snapshot: Snapshot) -> str | None:
     if problem is not None:
         return problem
     version = snapshot.version
-    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        return f"its version is {quote(version)}, not a whole number of at least 0"
+    if isinstance(version, bool) or not isinstance(version, int):
+        return f"its version is {quote(version)}, not a whole number"
     since = snapshot.since
     if not isinstance(since, datetime):
         return f"its since is {quote(since)}, not a timezone-aware datetime"
