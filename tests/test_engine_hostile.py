@@ -38,9 +38,7 @@ T0 = datetime(2026, 4, 3, 10, 0, tzinfo=UTC)
 MACHINES = (ALFE, ALFE_SELF_HOSTED, RECIF)
 LONGEST_SENTENCE = 1_500  # five quoted problems of ~100 characters, and the words around them
 
-FAST = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _deep_dict(depth: int) -> dict[str, Any]:
@@ -85,6 +83,7 @@ AWARE_EXTREMES = [
     datetime.min.replace(tzinfo=timezone(timedelta(hours=14))),
 ]
 
+
 def _made(*makers: Any) -> st.SearchStrategy[Any]:
     # Built on demand: hypothesis shows a strategy's elements, and a repr of these fails.
     return st.sampled_from(makers).map(lambda make: make())
@@ -108,9 +107,11 @@ hostile_scalars = st.one_of(
 )
 hostile = st.recursive(
     hostile_scalars,
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.text(max_size=5), inner, max_size=3)
-    | st.tuples(inner, inner),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+        | st.tuples(inner, inner)
+    ),
     max_leaves=8,
 ) | _made(lambda: _deep_dict(100_000), lambda: [[[[[[[[1]]]]]]]])
 
@@ -272,7 +273,9 @@ STOPPED = RUNNING._replace(status="stopped")
 
 
 def test_regression_refusal_sentence_raised_for_an_int_over_4300_digits() -> None:
-    result = decide(ALFE, RUNNING, Event("recreate", payload={"confirmation": 10**5000}), Context(T0))
+    result = decide(
+        ALFE, RUNNING, Event("recreate", payload={"confirmation": 10**5000}), Context(T0)
+    )
     assert isinstance(result, Refusal) and result.code == "invalid_payload"
     assert "about 5001 digits" in result.message
     assert len(result.message) < 300
@@ -317,7 +320,10 @@ def test_regression_a_policy_too_long_to_add_raised_overflow_error() -> None:
 
 
 def test_regression_snapshot_with_data_none_raised_attribute_error() -> None:
-    for status, event in (("running", Event("stop")), ("stopping", Event("shutdown_complete", "S"))):
+    for status, event in (
+        ("running", Event("stop")),
+        ("stopping", Event("shutdown_complete", "S")),
+    ):
         snapshot = Snapshot(status, 1, T0, None)
         result = decide(ALFE, snapshot, event, Context(T0))
         assert isinstance(result, Refusal), event

@@ -348,6 +348,7 @@ class Machine:
         "__weakref__",
         "_explanations",
         "_last",
+        "_root",
         "_variants",
         "events",
         "implementations",
@@ -377,6 +378,7 @@ class Machine:
         self.policy = policy
         # The same machine under other policies (see with_policy), shared by all of them.
         self._variants: dict[Policy, Machine] = {policy: self}
+        self._root = self  # the machine as built; with_policy's variants point back to it
         # The variant asked for last, found by identity: hashing a Policy costs a microsecond,
         # and a caller overriding the policy usually passes the same object every time.
         self._last: tuple[Policy, Machine] = (policy, self)
@@ -424,13 +426,15 @@ class Machine:
         if not isinstance(policy, Policy):
             raise InvalidInput(f"policy must be a Policy, not {quote(policy)}")
         variants = self._variants
+        root = self._root
         if len(variants) >= 64:  # a caller cycling through policies must not grow this forever
-            for key in [k for k in variants if k is not self.policy][:32]:
+            for key in [k for k in variants if k != root.policy][:32]:
                 del variants[key]
         variant = Machine(
             self.spec, self.implementations, validate=False, record=self.record, policy=policy
         )
         variant._variants = variants
+        variant._root = root
         variants[policy] = variant
         self._last = (policy, variant)
         return variant
