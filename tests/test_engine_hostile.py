@@ -171,8 +171,13 @@ def _cases(draw: st.DrawFn) -> tuple[Machine, Snapshot, Event, Context]:
     return machine, Snapshot(status, version, since, data), event, context
 
 
+def _check_error(error: InvalidInput) -> None:
+    assert len(str(error)) <= LONGEST_SENTENCE
+
+
 def _check_sentence(refusal: Refusal) -> None:
-    assert refusal.code and refusal.message.strip()
+    assert refusal.code
+    assert refusal.message.strip()
     assert len(refusal.message) <= LONGEST_SENTENCE, refusal.message[:200]
     assert isinstance(refusal.status, str)
 
@@ -215,7 +220,7 @@ def test_offered_answers_or_raises_invalid_input(
     try:
         offers = offered(machine, snapshot, context, actor=actor)
     except InvalidInput as error:
-        assert len(str(error)) <= LONGEST_SENTENCE
+        _check_error(error)
         return
     for offer in offers:
         if offer.refusal is not None:
@@ -230,7 +235,7 @@ def test_initial_accepts_only_the_record_and_an_aware_time(
     try:
         snapshot = machine.initial(data, now)
     except InvalidInput as error:
-        assert len(str(error)) <= LONGEST_SENTENCE
+        _check_error(error)
         return
     assert isinstance(data, machine.record)  # type: ignore[arg-type]
     assert snapshot == Snapshot(machine.spec.initial, 0, now, data)
@@ -245,7 +250,7 @@ def test_event_and_context_raise_only_invalid_input(
         try:
             build()
         except InvalidInput as error:
-            assert len(str(error)) <= LONGEST_SENTENCE
+            _check_error(error)
 
 
 @pytest.mark.parametrize("argument", [0, "snapshot", None, _Nasty()])
@@ -276,7 +281,8 @@ def test_regression_refusal_sentence_raised_for_an_int_over_4300_digits() -> Non
     result = decide(
         ALFE, RUNNING, Event("recreate", payload={"confirmation": 10**5000}), Context(T0)
     )
-    assert isinstance(result, Refusal) and result.code == "invalid_payload"
+    assert isinstance(result, Refusal)
+    assert result.code == "invalid_payload"
     assert "about 5001 digits" in result.message
     assert len(result.message) < 300
 
@@ -285,16 +291,19 @@ def test_regression_refusal_sentence_raised_for_a_100000_deep_dict() -> None:
     deep = _deep_dict(100_000)
     assert sys.getrecursionlimit() < 100_000  # a raw repr of it cannot succeed
     result = decide(ALFE, RUNNING, Event("recreate", payload={"confirmation": deep}), Context(T0))
-    assert isinstance(result, Refusal) and result.code == "invalid_payload"
+    assert isinstance(result, Refusal)
+    assert result.code == "invalid_payload"
     assert len(result.message) < 300
     unknown = decide(ALFE, RUNNING, Event("stop", payload={"x": deep}), Context(T0))
-    assert isinstance(unknown, Refusal) and unknown.code == "invalid_payload"
+    assert isinstance(unknown, Refusal)
+    assert unknown.code == "invalid_payload"
 
 
 def test_regression_refusal_sentence_of_a_million_unexpected_fields_is_short() -> None:
     payload = {f"f{i}": i for i in range(1_000_000)}
     result = decide(ALFE, RUNNING, Event("stop", payload=payload), Context(T0))
-    assert isinstance(result, Refusal) and result.code == "invalid_payload"
+    assert isinstance(result, Refusal)
+    assert result.code == "invalid_payload"
     assert "and 999995 more" in result.message
     assert len(result.message) < 300
 
@@ -306,7 +315,8 @@ def test_regression_context_at_datetime_max_raised_overflow_error(when: datetime
         result = decide(ALFE, snapshot, Event(event), Context(when))
         assert isinstance(result, Refusal), event
         assert result.code == "time_out_of_range"
-        assert result.event == event and result.status == snapshot.status
+        assert result.event == event
+        assert result.status == snapshot.status
         with pytest.raises(TransitionRefused):
             fire(ALFE, snapshot, Event(event), Context(when))
 
@@ -314,7 +324,8 @@ def test_regression_context_at_datetime_max_raised_overflow_error(when: datetime
 def test_regression_a_policy_too_long_to_add_raised_overflow_error() -> None:
     huge = Policy(grace_period=timedelta(days=999_999_999))
     result = decide(ALFE, RUNNING, Event("delete"), Context(T0, huge))
-    assert isinstance(result, Refusal) and result.code == "time_out_of_range"
+    assert isinstance(result, Refusal)
+    assert result.code == "time_out_of_range"
     on_machine = decide(ALFE.with_policy(huge), RUNNING, Event("delete"), Context(T0))
     assert on_machine == result
 
@@ -328,7 +339,8 @@ def test_regression_snapshot_with_data_none_raised_attribute_error() -> None:
         result = decide(ALFE, snapshot, event, Context(T0))
         assert isinstance(result, Refusal), event
         assert result.code == "invalid_snapshot"
-        assert "AlfeAgent" in result.message and "NoneType" in result.message
+        assert "AlfeAgent" in result.message
+        assert "NoneType" in result.message
         with pytest.raises(InvalidInput, match="AlfeAgent"):
             offered(ALFE, snapshot, Context(T0))
 
@@ -337,19 +349,26 @@ def test_regression_a_recif_record_given_to_alfe_raised_attribute_error() -> Non
     snapshot = Snapshot("running", 1, T0, RecifAgent("agent-1"))
     for event in (Event("stop"), Event("restart"), Event("connection_lost", "S")):
         result = decide(ALFE, snapshot, event, Context(T0))
-        assert isinstance(result, Refusal) and result.code == "invalid_snapshot"
+        assert isinstance(result, Refusal)
+        assert result.code == "invalid_snapshot"
         assert "RecifAgent" in result.message
     alfe_in_recif = Snapshot("Running", 1, T0, AlfeAgent("a", "b"))
     result = decide(RECIF, alfe_in_recif, Event("stop"), Context(T0))
-    assert isinstance(result, Refusal) and result.code == "invalid_snapshot"
+    assert isinstance(result, Refusal)
+    assert result.code == "invalid_snapshot"
 
 
 def test_regression_a_malformed_version_or_since_is_invalid_snapshot() -> None:
-    for snapshot in (RUNNING._replace(version="3"), RUNNING._replace(version=True),
-                     RUNNING._replace(since=T0.replace(tzinfo=None)),
-                     RUNNING._replace(since="yesterday")):  # fmt: skip
+    malformed = (
+        RUNNING._replace(version="3"),
+        RUNNING._replace(version=True),
+        RUNNING._replace(since=T0.replace(tzinfo=None)),
+        RUNNING._replace(since="yesterday"),
+    )
+    for snapshot in malformed:
         result = decide(ALFE, snapshot, Event("restart"), Context(T0))
-        assert isinstance(result, Refusal) and result.code == "invalid_snapshot", snapshot
+        assert isinstance(result, Refusal), snapshot
+        assert result.code == "invalid_snapshot", snapshot
         with pytest.raises(InvalidInput):
             offered(ALFE, snapshot, Context(T0))
 

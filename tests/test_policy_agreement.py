@@ -204,8 +204,10 @@ def test_a_controller_and_a_platform_take_no_policy_of_their_own(tmp_path: Path)
 def test_with_policy_keeps_the_machine_and_changes_only_the_policy() -> None:
     policy = Policy(stuck_after=timedelta(minutes=3))
     ruled = ALFE.with_policy(policy)
-    assert ruled.policy == policy and ALFE.policy == Policy()
-    assert ruled.spec is ALFE.spec and ruled.record is ALFE.record
+    assert ruled.policy == policy
+    assert ALFE.policy == Policy()
+    assert ruled.spec is ALFE.spec
+    assert ruled.record is ALFE.record
     assert ALFE.with_policy(Policy(stuck_after=timedelta(minutes=3))) is ruled
     assert ruled.with_policy(ALFE.policy) is ALFE
     with pytest.raises(Exception, match="Policy"):
