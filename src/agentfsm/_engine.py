@@ -55,6 +55,16 @@ def _in_force(context: Context, policy: Policy) -> Context:
     return filled
 
 
+def _filled(machine: Machine, context: Context) -> Context:
+    # A batch decides many events with one context: fill it in once per machine, not per event.
+    given, filled = machine.filled_context  # one tuple: threads see a consistent pair
+    if given is context and filled is not None:
+        return filled
+    filled = _in_force(context, machine.policy)
+    machine.filled_context = (context, filled)
+    return filled
+
+
 def decide(machine: Machine, snapshot: Snapshot, event: Event, context: Context) -> Step | Refusal:
     """Decide what ``event`` does to the agent in ``snapshot``.
 
@@ -87,7 +97,7 @@ def decide(machine: Machine, snapshot: Snapshot, event: Event, context: Context)
         policy = context.policy
         if policy is not machine.policy:
             if policy is None:
-                context = _in_force(context, machine.policy)
+                context = _filled(machine, context)
             else:
                 machine = machine.with_policy(policy)
                 compiled = machine.events[event.name]
@@ -222,7 +232,7 @@ def offered(
         raise InvalidInput(f"offered needs an Actor, not {type(actor).__name__}")
     policy = context.policy
     if policy is None:
-        context = _in_force(context, machine.policy)
+        context = _filled(machine, context)
     elif policy is not machine.policy:
         machine = machine.with_policy(policy)
     status = snapshot.status

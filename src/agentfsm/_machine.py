@@ -351,6 +351,7 @@ class Machine:
         "_root",
         "_variants",
         "events",
+        "filled_context",
         "implementations",
         "offer_plans",
         "policy",
@@ -396,6 +397,8 @@ class Machine:
         self.events: dict[str, CompiledEvent] = _compile_events(spec, implementations, self)
         # Prepared by ``offered`` on first use (see _engine); None until then.
         self.offer_plans: Any = None
+        # The last context without a policy that ``decide`` filled in with this one (_engine).
+        self.filled_context: tuple[Context | None, Context | None] = (None, None)
 
     @property
     def name(self) -> str:

@@ -332,7 +332,7 @@ class Controller:
         for attempt in range(self.max_retries + 1):
             record, machine = self._current(agent_id, fresh)
             # Each machine carries its policy: decide applies it, as offered does.
-            ctx = Context(self.clock.now())
+            ctx = Context(self.clock.now(), machine.policy)
             result = decide(machine, record.snapshot, event, ctx)
             write = self._write_for(delivery, record, result, ctx)
             try:
