@@ -65,3 +65,4 @@ def test_regression_ctrl_c_during_simulate_printed_a_keyboard_interrupt_tracebac
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert err.splitlines() == ["agentfsm: interrupted"]
+    assert out == ""  # the walk was cut short: no half a timeline
