@@ -42,8 +42,11 @@ from _walk import (
 )
 
 from agentfsm import Actor, Context, Event, Snapshot, Step, decide, offered
-from agentfsm.models import ALFE
+from agentfsm.models import ALFE as _ALFE
 from agentfsm.models._alfe import AlfeAgent
+
+# The walk's policy is the machine's own, as a Controller would decide with it.
+ALFE = _ALFE.with_policy(POLICY)
 
 # ---------------------------------------------------------------------------------------------
 # Implementations. Each one can track agents, turn the walk into the arguments it takes, replay

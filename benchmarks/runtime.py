@@ -365,7 +365,7 @@ def timer_figures(tmp: Path, count: int, log: Callable[[str], None]) -> dict[str
         chunk = ids[start : start + 1000]
         controller.create_many([(a, "alfe", AlfeAgent(a, f"name-{a}")) for a in chunk])
         controller.handle_many([Delivery(a, Event("delete", Actor.USER)) for a in chunk])
-    clock.advance(controller.policy.grace_period + timedelta(seconds=1))
+    clock.advance(controller.machines["alfe"].policy.grace_period + timedelta(seconds=1))
     worker = TimerWorker(controller, batch_size=1000)
     begin = time.perf_counter()
     report = worker.drain()

@@ -39,7 +39,7 @@ HIBERNATING_SPEC = attrs.evolve(
         ("*", "hibernate", "Only a stopped agent can hibernate."),
     ),
 )
-HIBERNATING = Machine(HIBERNATING_SPEC, ALFE_IMPLEMENTATIONS)
+HIBERNATING = Machine(HIBERNATING_SPEC, ALFE_IMPLEMENTATIONS, record=AlfeAgent)
 
 
 # ---- the property test: under 30 lines -----------------------------------------------------

@@ -112,7 +112,9 @@ def test_a_context_needs_an_aware_datetime(now: object) -> None:
 def test_a_context_accepts_any_timezone() -> None:
     paris = timezone(timedelta(hours=2))
     assert Context(datetime(2026, 4, 3, 12, 0, tzinfo=paris)).now == T0
-    assert Context(T0).policy == DEFAULT_POLICY
+    # No policy given: the machine's applies (see test_policy_agreement).
+    assert Context(T0).policy is None
+    assert Context(T0, DEFAULT_POLICY).policy is DEFAULT_POLICY
 
 
 def test_policy_defaults_are_the_documented_ones() -> None:

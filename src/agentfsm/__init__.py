@@ -41,6 +41,7 @@ from agentfsm._values import (
     Refusal,
     Snapshot,
     Step,
+    policy_in_force,
 )
 
 __version__ = "0.1.0"
@@ -80,4 +81,5 @@ __all__ = [
     "decide",
     "fire",
     "offered",
+    "policy_in_force",
 ]

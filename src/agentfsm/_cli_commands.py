@@ -76,14 +76,23 @@ def check(model: str | None, out: TextIO) -> int:
     return 1 if failed else 0
 
 
+MAX_WAITED_MINUTES = 10_000_000
+"""The longest ``--waited`` (about 19 years): far past every policy duration, and a time the
+sample agent's clock can still represent."""
+
+
 def offered_actions(model: str, status: str, waited_minutes: float, out: TextIO) -> int:
     """Print which user actions a representative agent in ``status`` is offered, and why not."""
     machine = machine_named(model)
     if status not in machine.states:
         choices = ", ".join(machine.spec.state_names)
         raise UsageError(f"the {model} model has no status {status!r}; choose one of: {choices}")
-    if waited_minutes < 0:
-        raise UsageError(f"--waited must be zero or more minutes, not {waited_minutes:g}")
+    # Written so that nan fails it too (every comparison with nan is false).
+    if not 0 <= waited_minutes <= MAX_WAITED_MINUTES:
+        raise UsageError(
+            f"--waited must be a number of minutes from 0 to {MAX_WAITED_MINUTES:,}, "
+            f"not {waited_minutes:g}"
+        )
     snapshot = sample_snapshot(machine, status)
     offers = offered(machine, snapshot, sample_context(timedelta(minutes=waited_minutes)))
     out.write(f"An agent of the {model} model, {status} for {waited_minutes:g} min, is offered:\n")

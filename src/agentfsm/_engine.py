@@ -2,8 +2,13 @@
 
 ``decide`` has no I/O and no clock (the time is in the ``Context``). It returns a ``Step`` (the
 new snapshot and the effects to perform) or a ``Refusal`` (a code and a sentence); it never
-raises for a bad event. The checks run in a fixed order so that the reason given is the most
-useful one: unknown event, unknown status, actor, payload, status, then guards.
+raises for a bad event or a bad snapshot. The checks run in a fixed order so that the reason
+given is the most useful one: unknown event, a snapshot that is not the machine's, unknown
+status, actor, payload, status, then guards.
+
+The policy in force is the machine's (``Machine.policy``) unless the ``Context`` names another;
+when it does, the decision is made by ``machine.with_policy(...)``, so every sentence quotes the
+durations that were applied.
 """
 
 from __future__ import annotations
@@ -18,12 +23,46 @@ from agentfsm._machine import (
     Machine,
     guard_refusal,
     payload_problems,
+    sentence,
 )
 from agentfsm._spec import EventSpec, GuardSpec, guard_names
-from agentfsm._values import _EMPTY, Actor, Context, Event, Offer, Refusal, Snapshot, Step
+from agentfsm._values import (
+    _EMPTY,
+    Actor,
+    Context,
+    Event,
+    Offer,
+    Policy,
+    Refusal,
+    Snapshot,
+    Step,
+)
+from agentfsm._words import quote
 
 # tuple.__new__(cls, items) builds a NamedTuple without its Python-level __new__: the fast path.
 _tuple_new = tuple.__new__
+
+# A context with the machine's policy filled in, built without re-running the validators: the
+# time was checked when the caller's context was made, and the policy when the machine was.
+_set_now = Context.__dict__["now"].__set__
+_set_policy = Context.__dict__["policy"].__set__
+
+
+def _in_force(context: Context, policy: Policy) -> Context:
+    filled = object.__new__(Context)
+    _set_now(filled, context.now)
+    _set_policy(filled, policy)
+    return filled
+
+
+def _filled(machine: Machine, context: Context) -> Context:
+    # A batch decides many events with one context: fill it in once per machine, not per event.
+    given, filled = machine.filled_context  # one tuple: threads see a consistent pair
+    if given is context and filled is not None:
+        return filled
+    filled = _in_force(context, machine.policy)
+    machine.filled_context = (context, filled)
+    return filled
 
 
 def decide(machine: Machine, snapshot: Snapshot, event: Event, context: Context) -> Step | Refusal:
@@ -33,11 +72,20 @@ def decide(machine: Machine, snapshot: Snapshot, event: Event, context: Context)
         machine: the compiled machine of the agent's model.
         snapshot: the agent as it is now.
         event: what happened, or what someone asks.
-        context: the time and the policy.
+        context: the time, and optionally a policy overriding the machine's.
 
     Returns:
         A ``Step`` with the new snapshot (version + 1) and the effects to perform, or a
-        ``Refusal`` with a stable code and a sentence. A refusal changes nothing.
+        ``Refusal`` with a stable code and a sentence. A refusal changes nothing. Besides the
+        model's own codes: ``unknown_event``, ``unknown_status``, ``actor_not_allowed``,
+        ``invalid_payload``, ``not_allowed_from_status``, ``invalid_snapshot`` (the snapshot's
+        data is not the machine's record type, or its version or ``since`` is malformed) and
+        ``time_out_of_range`` (a time the decision computes, such as now plus a timeout,
+        falls outside the years 1 to 9999).
+
+    Raises:
+        InvalidInput: an argument is not a ``Machine``, ``Snapshot``, ``Event`` or
+            ``Context``: a programming error, not a bad event.
     """
     # This is the hot path: it reads the tables ``Machine`` prepared (see CompiledTransition)
     # and allocates nothing but the new snapshot and the step, besides what updates and effect
@@ -46,6 +94,24 @@ def decide(machine: Machine, snapshot: Snapshot, event: Event, context: Context)
         compiled = machine.events.get(event.name)
         if compiled is None:
             return _unknown_event(machine, snapshot, event)
+        policy = context.policy
+        if policy is not machine.policy:
+            if policy is None:
+                context = _filled(machine, context)
+            else:
+                machine = machine.with_policy(policy)
+                compiled = machine.events[event.name]
+        # The snapshot is the caller's: a quick look for a foreign record, a version that is
+        # not an int or a naive ``since``; only a suspect one gets the full diagnosis.
+        record = machine.record
+        if (
+            (record is not None and snapshot.data.__class__ is not record)
+            or snapshot.version.__class__ is not int
+            or snapshot.since.tzinfo is None
+        ):
+            bad = _bad_snapshot(machine, snapshot, event)
+            if bad is not None:
+                return bad
         status = snapshot.status
         if event.actor not in compiled.senders:
             refusal = compiled.actor_refusals[event.actor].get(status)
@@ -76,7 +142,9 @@ def decide(machine: Machine, snapshot: Snapshot, event: Event, context: Context)
                 else:
                     failed = spec
                 if first is None:
-                    first = row.refusals.get(id(failed)) or _refusal_for(failed, compiled, status)
+                    first = row.refusals.get(id(failed)) or _refusal_for(
+                        machine, failed, compiled, status
+                    )
                 break
             else:
                 moves = row.moves
@@ -107,13 +175,18 @@ def decide(machine: Machine, snapshot: Snapshot, event: Event, context: Context)
     except (TypeError, AttributeError) as exc:
         # Exceptions cost nothing until raised: malformed input is diagnosed only here.
         return _malformed(machine, snapshot, event, context, exc)
+    except OverflowError:
+        # Only time arithmetic overflows here (now + a timeout near datetime.max, or a policy
+        # duration too long to add): the decision has no representable outcome.
+        return _out_of_range(machine, snapshot, event, context)
 
 
-def _refusal_for(guard: GuardSpec, compiled: CompiledEvent, status: str) -> Refusal:
+def _refusal_for(
+    machine: Machine, guard: GuardSpec, compiled: CompiledEvent, status: str
+) -> Refusal:
     # Only a guard function returning a GuardSpec the machine did not compile gets here.
-    return guard_refusal(
-        guard, status, compiled.spec.name, compiled.spec.label or compiled.spec.name
-    )
+    label = compiled.spec.label or compiled.spec.name
+    return guard_refusal(guard, status, compiled.spec.name, label, machine.policy)
 
 
 def fire(machine: Machine, snapshot: Snapshot, event: Event, context: Context) -> Step:
@@ -121,6 +194,7 @@ def fire(machine: Machine, snapshot: Snapshot, event: Event, context: Context) -
 
     Raises:
         TransitionRefused: the engine refused; ``.refusal`` says why.
+        InvalidInput: an argument is not of its type (see ``decide``).
     """
     result = decide(machine, snapshot, event, context)
     if isinstance(result, Refusal):
@@ -137,28 +211,114 @@ def offered(
     the action is offered, and the offer lists the input it ``needs`` and what that input must
     satisfy. Every other guard is evaluated as ``decide`` would.
 
+    The policy in force is the one ``decide`` would apply: the context's when it has one,
+    otherwise the machine's, so an offer and a decision never disagree.
+
     Returns:
         One ``Offer`` per event ``actor`` may send, in the machine's order.
 
     Raises:
-        InvalidInput: the snapshot's status is not one of the machine's.
+        InvalidInput: an argument is not of its type, the snapshot's status is not one of the
+            machine's, its data is not the machine's record, its ``since`` is not an aware
+            datetime, or a time the guards compute is out of range.
     """
+    if not isinstance(machine, Machine):
+        raise InvalidInput(f"offered needs a Machine, not {type(machine).__name__}")
+    if not isinstance(snapshot, Snapshot):
+        raise InvalidInput(f"offered needs a Snapshot, not {type(snapshot).__name__}")
+    if not isinstance(context, Context):
+        raise InvalidInput(f"offered needs a Context, not {type(context).__name__}")
+    if not isinstance(actor, Actor):
+        raise InvalidInput(f"offered needs an Actor, not {type(actor).__name__}")
+    policy = context.policy
+    if policy is None:
+        context = _filled(machine, context)
+    elif policy is not machine.policy:
+        machine = machine.with_policy(policy)
     status = snapshot.status
-    if status not in machine.states:
+    if not isinstance(status, str) or status not in machine.states:
         raise InvalidInput(_unknown_status_text(machine, status))
+    problem = snapshot_problem(machine, snapshot)
+    if problem is not None:
+        raise InvalidInput(
+            f"offered was given a snapshot that is not one of this model's: {problem}"
+        )
     plans = machine.offer_plans
     if plans is None:
         plans = machine.offer_plans = _plan_offers(machine)
     out: list[Offer] = []
-    for plan in plans:
-        if actor not in plan.senders:
-            continue
-        entry = plan.by_status[status]
-        if entry.__class__ is Offer:
-            out.append(entry)
-        else:
-            out.append(_offer(plan, entry, snapshot, plan.probes[actor], context))
+    try:
+        for plan in plans:
+            if actor not in plan.senders:
+                continue
+            entry = plan.by_status[status]
+            if entry.__class__ is Offer:
+                out.append(entry)
+            else:
+                out.append(_offer(plan, entry, snapshot, plan.probes[actor], context))
+    except OverflowError as exc:
+        raise InvalidInput(
+            f"a time the {machine.name} guards compute from now ({context.now.isoformat()}) "
+            "is out of range"
+        ) from exc
     return tuple(out)
+
+
+def snapshot_problem(machine: Machine, snapshot: Snapshot) -> str | None:
+    """Why ``snapshot`` cannot be an agent of ``machine`` (its status aside), or ``None``."""
+    problem = machine.record_problem(snapshot.data)
+    if problem is not None:
+        return problem
+    version = snapshot.version
+    if isinstance(version, bool) or not isinstance(version, int):
+        return f"its version is {quote(version)}, not a whole number"
+    since = snapshot.since
+    if not isinstance(since, datetime):
+        return f"its since is {quote(since)}, not a timezone-aware datetime"
+    try:
+        offset = since.utcoffset()
+    except Exception:  # a hostile tzinfo: the snapshot is unusable either way
+        offset = None
+    if offset is None:
+        return f"its since is {quote(since)}, not a timezone-aware datetime"
+    return None
+
+
+def _bad_snapshot(machine: Machine, snapshot: Snapshot, event: Event) -> Refusal | None:
+    problem = snapshot_problem(machine, snapshot)
+    if problem is None:  # a subclass of the record, or an int subclass version: fine
+        return None
+    return _snapshot_refusal(machine, snapshot, event, problem)
+
+
+def _snapshot_refusal(machine: Machine, snapshot: Snapshot, event: Event, problem: str) -> Refusal:
+    compiled = machine.events.get(event.name)
+    label = (compiled.spec.label or event.name) if compiled is not None else event.name
+    return Refusal(
+        code="invalid_snapshot",
+        message=f"{label} was refused: the agent's snapshot is not one of the {machine.name} "
+        f"model's: {problem}.",
+        event=event.name,
+        status=_status_word(snapshot.status),
+    )
+
+
+def _out_of_range(machine: Machine, snapshot: Snapshot, event: Event, context: Context) -> Refusal:
+    compiled = machine.events.get(event.name)
+    label = (compiled.spec.label or event.name) if compiled is not None else event.name
+    return Refusal(
+        code="time_out_of_range",
+        message=f"{label} was refused: a time it needs, computed from now "
+        f"({context.now.isoformat()}) and the policy's durations, falls outside the years "
+        "1 to 9999 that a date can hold.",
+        event=event.name,
+        status=_status_word(snapshot.status),
+    )
+
+
+def _status_word(status: object) -> str:
+    # Refusal.status is a str; a malformed snapshot's status is shown, bounded, instead.
+    return status if isinstance(status, str) else quote(status)
 
 
 # What ``offered`` needs to know about one row: the row, the offer to return when it reads
@@ -173,12 +333,13 @@ class _OfferPlan:
     """One event's offers, prepared once per machine: every offer that does not depend on a
     guard is built here, so ``offered`` evaluates guards and allocates almost nothing."""
 
-    __slots__ = ("by_status", "event", "label", "offer", "probes", "senders")
+    __slots__ = ("by_status", "event", "label", "offer", "policy", "probes", "senders")
 
     def __init__(self, machine: Machine, ev: EventSpec) -> None:
         compiled = machine.events[ev.name]
         self.event = ev.name
         self.label = label = ev.label or ev.name
+        self.policy = machine.policy
         self.senders = tuple(ev.actors)
         # Guards see an event with no payload: input a person types is not known yet.
         self.probes = {a: Event(ev.name, a) for a in ev.actors}
@@ -208,7 +369,7 @@ class _OfferPlan:
                         True,
                         needs=tuple(f.name for f in ev.fields if f.required),
                         requirements=tuple(
-                            g.message.format(status=status, event=ev.name, label=label)
+                            sentence(g.message, status, ev.name, label, machine.policy)
                             for g in typed
                         ),
                     )
@@ -245,20 +406,10 @@ def _offer(
                 plan.event,
                 plan.label,
                 False,
-                _guard_refusal(failed, snapshot, plan.event, plan.label),
+                guard_refusal(failed, snapshot.status, plan.event, plan.label, plan.policy),
             )
     assert first is not None
     return first
-
-
-def _guard_refusal(guard: GuardSpec, snapshot: Snapshot, event: str, label: str) -> Refusal:
-    return Refusal(
-        code=guard.code,
-        message=guard.message.format(status=snapshot.status, event=event, label=label),
-        event=event,
-        status=snapshot.status,
-        guard=guard.name,
-    )
 
 
 def _payload_refusal(
@@ -270,6 +421,9 @@ def _payload_refusal(
     if not problems:
         return None
     label = compiled.spec.label or event.name
+    if len(problems) > _SHOWN_PROBLEMS:  # a payload of a million fields: say so, briefly
+        more = len(problems) - _SHOWN_PROBLEMS
+        problems = [*problems[:_SHOWN_PROBLEMS], f"and {more} more"]
     return Refusal(
         code="invalid_payload",
         message=f"{label} was sent with a bad payload: {'; '.join(problems)}.",
@@ -278,19 +432,23 @@ def _payload_refusal(
     )
 
 
+_SHOWN_PROBLEMS = 5
+
+
 def _unknown_event(machine: Machine, snapshot: Snapshot, event: Event) -> Refusal:
     known = ", ".join(e.name for e in machine.spec.events)
     return Refusal(
         code="unknown_event",
-        message=f"The {machine.name} model has no event {event.name!r}; its events are {known}.",
+        message=f"The {machine.name} model has no event {quote(event.name)}; "
+        f"its events are {known}.",
         event=event.name,
-        status=str(snapshot.status),
+        status=_status_word(snapshot.status),
     )
 
 
 def _unknown_status_text(machine: Machine, status: object) -> str:
     known = ", ".join(machine.spec.state_names)
-    return f"The {machine.name} model has no status {status!r}; its statuses are {known}."
+    return f"The {machine.name} model has no status {quote(status)}; its statuses are {known}."
 
 
 def _unknown_status(machine: Machine, snapshot: Snapshot, event: Event) -> Refusal:
@@ -300,7 +458,7 @@ def _unknown_status(machine: Machine, snapshot: Snapshot, event: Event) -> Refus
         code="unknown_status",
         message=f"{label} was refused: {_unknown_status_text(machine, snapshot.status)}",
         event=event.name,
-        status=str(snapshot.status),
+        status=_status_word(snapshot.status),
     )
 
 
@@ -313,6 +471,8 @@ def _malformed(
     malformed event or context is the caller's programming error and raises ``InvalidInput``.
     Anything else is a bug in a guard, update or effect function, and is re-raised.
     """
+    if not isinstance(machine, Machine):
+        raise InvalidInput(f"decide needs a Machine, not {type(machine).__name__}") from exc
     if not isinstance(event, Event):
         raise InvalidInput(f"decide needs an Event, not {type(event).__name__}") from exc
     if not isinstance(context, Context):
@@ -322,15 +482,7 @@ def _malformed(
     status = snapshot.status
     if not isinstance(status, str) or status not in machine.states:
         return _unknown_status(machine, snapshot, event)
-    since = snapshot.since
-    if not isinstance(since, datetime) or since.utcoffset() is None:
-        compiled = machine.events.get(event.name)
-        label = (compiled.spec.label or event.name) if compiled is not None else event.name
-        return Refusal(
-            code="invalid_snapshot",
-            message=f"{label} was refused: the agent's snapshot has since={since!r}, "
-            "which is not a timezone-aware datetime.",
-            event=event.name,
-            status=status,
-        )
+    problem = snapshot_problem(machine, snapshot)
+    if problem is not None:
+        return _snapshot_refusal(machine, snapshot, event, problem)
     raise exc

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from agentfsm._errors import InvalidMachine
+from agentfsm._errors import InvalidInput, InvalidMachine
 from agentfsm._spec import (
     SAME,
     AllOf,
@@ -30,7 +30,8 @@ from agentfsm._spec import (
     TransitionSpec,
     guard_names,
 )
-from agentfsm._values import Actor, Context, Event, Refusal, Snapshot
+from agentfsm._values import DEFAULT_POLICY, Actor, Context, Event, Policy, Refusal, Snapshot
+from agentfsm._words import duration_words, quote
 
 GuardFn = Callable[[Snapshot, Event, Context], bool]
 UpdateFn = Callable[[Any, Snapshot, Event, Context], Any]
@@ -250,6 +251,21 @@ def _payload_checker(fields: tuple[FieldSpec, ...]) -> Callable[[Mapping[str, An
     return ok
 
 
+POLICY_FIELDS = tuple(f.name for f in attrs.fields(Policy))
+"""The names a refusal sentence may use as placeholders for the policy's durations."""
+
+
+def sentence(template: str, status: str, event: str, label: str, policy: Policy) -> str:
+    """A spec sentence with its placeholders filled in.
+
+    ``{status}``, ``{event}`` and ``{label}`` are the refused action's; every ``Policy`` field
+    (``{stuck_after}``, ``{grace_period}``…) is that duration in words, from the policy in
+    force, so a sentence never quotes a duration other than the one the guard applied.
+    """
+    words = {name: duration_words(getattr(policy, name)) for name in POLICY_FIELDS}
+    return template.format(status=status, event=event, label=label, **words)
+
+
 def _compile_guard(
     expr: GuardExpr,
     specs: Mapping[str, GuardSpec],
@@ -318,26 +334,57 @@ class Machine:
         implementations: the functions behind the spec's guard, update, effect and chooser names.
         validate: run the structural checks of ``agentfsm.analysis.validate`` (default) and
             raise ``InvalidMachine`` listing every problem found.
+        record: the class of the agents' data (``AlfeAgent``, ``RecifAgent``); a snapshot
+            holding anything else is refused with ``invalid_snapshot``, and ``initial`` raises
+            for it. ``None`` accepts any data.
+        policy: the durations the rules use. Everything that decides for this machine reads
+            this one policy (``decide``, ``offered``, the ``Controller``), so they agree; a
+            ``Context`` may still override it for one call.
 
     Raises:
         InvalidMachine: a name is unknown, or (with ``validate``) a structural rule is broken.
+        InvalidInput: ``record`` is not a class, or ``policy`` not a ``Policy``.
     """
 
     __slots__ = (
         "__weakref__",
         "_explanations",
+        "_last",
+        "_root",
+        "_variants",
         "events",
+        "filled_context",
         "implementations",
         "offer_plans",
+        "policy",
+        "record",
         "spec",
         "states",
     )
 
     def __init__(
-        self, spec: MachineSpec, implementations: Implementations, *, validate: bool = True
+        self,
+        spec: MachineSpec,
+        implementations: Implementations,
+        *,
+        validate: bool = True,
+        record: type[Any] | None = None,
+        policy: Policy = DEFAULT_POLICY,
     ) -> None:
+        if record is not None and not isinstance(record, type):
+            raise InvalidInput(f"record must be a class, not {quote(record)}")
+        if not isinstance(policy, Policy):
+            raise InvalidInput(f"policy must be a Policy, not {quote(policy)}")
         self.spec = spec
         self.implementations = implementations
+        self.record = record
+        self.policy = policy
+        # The same machine under other policies (see with_policy), shared by all of them.
+        self._variants: dict[Policy, Machine] = {policy: self}
+        self._root = self  # the machine as built; with_policy's variants point back to it
+        # The variant asked for last, found by identity: hashing a Policy costs a microsecond,
+        # and a caller overriding the policy usually passes the same object every time.
+        self._last: tuple[Policy, Machine] = (policy, self)
         problems = _resolve_names(spec, implementations)
         if problems:
             raise InvalidMachine(spec.name, problems)
@@ -352,6 +399,8 @@ class Machine:
         self.events: dict[str, CompiledEvent] = _compile_events(spec, implementations, self)
         # Prepared by ``offered`` on first use (see _engine); None until then.
         self.offer_plans: Any = None
+        # The last context without a policy that ``decide`` filled in with this one (_engine).
+        self.filled_context: tuple[Context | None, Context | None] = (None, None)
 
     @property
     def name(self) -> str:
@@ -361,6 +410,48 @@ class Machine:
     def __repr__(self) -> str:
         return (
             f"<Machine {self.spec.name!r}: {len(self.states)} statuses, {len(self.events)} events>"
+        )
+
+    def with_policy(self, policy: Policy) -> Machine:
+        """This machine with another policy: the same spec, implementations and record.
+
+        Refusal sentences quote the policy's durations, so the variant is compiled once per
+        policy and kept; asking again for an equal policy returns the same machine.
+
+        Raises:
+            InvalidInput: ``policy`` is not a ``Policy``.
+        """
+        last = self._last
+        if last[0] is policy:
+            return last[1]
+        variant = self._variants.get(policy) if isinstance(policy, Policy) else None
+        if variant is not None:
+            self._last = (policy, variant)
+            return variant
+        if not isinstance(policy, Policy):
+            raise InvalidInput(f"policy must be a Policy, not {quote(policy)}")
+        variants = self._variants
+        root = self._root
+        if len(variants) >= 64:  # a caller cycling through policies must not grow this forever
+            for key in [k for k in variants if k != root.policy][:32]:
+                del variants[key]
+        variant = Machine(
+            self.spec, self.implementations, validate=False, record=self.record, policy=policy
+        )
+        variant._variants = variants
+        variant._root = root
+        variants[policy] = variant
+        self._last = (policy, variant)
+        return variant
+
+    def record_problem(self, data: object) -> str | None:
+        """Why ``data`` cannot be an agent's record in this machine, or ``None`` when it can."""
+        record = self.record
+        if record is None or isinstance(data, record):
+            return None
+        return (
+            f"the {self.name} model's agents hold {record.__name__} records, "
+            f"not {type(data).__name__[:40]}"
         )
 
     def explain(self, status: str, event: str) -> str | None:
@@ -376,7 +467,14 @@ class Machine:
         Args:
             data: the model's record for this agent (for example ``AlfeAgent(...)``).
             now: an aware datetime, or a ``Context``.
+
+        Raises:
+            InvalidInput: ``data`` is not the machine's record type, or ``now`` is not an
+                aware datetime.
         """
+        problem = self.record_problem(data)
+        if problem is not None:
+            raise InvalidInput(f"a new agent's data is refused: {problem}")
         when = now.now if isinstance(now, Context) else Context(now=now).now
         return Snapshot(self.spec.initial, 0, when, data)
 
@@ -422,8 +520,8 @@ def _names_action(sentence: str, event: EventSpec) -> bool:
     return any(re.search(rf"\b{re.escape(n)}\b", sentence, re.IGNORECASE) for n in names)
 
 
-def _fmt(template: str, status: str, event: EventSpec) -> str:
-    return template.format(status=status, event=event.name, label=event.label or event.name)
+def _fmt(template: str, status: str, event: EventSpec, policy: Policy) -> str:
+    return sentence(template, status, event.name, event.label or event.name, policy)
 
 
 def _compile_events(
@@ -458,7 +556,8 @@ def _compile_events(
                         effects=tuple(impl.effects[e] for e in row.effects),
                         checks=checks,
                         refusals={
-                            id(g): guard_refusal(g, source, ev.name, label) for g in can_fail
+                            id(g): guard_refusal(g, source, ev.name, label, machine.policy)
+                            for g in can_fail
                         },
                         source=source,
                     )
@@ -472,7 +571,7 @@ def _compile_events(
                 reason = f"{label} is not available while the agent is {state.name}."
             else:
                 # Explanations may be shared by many actions (wildcards): name the action.
-                reason = _fmt(explained, state.name, ev)
+                reason = _fmt(explained, state.name, ev, machine.policy)
                 if not _names_action(reason, ev):
                     reason = f"{label} is not available: {reason}"
             status_refusals[state.name] = Refusal(
@@ -501,11 +600,11 @@ def _compile_events(
     return compiled
 
 
-def guard_refusal(guard: GuardSpec, status: str, event: str, label: str) -> Refusal:
-    """The refusal a failing ``guard`` gives for ``event`` in ``status``."""
+def guard_refusal(guard: GuardSpec, status: str, event: str, label: str, policy: Policy) -> Refusal:
+    """The refusal a failing ``guard`` gives for ``event`` in ``status`` under ``policy``."""
     return Refusal(
         code=guard.code,
-        message=guard.message.format(status=status, event=event, label=label),
+        message=sentence(guard.message, status, event, label, policy),
         event=event,
         status=status,
         guard=guard.name,
@@ -515,7 +614,7 @@ def guard_refusal(guard: GuardSpec, status: str, event: str, label: str) -> Refu
 def payload_problems(fields: tuple[FieldSpec, ...], payload: Mapping[str, object]) -> list[str]:
     """Every way ``payload`` does not fit the declared ``fields`` (empty when it fits)."""
     known = {f.name for f in fields}
-    problems = [f"unexpected field {k!r}" for k in payload if k not in known]
+    problems = [f"unexpected field {quote(k)}" for k in payload if k not in known]
     for f in fields:
         if f.name not in payload:
             if f.required:
@@ -547,4 +646,4 @@ def field_problem(field: FieldSpec, value: object) -> str | None:
         want = "a mapping"
     if ok:
         return None
-    return f"{field.name} must be {want}, not {value!r}"
+    return f"{field.name} must be {want}, not {quote(value)}"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import attrs
 
 from agentfsm._errors import InvalidInput
+from agentfsm._words import quote
 
 if TYPE_CHECKING:
     from agentfsm._spec import TransitionSpec
@@ -46,10 +47,12 @@ _ACTOR_LABELS = {Actor.USER: "user", Actor.SYSTEM: "platform", Actor.TIMER: "tim
 def _to_actor(value: object) -> Actor:
     if isinstance(value, Actor):
         return value
-    for actor in Actor:
-        if value in (actor.value, actor.name, actor.name.lower(), actor.label):
-            return actor
-    raise InvalidInput(f"unknown actor {value!r}: use Actor.USER, Actor.SYSTEM or Actor.TIMER")
+    # Only a str is compared: a caller's object could define an __eq__ that raises.
+    if isinstance(value, str):
+        for actor in Actor:
+            if value in (actor.value, actor.name, actor.name.lower(), actor.label):
+                return actor
+    raise InvalidInput(f"unknown actor {quote(value)}: use Actor.USER, Actor.SYSTEM or Actor.TIMER")
 
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -62,13 +65,13 @@ def _to_payload(value: object) -> Mapping[str, Any]:
         raise InvalidInput(f"an event payload must be a mapping, not {type(value).__name__}")
     for key in value:
         if not isinstance(key, str):
-            raise InvalidInput(f"payload keys must be strings, not {key!r}")
+            raise InvalidInput(f"payload keys must be strings, not {quote(key)}")
     return MappingProxyType(dict(value)) if value else _EMPTY
 
 
 def _check_name(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str) or not value:
-        raise InvalidInput(f"{attribute.name} must be a non-empty string, not {value!r}")
+        raise InvalidInput(f"{attribute.name} must be a non-empty string, not {quote(value)}")
 
 
 @attrs.frozen(slots=True)
@@ -94,7 +97,11 @@ class Event:
 def _check_aware(instance: object, attribute: attrs.Attribute[datetime], value: object) -> None:
     if not isinstance(value, datetime):
         raise InvalidInput(f"{attribute.name} must be a datetime, not {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
+    try:
+        offset = value.utcoffset()
+    except Exception as exc:  # a caller's tzinfo may fail, or give an offset out of range
+        raise InvalidInput(f"{attribute.name} has a time zone that gives no valid offset") from exc
+    if offset is None:
         raise InvalidInput(
             f"{attribute.name} must be timezone-aware (for example datetime.now(timezone.utc)); "
             f"got the naive datetime {value.isoformat()}"
@@ -103,7 +110,7 @@ def _check_aware(instance: object, attribute: attrs.Attribute[datetime], value: 
 
 def _check_positive(instance: object, attribute: attrs.Attribute[timedelta], value: object) -> None:
     if not isinstance(value, timedelta) or value <= timedelta(0):
-        raise InvalidInput(f"{attribute.name} must be a positive timedelta, not {value!r}")
+        raise InvalidInput(f"{attribute.name} must be a positive timedelta, not {quote(value)}")
 
 
 @attrs.frozen(slots=True)
@@ -139,9 +146,11 @@ class Policy:
 DEFAULT_POLICY = Policy()
 
 
-def _check_policy(instance: object, attribute: attrs.Attribute[Policy], value: object) -> None:
-    if not isinstance(value, Policy):
-        raise InvalidInput(f"policy must be a Policy, not {value!r}")
+def _check_policy(
+    instance: object, attribute: attrs.Attribute[Policy | None], value: object
+) -> None:
+    if value is not None and not isinstance(value, Policy):
+        raise InvalidInput(f"policy must be a Policy or None, not {quote(value)}")
 
 
 @attrs.frozen(slots=True)
@@ -149,10 +158,36 @@ class Context:
     """What the engine may know beyond the snapshot and the event: the time, and the policy.
 
     The engine has no clock of its own; ``now`` must be timezone-aware.
+
+    Attributes:
+        now: the time of the decision (timezone-aware).
+        policy: ``None`` (the default) means the machine's own policy (``Machine.policy``),
+            so ``decide``, ``offered`` and a ``Controller`` built on the same machine give the
+            same answer. A ``Policy`` given here overrides the machine's for this one call.
+            Guards, updates and effect builders always receive a context whose policy is set:
+            the one in force.
     """
 
     now: datetime = attrs.field(validator=_check_aware)
-    policy: Policy = attrs.field(default=DEFAULT_POLICY, validator=_check_policy)
+    policy: Policy | None = attrs.field(default=None, validator=_check_policy)
+
+
+def policy_in_force(context: Context) -> Policy:
+    """The policy a guard, update or effect builder must read from the context it is given.
+
+    ``decide`` and ``offered`` always pass functions a context with the policy filled in (the
+    machine's, or the caller's override); this only narrows the type.
+
+    Raises:
+        InvalidInput: the context has no policy, so it was not passed by ``decide``/``offered``.
+    """
+    policy = context.policy
+    if policy is None:
+        raise InvalidInput(
+            "this Context has no policy: decide and offered fill it in from the machine; "
+            "call the function through them, or give the Context a Policy"
+        )
+    return policy
 
 
 class Snapshot(NamedTuple):

@@ -208,7 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The exit status: 0 done, 1 a check failed, 2 a usage error (a one-line message on
-        standard error names the valid choices).
+        standard error names the valid choices), 130 interrupted by Ctrl-C (one line on
+        standard error).
     """
     parser = build_parser()
     try:
@@ -223,3 +224,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `agentfsm demo | head`: the reader left; that is not an error
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:  # Ctrl-C: the user asked to stop; no traceback, the shell's code
+        sys.stderr.write("agentfsm: interrupted\n")
+        return 130

@@ -224,12 +224,13 @@ FAST = Policy(
     capacity_retry_base=timedelta(seconds=0.1),
     capacity_retry_max=timedelta(seconds=0.3),
 )
+FAST_MACHINES = {name: m.with_policy(FAST) for name, m in MACHINES.items()}
 USER_EVENTS = ("start", "stop", "restart", "delete", "provision", "capacity_unavailable")
 
 
 def _replica_controller(spec: StoreSpec, seed: int, seconds: float) -> int:
     store = spec.open()
-    controller = Controller(MACHINES, store, SystemClock(), policy=FAST)
+    controller = Controller(FAST_MACHINES, store, SystemClock())
     rng = random.Random(seed)
     deadline = time.monotonic() + seconds
     sent = 0
@@ -250,7 +251,7 @@ def _replica_controller(spec: StoreSpec, seed: int, seconds: float) -> int:
 
 def _replica_worker(spec: StoreSpec, ledger: str, seconds: float) -> tuple[int, int]:
     store = spec.open()
-    controller = Controller(MACHINES, store, SystemClock(), policy=FAST)
+    controller = Controller(FAST_MACHINES, store, SystemClock())
     handler = FakeIdempotentHost(ledger, os.getpid(), {fx.ProvisionHost: "host_up"})
     outbox = OutboxWorker(controller, handler, batch_size=5)
     timers = TimerWorker(controller, batch_size=5)
@@ -271,7 +272,7 @@ def _replica_worker(spec: StoreSpec, ledger: str, seconds: float) -> tuple[int, 
 def test_two_replicas_share_outbox_and_timers_without_doubles(tmp_path: Path, pg_dsn: str) -> None:
     spec = StoreSpec("postgres", pg_dsn, f"replicas_{os.getpid()}")
     store = spec.open()
-    Controller(MACHINES, store, SystemClock(), policy=FAST).create_many(
+    Controller(FAST_MACHINES, store, SystemClock()).create_many(
         [(f"r-{i}", "alfe", agent_data("alfe", f"r-{i}")) for i in range(40)]
     )
     ledger = str(tmp_path / "ledger.db")
@@ -296,5 +297,5 @@ def test_two_replicas_share_outbox_and_timers_without_doubles(tmp_path: Path, pg
     assert max(log.values()) == 1
     timer_rows = [r for r in store.audit_log() if r.actor == "T"]
     assert timer_rows, "no timer fired"
-    assert replay_differences(store, MACHINES, FAST) == []
+    assert replay_differences(store, FAST_MACHINES) == []
     store.close()

@@ -54,7 +54,9 @@ def test_create_twice_is_refused_and_changes_nothing(controller: Controller, sto
 def test_create_many_is_all_or_nothing(controller: Controller, store: Store) -> None:
     controller.create("a2", "alfe", AlfeAgent("a2", "Two"))
     with pytest.raises(AgentExists):
-        controller.create_many([("a1", "alfe", AlfeAgent("a1", "One")), ("a2", "alfe", None)])
+        controller.create_many(
+            [("a1", "alfe", AlfeAgent("a1", "One")), ("a2", "alfe", AlfeAgent("a2", "Again"))]
+        )
     assert store.load_many(["a1", "a2"]).keys() == {"a2"}
 
 

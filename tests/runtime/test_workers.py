@@ -202,7 +202,7 @@ def test_soft_delete_then_purge_removes_retained_data_and_keeps_the_log(
     deleted = store.load(agent).snapshot
     assert deleted.status == "deleted"
     assert deleted.data.host == 1
-    grace = controller.policy.grace_period
+    grace = controller.machines["alfe"].policy.grace_period
     assert [t.due_at for t in store.timers(agent)] == [clock.now() + grace]
     clock.advance(grace - timedelta(seconds=1))
     assert timers.drain().claimed == 0

@@ -144,7 +144,8 @@ def _oracle_machine(machine: Machine, exact: frozenset[str]) -> tuple[Machine, _
     real = machine.implementations.guards
     guards = {name: fn if name in exact else oracle.stand_in(name, fn) for name, fn in real.items()}
     impl = machine.implementations.merged(Implementations(guards=guards))
-    return Machine(machine.spec, impl, validate=False), oracle
+    copy = Machine(machine.spec, impl, validate=False, record=machine.record, policy=machine.policy)
+    return copy, oracle
 
 
 def _payload_fits(event: EventSpec, payload: Mapping[str, Any]) -> bool:

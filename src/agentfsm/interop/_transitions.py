@@ -13,7 +13,7 @@ from typing import Any
 
 from agentfsm._errors import MissingExtra
 from agentfsm._machine import CompiledTransition, Machine, payload_problems
-from agentfsm._values import Context, Event, Snapshot
+from agentfsm._values import Context, Event, Policy, Snapshot
 
 try:
     import transitions
@@ -27,7 +27,8 @@ class TransitionsModel:
 
     Attributes:
         snapshot: the agent's snapshot, kept up to date by the exported callbacks.
-        context: the context the guards see; set it before each trigger.
+        context: the context the guards see; set it before each trigger. Without a policy,
+            the machine's applies, as in ``decide``.
         effects: every effect recorded by accepted events, in order.
         state: the ``transitions`` state attribute (always ``snapshot.status``).
     """
@@ -56,6 +57,7 @@ def to_transitions(machine: Machine, *, graph: bool = False) -> transitions.Mach
         ignore_invalid_triggers=True,
         **extra,
     )
+    policy = machine.policy
     for compiled_event in machine.events.values():
         actors = compiled_event.actors
         fields = compiled_event.fields
@@ -73,8 +75,8 @@ def to_transitions(machine: Machine, *, graph: bool = False) -> transitions.Mach
                         trigger=compiled_event.spec.name,
                         source=source,
                         dest=target,
-                        conditions=[allowed, payload_ok, *_conditions(row, target)],
-                        after=[_apply(row)],
+                        conditions=[allowed, payload_ok, *_conditions(row, target, policy)],
+                        after=[_apply(row, policy)],
                     )
     return exported
 
@@ -85,30 +87,36 @@ def _targets(machine: Machine, row: CompiledTransition) -> tuple[str, ...]:
     return next(c.targets for c in machine.spec.choosers if c.name == row.spec.chooser)
 
 
-def _conditions(row: CompiledTransition, target: str) -> list[Any]:
+def _context(model: TransitionsModel, policy: Policy) -> Context:
+    # As in decide: a context without a policy means the machine's.
+    context = model.context
+    return context if context.policy is not None else Context(context.now, policy)
+
+
+def _conditions(row: CompiledTransition, target: str, policy: Policy) -> list[Any]:
     conditions: list[Any] = []
     guard, chooser = row.guard, row.chooser
     if guard is not None:
 
         def guard_holds(ed: Any) -> bool:
             model = ed.model
-            return guard(model.snapshot, ed.kwargs["event"], model.context) is None
+            return guard(model.snapshot, ed.kwargs["event"], _context(model, policy)) is None
 
         conditions.append(guard_holds)
     if chooser is not None:
 
         def chooses_this(ed: Any) -> bool:
             model = ed.model
-            return chooser(model.snapshot, ed.kwargs["event"], model.context) == target
+            return chooser(model.snapshot, ed.kwargs["event"], _context(model, policy)) == target
 
         conditions.append(chooses_this)
     return conditions
 
 
-def _apply(row: CompiledTransition) -> Any:
+def _apply(row: CompiledTransition, policy: Policy) -> Any:
     def after(ed: Any) -> None:
         model: TransitionsModel = ed.model
-        before, event, ctx = model.snapshot, ed.kwargs["event"], model.context
+        before, event, ctx = model.snapshot, ed.kwargs["event"], _context(model, policy)
         data = before.data
         for update in row.updates:
             data = update(data, before, event, ctx)

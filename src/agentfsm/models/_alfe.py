@@ -26,7 +26,8 @@ from agentfsm._spec import (
     StateSpec,
     TransitionSpec,
 )
-from agentfsm._values import Actor, Context, Event, Snapshot, replacer
+from agentfsm._values import Actor, Context, Event, Snapshot, policy_in_force, replacer
+from agentfsm._words import quote
 
 U, S, T = Actor.USER, Actor.SYSTEM, Actor.TIMER
 
@@ -35,7 +36,7 @@ BILLING_REASONS = ("payment_issue", "credits_exhausted", "subscription_lapsed")
 
 def _text(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{attribute.name} must be a non-empty string, not {value!r}")
+        raise InvalidInput(f"{attribute.name} must be a non-empty string, not {quote(value)}")
 
 
 @attrs.frozen(slots=True)
@@ -152,8 +153,10 @@ _GUARDS = (
     GuardSpec(
         "stuck",
         "not_stuck",
+        # No advice to use another action: which ones are offered depends on the status
+        # (Stop is refused while stopping); waiting is always true.
         "{label} can recover an agent that has been {status} for longer than the stuck "
-        "limit (10 minutes by default); wait, or use Stop.",
+        "limit of {stuck_after}; until then, wait.",
         "the agent has been in its status longer than stuck_after",
     ),
     GuardSpec(
@@ -191,13 +194,15 @@ _GUARDS = (
     GuardSpec(
         "boot_deadline_passed",
         "boot_not_timed_out",
-        "{label} is early or stale: the agent has not been {status} for the boot timeout.",
+        "{label} is early or stale: the agent has not been {status} for the boot timeout "
+        "of {boot_timeout}.",
         "the agent has been booting longer than boot_timeout (it is still not connected)",
     ),
     GuardSpec(
         "recovery_deadline_passed",
         "recovery_not_exhausted",
-        "{label} is early: the recovery deadline has not passed yet.",
+        "{label} is early: the agent has not been recovering for the recovery timeout "
+        "of {recovery_timeout} yet.",
         "the recovery deadline has passed (the agent is still not connected)",
     ),
     GuardSpec(
@@ -217,7 +222,7 @@ _GUARDS = (
 
 def _stuck(s: Snapshot, e: Event, c: Context) -> bool:
     # "Longer than" stuck_after, as the table says: at exactly the limit the agent is not stuck.
-    return c.now - s.since > c.policy.stuck_after
+    return c.now - s.since > policy_in_force(c).stuck_after
 
 
 def _confirmation_matches(s: Snapshot, e: Event, c: Context) -> bool:
@@ -244,11 +249,11 @@ def _remembers_status(s: Snapshot, e: Event, c: Context) -> bool:
 
 
 def _boot_deadline_passed(s: Snapshot, e: Event, c: Context) -> bool:
-    return c.now - s.since >= c.policy.boot_timeout
+    return c.now - s.since >= policy_in_force(c).boot_timeout
 
 
 def _recovery_deadline_passed(s: Snapshot, e: Event, c: Context) -> bool:
-    return c.now - s.since >= c.policy.recovery_timeout
+    return c.now - s.since >= policy_in_force(c).recovery_timeout
 
 
 def _grace_period_over(s: Snapshot, e: Event, c: Context) -> bool:
@@ -328,7 +333,7 @@ def _forget_status(d: AlfeAgent, s: Snapshot, e: Event, c: Context) -> AlfeAgent
 
 
 def _mark_deleted(d: AlfeAgent, s: Snapshot, e: Event, c: Context) -> AlfeAgent:
-    return _with_deletion(d, c.now, c.now + c.policy.grace_period)
+    return _with_deletion(d, c.now, c.now + policy_in_force(c).grace_period)
 
 
 def _mark_purged(d: AlfeAgent, s: Snapshot, e: Event, c: Context) -> AlfeAgent:
@@ -374,7 +379,7 @@ def _issue_credentials(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[
 
 
 def _schedule_capacity_retry(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object, ...]:
-    p = c.policy
+    p = policy_in_force(c)
     # Cap the exponent before multiplying: 2**43 times 30 s overflows timedelta long before
     # min() could apply the cap (a day of waitlisting would otherwise crash decide).
     doublings = min(max(a.data.capacity_attempts - 1, 0), 32)
@@ -389,7 +394,7 @@ def _boot_agent(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object,
 def _schedule_boot_timeout(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object, ...]:
     if a.status not in ("starting", "rebooting"):
         return ()
-    return (_timer("boot_timeout", c.now + c.policy.boot_timeout),)
+    return (_timer("boot_timeout", c.now + policy_in_force(c).boot_timeout),)
 
 
 def _cancel_recovery_deadline(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object, ...]:
@@ -403,7 +408,7 @@ def _start_recovery(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[obj
 def _schedule_recovery_deadline(
     b: Snapshot, a: Snapshot, e: Event, c: Context
 ) -> tuple[object, ...]:
-    return (_timer("recovery_exhausted", c.now + c.policy.recovery_timeout),)
+    return (_timer("recovery_exhausted", c.now + policy_in_force(c).recovery_timeout),)
 
 
 def _shutdown_host(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object, ...]:
@@ -700,7 +705,7 @@ _MANAGED_EXPLANATIONS = (
     ("failed", "start", "A failed agent cannot be started; Recreate it."),
     ("starting", "restart", "The agent is already starting."),
     ("rebooting", "restart", "The agent is already restarting."),
-    ("stopping", "restart", "The agent is stopping; Start it once it has stopped."),
+    ("stopping", "restart", "The agent is stopping; wait until it has stopped."),
     ("stopped", "restart", "A stopped agent is not running; use Start."),
     ("failed", "restart", "A failed agent cannot be restarted; Recreate it."),
 )
@@ -779,8 +784,8 @@ ALFE_SELF_HOSTED_SPEC = MachineSpec(
     ),
 )
 
-ALFE = Machine(ALFE_SPEC, ALFE_IMPLEMENTATIONS)
+ALFE = Machine(ALFE_SPEC, ALFE_IMPLEMENTATIONS, record=AlfeAgent)
 """The compiled Alfe managed-agent machine. One instance serves every agent."""
 
-ALFE_SELF_HOSTED = Machine(ALFE_SELF_HOSTED_SPEC, ALFE_IMPLEMENTATIONS)
+ALFE_SELF_HOSTED = Machine(ALFE_SELF_HOSTED_SPEC, ALFE_IMPLEMENTATIONS, record=AlfeAgent)
 """The compiled Alfe self-hosted machine."""

@@ -595,7 +595,9 @@ _EFFECTS = (
 
 _EXPLANATIONS = (
     ("deleted", "*", "The agent has been deleted; its release history stays in Git."),
-    ("*", "deploy", "The agent is already deployed; use Restart for a stopped agent."),
+    # Restart is named only where it is offered: a sentence advises nothing it would refuse.
+    ("Terminated", "deploy", "The agent is already deployed and is stopped; use Restart."),
+    ("*", "deploy", "The agent is already deployed."),
     ("created", "stop", "The agent was never deployed; there is nothing to stop."),
     ("Terminated", "stop", "The agent is already stopped."),
     ("*", "restart", "Restart is for stopped (Terminated) agents."),
@@ -624,7 +626,7 @@ RECIF_SPEC = MachineSpec(
     explanations=_EXPLANATIONS,
 )
 
-RECIF = Machine(RECIF_SPEC, RECIF_IMPLEMENTATIONS)
+RECIF = Machine(RECIF_SPEC, RECIF_IMPLEMENTATIONS, record=RecifAgent)
 """The compiled Recif machine. One instance serves every agent."""
 
 

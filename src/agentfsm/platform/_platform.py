@@ -12,7 +12,7 @@ import attrs
 
 from agentfsm._errors import InvalidInput
 from agentfsm._machine import Machine
-from agentfsm._values import DEFAULT_POLICY, Actor, Event, Policy, Refusal, Snapshot, Step
+from agentfsm._values import Actor, Event, Refusal, Snapshot, Step
 from agentfsm.billing import BillingAdapter
 from agentfsm.hosts import EventSink, HostAdapter
 from agentfsm.platform._billing import BillingStep
@@ -110,7 +110,8 @@ class Platform:
         clock: the time for every decision (default: the system clock); a runtime
             ``ManualClock`` makes timers, requeues and the grace period testable.
         machines: machines by name (default: ``agentfsm.models.MACHINES``: ``alfe``,
-            ``alfe-self-hosted``, ``recif``).
+            ``alfe-self-hosted``, ``recif``). Each carries the policy its agents are decided
+            with (``ALFE.with_policy(...)``); Recif's ``requeue_after`` paces the reconcile loop.
         host: a ``HostAdapter``, or a function ``sink -> HostAdapter`` that builds one reporting
             to this platform's inbox (needed by adapters that take their sink when built, such
             as ``LocalProcessHost``). ``None``: host effects are parked.
@@ -119,7 +120,6 @@ class Platform:
         releases: a release store (``GitReleaseStore``) for the Recif release pipeline, or
             any ``EffectHandler`` for ``Emit``. ``None``: domain events are only logged.
         ledger: a billing ledger (``SQLiteLedger``…); ``None``: no metering, no suspension.
-        policy: the durations the rules use (``requeue_after`` paces the reconcile loop).
         auto_provision: send ``provision`` to Alfe agents waiting in ``pending`` (new ones, and
             ones a billing resume sent back there), as the platform does.
         worker_id: the name the workers claim items under (reuse it after a restart to
@@ -141,7 +141,6 @@ class Platform:
         cluster: SimulatedCluster | None = None,
         releases: ReleaseStore | EffectHandler | None = None,
         ledger: BillingAdapter | None = None,
-        policy: Policy = DEFAULT_POLICY,
         auto_provision: bool = True,
         worker_id: str | None = None,
         outbox: Mapping[str, Any] | None = None,
@@ -150,13 +149,11 @@ class Platform:
             raise InvalidInput(f"cluster must be a SimulatedCluster, not {type(cluster).__name__}")
         self.store = store
         self.clock: Clock = clock or SystemClock()
-        self.policy = policy
         self.inbox = EventInbox()
         self.controller = Controller(
             dict(machines) if machines is not None else _default_machines(),
             store,
             self.clock,
-            policy=policy,
         )
         self.host: HostAdapter | None = _build_host(host, self.inbox)
         self.cluster = cluster
@@ -173,9 +170,7 @@ class Platform:
         self.timer_worker = TimerWorker(
             self.controller, worker_id=f"{self.outbox_worker.worker_id}:timers"
         )
-        self.reconciler = (
-            RecifReconciler(self.controller, cluster, policy=policy) if cluster else None
-        )
+        self.reconciler = RecifReconciler(self.controller, cluster) if cluster else None
         self.billing = BillingStep(self.controller, ledger) if ledger is not None else None
         self.auto_provision = auto_provision
         self._tick_lock = threading.RLock()

@@ -22,7 +22,7 @@ from datetime import timedelta
 
 import attrs
 
-from agentfsm._values import DEFAULT_POLICY, Actor, Event, Policy, Refusal, Snapshot, Step
+from agentfsm._values import Actor, Event, Refusal, Snapshot, Step
 from agentfsm.models import RecifAgent
 from agentfsm.platform._cluster import SimulatedCluster
 from agentfsm.platform._keys import derived_id
@@ -75,7 +75,9 @@ class RecifReconciler:
             fed; its clock paces the loop.
         cluster: where the agents' objects are observed and the actions performed. The
             reconciler subscribes to it, so a change of an agent's objects enqueues the agent.
-        policy: ``policy.requeue_after`` is the resync interval (30 s by default).
+
+    The resync interval is the Recif machine's ``policy.requeue_after`` (30 s by default): the
+    machine the controller decides with, so the loop and the decisions read one policy.
 
     Attributes:
         loop: the ``ReconcileLoop`` that schedules the passes (``pending()`` shows what is due
@@ -83,12 +85,9 @@ class RecifReconciler:
             but then outcomes are only kept for ``last`` and failures are only logged.
     """
 
-    def __init__(
-        self, controller: Controller, cluster: SimulatedCluster, *, policy: Policy = DEFAULT_POLICY
-    ) -> None:
+    def __init__(self, controller: Controller, cluster: SimulatedCluster) -> None:
         self._controller = controller
         self._cluster = cluster
-        self._policy = policy
         self._lock = threading.Lock()
         self._seen: set[str] = set()
         self._last: dict[str, ReconcileResult] = {}
@@ -209,7 +208,7 @@ class RecifReconciler:
             observed,
             now=self._controller.clock.now(),
             previous_conditions=data.conditions,
-            policy=self._policy,
+            policy=self._controller.machines[record.machine].policy,
         )
         if result.actions:
             # The cluster tells its subscribers about the change, which marks the agent due

@@ -111,7 +111,7 @@ def offered_matrix(
     machine: Machine,
     *,
     waits: tuple[timedelta, ...] | None = None,
-    policy: Policy = DEFAULT_POLICY,
+    policy: Policy | None = None,
     data_for: DataFor | None = None,
 ) -> OfferedMatrix:
     """Ask ``agentfsm.offered`` about a representative agent in every status.
@@ -120,7 +120,7 @@ def offered_matrix(
         machine: a compiled machine.
         waits: how long the agent has been in its status when asked; by default just entered
             and a minute past ``policy.stuck_after``, so time-dependent rules show both ways.
-        policy: the durations the guards read.
+        policy: the durations the guards read (default: the machine's own policy).
         data_for: builds the agent's record per status; needed only for machines other than
             the shipped ones (see ``agentfsm.render`` samples).
 
@@ -133,7 +133,7 @@ def offered_matrix(
     """
     if not isinstance(machine, Machine):
         raise InvalidInput(f"offered_matrix needs a compiled Machine, not {type(machine).__name__}")
-    chosen = waits if waits is not None else default_waits(policy)
+    chosen = waits if waits is not None else default_waits(policy or machine.policy)
     if not chosen or any(w < timedelta(0) for w in chosen):
         raise InvalidInput(f"waits must be one or more non-negative timedeltas, not {chosen!r}")
     contexts = [sample_context(w, policy) for w in chosen]

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from agentfsm._errors import InvalidInput
-from agentfsm._machine import Machine
+from agentfsm._machine import POLICY_FIELDS, Machine
 from agentfsm._spec import GuardSpec, MachineSpec, guard_names
 from agentfsm._values import DEFAULT_POLICY, Actor
+from agentfsm._words import duration_words
 from agentfsm.analysis import invariants_for
 from agentfsm.models import RESUME_TABLE
 from agentfsm.render._common import ACTOR_ORDER, actor_letters, md_cell
@@ -154,11 +155,17 @@ def _sentence(spec: MachineSpec, guard: GuardSpec) -> str:
         None,
     )
     label = (event.label or event.name) if event is not None else "The action"
-    return (
+    text = (
         guard.message.replace("{label}", label)
         .replace("{event}", event.name if event is not None else "action")
         .replace("{status}", "‹status›")
     )
+    # A policy duration is whatever the machine's policy says; the page names the field and
+    # its default, as the refusal itself quotes the duration in force.
+    for name in POLICY_FIELDS:
+        default = duration_words(getattr(DEFAULT_POLICY, name))
+        text = text.replace("{" + name + "}", f"{default} ({name}, by default)")
+    return text
 
 
 def _invariants(machine: Machine) -> str:

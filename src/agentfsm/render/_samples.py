@@ -87,6 +87,7 @@ def sample_snapshot(
     return Snapshot(status, version, SAMPLE_TIME, build(status))
 
 
-def sample_context(waited: timedelta = timedelta(0), policy: Policy = DEFAULT_POLICY) -> Context:
-    """The context ``waited`` after a sample agent entered its status."""
+def sample_context(waited: timedelta = timedelta(0), policy: Policy | None = None) -> Context:
+    """The context ``waited`` after a sample agent entered its status; without a policy, the
+    machine it is used with applies its own."""
     return Context(SAMPLE_TIME + waited, policy)

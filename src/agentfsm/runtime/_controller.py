@@ -25,7 +25,7 @@ from agentfsm._effects import CancelTimer, Emit, ScheduleTimer
 from agentfsm._engine import decide
 from agentfsm._errors import InvalidInput
 from agentfsm._machine import Machine
-from agentfsm._values import DEFAULT_POLICY, Context, Event, Policy, Refusal, Snapshot, Step
+from agentfsm._values import Context, Event, Refusal, Snapshot, Step
 from agentfsm.runtime._clock import Clock, SystemClock
 from agentfsm.runtime._errors import (
     DuplicateEvent,
@@ -141,7 +141,6 @@ class Controller:
         machines: one machine, or machines by name (an agent's row names its machine).
         store: where agents, the audit log, the outbox and the timers live.
         clock: the time source for every decision (default: the system clock).
-        policy: the durations the rules use.
         max_retries: how many times ``handle`` re-reads and decides again after a version
             conflict before raising it.
         cache_size: how many agents' last written snapshots to keep, so a process that is the
@@ -156,7 +155,6 @@ class Controller:
         store: Store,
         clock: Clock | None = None,
         *,
-        policy: Policy = DEFAULT_POLICY,
         max_retries: int = 8,
         cache_size: int = 10_000,
         scrubbers: Mapping[str, Scrubber] | None = None,
@@ -168,7 +166,6 @@ class Controller:
         self.machines: dict[str, Machine] = dict(machines)
         self.store = store
         self.clock: Clock = clock or SystemClock()
-        self.policy = policy
         self.max_retries = max_retries
         self.stats = ControllerStats()
         # Oldest first: evicting from the front of a plain dict again and again gets slower
@@ -367,7 +364,8 @@ class Controller:
         fresh = False
         for attempt in range(self.max_retries + 1):
             record, machine = self._current(agent_id, fresh)
-            ctx = Context(self.clock.now(), self.policy)
+            # Each machine carries its policy: decide applies it, as offered does.
+            ctx = Context(self.clock.now(), machine.policy)
             result = decide(machine, record.snapshot, event, ctx)
             write = self._write_for(delivery, record, result, ctx)
             try:
@@ -425,7 +423,7 @@ class Controller:
         missing = [d.agent_id for d in items if d.agent_id not in cache]
         loaded = self.store.load_many(missing) if missing else {}
         current: dict[str, AgentRecord] = {}
-        ctx = Context(self.clock.now(), self.policy)
+        ctx = Context(self.clock.now())  # each machine's own policy applies
         now = ctx.now
         machines = self.machines
         write_for = self._write_for
@@ -485,9 +483,9 @@ class Controller:
         record = self.store.load(agent_id)
         machine = self._machine(record.machine)
         history = [r for r in self.store.history(agent_id) if r.seq < row.seq]
-        before = replay_agent(machine, history, self.policy)
+        before = replay_agent(machine, history)
         recorded = Event(row.event, row.actor or "U", row.payload, row.event_id)
-        return decide(machine, before, recorded, Context(row.at, self.policy))
+        return decide(machine, before, recorded, Context(row.at))
 
     # -- retained data ----------------------------------------------------------------------
 

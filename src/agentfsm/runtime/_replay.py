@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from agentfsm._engine import decide
 from agentfsm._machine import Machine
-from agentfsm._values import DEFAULT_POLICY, Context, Event, Policy, Refusal, Snapshot
+from agentfsm._values import Context, Event, Refusal, Snapshot
 from agentfsm.runtime._errors import StoreError, UnknownMachine
 from agentfsm.runtime._records import CREATE, ERASE, AuditRow
 from agentfsm.runtime._store import Store
@@ -33,10 +33,9 @@ class ReplayMismatch(StoreError):
         super().__init__(f"replaying agent {agent_id!r} diverges at audit row {seq}: {detail}")
 
 
-def replay_agent(
-    machine: Machine, rows: Iterable[AuditRow], policy: Policy = DEFAULT_POLICY
-) -> Snapshot:
-    """The snapshot that an agent's audit rows (oldest first) lead to.
+def replay_agent(machine: Machine, rows: Iterable[AuditRow]) -> Snapshot:
+    """The snapshot that an agent's audit rows (oldest first) lead to, under the machine's
+    policy (the one the controller decided with).
 
     Raises:
         ReplayMismatch: the rows do not start with the creation, or a decision comes out
@@ -58,7 +57,7 @@ def replay_agent(
             snap = snap._replace(version=row.version, data=row.payload["data"])
             continue
         event = Event(row.event, row.actor or "U", row.payload, row.event_id)
-        result = decide(machine, snap, event, Context(row.at, policy))
+        result = decide(machine, snap, event, Context(row.at))
         if isinstance(result, Refusal):
             if row.refusal is None:
                 raise ReplayMismatch(
@@ -90,7 +89,6 @@ def replay_agent(
 def replay(
     store: Store,
     machines: Machine | Mapping[str, Machine],
-    policy: Policy = DEFAULT_POLICY,
     *,
     page: int = 5_000,
 ) -> dict[str, Snapshot]:
@@ -98,8 +96,8 @@ def replay(
 
     Args:
         store: the store whose log to replay.
-        machines: one machine, or machines by name (the creation row names each agent's).
-        policy: the policy the controller decided with.
+        machines: one machine, or machines by name (the creation row names each agent's);
+            each decides under its own policy, as the controller did.
         page: how many audit rows to read at a time.
 
     Returns:
@@ -130,18 +128,16 @@ def replay(
                 f"agent {agent_id!r} was created with the machine {name!r}, which replay was "
                 "not given"
             )
-        out[agent_id] = replay_agent(machine, rows, policy)
+        out[agent_id] = replay_agent(machine, rows)
     return out
 
 
-def replay_differences(
-    store: Store, machines: Machine | Mapping[str, Machine], policy: Policy = DEFAULT_POLICY
-) -> list[str]:
+def replay_differences(store: Store, machines: Machine | Mapping[str, Machine]) -> list[str]:
     """Where the stored snapshots differ from the replayed ones: one sentence per agent.
 
     An empty list means the audit log alone reproduces every stored snapshot.
     """
-    replayed = replay(store, machines, policy)
+    replayed = replay(store, machines)
     problems: list[str] = []
     stored = {r.agent_id: r.snapshot for r in store.agents()}
     for agent_id in sorted(set(stored) | set(replayed)):

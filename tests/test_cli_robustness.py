@@ -1,0 +1,68 @@
+"""The command line answers bad numbers and Ctrl-C with one line, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agentfsm.cli import main
+
+SCRIPT = Path(sys.executable).with_name("agentfsm")
+
+
+@pytest.mark.parametrize("waited", ["nan", "inf", "1e20", "-1", "-0.5", "10000001"])
+def test_regression_offered_waited_nan_or_inf_printed_a_traceback(
+    waited: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["offered", "alfe", "running", f"--waited={waited}"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("agentfsm: error: --waited must be")
+
+
+@pytest.mark.parametrize("waited", ["0", "11", "10000000"])
+def test_offered_takes_any_wait_in_range(waited: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["offered", "alfe", "starting", "--waited", waited]) == 0
+    out = capsys.readouterr().out
+    start = next(line for line in out.splitlines() if line.strip().startswith("Start"))
+    assert ("yes" in start) == (float(waited) > 10)  # the stuck limit is 10 minutes
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_regression_ctrl_c_during_simulate_printed_a_keyboard_interrupt_traceback() -> None:
+    process = subprocess.Popen(
+        [str(SCRIPT), "simulate", "alfe", "--steps", "100000", "--agents", "8"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Interrupt it well into the walk: past the imports, so main's handler is in place.
+        deadline = time.monotonic() + 60
+        while _cpu_seconds(process.pid) < 2.0:
+            assert process.poll() is None, "the walk ended before it could be interrupted"
+            assert time.monotonic() < deadline, "the walk did not get going"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.splitlines() == ["agentfsm: interrupted"]
+    assert out == ""  # the walk was cut short: no half a timeline
