@@ -1,4 +1,4 @@
-"""The controller's own promises, on a SQLite store: the policy it is given reaches every
+"""The controller's own promises, on a SQLite store: the policy of its machines reaches every
 decision, timer tokens and correlation ids survive every write path, ``erase`` bumps the
 version, retries and is idempotent, and ``default_scrub`` resets records to real defaults."""
 
@@ -26,6 +26,7 @@ from agentfsm.runtime import (
 
 S, T = Actor.SYSTEM, Actor.TIMER
 SHORT_GRACE = Policy(grace_period=timedelta(days=1))
+SHORT_GRACE_MACHINES = {name: m.with_policy(SHORT_GRACE) for name, m in MACHINES.items()}
 
 
 @pytest.fixture
@@ -53,8 +54,8 @@ def _to_failing(controller: Controller, agent_id: str) -> None:
 # -- the policy ---------------------------------------------------------------------------------
 
 
-def test_handle_decides_with_the_controllers_policy(sqlite: Store, clock: ManualClock) -> None:
-    controller = Controller(MACHINES, sqlite, clock, policy=SHORT_GRACE)
+def test_handle_decides_with_the_machines_policy(sqlite: Store, clock: ManualClock) -> None:
+    controller = Controller(SHORT_GRACE_MACHINES, sqlite, clock)
     agent = _alfe(controller)
     step = controller.handle(agent, Event("delete"))
     assert isinstance(step, Step)
@@ -62,8 +63,8 @@ def test_handle_decides_with_the_controllers_policy(sqlite: Store, clock: Manual
     assert controller.get(agent).snapshot.data.purge_at == T0 + timedelta(days=1)
 
 
-def test_handle_many_decides_with_the_controllers_policy(sqlite: Store, clock: ManualClock) -> None:
-    controller = Controller(MACHINES, sqlite, clock, policy=SHORT_GRACE)
+def test_handle_many_decides_with_the_machines_policy(sqlite: Store, clock: ManualClock) -> None:
+    controller = Controller(SHORT_GRACE_MACHINES, sqlite, clock)
     agents = [_alfe(controller, f"ag-{i}") for i in range(2)]
     results = controller.handle_many([Delivery(a, Event("delete")) for a in agents])
     for agent, result in zip(agents, results, strict=True):
@@ -72,10 +73,10 @@ def test_handle_many_decides_with_the_controllers_policy(sqlite: Store, clock: M
         assert controller.get(agent).snapshot.data.purge_at == T0 + timedelta(days=1)
 
 
-def test_a_duplicate_is_replayed_with_the_controllers_policy(
+def test_a_duplicate_is_replayed_with_the_machines_policy(
     sqlite: Store, clock: ManualClock
 ) -> None:
-    controller = Controller(MACHINES, sqlite, clock, policy=SHORT_GRACE)
+    controller = Controller(SHORT_GRACE_MACHINES, sqlite, clock)
     agent = _alfe(controller)
     first = controller.handle(agent, Event("delete", id="ev-delete"))
     clock.advance(timedelta(minutes=5))
@@ -86,12 +87,12 @@ def test_a_duplicate_is_replayed_with_the_controllers_policy(
     assert again.snapshot.data.purge_at == T0 + timedelta(days=1)
 
 
-def test_a_duplicate_replays_the_history_before_it_with_the_controllers_policy(
+def test_a_duplicate_replays_the_history_before_it_with_the_machines_policy(
     sqlite: Store, clock: ManualClock
 ) -> None:
     # The purge is due one day after the deletion only under this policy: rebuilding the
     # snapshot before it with the default policy would put the purge 30 days out.
-    controller = Controller(MACHINES, sqlite, clock, policy=SHORT_GRACE)
+    controller = Controller(SHORT_GRACE_MACHINES, sqlite, clock)
     agent = _alfe(controller)
     assert isinstance(controller.handle(agent, Event("delete")), Step)
     clock.advance(timedelta(days=2))
