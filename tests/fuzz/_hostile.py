@@ -127,6 +127,8 @@ def real(value: Any) -> Any:
 
 def dangers() -> st.SearchStrategy[Danger]:
     return st.sampled_from(sorted(_DANGERS)).map(Danger)
+
+
 FAR_OFFSET = timezone(timedelta(hours=23, minutes=59))
 
 SURROGATES = ("\udcff", "\ud800", "a\udfffb", "\ud83d")
@@ -139,7 +141,7 @@ SPECIAL_TEXT = (
     "x:1\n\nAgent: victim\nRelease: 1\nIdempotency-Key: v-2\n---",
     "'; DROP TABLE agents; --",
     "@type",
-    "{\"@type\": \"AlfeAgent\"}",
+    '{"@type": "AlfeAgent"}',
     "../../etc/passwd",
     "\u202e\u0301",
     "💥" * 3,
@@ -307,7 +309,9 @@ def payloads() -> st.SearchStrategy[Any]:
 
 
 def actors() -> st.SearchStrategy[Any]:
-    return st.one_of(st.sampled_from(list(Actor)), st.sampled_from(("U", "S", "T", "user")), anything())
+    return st.one_of(
+        st.sampled_from(list(Actor)), st.sampled_from(("U", "S", "T", "user")), anything()
+    )
 
 
 def events(names: st.SearchStrategy[Any] | None = None) -> st.SearchStrategy[tuple[Any, ...]]:

@@ -109,7 +109,9 @@ class Tally:
             self.by_test[self.current_test] += 1
 
     def summary(self) -> dict[str, Any]:
-        entries = sorted(set(self.tried) | set(self.unhandled) | set(self.changed) | set(self.contract))
+        entries = sorted(
+            set(self.tried) | set(self.unhandled) | set(self.changed) | set(self.contract)
+        )
         return {
             "inputs_tried": sum(self.tried.values()),
             "unhandled_exceptions": sum(self.unhandled.values()),

@@ -14,6 +14,7 @@ import pytest
 
 from agentfsm.runtime import ThrowawayPostgres
 from agentfsm.runtime._pgserver import INSTALL_HINT, find_pg_bin
+
 from ._tally import REPORT_ENV, TALLY, counting
 
 

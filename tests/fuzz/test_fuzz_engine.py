@@ -157,13 +157,13 @@ def test_fuzz_decide_with_arguments_of_the_wrong_type(
 
 @FUZZ
 @given(pair=good_snapshots(), recipe=h.events(), context=h.contexts())
-def test_fuzz_fire(pair: tuple[Machine, Snapshot], recipe: tuple[Any, ...], context: Context) -> None:
+def test_fuzz_fire(
+    pair: tuple[Machine, Snapshot], recipe: tuple[Any, ...], context: Context
+) -> None:
     """``fire`` returns a ``Step`` or raises ``TransitionRefused``."""
     machine, snapshot = pair
     event = h.event(recipe)
-    attempt(
-        "fire", (TransitionRefused,), lambda: fire(machine, snapshot, event, context), event
-    )
+    attempt("fire", (TransitionRefused,), lambda: fire(machine, snapshot, event, context), event)
 
 
 @FUZZ
