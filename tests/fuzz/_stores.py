@@ -9,7 +9,7 @@ from typing import Any
 from agentfsm.models import AlfeAgent, RecifAgent
 from agentfsm.runtime import PostgresStore, SQLiteStore, Store, ThrowawayPostgres
 
-from ._tally import attempt
+from ._tally import observe
 
 STORE_KINDS = ("sqlite", "postgres")
 
@@ -25,7 +25,7 @@ def open_store(kind: str, tmp_path: Path, server: ThrowawayPostgres | None) -> S
 def dump(store: Store) -> tuple[Any, ...] | BaseException:
     """Agents, audit log, outbox and timers, read back in full (or the error reading them)."""
     name = type(store).__name__
-    return attempt(
+    return observe(
         f"{name}.read",
         (),
         lambda: (

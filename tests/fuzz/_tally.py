@@ -61,6 +61,8 @@ def fuzz_settings(base: int, **overrides: Any) -> settings:
     options: dict[str, Any] = {
         "max_examples": examples(base),
         "deadline": None,
+        # One bug per test, shrunk: shrinking several at once is what makes a failing run slow.
+        "report_multiple_bugs": False,
         "phases": (Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
         "suppress_health_check": [
             HealthCheck.too_slow,
@@ -150,7 +152,20 @@ def attempt(
     An exception outside ``allowed`` is an escape: it fails the test (or, when counting, is
     tallied and handed back like an allowed one so the run goes on).
     """
-    TALLY.tried[entry] += 1
+    return observe(entry, allowed, call, *inputs, count=True)
+
+
+def observe(
+    entry: str,
+    allowed: tuple[type[BaseException], ...],
+    call: Callable[[], T],
+    *inputs: object,
+    count: bool = False,
+) -> T | BaseException:
+    """Like ``attempt``, for a call that is not itself a hostile input (reading a store back
+    to compare it): an escape is still one, but nothing is added to the inputs tried."""
+    if count:
+        TALLY.tried[entry] += 1
     try:
         return call()
     except allowed as exc:

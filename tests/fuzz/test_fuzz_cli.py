@@ -160,11 +160,12 @@ def _finish(process: subprocess.Popen[str], timeout: float) -> tuple[str, str, A
 @pytest.mark.parametrize("waited", ["nan", "inf", "1e20"])
 def test_fuzz_cli_offered_waited_out_of_range_in_a_process(waited: str) -> None:
     """``agentfsm offered alfe running --waited nan`` (inf, 1e20): a usage error, exit 2."""
-    out, err, process = _finish(_cli("offered", "alfe", "running", "--waited", waited), 60)
+    _, err, process = _finish(_cli("offered", "alfe", "running", "--waited", waited), 60)
     entry = "cli(process)"
     attempt(entry, (), lambda: None)
     expect(entry, "Traceback" not in err, f"printed a traceback for --waited {waited}", err[-300:])
-    expect(entry, process.returncode == 2, f"exit status {process.returncode}", waited)
+    if "Traceback" not in err:
+        expect(entry, process.returncode == 2, f"exit status {process.returncode}", waited)
 
 
 def test_fuzz_cli_interrupted_simulate_in_a_process() -> None:
