@@ -136,3 +136,30 @@ def test_an_existing_ledger_file_and_an_empty_file_still_open(tmp_path: Path) ->
     empty.touch()
     with SQLiteLedger(empty, PRICES) as fresh:
         assert fresh.balance() == 0
+
+
+def test_regression_billing_monitor_charged_the_agents_before_a_bad_one() -> None:
+    from agentfsm.billing import BillingMonitor, InMemoryLedger, ManagedAgent
+
+    ledger = InMemoryLedger(PRICES)
+    ledger.top_up("t-1", 1000, T0)
+    monitor = BillingMonitor(ledger)
+    good = ManagedAgent("a-1", "running", "small")
+    for bad in (
+        ManagedAgent(None, "running", "small"),  # type: ignore[arg-type]
+        ManagedAgent("a-2", "running", "huge"),
+        ManagedAgent("a-3", ["running"], "small"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidInput):
+            monitor.meter([good, bad], T0)
+        assert ledger.balance() == 1000
+    assert monitor.meter([good], T0) == PRICES.price("small")
+
+
+def test_regression_billing_managed_agent_from_a_wrong_record_raised_attribute_error() -> None:
+    from agentfsm import Snapshot
+    from agentfsm.billing import ManagedAgent
+
+    for data in (None, {"agent_id": "a-1", "size": "small"}, object()):
+        with pytest.raises(InvalidInput, match="not an Alfe agent's record"):
+            ManagedAgent.from_snapshot(Snapshot("running", 0, T0, data))

@@ -18,8 +18,15 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentfsm import InvalidInput
-from agentfsm.billing import BillingError, InMemoryLedger, PriceTable, SQLiteLedger
+from agentfsm import InvalidInput, Snapshot
+from agentfsm.billing import (
+    BillingError,
+    BillingMonitor,
+    InMemoryLedger,
+    ManagedAgent,
+    PriceTable,
+    SQLiteLedger,
+)
 
 from . import _hostile as h
 from ._tally import attempt, fuzz_settings, unchanged
@@ -136,3 +143,35 @@ def test_fuzz_sqlite_ledger_open_leaves_other_files_untouched(
         ledger.close()
     after = {p.name: p.read_bytes() for p in folder.iterdir()}
     unchanged("SQLiteLedger(open)", before, after, kind, tables)
+
+
+@FUZZ
+@given(
+    agents=st.lists(
+        st.tuples(
+            _valid_or(st.just("a-1"), h.text(), h.anything()),
+            _valid_or(st.sampled_from(("running", "billing_suspended", "active")), h.text(),
+                      h.anything()),
+            sizes,
+        ),
+        max_size=3,
+    ),
+    at=times,
+    snapshot=st.tuples(st.sampled_from(("running", "x")), h.records()),
+)  # fmt: skip
+def test_fuzz_billing_monitor(agents: list[tuple[Any, ...]], at: Any, snapshot: Any) -> None:
+    """``BillingMonitor.meter``/``check`` and ``ManagedAgent.from_snapshot`` with hostile agents:
+    ``InvalidInput``/``BillingError`` only, and a refused ``meter`` charges nothing."""
+    ledger = InMemoryLedger(PRICES)
+    ledger.top_up("t-1", 1000, h.T0)
+    monitor = BillingMonitor(ledger)
+    managed = [ManagedAgent(*(h.real(v) for v in a)) for a in agents]
+    when = h.real(at)
+    before = ledger.balance()
+    result = attempt("BillingMonitor.meter", ERRORS, lambda: monitor.meter(managed, when), managed)
+    if isinstance(result, BaseException):
+        unchanged("BillingMonitor.meter", before, ledger.balance(), managed, when)
+    attempt("BillingMonitor.check", ERRORS, lambda: monitor.check(managed), managed)
+    status, data = snapshot
+    snap = Snapshot(status, 0, h.T0, data)
+    attempt("ManagedAgent.from_snapshot", ERRORS, lambda: ManagedAgent.from_snapshot(snap), data)
