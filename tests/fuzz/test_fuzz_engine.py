@@ -11,6 +11,7 @@ raises ``InvalidInput`` for a status the machine lacks; ``Machine.initial`` rais
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import given
@@ -247,3 +248,40 @@ def test_fuzz_decide_with_unprintable_payload_values(
             event_name,
             danger,
         )
+
+
+def test_fuzz_decide_every_event_at_the_ends_of_time() -> None:
+    """Every event of every machine, from every status, sent by each of its actors, at
+    ``datetime.max`` and ``datetime.min`` (aware): decided, never raised on (a timer due after
+    the end of time is the engine's to refuse, not an ``OverflowError``)."""
+    payloads: dict[str, Any] = {
+        "confirmation": "Agent",
+        "size": "small",
+        "reason": "credits_exhausted",
+        "standing": "good",
+        "image": "ghcr.io/recif/corail:2.0",
+        "replicas": 2,
+        "ready_replicas": 1,
+        "endpoint": "http://x",
+        "message": "m",
+        "config": {},
+    }
+    for name, machine in sorted(MACHINES.items()):
+        record = good_record(name)
+        for status in machine.spec.state_names:
+            for spec in machine.spec.events:
+                payload = {f.name: payloads[f.name] for f in spec.fields if f.name in payloads}
+                for actor in spec.actors:
+                    event = Event(spec.name, actor, payload)
+                    for end in (datetime.max, datetime.min):
+                        context = Context(end.replace(tzinfo=UTC))
+                        snapshot = Snapshot(status, 3, context.now, record)
+                        attempt(
+                            "decide",
+                            (),
+                            lambda m=machine, s=snapshot, e=event, c=context: decide(m, s, e, c),
+                            name,
+                            status,
+                            spec.name,
+                            end,
+                        )
