@@ -188,7 +188,11 @@ def test_fuzz_offered(name: str, shape: tuple[Any, ...], context: Context, actor
 
 
 @FUZZ
-@given(name=machines, data=st.one_of(h.records(), h.anything()), now=h.anything())
+@given(
+    name=machines,
+    data=st.one_of(h.records(), h.anything()),
+    now=st.one_of(st.just(h.T0), h.datetimes(), h.contexts(), h.anything()),
+)
 def test_fuzz_machine_initial(name: str, data: Any, now: Any) -> None:
     """``Machine.initial`` refuses a naive or non-datetime time and a record not its machine's
     with ``InvalidInput``."""
