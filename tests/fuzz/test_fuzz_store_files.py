@@ -108,7 +108,8 @@ def _foreign_db(path: Path, tables: list[str], rows: list[Any], wal: bool, ours:
 @given(
     tables=st.lists(st.one_of(_names, st.sampled_from(("agents", "audit", "outbox"))),
                     min_size=1, max_size=4),
-    rows=st.lists(st.one_of(st.none(), st.integers(), st.text(max_size=20), st.binary(max_size=20)),
+    rows=st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.text(max_size=20),
+                            st.binary(max_size=20)),
                   max_size=5),
     wal=st.booleans(),
     ours=st.booleans(),
