@@ -82,8 +82,14 @@ class InMemoryLedger:
             self._subscription_active = bool(active)
 
     def report_payment_issue(self, issue_id: str, at: datetime, detail: str = "") -> bool:
-        """Open a payment issue; False when this id is already known (open or resolved)."""
+        """Open a payment issue; False when this id is already known (open or resolved).
+
+        Raises:
+            InvalidInput: a bad id or time, or a ``detail`` that is not a string of at most
+                2,000 characters.
+        """
         check_text(issue_id, "a payment issue id")
+        check_text(detail, "a payment issue's detail", limit=2000, empty=True)
         check_time(at, "the payment issue time")
         with self._lock:
             if issue_id in self._issues:

@@ -22,6 +22,7 @@ import attrs
 from agentfsm._errors import InvalidInput
 from agentfsm._values import Actor, Event, Snapshot
 from agentfsm.billing._ledger import BillingAdapter, Standing
+from agentfsm.billing._money import check_text, check_time, shown
 from agentfsm.models import MANAGED_STATUSES
 
 BILLABLE_STATUSES = frozenset(
@@ -49,9 +50,20 @@ class ManagedAgent:
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot) -> ManagedAgent:
-        """Read an Alfe managed agent's snapshot (its data is an ``AlfeAgent``)."""
+        """Read an Alfe managed agent's snapshot (its data is an ``AlfeAgent``).
+
+        Raises:
+            InvalidInput: the snapshot's data has no ``agent_id`` and ``size`` (it is not an
+                Alfe agent's record).
+        """
         data: Any = snapshot.data
-        return cls(data.agent_id, snapshot.status, data.size)
+        try:
+            return cls(data.agent_id, snapshot.status, data.size)
+        except AttributeError:
+            raise InvalidInput(
+                f"a {type(data).__name__} is not an Alfe agent's record: it has no agent_id "
+                "and size to bill"
+            ) from None
 
 
 @attrs.frozen
@@ -85,11 +97,19 @@ class BillingMonitor:
 
         Raises:
             UnknownSize: an agent's size has no price.
-            InvalidInput: an agent's status is not an Alfe status.
+            InvalidInput: an agent's status is not an Alfe status, its id is not one, or ``at``
+                is not an aware time. Nothing is charged then, not even the agents before it.
         """
-        total = 0
+        agents = list(agents)
+        # Every agent is checked before any is charged, so a bad one charges nobody.
+        check_time(at, "the usage time")
         for agent in agents:
             _check_status(agent)
+            if agent.status in BILLABLE_STATUSES:
+                check_text(agent.agent_id, "an agent id")
+                self._ledger.prices.price(agent.size)
+        total = 0
+        for agent in agents:
             if agent.status in BILLABLE_STATUSES:
                 total += self._ledger.record_usage(agent.agent_id, agent.size, at)
         return total
@@ -126,8 +146,11 @@ class BillingMonitor:
 
 
 def _check_status(agent: ManagedAgent) -> None:
-    if agent.status not in MANAGED_STATUSES and agent.status not in _SELF_HOSTED_STATUSES:
+    status = agent.status
+    if not isinstance(status, str) or (
+        status not in MANAGED_STATUSES and status not in _SELF_HOSTED_STATUSES
+    ):
         raise InvalidInput(
-            f"agent {agent.agent_id!r} has the status {agent.status!r}, which is not an Alfe "
+            f"agent {shown(agent.agent_id)} has the status {shown(status)}, which is not an Alfe "
             f"status; expected one of {', '.join(MANAGED_STATUSES)}"
         )

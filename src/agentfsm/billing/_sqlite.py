@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from agentfsm.billing._errors import TopUpConflict
+from agentfsm.billing._errors import BillingError, TopUpConflict
 from agentfsm.billing._ledger import Standing, standing_of
 from agentfsm.billing._money import PriceTable, check_amount, check_text, check_time, hour_of
 
@@ -51,6 +51,49 @@ _BALANCE = (
 )
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_OUR_COLUMNS = {
+    "top_ups": ["id", "amount", "at"],
+    "usage": ["agent_id", "hour", "size", "amount"],
+    "subscription": ["id", "active", "changed_at"],
+    "payment_issues": ["id", "opened_at", "detail", "resolved_at"],
+}
+
+
+def _connect_own(path: str, timeout: float) -> sqlite3.Connection:
+    """A connection to ``path`` once it is known to be a ledger (or new); nothing is written
+    before that, so another program's file, or a file that is not SQLite, stays as it was."""
+    if path != ":memory:" and os.path.exists(path) and os.path.getsize(path) > 0:
+        # SQLite takes a short file of other bytes for an empty database and overwrites it.
+        with open(path, "rb") as f:
+            if f.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
+                raise BillingError(
+                    f"{path!r} is not a SQLite database; give the ledger its own file"
+                )
+    try:
+        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise BillingError(f"cannot open the ledger file {path!r}: {exc}") from exc
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        foreign = [n for n in names if not n.startswith("sqlite_") and n not in _OUR_COLUMNS]
+        for name in names:
+            if name in _OUR_COLUMNS:
+                columns = [r[1] for r in conn.execute(f"PRAGMA table_info({name})")]
+                if columns != _OUR_COLUMNS[name]:
+                    foreign.append(name)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise BillingError(f"{path!r} is not a usable SQLite database ({exc})") from exc
+    if foreign:
+        conn.close()
+        raise BillingError(
+            f"{path!r} holds tables that are not a ledger's ({', '.join(sorted(foreign)[:5])}); "
+            "give the ledger a file of its own"
+        )
+    return conn
+
+
 class SQLiteLedger:
     """A credit pool, a subscription and payment issues in a SQLite database file.
 
@@ -60,6 +103,10 @@ class SQLiteLedger:
         subscription_active: the subscription's state when the file is new (an existing file
             keeps its own).
         timeout: how long a write waits for another process's transaction, in seconds.
+
+    Raises:
+        BillingError: the file cannot be opened, is not a SQLite database, or holds another
+            program's tables; such a file is left exactly as it was.
     """
 
     def __init__(
@@ -72,9 +119,7 @@ class SQLiteLedger:
     ) -> None:
         self._prices = prices
         self._path = str(path)
-        self._conn = sqlite3.connect(
-            self._path, timeout=timeout, isolation_level=None, check_same_thread=False
-        )
+        self._conn = _connect_own(self._path, timeout)
         self._lock = threading.Lock()
         if self._path != ":memory:":
             # WAL lets readers in other processes go on while one writes.
@@ -178,14 +223,20 @@ class SQLiteLedger:
             )
 
     def report_payment_issue(self, issue_id: str, at: datetime, detail: str = "") -> bool:
-        """Open a payment issue; False when this id is already known (open or resolved)."""
+        """Open a payment issue; False when this id is already known (open or resolved).
+
+        Raises:
+            InvalidInput: a bad id or time, or a ``detail`` that is not a string of at most
+                2,000 characters.
+        """
         check_text(issue_id, "a payment issue id")
+        check_text(detail, "a payment issue's detail", limit=2000, empty=True)
         when = check_time(at, "the payment issue time")
         with self._write() as cur:
             cur.execute(
                 "INSERT INTO payment_issues (id, opened_at, detail) VALUES (?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
-                (issue_id, when.isoformat(), str(detail)),
+                (issue_id, when.isoformat(), detail),
             )
             return cur.rowcount == 1
 
