@@ -26,7 +26,7 @@ _SMALLEST_TEXT_PX = 12.0
 _PX_PER_PT = 4 / 3
 
 
-def _svg(source: str, page: str) -> str:
+def _svg(source: str, page: str, number: int) -> str:
     dot = shutil.which("dot")
     if dot is None:
         raise PluginError(
@@ -38,6 +38,8 @@ def _svg(source: str, page: str) -> str:
     if done.returncode != 0:
         raise PluginError(f"dot could not draw a diagram of {page}: {done.stderr.strip()}")
     svg = _COMMENT.sub("", _PROLOG.sub("", done.stdout)).strip()
+    # Graphviz numbers its ids from one in every picture; a page holds many pictures.
+    svg = svg.replace(' id="', f' id="diagram{number}-')
     width = _WIDTH.search(svg)
     sizes = [float(s) for s in _FONT_SIZE.findall(svg)]
     if width is not None and sizes:
@@ -50,4 +52,5 @@ def _svg(source: str, page: str) -> str:
 
 def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
     """Replace each ```dot block of ``markdown`` with the picture Graphviz draws from it."""
-    return _FENCE.sub(lambda m: _svg(m.group(1), page.file.src_uri), markdown)
+    count = iter(range(1, 1_000_000))
+    return _FENCE.sub(lambda m: _svg(m.group(1), page.file.src_uri, next(count)), markdown)

@@ -116,13 +116,10 @@ def _draw(spec: MachineSpec, pic: Picture, *, rankdir: str, focus: str | None = 
                 f"[label={_quote(_wrap(fan.label))}, style=dashed];"
             )
     for choice in pic.choices:
-        lines.append(
-            f"    {_quote(choice.key)} [shape=diamond, fontsize=12, label={_quote(choice.chooser)}];"
-        )
+        key, label = _quote(choice.key), _quote(_wrap(choice.label))
+        lines.append(f"    {key} [shape=diamond, fontsize=12, label={_quote(choice.chooser)}];")
         for source in choice.sources:
-            lines.append(
-                f"    {_quote(source)} -> {_quote(choice.key)} [label={_quote(_wrap(choice.label))}];"
-            )
+            lines.append(f"    {_quote(source)} -> {key} [label={label}];")
         for target in choice.targets:
             lines.append(f"    {_quote(choice.key)} -> {_quote(target)} [style=dotted];")
     lines.append("}")

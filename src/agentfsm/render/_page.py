@@ -16,8 +16,8 @@ from agentfsm._values import DEFAULT_POLICY, Actor
 from agentfsm.analysis import invariants_for
 from agentfsm.models import RESUME_TABLE
 from agentfsm.render._common import ACTOR_ORDER, actor_letters, md_cell
-from agentfsm.render._matrix import default_waits, duration_text, offered_matrix
 from agentfsm.render._dot import to_dot
+from agentfsm.render._matrix import default_waits, duration_text, offered_matrix
 from agentfsm.render._samples import SAMPLE_NAME
 from agentfsm.render._table import to_markdown_table
 
@@ -91,7 +91,7 @@ _DIAGRAM_INTRO = (
     "initial one). Each arrow reads `event (actors) [guard]`, one line per event. A dashed "
     "arrow from a note is one row that leaves from every status the note names; a diamond is a "
     "chooser, which picks the target at run time. The main path, the way an agent normally "
-    "comes up, runs straight down the middle."
+    "comes up, runs straight down."
 )
 
 
