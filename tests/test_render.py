@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import timedelta
 
@@ -199,7 +200,7 @@ def test_dot_keeps_the_main_path_in_one_straight_column() -> None:
     text = to_dot(ALFE)
     grouped = re.findall(r'^\s+"(\w+)" \[.*group=main', text, flags=re.M)
     assert grouped == ["pending", "provisioning", "starting", "running"]
-    for a, b in [("pending", "provisioning"), ("provisioning", "starting"), ("starting", "running")]:
+    for a, b in itertools.pairwise(grouped):
         assert re.search(rf'"{a}" -> "{b}" \[.*weight=', text)
 
 
