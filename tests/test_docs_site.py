@@ -146,3 +146,40 @@ def test_a_reference_entry_shows_its_docstring(site: Path) -> None:
     first_line = doc.splitlines()[0].replace("``", "")  # the literals are rendered as code
     text = html.unescape(re.sub(r"<[^>]+>", "", page))
     assert " ".join(first_line.split()) in " ".join(text.split())
+
+
+ROLES = (
+    "the-things-you-call",
+    "the-things-you-pass-in",
+    "the-things-you-get-back",
+    "describing-a-machine",
+    "the-errors",
+)
+
+
+def test_the_core_reference_is_grouped_by_role(site: Path) -> None:
+    import agentfsm
+
+    page = _built(site, "api/index.md").read_text(encoding="utf-8")
+    ids = re.findall(r'<h[2-6][^>]*id="([^"]+)"', page)
+    assert [i for i in ids if i in ROLES] == list(ROLES)
+    missing = [name for name in agentfsm.__all__ if f"agentfsm.{name}" not in ids]
+    assert not missing, f"the core reference lacks {missing}"
+    # Each name sits under exactly one role heading.
+    for name in agentfsm.__all__:
+        assert ids.count(f"agentfsm.{name}") == 1, name
+
+
+@pytest.mark.parametrize("module", sorted(API_PAGES))
+def test_reference_pages_hide_private_names_and_values(site: Path, module: str) -> None:
+    page = _built(site, API_PAGES[module]).read_text(encoding="utf-8")
+    private = [i for i in re.findall(r'id="([^"]+)"', page) if re.search(r"\._[^_]", i)]
+    assert not private, f"private names on the {module} reference page: {private}"
+    assert "_default_types()" not in page
+
+
+def test_the_core_constants_are_described(site: Path) -> None:
+    page = _built(site, "api/index.md").read_text(encoding="utf-8")
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert "The policy a Context uses unless given one" in " ".join(text.split())
+    assert "The installed agentfsm version" in text
