@@ -128,7 +128,8 @@ def test_help_explains_every_command(capsys: pytest.CaptureFixture[str]) -> None
 def test_docs_write_then_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = _run(capsys, "docs", "--write", str(tmp_path))
     assert code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{m}.md" for m in MACHINES)
+    pages = [f"{m}.md" for m in MACHINES] + ["refusal-codes.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(pages)
     assert _run(capsys, "docs", "--check", str(tmp_path))[0] == 0
     (tmp_path / "alfe.md").write_text("stale\n", encoding="utf-8")
     code, out, _ = _run(capsys, "docs", "--check", str(tmp_path))

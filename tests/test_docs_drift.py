@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from agentfsm.models import MACHINES
-from agentfsm.render import drifted_pages, expected_pages, write_pages
+from agentfsm.render import ENGINE_CODES, drifted_pages, expected_pages, write_pages
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "models"
 HOW = "regenerate the pages with `agentfsm docs --write` (from the repository root) and commit them"
@@ -32,13 +33,13 @@ def test_committed_page_matches_its_machine(filename: str) -> None:
         )
 
 
-def test_one_page_per_shipped_machine() -> None:
-    assert sorted(expected_pages()) == sorted(f"{name}.md" for name in MACHINES)
+def test_one_page_per_shipped_machine_and_the_refusal_codes() -> None:
+    assert list(expected_pages()) == [f"{name}.md" for name in MACHINES] + ["refusal-codes.md"]
 
 
 def test_drift_is_found_and_named(tmp_path: Path) -> None:
     written = write_pages(tmp_path)
-    assert [p.name for p in written] == [f"{name}.md" for name in MACHINES]
+    assert [p.name for p in written] == [f"{name}.md" for name in MACHINES] + ["refusal-codes.md"]
     assert drifted_pages(tmp_path) == []
     (tmp_path / "recif.md").write_text("edited by hand\n", encoding="utf-8")
     (tmp_path / "alfe.md").unlink()
@@ -46,7 +47,27 @@ def test_drift_is_found_and_named(tmp_path: Path) -> None:
     assert len(drifted) == 2
     assert any("alfe.md is missing" in d for d in drifted)
     assert any("recif.md differs from the recif machine" in d for d in drifted)
+    (tmp_path / "refusal-codes.md").write_text("| `stale` | |\n", encoding="utf-8")
+    assert any("refusal-codes.md differs from the engine" in d for d in drifted_pages(tmp_path))
 
 
 def test_pages_are_deterministic() -> None:
     assert expected_pages() == expected_pages()
+
+
+def test_every_refusal_code_the_engine_can_give_is_documented() -> None:
+    """Every ``code="..."`` the engine and the machine compiler write is in the generated table."""
+    src = Path(__file__).resolve().parents[1] / "src" / "agentfsm"
+    written = {
+        code
+        for module in ("_engine.py", "_machine.py")
+        for code in re.findall(r'\bcode="(\w+)"', (src / module).read_text(encoding="utf-8"))
+    }
+    assert written, "no refusal code found in the engine: has the code moved?"
+    assert written <= set(ENGINE_CODES), f"undocumented codes: {written - set(ENGINE_CODES)}"
+    page = expected_pages()["refusal-codes.md"]
+    for code in ENGINE_CODES:
+        assert f"| `{code}` |" in page
+    for machine in MACHINES.values():
+        for guard in machine.spec.guards:
+            assert f"| `{guard.code}` | {machine.name} | `{guard.name}` |" in page

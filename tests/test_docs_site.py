@@ -2,8 +2,8 @@
 
 One strict build (``mkdocs build --strict``) into a temporary directory serves every test here:
 every page in the navigation is there, every hand-written page is in the navigation and linked
-from the home page, each model page draws its machine's diagram with the Mermaid script loaded,
-and each public package's reference page documents its classes and functions.
+from the home page, each model page draws its diagrams as inline SVG, no page loads anything
+from the network, and each public package's reference page documents its classes and functions.
 """
 
 from __future__ import annotations
@@ -12,11 +12,7 @@ import html
 import importlib
 import inspect
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,6 +21,8 @@ from agentfsm.models import MACHINES
 pytest.importorskip("mkdocs", reason="mkdocs is not installed: pip install -e '.[dev]'")
 
 from mkdocs.config import load_config  # only once mkdocs is known to be there
+
+from tests.docs_build import build_site, nav_pages, page_url
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -54,47 +52,19 @@ API_PAGES = {
 }
 
 
-def _nav_pages(nav: Any) -> Iterator[str]:
-    """Every Markdown file the navigation names, however deeply nested."""
-    if isinstance(nav, str):
-        yield nav
-    elif isinstance(nav, list):
-        for item in nav:
-            yield from _nav_pages(item)
-    elif isinstance(nav, dict):
-        for value in nav.values():
-            yield from _nav_pages(value)
-
-
-def _url(page: str) -> str:
-    """The page's URL relative to the site root (directory URLs: ``a/b.md`` -> ``a/b/``)."""
-    path = Path(page)
-    folder = path.parent if path.name == "index.md" else path.with_suffix("")
-    return "" if folder == Path(".") else folder.as_posix() + "/"
-
-
 def _built(site: Path, page: str) -> Path:
     """Where the build writes ``page``."""
-    return site / _url(page) / "index.html"
+    return site / page_url(page) / "index.html"
 
 
 @pytest.fixture(scope="module")
 def nav() -> list[str]:
-    return list(_nav_pages(load_config(str(CONFIG)).nav))
+    return list(nav_pages(load_config(str(CONFIG)).nav))
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("site")
-    done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--config-file",
-         str(CONFIG), "--site-dir", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    report = f"{done.stdout}\n{done.stderr}".strip()
-    assert done.returncode == 0, f"the strict docs build failed:\n{report}"
-    assert "WARNING" not in report, f"the docs build warned:\n{report}"
-    return out
+    return build_site(tmp_path_factory.mktemp("site"))
 
 
 def test_every_page_in_the_nav_is_built(site: Path, nav: list[str]) -> None:
@@ -113,21 +83,40 @@ def test_the_home_page_links_every_guide_and_model(site: Path, nav: list[str]) -
     links = set(re.findall(r'href="([^"#]+)"', home))
     # The subpackage reference pages hang off the reference's own index.
     wanted = [p for p in nav if p != "index.md" and (p == "api/index.md" or "api/" not in p)]
-    unlinked = [page for page in wanted if _url(page) not in links]
+    unlinked = [page for page in wanted if page_url(page) not in links]
     assert not unlinked, f"the home page does not link: {unlinked}"
 
 
 @pytest.mark.parametrize("name", sorted(MACHINES))
-def test_model_pages_draw_their_diagram(site: Path, name: str) -> None:
+def test_model_pages_draw_their_diagrams_as_inline_svg(site: Path, name: str) -> None:
     page = _built(site, f"models/{name}.md").read_text(encoding="utf-8")
-    assert re.search(r'<script src="[^"]*mermaid[^"]*\.js"', page), "the Mermaid script is missing"
-    diagrams = re.findall(r'<div class="mermaid">(.*?)</div>', page, re.DOTALL)
-    assert diagrams, "no Mermaid diagram was rendered (is the superfences mermaid fence set?)"
-    diagram = html.unescape(diagrams[0])
-    assert diagram.startswith("stateDiagram-v2")
-    for state in MACHINES[name].spec.states:
-        assert re.search(rf"\b{re.escape(state.name)}\b", diagram), f"{state.name} not drawn"
-    assert "-->" in diagram  # unescaped: the browser hands Mermaid the arrows as written
+    diagrams = re.findall(r'<div class="diagram">\s*(<svg\b.*?</svg>)', page, re.DOTALL)
+    states = MACHINES[name].spec.states
+    # The whole machine, then one neighbourhood per status.
+    assert len(diagrams) == 1 + len(states), "a diagram was not drawn (is the dot hook set?)"
+    labels = {html.unescape(t) for t in re.findall(r"<text\b[^>]*>([^<]*)</text>", diagrams[0])}
+    for state in states:
+        assert state.name in labels, f"{state.name} is not drawn in the {name} diagram"
+    assert "```dot" not in page
+    assert "digraph" not in page.split("<svg", 1)[0]
+
+
+def test_no_page_loads_anything_from_the_network(site: Path) -> None:
+    remote = re.compile(r'<(?:script|link|img)\b[^>]*(?:src|href)="(?:https?:)?//', re.I)
+    offenders = [
+        p.relative_to(site).as_posix()
+        for p in site.rglob("*.html")
+        if remote.search(p.read_text(encoding="utf-8"))
+    ]
+    assert not offenders, f"pages that load a remote script, stylesheet or image: {offenders}"
+
+
+def test_code_is_highlighted_by_pygments_with_a_local_stylesheet(site: Path) -> None:
+    page = _built(site, "quickstart.md").read_text(encoding="utf-8")
+    assert 'class="highlight"' in page
+    assert '<span class="k">' in page
+    assert re.search(r'<link href="[^"]*css/pygments\.css"', page)
+    assert (site / "css" / "pygments.css").is_file()
 
 
 @pytest.mark.parametrize("module", sorted(API_PAGES))
@@ -157,3 +146,40 @@ def test_a_reference_entry_shows_its_docstring(site: Path) -> None:
     first_line = doc.splitlines()[0].replace("``", "")  # the literals are rendered as code
     text = html.unescape(re.sub(r"<[^>]+>", "", page))
     assert " ".join(first_line.split()) in " ".join(text.split())
+
+
+ROLES = (
+    "the-things-you-call",
+    "the-things-you-pass-in",
+    "the-things-you-get-back",
+    "describing-a-machine",
+    "the-errors",
+)
+
+
+def test_the_core_reference_is_grouped_by_role(site: Path) -> None:
+    import agentfsm
+
+    page = _built(site, "api/index.md").read_text(encoding="utf-8")
+    ids = re.findall(r'<h[2-6][^>]*id="([^"]+)"', page)
+    assert [i for i in ids if i in ROLES] == list(ROLES)
+    missing = [name for name in agentfsm.__all__ if f"agentfsm.{name}" not in ids]
+    assert not missing, f"the core reference lacks {missing}"
+    # Each name sits under exactly one role heading.
+    for name in agentfsm.__all__:
+        assert ids.count(f"agentfsm.{name}") == 1, name
+
+
+@pytest.mark.parametrize("module", sorted(API_PAGES))
+def test_reference_pages_hide_private_names_and_values(site: Path, module: str) -> None:
+    page = _built(site, API_PAGES[module]).read_text(encoding="utf-8")
+    private = [i for i in re.findall(r'id="([^"]+)"', page) if re.search(r"\._[^_]", i)]
+    assert not private, f"private names on the {module} reference page: {private}"
+    assert "_default_types()" not in page
+
+
+def test_the_core_constants_are_described(site: Path) -> None:
+    page = _built(site, "api/index.md").read_text(encoding="utf-8")
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert "The policy a Context uses unless given one" in " ".join(text.split())
+    assert "The installed agentfsm version" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import timedelta
 
@@ -90,13 +91,39 @@ ODD = MachineSpec(
 # -- Mermaid ----------------------------------------------------------------------------------
 
 
+def _mermaid_arrows(spec: MachineSpec, text: str) -> set[tuple[str, str, str]]:
+    """(source, target, event) for every arrow the Mermaid text draws, fans and choices resolved.
+
+    A fan's pseudo-state names the statuses it skips; a choice state is entered with the event
+    and left to each status it may pick.
+    """
+    names = {s.name.replace("-", "_"): s.name for s in spec.states}
+    fans = {
+        key: [s.name for s in spec.states if s.name not in (rest.split(", ") if rest else [])]
+        for rest, key in re.findall(r'state "every status(?: but )?([^"]*)" as (\w+)', text)
+    }
+    raw = re.findall(r"^\s+(\w+) --> (\w+)(?: : (.*))?$", text, flags=re.M)
+    into_choice = {t: (s, label) for s, t, label in raw if t.startswith("__choice")}
+    out = set()
+    for source, target, label in raw:
+        if target.startswith("__choice"):
+            continue
+        if source.startswith("__choice"):
+            real, label = into_choice[source]
+            sources = [names[real]]
+        else:
+            sources = fans.get(source, [names.get(source, source)])
+        events = re.findall(r"(?:^|, )(\w+) \(", label)
+        out |= {(s, names[target], e) for s in sources for e in events}
+    return out
+
+
 @pytest.mark.parametrize("name", SHIPPED)
-def test_mermaid_has_one_arrow_per_row_source_and_target(name: str) -> None:
+def test_mermaid_draws_every_row_source_and_target(name: str) -> None:
     spec = MACHINES[name].spec
     text = to_mermaid(MACHINES[name])
     assert text.startswith("stateDiagram-v2\n")
-    arrows = re.findall(r"^\s+(\w+) --> (\w+) : (\w+)", text, flags=re.M)
-    assert set(arrows) == _expected_edges(spec)
+    assert _mermaid_arrows(spec, text) == _expected_edges(spec)
     assert f"    [*] --> {spec.initial}" in text
     for state in spec.states:
         assert (f"    {state.name} --> [*]" in text) == state.terminal
@@ -104,17 +131,24 @@ def test_mermaid_has_one_arrow_per_row_source_and_target(name: str) -> None:
 
 def test_mermaid_labels_carry_guards_and_actors() -> None:
     text = to_mermaid(ALFE.spec)
-    assert "starting --> starting : start [stuck] (U)" in text
+    assert "starting --> starting : start (U) [stuck]" in text
     assert "failing --> starting : start (U)" in text
-    assert "billing_suspended --> stopped : billing_resume" in text
-    assert "via resume_table (S)" in text
+    assert "via resume_table" in text
+    assert "__choice_18__ --> stopped" in text
+
+
+def test_mermaid_draws_a_row_from_nearly_everywhere_once() -> None:
+    text = to_mermaid(ALFE.spec)
+    assert 'state "every status but deleted" as __fan_16__' in text
+    assert text.count(": delete (U)") == 1
+    assert "__fan_16__ --> deleted : delete (U)" in text
 
 
 def test_mermaid_gives_unsafe_names_safe_ids() -> None:
     text = to_mermaid(ODD)
     assert 'state "new-born" as new_born' in text
     assert "[*] --> new_born" in text
-    assert "new_born --> grown_up : grow [ready] (S)" in text
+    assert "new_born --> grown_up : grow (S) [ready]" in text
     assert "new_born --> gone : leave (U, S)" in text
     assert "gone --> [*]" in text
 
@@ -128,18 +162,69 @@ def test_renderers_refuse_what_is_not_a_machine() -> None:
 # -- DOT ----------------------------------------------------------------------------------------
 
 
+def _dot_arrows(spec: MachineSpec, text: str) -> set[tuple[str, str, str]]:
+    """(source, target, event) for every arrow the DOT text draws, fans and choices resolved."""
+    fans = {}
+    for key, label in re.findall(r'^\s+"(__fan_\d+__)" \[.*label="([^"]*)"', text, flags=re.M):
+        _, _, rest = label.replace("\\n", " ").partition(" but ")
+        skipped = {n.strip() for n in rest.split(",") if n.strip()}
+        fans[key] = [s.name for s in spec.states if s.name not in skipped]
+    raw = re.findall(r'^\s+"([^"]+)" -> "([^"]+)"(?: \[(.*)\])?;$', text, flags=re.M)
+    into_choice = {t: (s, a) for s, t, a in raw if t.startswith("__choice")}
+    out = set()
+    for source, target, attributes in raw:
+        if target.startswith("__choice") or source == "__initial__":
+            continue
+        if source.startswith("__choice"):
+            source, attributes = into_choice[source]
+        label = (re.findall(r'label="([^"]*)"', attributes) or [""])[0]
+        events = re.findall(r"(?:^|\\n)(\w+) \(", label)
+        out |= {(s, target, e) for s in fans.get(source, [source]) for e in events}
+    return out
+
+
 @pytest.mark.parametrize("name", SHIPPED)
-def test_dot_has_every_arrow_and_marks_terminals(name: str) -> None:
+def test_dot_draws_every_arrow_and_marks_terminals(name: str) -> None:
     spec = MACHINES[name].spec
     text = to_dot(spec)
     assert text.startswith(f'digraph "{name}" {{')
     assert text.rstrip().endswith("}")
-    arrows = re.findall(r'^\s+"([^"]+)" -> "([^"]+)" \[label="(\w+)', text, flags=re.M)
-    assert set(arrows) == _expected_edges(spec)
+    assert _dot_arrows(spec, text) == _expected_edges(spec)
     assert f'"__initial__" -> "{spec.initial}";' in text
     for state in spec.states:
         line = next(x for x in text.splitlines() if x.strip().startswith(f'"{state.name}" ['))
         assert ("peripheries=2" in line) == state.terminal
+
+
+def test_dot_keeps_the_main_path_in_one_straight_column() -> None:
+    text = to_dot(ALFE)
+    grouped = re.findall(r'^\s+"(\w+)" \[.*group=main', text, flags=re.M)
+    assert grouped == ["pending", "provisioning", "starting", "running"]
+    for a, b in itertools.pairwise(grouped):
+        assert re.search(rf'"{a}" -> "{b}" \[.*weight=', text)
+
+
+def test_dot_draws_a_row_from_nearly_everywhere_once() -> None:
+    text = to_dot(ALFE)
+    assert text.count('label="delete (U)"') == 1
+    assert 'label="every status\\nbut deleted"' in text
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_dot_around_a_status_draws_exactly_its_arrows(name: str) -> None:
+    spec = MACHINES[name].spec
+    for state in spec.state_names:
+        text = to_dot(spec, around=state)
+        touching = {e for e in _expected_edges(spec) if state in e[:2]}
+        drawn = _dot_arrows(spec, text)
+        assert drawn >= touching, f"{state}: misses {touching - drawn}"
+        # A fan into the status speaks for every status it names, and nothing else is drawn.
+        assert {e for e in drawn if state not in e[:2]} == set()
+
+
+def test_dot_around_an_unknown_status_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="not a status of alfe"):
+        to_dot(ALFE, around="Running")
 
 
 def test_dot_escapes_quotes() -> None:
@@ -204,12 +289,14 @@ def test_any_spec_renders_every_row(states: list[str], note: str, data: st.DataO
     table = _table_rows(to_markdown_table(spec))
     assert len(table) == len(rows)
     assert all(len(r) == len(TABLE_COLUMNS) for r in table)
-    mermaid = to_mermaid(spec).splitlines()
-    arrows = [line for line in mermaid if " --> " in line and "[*]" not in line]
-    assert len(arrows) == len(rows)
+    mermaid = to_mermaid(spec)
+    arrows = [line for line in mermaid.splitlines() if " --> " in line and "[*]" not in line]
     assert not any(";" in line or "#" in line.split(" : ", 1)[-1] for line in arrows)
+    # Parallel rows share one arrow, so count what the arrows stand for, not the arrows.
+    pairs = {(r.sources[0], r.sources[0] if r.target == "=" else r.target) for r in rows}
+    assert len(arrows) == len(pairs)
     dot = to_dot(spec)
-    assert dot.count(" -> ") == len(rows) + 1  # the rows, and the initial arrow
+    assert dot.count(" -> ") == len(pairs) + 1  # the arrows, and the initial arrow
 
 
 # -- the offered-actions matrix ------------------------------------------------------------------
@@ -314,7 +401,10 @@ def test_page_gathers_every_part(name: str) -> None:
     machine = MACHINES[name]
     page = docs_page(machine)
     assert page.splitlines()[0] == BANNER.format(name=name)
-    assert "```mermaid\n" + to_mermaid(machine) + "```" in page
+    assert "```dot\n" + to_dot(machine) + "```" in page
+    for state in machine.spec.state_names:
+        assert f"### `{state}`\n" in page
+        assert "```dot\n" + to_dot(machine, around=state) + "```" in page
     assert to_markdown_table(machine).strip() in page
     assert offered_matrix(machine).to_markdown().strip() in page
     for guard in machine.spec.guards:

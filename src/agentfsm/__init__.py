@@ -45,6 +45,7 @@ from agentfsm._values import (
 )
 
 __version__ = "0.1.0"
+"""The installed agentfsm version (semantic versioning from 1.0)."""
 
 __all__ = [
     "DEFAULT_POLICY",

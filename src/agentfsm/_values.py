@@ -144,6 +144,7 @@ class Policy:
 
 
 DEFAULT_POLICY = Policy()
+"""The policy a ``Context`` uses unless given one: every duration at its documented default."""
 
 
 def _check_policy(

@@ -1,7 +1,9 @@
-"""A machine as a Mermaid ``stateDiagram-v2``: one arrow per (source, target) of every row.
+"""A machine as a Mermaid ``stateDiagram-v2``, drawn from the same picture as the DOT renderer.
 
-Edge labels carry the event, its guard in brackets and the actors allowed to send it; the
-initial status hangs off ``[*]`` and terminal statuses lead to ``[*]`` and are styled apart.
+Arrows between the same two statuses are one arrow whose label names every event; a row that
+leaves from nearly every status comes once from a pseudo-state named "every status but …"; a
+chooser is a Mermaid ``<<choice>>`` state. The initial status hangs off ``[*]``; terminal
+statuses lead to ``[*]`` and are styled apart.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import re
 
 from agentfsm._machine import Machine
 from agentfsm._spec import MachineSpec
-from agentfsm.render._common import edges, spec_of
+from agentfsm.render._common import spec_of
+from agentfsm.render._picture import picture
 
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9_]")
 
@@ -39,20 +42,36 @@ def to_mermaid(machine_or_spec: Machine | MachineSpec) -> str:
         InvalidInput: the argument is neither a ``Machine`` nor a ``MachineSpec``.
     """
     spec = spec_of(machine_or_spec)
+    pic = picture(spec)
     lines = ["stateDiagram-v2"]
-    for state in spec.states:
-        node = _node_id(state.name)
-        if node != state.name:
-            lines.append(f'    state "{_label(state.name)}" as {node}')
-    lines.append(f"    [*] --> {_node_id(spec.initial)}")
-    for edge in edges(spec):
-        lines.append(
-            f"    {_node_id(edge.source)} --> {_node_id(edge.target)} : {_label(edge.label)}"
-        )
-    terminals = [_node_id(s.name) for s in spec.states if s.terminal]
+    for status in pic.statuses:
+        node = _node_id(status)
+        if node != status:
+            lines.append(f'    state "{_label(status)}" as {node}')
+    for fan in pic.fans:
+        lines.append(f'    state "{_label(fan.text)}" as {_node_id(fan.key)}')
+    for choice in pic.choices:
+        lines.append(f"    state {_node_id(choice.key)} <<choice>>")
+    lines.append(f"    [*] --> {_node_id(pic.initial)}")
+    for arrow in pic.arrows:
+        label = _label(", ".join(arrow.labels))
+        lines.append(f"    {_node_id(arrow.source)} --> {_node_id(arrow.target)} : {label}")
+    for fan in pic.fans:
+        for target in fan.targets:
+            lines.append(f"    {_node_id(fan.key)} --> {_node_id(target)} : {_label(fan.label)}")
+    for choice in pic.choices:
+        for source in choice.sources:
+            label = _label(f"{choice.label} via {choice.chooser}")
+            lines.append(f"    {_node_id(source)} --> {_node_id(choice.key)} : {label}")
+        for target in choice.targets:
+            lines.append(f"    {_node_id(choice.key)} --> {_node_id(target)}")
+    terminals = [_node_id(s) for s in pic.terminal]
     for node in terminals:
         lines.append(f"    {node} --> [*]")
     if terminals:
         lines.append("    classDef terminal fill:#eee,stroke:#333,stroke-width:3px")
         lines.append(f"    class {','.join(terminals)} terminal")
+    if pic.fans:
+        lines.append("    classDef fan fill:#fff,stroke-dasharray:4 3")
+        lines.append(f"    class {','.join(_node_id(f.key) for f in pic.fans)} fan")
     return "\n".join(lines) + "\n"

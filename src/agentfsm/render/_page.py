@@ -17,8 +17,8 @@ from agentfsm._words import duration_words
 from agentfsm.analysis import invariants_for
 from agentfsm.models import RESUME_TABLE
 from agentfsm.render._common import ACTOR_ORDER, actor_letters, md_cell
+from agentfsm.render._dot import to_dot
 from agentfsm.render._matrix import default_waits, duration_text, offered_matrix
-from agentfsm.render._mermaid import to_mermaid
 from agentfsm.render._samples import SAMPLE_NAME
 from agentfsm.render._table import to_markdown_table
 
@@ -63,7 +63,12 @@ def docs_page(machine: Machine) -> str:
         "## Statuses",
         _states(spec),
         "## Diagram",
-        "```mermaid\n" + to_mermaid(spec) + "```",
+        _DIAGRAM_INTRO,
+        "```dot\n" + to_dot(spec) + "```",
+        "## Each status",
+        "What leads into each status, and what it offers. The arrows into it come from the left, "
+        "the ones it offers go to the right.",
+        *_neighbourhoods(spec),
         "## Events",
         _events(spec),
         "## Transitions",
@@ -80,6 +85,25 @@ def docs_page(machine: Machine) -> str:
         _invariants(machine),
     ]
     return "\n\n".join(sections) + "\n"
+
+
+_DIAGRAM_INTRO = (
+    "Rounded boxes are statuses (a double border marks a terminal one; the dot points at the "
+    "initial one). Each arrow reads `event (actors) [guard]`, one line per event. A dashed "
+    "arrow from a note is one row that leaves from every status the note names; a diamond is a "
+    "chooser, which picks the target at run time. The main path, the way an agent normally "
+    "comes up, runs straight down."
+)
+
+
+def _neighbourhoods(spec: MachineSpec) -> list[str]:
+    out: list[str] = []
+    for state in spec.states:
+        out.append(f"### `{state.name}`")
+        if state.description:
+            out.append(state.description)
+        out.append("```dot\n" + to_dot(spec, around=state.name) + "```")
+    return out
 
 
 def _states(spec: MachineSpec) -> str:
