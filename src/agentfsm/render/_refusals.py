@@ -37,7 +37,12 @@ ENGINE_CODES: Mapping[str, str] = {
         "do instead where the model knows."
     ),
     "invalid_snapshot": (
-        "The snapshot is malformed: its `since` is not a timezone-aware datetime."
+        "The snapshot is malformed: its data is not the machine's record type, its version is "
+        "not a whole number, or its `since` is not a timezone-aware datetime."
+    ),
+    "time_out_of_range": (
+        "A time the decision needs cannot be computed: the context's `now` is so near the end "
+        "of the calendar (or a policy duration so long) that adding a duration overflows."
     ),
     "guard_failed": ("A negated guard (`not …`) failed: the thing it must not be true is true."),
 }
