@@ -11,8 +11,17 @@ from __future__ import annotations
 import attrs
 from hypothesis import settings
 
-from agentfsm import EventSpec, Machine, StateSpec, TransitionSpec
-from agentfsm._values import Actor
+from agentfsm import (
+    Actor,
+    Event,
+    EventSpec,
+    Machine,
+    Refusal,
+    Snapshot,
+    StateSpec,
+    Step,
+    TransitionSpec,
+)
 from agentfsm.models import ALFE_IMPLEMENTATIONS, ALFE_SPEC, AlfeAgent
 from agentfsm.testing import invariant, lifecycle_test
 
@@ -44,9 +53,11 @@ HIBERNATING = Machine(HIBERNATING_SPEC, ALFE_IMPLEMENTATIONS, record=AlfeAgent)
 
 # ---- the property test: under 30 lines -----------------------------------------------------
 @invariant("hibernate-only-from-stopped")
-def hibernate_only_from_stopped(before, event, result, machine):
+def hibernate_only_from_stopped(
+    before: Snapshot, event: Event, result: Step | Refusal, machine: Machine
+) -> str | None:
     """An agent enters hibernated only from stopped, and only because a user asked."""
-    after = getattr(result, "snapshot", None)
+    after = result.snapshot if result.accepted else None
     if after is None or after.status != "hibernated" or before.status == "hibernated":
         return None
     if before.status != "stopped" or event.actor is not Actor.USER:
@@ -55,7 +66,9 @@ def hibernate_only_from_stopped(before, event, result, machine):
 
 
 @invariant("hibernated-is-cheaper")
-def hibernated_is_cheaper(before, event, result, machine):
+def hibernated_is_cheaper(
+    before: Snapshot, event: Event, result: Step | Refusal, machine: Machine
+) -> str | None:
     """Hibernated is billed below stopped."""
     return None if HOURLY_RATE_CENTS["hibernated"] < HOURLY_RATE_CENTS["stopped"] else "rates"
 

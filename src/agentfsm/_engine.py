@@ -33,6 +33,7 @@ from agentfsm._values import (
     Event,
     Offer,
     Policy,
+    RecordT,
     Refusal,
     Snapshot,
     Step,
@@ -65,7 +66,9 @@ def _filled(machine: Machine, context: Context) -> Context:
     return filled
 
 
-def decide(machine: Machine, snapshot: Snapshot, event: Event, context: Context) -> Step | Refusal:
+def decide(
+    machine: Machine[RecordT], snapshot: Snapshot[RecordT], event: Event, context: Context
+) -> Step[RecordT] | Refusal:
     """Decide what ``event`` does to the agent in ``snapshot``.
 
     Args:
@@ -189,7 +192,9 @@ def _refusal_for(
     return guard_refusal(guard, status, compiled.spec.name, label, machine.policy)
 
 
-def fire(machine: Machine, snapshot: Snapshot, event: Event, context: Context) -> Step:
+def fire(
+    machine: Machine[RecordT], snapshot: Snapshot[RecordT], event: Event, context: Context
+) -> Step[RecordT]:
     """Like ``decide``, for callers who prefer an exception to a ``Refusal``.
 
     Raises:
@@ -203,7 +208,11 @@ def fire(machine: Machine, snapshot: Snapshot, event: Event, context: Context) -
 
 
 def offered(
-    machine: Machine, snapshot: Snapshot, context: Context, *, actor: Actor = Actor.USER
+    machine: Machine[RecordT],
+    snapshot: Snapshot[RecordT],
+    context: Context,
+    *,
+    actor: Actor = Actor.USER,
 ) -> tuple[Offer, ...]:
     """Which actions ``actor`` is offered on this agent now, and for each one not offered, why.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, overload
 
 import attrs
 
@@ -30,7 +30,16 @@ from agentfsm._spec import (
     TransitionSpec,
     guard_names,
 )
-from agentfsm._values import DEFAULT_POLICY, Actor, Context, Event, Policy, Refusal, Snapshot
+from agentfsm._values import (
+    DEFAULT_POLICY,
+    Actor,
+    Context,
+    Event,
+    Policy,
+    RecordT,
+    Refusal,
+    Snapshot,
+)
 from agentfsm._words import duration_words, quote
 
 GuardFn = Callable[[Snapshot, Event, Context], bool]
@@ -326,8 +335,13 @@ def _leaf_names(expr: GuardExpr) -> list[str]:
     return list(guard_names(expr))
 
 
-class Machine:
+class Machine(Generic[RecordT]):
     """A validated, compiled machine: the engine's input. Build it once and share it.
+
+    Generic in its agents' record: built with ``record=AlfeAgent`` it is a
+    ``Machine[AlfeAgent]`` (``agentfsm.models.ALFE`` is one, ``RECIF`` a
+    ``Machine[RecifAgent]``), and ``initial``, ``decide`` and ``offered`` carry that type to
+    the snapshots and steps they give. Without ``record`` it is a ``Machine[Any]``.
 
     Args:
         spec: the machine as data.
@@ -362,13 +376,35 @@ class Machine:
         "states",
     )
 
+    @overload
+    def __init__(
+        self: Machine[Any],
+        spec: MachineSpec,
+        implementations: Implementations,
+        *,
+        validate: bool = True,
+        record: None = None,
+        policy: Policy = DEFAULT_POLICY,
+    ) -> None: ...
+
+    @overload
     def __init__(
         self,
         spec: MachineSpec,
         implementations: Implementations,
         *,
         validate: bool = True,
-        record: type[Any] | None = None,
+        record: type[RecordT] | None,
+        policy: Policy = DEFAULT_POLICY,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        spec: MachineSpec,
+        implementations: Implementations,
+        *,
+        validate: bool = True,
+        record: type[RecordT] | None = None,
         policy: Policy = DEFAULT_POLICY,
     ) -> None:
         if record is not None and not isinstance(record, type):
@@ -380,11 +416,11 @@ class Machine:
         self.record = record
         self.policy = policy
         # The same machine under other policies (see with_policy), shared by all of them.
-        self._variants: dict[Policy, Machine] = {policy: self}
+        self._variants: dict[Policy, Machine[RecordT]] = {policy: self}
         self._root = self  # the machine as built; with_policy's variants point back to it
         # The variant asked for last, found by identity: hashing a Policy costs a microsecond,
         # and a caller overriding the policy usually passes the same object every time.
-        self._last: tuple[Policy, Machine] = (policy, self)
+        self._last: tuple[Policy, Machine[RecordT]] = (policy, self)
         problems = _resolve_names(spec, implementations)
         if problems:
             raise InvalidMachine(spec.name, problems)
@@ -412,7 +448,7 @@ class Machine:
             f"<Machine {self.spec.name!r}: {len(self.states)} statuses, {len(self.events)} events>"
         )
 
-    def with_policy(self, policy: Policy) -> Machine:
+    def with_policy(self, policy: Policy) -> Machine[RecordT]:
         """This machine with another policy: the same spec, implementations and record.
 
         Refusal sentences quote the policy's durations, so the variant is compiled once per
@@ -424,7 +460,9 @@ class Machine:
         last = self._last
         if last[0] is policy:
             return last[1]
-        variant = self._variants.get(policy) if isinstance(policy, Policy) else None
+        variant: Machine[RecordT] | None = (
+            self._variants.get(policy) if isinstance(policy, Policy) else None
+        )
         if variant is not None:
             self._last = (policy, variant)
             return variant
@@ -435,9 +473,10 @@ class Machine:
         if len(variants) >= 64:  # a caller cycling through policies must not grow this forever
             for key in [k for k in variants if k != root.policy][:32]:
                 del variants[key]
-        variant = Machine(
+        made: Machine[RecordT] = Machine(
             self.spec, self.implementations, validate=False, record=self.record, policy=policy
         )
+        variant = made
         variant._variants = variants
         variant._root = root
         variants[policy] = variant
@@ -461,7 +500,7 @@ class Machine:
                 return self._explanations[key]
         return None
 
-    def initial(self, data: Any, now: datetime | Context) -> Snapshot:
+    def initial(self, data: RecordT, now: datetime | Context) -> Snapshot[RecordT]:
         """A new agent's snapshot: the initial status, version 0, ``since`` = now.
 
         Args:

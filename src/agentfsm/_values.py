@@ -12,7 +12,7 @@ import enum
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 
 import attrs
 
@@ -20,7 +20,15 @@ from agentfsm._errors import InvalidInput
 from agentfsm._words import quote
 
 if TYPE_CHECKING:
+    # A default makes a bare ``Snapshot`` mean ``Snapshot[Any]``, as it did before records were
+    # generic; the type checker's own copy of typing_extensions has it, so nothing is installed.
+    from typing_extensions import TypeVar as _DefaultingTypeVar
+
     from agentfsm._spec import TransitionSpec
+
+    RecordT = _DefaultingTypeVar("RecordT", default=Any)
+else:
+    RecordT = TypeVar("RecordT")
 
 
 class Actor(enum.Enum):
@@ -191,8 +199,12 @@ def policy_in_force(context: Context) -> Policy:
     return policy
 
 
-class Snapshot(NamedTuple):
+class Snapshot(NamedTuple, Generic[RecordT]):
     """One agent, as the engine sees it: everything a decision needs, nothing more.
+
+    Generic in the record: ``ALFE.initial(AlfeAgent(...), now)`` is a ``Snapshot[AlfeAgent]``,
+    so ``snapshot.data.credentials`` is an ``int`` to a type checker. The parameter costs
+    nothing at run time; a bare ``Snapshot`` is ``Snapshot[Any]``.
 
     Attributes:
         status: the machine state the agent is in.
@@ -204,18 +216,28 @@ class Snapshot(NamedTuple):
     status: str
     version: int
     since: datetime
-    data: Any
+    data: RecordT
 
 
-class Step(NamedTuple):
-    """An accepted event: the new snapshot and the effects to perform, not yet performed."""
+class Step(NamedTuple, Generic[RecordT]):
+    """An accepted event: the new snapshot and the effects to perform, not yet performed.
 
-    snapshot: Snapshot
+    ``decide`` on a ``Snapshot[AlfeAgent]`` gives a ``Step[AlfeAgent]``: its ``snapshot`` keeps
+    the record type. ``accepted`` is typed ``Literal[True]`` (``Refusal.accepted`` is
+    ``Literal[False]``), so ``if result.accepted:`` narrows a ``Step | Refusal`` for mypy.
+
+    Attributes:
+        snapshot: the agent after the event (version + 1).
+        effects: the effect records to perform, in order (not yet performed).
+        transition: the row of the machine's table that applied.
+    """
+
+    snapshot: Snapshot[RecordT]
     effects: tuple[Any, ...]
     transition: TransitionSpec
 
     @property
-    def accepted(self) -> bool:
+    def accepted(self) -> Literal[True]:
         """Always true; lets callers test ``result.accepted`` on a ``Step | Refusal``."""
         return True
 
@@ -239,7 +261,7 @@ class Refusal:
     guard: str | None = None
 
     @property
-    def accepted(self) -> bool:
+    def accepted(self) -> Literal[False]:
         """Always false; see ``Step.accepted``."""
         return False
 

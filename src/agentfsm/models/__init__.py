@@ -4,6 +4,9 @@ Each is a compiled ``Machine`` built from a ``MachineSpec`` (the table, as data)
 ``Implementations`` (the functions behind the table's names).
 """
 
+import typing
+
+from agentfsm import _machine
 from agentfsm.models._alfe import (
     ALFE,
     ALFE_IMPLEMENTATIONS,
@@ -35,7 +38,12 @@ from agentfsm.models._spec_checks import (
     image_problem,
 )
 
-MACHINES = {"alfe": ALFE, "alfe-self-hosted": ALFE_SELF_HOSTED, "recif": RECIF}
+# Typed as machines of any record: the models' records differ, and a name picks any of them.
+MACHINES: dict[str, _machine.Machine[typing.Any]] = {
+    "alfe": ALFE,
+    "alfe-self-hosted": ALFE_SELF_HOSTED,
+    "recif": RECIF,
+}
 """Every shipped machine by name (the names the command line accepts)."""
 
 __all__ = [

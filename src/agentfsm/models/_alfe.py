@@ -784,8 +784,10 @@ ALFE_SELF_HOSTED_SPEC = MachineSpec(
     ),
 )
 
-ALFE = Machine(ALFE_SPEC, ALFE_IMPLEMENTATIONS, record=AlfeAgent)
+ALFE: Machine[AlfeAgent] = Machine(ALFE_SPEC, ALFE_IMPLEMENTATIONS, record=AlfeAgent)
 """The compiled Alfe managed-agent machine. One instance serves every agent."""
 
-ALFE_SELF_HOSTED = Machine(ALFE_SELF_HOSTED_SPEC, ALFE_IMPLEMENTATIONS, record=AlfeAgent)
+ALFE_SELF_HOSTED: Machine[AlfeAgent] = Machine(
+    ALFE_SELF_HOSTED_SPEC, ALFE_IMPLEMENTATIONS, record=AlfeAgent
+)
 """The compiled Alfe self-hosted machine."""

@@ -626,7 +626,7 @@ RECIF_SPEC = MachineSpec(
     explanations=_EXPLANATIONS,
 )
 
-RECIF = Machine(RECIF_SPEC, RECIF_IMPLEMENTATIONS, record=RecifAgent)
+RECIF: Machine[RecifAgent] = Machine(RECIF_SPEC, RECIF_IMPLEMENTATIONS, record=RecifAgent)
 """The compiled Recif machine. One instance serves every agent."""
 
 

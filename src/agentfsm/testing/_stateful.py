@@ -19,7 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from agentfsm._engine import decide
 from agentfsm._machine import Machine
-from agentfsm._values import Actor, Context, Event, Refusal, Snapshot, Step
+from agentfsm._values import Actor, Context, Event, RecordT, Refusal, Snapshot, Step
 from agentfsm.analysis import Invariant, invariants_for
 from agentfsm.testing._strategies import START, Hint, event_named, events
 
@@ -28,11 +28,15 @@ Timed = tuple[int, str, str, dict[str, Any]]
 
 
 def replay(
-    machine: Machine, data: Any, steps: Iterable[Timed], *, start: datetime = START
-) -> list[Step | Refusal]:
+    machine: Machine[RecordT],
+    data: RecordT,
+    steps: Iterable[Timed],
+    *,
+    start: datetime = START,
+) -> list[Step[RecordT] | Refusal]:
     """Decide a recorded list of steps again, from the initial snapshot; returns every result."""
     snapshot = machine.initial(data, start)
-    results: list[Step | Refusal] = []
+    results: list[Step[RecordT] | Refusal] = []
     for minutes, name, actor, payload in steps:
         result = decide(
             machine,

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from agentfsm._engine import decide
 from agentfsm._machine import Machine
 from agentfsm._spec import EventSpec, FieldSpec
-from agentfsm._values import Actor, Context, Event, Snapshot, Step
+from agentfsm._values import Actor, Context, Event, RecordT, Snapshot, Step
 
 Hint = Callable[[Snapshot], st.SearchStrategy[Any]]
 """A function of the current snapshot giving the strategy for one payload field."""
@@ -172,23 +172,23 @@ def event_streams(
 
 
 def walks(
-    machine: Machine,
-    data: Any,
+    machine: Machine[RecordT],
+    data: RecordT,
     *,
     start: datetime = START,
     max_steps: int = 25,
     hints: Mapping[str, Hint] | None = None,
-) -> st.SearchStrategy[list[tuple[Event, Context, Step]]]:
+) -> st.SearchStrategy[list[tuple[Event, Context, Step[RecordT]]]]:
     """Valid walks from the initial status: each element an accepted event and its step.
 
     Between events the clock moves on by 0 to 60 minutes, so time-based guards pass sometimes.
     """
 
     @st.composite
-    def walk(draw: st.DrawFn) -> list[tuple[Event, Context, Step]]:
+    def walk(draw: st.DrawFn) -> list[tuple[Event, Context, Step[RecordT]]]:
         snapshot = machine.initial(data, start)
         now = start
-        out: list[tuple[Event, Context, Step]] = []
+        out: list[tuple[Event, Context, Step[RecordT]]] = []
         for _ in range(draw(st.integers(0, max_steps))):
             now += timedelta(minutes=draw(st.integers(0, 60)))
             ctx = Context(now)
@@ -206,8 +206,8 @@ def walks(
 
 
 def snapshots(
-    machine: Machine, data: Any, *, start: datetime = START, max_steps: int = 25
-) -> st.SearchStrategy[Snapshot]:
+    machine: Machine[RecordT], data: RecordT, *, start: datetime = START, max_steps: int = 25
+) -> st.SearchStrategy[Snapshot[RecordT]]:
     """Snapshots reachable from the initial status by a valid walk."""
     initial = machine.initial(data, start)
     return walks(machine, data, start=start, max_steps=max_steps).map(
