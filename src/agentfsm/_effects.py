@@ -220,8 +220,11 @@ class CancelTimer:
 # -- Kubernetes work (Recif) ---------------------------------------------------------------
 
 DATA_PORT = 8000
+"""The port of an agent's Service that carries its traffic (named ``data``)."""
 CONTROL_PORT = 8001
+"""The port of an agent's Service for the control plane (named ``control``)."""
 DEFAULT_ENV_SECRET = "agent-env"
+"""The Secret an agent's pods read their environment from unless the spec names others."""
 
 
 @attrs.frozen(slots=True)
@@ -325,6 +328,7 @@ class AgentDeleted:
 
 
 DomainEvent = Union[AgentDeployed, AgentConfigChanged, AgentCanaryPromoted, AgentDeleted]
+"""Any of the domain events (``Emit`` carries one): a release change or a deletion."""
 
 DOMAIN_EVENTS: tuple[type, ...] = get_args(DomainEvent)
 """Every domain event type, for ``isinstance`` checks and routing tables."""

@@ -15,8 +15,11 @@ import attrs
 from agentfsm.billing._money import PriceTable
 
 PAYMENT_ISSUE = "payment_issue"
+"""Standing reason: a payment failed and is not settled."""
 SUBSCRIPTION_LAPSED = "subscription_lapsed"
+"""Standing reason: the subscription is not active."""
 CREDITS_EXHAUSTED = "credits_exhausted"
+"""Standing reason: the credit pool is spent."""
 
 
 @attrs.frozen

@@ -121,6 +121,7 @@ Fault = Union[
     StuckShutdown,
     RandomFaults,
 ]
+"""Any of the faults a ``SimulatedHost`` can be given."""
 
 _LOSS_KINDS = ("lost", "crash", "permanent")
 _SCRIPTED = (CapacityShortage, ProvisioningFailure, BootNeverConnects, StuckShutdown)

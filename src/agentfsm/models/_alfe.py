@@ -32,6 +32,7 @@ from agentfsm._words import quote
 U, S, T = Actor.USER, Actor.SYSTEM, Actor.TIMER
 
 BILLING_REASONS = ("payment_issue", "credits_exhausted", "subscription_lapsed")
+"""The reasons a ``billing_suspend`` event may give (its ``reason`` payload field)."""
 
 
 def _text(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
@@ -94,6 +95,7 @@ _MANAGED_STATES = (
 )
 
 MANAGED_STATUSES = tuple(s.name for s in _MANAGED_STATES)
+"""The statuses of the managed model, in table order (pending first)."""
 
 # ---------------------------------------------------------------------------------------------
 # Events
@@ -280,6 +282,8 @@ RESUME_TABLE = {
     "waitlisted": "pending",
     "failed": "failed",
 }
+"""Where ``billing_resume`` takes an agent, by the status it was in when suspended
+(``AlfeAgent.remembered``): a running agent boots again, a stopped one stays stopped."""
 
 
 def _resume_target(s: Snapshot, e: Event, c: Context) -> str:
@@ -505,6 +509,8 @@ ALFE_IMPLEMENTATIONS = Implementations(
     },
     choosers={"resume_table": _resume_target},
 )
+"""The functions behind the names in ``ALFE_SPEC`` and ``ALFE_SELF_HOSTED_SPEC`` (both models share
+them)."""
 
 _UPDATES = (
     ActionSpec("new_host_and_credentials", "next host and credential generation; optional size"),
@@ -731,6 +737,7 @@ ALFE_SPEC = MachineSpec(
     effects=_EFFECTS,
     explanations=_MANAGED_EXPLANATIONS,
 )
+"""The Alfe managed-agent model as data: its statuses, events, rows and guards."""
 
 # ---------------------------------------------------------------------------------------------
 # Self-hosted agents: their owners manage the process, so only setup and deletion apply.
@@ -783,6 +790,8 @@ ALFE_SELF_HOSTED_SPEC = MachineSpec(
         ),
     ),
 )
+"""The Alfe self-hosted model as data: the owner runs the process, so the host actions are refused.
+"""
 
 ALFE: Machine[AlfeAgent] = Machine(ALFE_SPEC, ALFE_IMPLEMENTATIONS, record=AlfeAgent)
 """The compiled Alfe managed-agent machine. One instance serves every agent."""

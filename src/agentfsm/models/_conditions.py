@@ -12,6 +12,8 @@ from datetime import datetime
 import attrs
 
 CONDITION_TYPES = ("Ready", "Available", "Progressing", "Degraded")
+"""The condition types published beside the phase, in the order ``derive_conditions`` returns them.
+"""
 
 TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
 

@@ -41,7 +41,9 @@ from agentfsm.models._spec_checks import (
 U, S = Actor.USER, Actor.SYSTEM
 
 MIN_REPLICAS = 1
+"""The fewest replicas a Recif agent may ask for."""
 MAX_REPLICAS = 10
+"""The most replicas a Recif agent may ask for."""
 
 
 def frozen_config(value: object) -> Mapping[str, str]:
@@ -145,6 +147,7 @@ class RecifAgent:
 
 
 PHASES = ("Pending", "Running", "Failed", "Terminated")
+"""The CRD phases a Recif agent publishes (``phase_of``); ``created`` and ``deleted`` have none."""
 
 _STATES = (
     StateSpec("created", "The agent record exists in the database; it was never deployed."),
@@ -465,6 +468,7 @@ RECIF_IMPLEMENTATIONS = Implementations(
         "tear_down": _tear_down,
     },
 )
+"""The functions behind the names in ``RECIF_SPEC``."""
 
 _ACTIVE = ("Pending", "Running", "Failed")
 
@@ -625,6 +629,7 @@ RECIF_SPEC = MachineSpec(
     effects=_EFFECTS,
     explanations=_EXPLANATIONS,
 )
+"""The Recif operator model as data: its statuses, events, rows and guards."""
 
 RECIF: Machine[RecifAgent] = Machine(RECIF_SPEC, RECIF_IMPLEMENTATIONS, record=RecifAgent)
 """The compiled Recif machine. One instance serves every agent."""

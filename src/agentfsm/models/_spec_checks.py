@@ -35,6 +35,7 @@ MAX_IMAGE_LENGTH = (
 """The longest reference the grammar allows (a full name, tag and digest)."""
 
 MAX_CONFIG_ENTRIES = 256
+"""The most keys a Recif agent's config (its ConfigMap) may hold."""
 MAX_CONFIG_KEY_LENGTH = 253
 MAX_CONFIG_BYTES = 1024 * 1024
 """A ConfigMap holds at most 1 MiB: keys and values, counted in UTF-8."""

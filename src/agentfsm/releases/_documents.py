@@ -25,8 +25,11 @@ from agentfsm.models import MAX_REPLICAS, MIN_REPLICAS
 from agentfsm.releases._errors import ReleaseDocumentError
 
 API_VERSION: Final = "agents.recif.dev/v1"
+"""The ``apiVersion`` every release document carries."""
 KIND: Final = "AgentRelease"
+"""The ``kind`` of every release document; a tombstone has it too, with ``status: deleted``."""
 DELETED_CHANGELOG = "Agent deleted from platform"
+"""The changelog line written into a tombstone."""
 
 ReleaseEvent: TypeAlias = Literal["AgentDeployed", "AgentConfigChanged", "AgentCanaryPromoted"]
 """The domain events that make a release (``AgentDeleted`` makes a tombstone instead)."""
@@ -36,6 +39,7 @@ RELEASE_EVENTS: tuple[ReleaseEvent, ...] = (
     "AgentConfigChanged",
     "AgentCanaryPromoted",
 )
+"""The domain events that make a release, as their names."""
 
 
 def format_time(value: datetime) -> str:

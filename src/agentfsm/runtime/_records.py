@@ -16,11 +16,20 @@ EFFECT = "effect"
 DOMAIN_EVENT = "domain_event"
 """Outbox kind: a domain event (``AgentDeployed``…) to publish."""
 
-PENDING, DONE, PARKED = "pending", "done", "parked"
-"""Outbox states: waiting (or being retried), performed, given up on (see ``last_error``)."""
+# Each constant on its own line, so that each carries its own docstring.
+PENDING = "pending"
+"""Outbox state: waiting to be performed, or to be retried."""
+DONE = "done"
+"""Outbox state: performed."""
+PARKED = "parked"
+"""Outbox state: given up on (see ``OutboxItem.last_error``); ``requeue_outbox`` tries it again."""
 
-CREATE, EVENT, ERASE = "create", "event", "erase"
-"""Audit kinds: the agent was registered, an event was decided, retained data was removed."""
+CREATE = "create"
+"""Audit kind: the agent was registered (``Controller.create``)."""
+EVENT = "event"
+"""Audit kind: an event was decided, accepted or refused."""
+ERASE = "erase"
+"""Audit kind: the agent's retained data was removed."""
 
 
 def idempotency_scope(kind: str, actor: str | None, principal: str | None = None) -> str:
