@@ -183,3 +183,129 @@ def test_the_core_constants_are_described(site: Path) -> None:
     text = html.unescape(re.sub(r"<[^>]+>", "", page))
     assert "The policy a Context uses unless given one" in " ".join(text.split())
     assert "The installed agentfsm version" in text
+
+
+# Every reference page's role headings, in page order. A page's public names each sit under
+# exactly one of them; a name added to a package must be placed in a role on its page.
+PAGE_ROLES = {
+    "agentfsm": ROLES,
+    "agentfsm.models": (
+        "the-machines",
+        "the-machines-as-data",
+        "the-records",
+        "the-things-you-call",
+        "the-vocabulary-and-the-limits",
+    ),
+    "agentfsm.effects": (
+        "host-work-alfe",
+        "kubernetes-work-recif",
+        "timers-and-retained-data",
+        "domain-events",
+    ),
+    "agentfsm.analysis": (
+        "the-things-you-call",
+        "the-things-you-get-back",
+        "declaring-invariants",
+        "tuning-the-checker",
+    ),
+    "agentfsm.render": (
+        "the-things-you-call",
+        "the-generated-pages",
+        "what-each-status-offers",
+        "the-vocabulary",
+    ),
+    "agentfsm.interop": ("exporting", "loading", "the-things-you-get-back"),
+    "agentfsm.testing": ("strategies", "lifecycle-tests", "invariants"),
+    "agentfsm.recif": ("the-things-you-call", "the-things-you-pass-in", "the-things-you-get-back"),
+    "agentfsm.runtime": (
+        "stores",
+        "the-controller",
+        "workers",
+        "the-reconcile-loop",
+        "replay",
+        "records",
+        "the-errors",
+        "the-schema",
+    ),
+    "agentfsm.hosts": ("the-contract", "the-hosts", "faults", "clocks-and-sinks", "the-errors"),
+    "agentfsm.releases": (
+        "the-store",
+        "the-things-you-get-back",
+        "the-document-format",
+        "the-errors",
+    ),
+    "agentfsm.billing": ("ledgers", "the-monitor", "the-things-you-get-back", "the-errors"),
+    "agentfsm.platform": ("the-control-plane", "recif-on-a-simulated-cluster"),
+    "agentfsm.kubernetes": (
+        "the-host",
+        "the-manifests",
+        "names-and-paths",
+        "the-cluster-api",
+        "the-errors",
+    ),
+}
+
+# Where an exception may be documented: among the errors (the runtime's schema errors also
+# under its schema).
+ERROR_ROLES = ("the-errors", "the-schema")
+
+_HEADING = re.compile(r'<h([1-6])[^>]*\bid="([^"]+)"[^>]*>')
+
+
+def _roles_of(page: str, roles: tuple[str, ...]) -> dict[str, list[str]]:
+    """Each entry id on the page -> the role headings it appears under (once each time)."""
+    under: dict[str, list[str]] = {}
+    current = None
+    for match in _HEADING.finditer(page):
+        ident = match[2]
+        if ident in roles:
+            current = ident
+        elif ident.startswith("agentfsm."):
+            under.setdefault(ident, []).append(current or "(before any role)")
+    return under
+
+
+def test_every_reference_page_has_its_roles() -> None:
+    assert set(PAGE_ROLES) == set(API_PAGES)
+
+
+@pytest.mark.parametrize("module", sorted(API_PAGES))
+def test_reference_pages_are_grouped_by_role(site: Path, module: str) -> None:
+    page = _built(site, API_PAGES[module]).read_text(encoding="utf-8")
+    roles = PAGE_ROLES[module]
+    ids = [m[2] for m in _HEADING.finditer(page)]
+    assert [i for i in ids if i in roles] == list(roles), "the role headings, in order"
+    package = importlib.import_module(module)
+    under = _roles_of(page, roles)
+    for name in package.__all__:
+        placed = under.get(f"{module}.{name}", [])
+        assert len(placed) == 1, f"{name} should sit under exactly one role, not {placed}"
+        assert placed[0] in roles, f"{name} comes before the first role heading"
+        value = getattr(package, name)
+        if inspect.isclass(value) and issubclass(value, BaseException):
+            assert placed[0] in ERROR_ROLES, f"the exception {name} is under {placed[0]}"
+
+
+@pytest.mark.parametrize("module", sorted(API_PAGES))
+def test_each_role_is_introduced_by_a_sentence(site: Path, module: str) -> None:
+    page = _built(site, API_PAGES[module]).read_text(encoding="utf-8")
+    for role in PAGE_ROLES[module]:
+        after = page.split(f'id="{role}"', 1)[1].split("</h", 1)[1]
+        first = re.search(r"<(p|div)\b", after)
+        assert first is not None and first[1] == "p", f"the role {role} has no introduction"
+        sentence = re.sub(r"<[^>]+>", "", after[first.end() :].split("</p>", 1)[0])
+        assert len(sentence.split()) >= 4, f"the role {role} is introduced by {sentence!r}"
+
+
+@pytest.mark.parametrize("module", sorted(API_PAGES))
+def test_every_public_name_is_described(site: Path, module: str) -> None:
+    page = _built(site, API_PAGES[module]).read_text(encoding="utf-8")
+    package = importlib.import_module(module)
+    bare = []
+    for name in package.__all__:
+        entry = page.split(f'id="{module}.{name}"', 1)[1].split("</h", 1)[1]
+        body = entry.split('class="doc doc-heading"', 1)[0]  # up to the next entry
+        paragraph = re.search(r"<p>(.*?)</p>", body, re.DOTALL)
+        if paragraph is None or not re.sub(r"<[^>]+>", "", paragraph[1]).strip():
+            bare.append(name)
+    assert not bare, f"names on the {module} reference page with no description: {bare}"

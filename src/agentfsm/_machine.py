@@ -358,6 +358,14 @@ class Machine(Generic[RecordT]):
     Raises:
         InvalidMachine: a name is unknown, or (with ``validate``) a structural rule is broken.
         InvalidInput: ``record`` is not a class, or ``policy`` not a ``Policy``.
+
+    Attributes:
+        spec: the machine as data, as given.
+        implementations: the functions behind its names, as given.
+        record: the agents' record class, or ``None``.
+        policy: the durations its rules use.
+        states: every status name.
+        events: the compiled events by name: the tables ``decide`` reads (internal).
     """
 
     __slots__ = (

@@ -29,7 +29,11 @@ _NETWORK = (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 
 
 class AppsApi(Protocol):
-    """The ``AppsV1Api`` methods the host calls."""
+    """The ``AppsV1Api`` methods the host calls.
+
+    ``create_namespaced_deployment``, ``replace_…``, ``patch_…``, ``read_…`` and
+    ``delete_namespaced_deployment``, with the client's own signatures (``body`` a client model).
+    """
 
     def create_namespaced_deployment(self, namespace: str, body: Any) -> Any: ...
     def replace_namespaced_deployment(self, name: str, namespace: str, body: Any) -> Any: ...
@@ -41,7 +45,12 @@ class AppsApi(Protocol):
 
 
 class CoreApi(Protocol):
-    """The ``CoreV1Api`` methods the host calls."""
+    """The ``CoreV1Api`` methods the host calls.
+
+    Create, replace, read and delete of a namespaced Service and ConfigMap
+    (``create_namespaced_service``…), ``list_namespaced_pod`` with a label selector, and
+    ``create_namespaced_event``, with the client's own signatures.
+    """
 
     def create_namespaced_service(self, namespace: str, body: Any) -> Any: ...
     def replace_namespaced_service(self, name: str, namespace: str, body: Any) -> Any: ...
