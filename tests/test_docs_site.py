@@ -292,7 +292,8 @@ def test_each_role_is_introduced_by_a_sentence(site: Path, module: str) -> None:
     for role in PAGE_ROLES[module]:
         after = page.split(f'id="{role}"', 1)[1].split("</h", 1)[1]
         first = re.search(r"<(p|div)\b", after)
-        assert first is not None and first[1] == "p", f"the role {role} has no introduction"
+        assert first is not None, f"the role {role} is the end of the page"
+        assert first[1] == "p", f"the role {role} has no introduction"
         sentence = re.sub(r"<[^>]+>", "", after[first.end() :].split("</p>", 1)[0])
         assert len(sentence.split()) >= 4, f"the role {role} is introduced by {sentence!r}"
 
