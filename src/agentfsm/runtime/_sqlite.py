@@ -69,10 +69,10 @@ class _NoLock:
         return None
 
 
-_AGENT_COLS = "id, machine, status, version, since, data, created_at, updated_at"
+_AGENT_COLS = "id, machine, status, version, since, data, created_at, updated_at, machine_version"
 _AUDIT_COLS = (
     "seq, event_id, agent_id, kind, actor, event, payload, from_status, to_status, version, "
-    "refusal_code, refusal_message, refusal_guard, at, correlation_id, principal"
+    "refusal_code, refusal_message, refusal_guard, at, correlation_id, principal, machine_version"
 )
 _OUTBOX_COLS = (
     "id, agent_id, kind, payload, key, state, attempts, next_attempt_at, last_error, "
@@ -83,7 +83,7 @@ _TIMER_COLS = "agent_id, event, due_at, token, claimed_by, claimed_until"
 _INSERT_AUDIT = (
     "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, "
     "to_status, version, refusal_code, refusal_message, refusal_guard, at, correlation_id, "
-    "scope, principal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "scope, principal, machine_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _CAS = (
     "UPDATE agents SET status = ?, version = ?, since = ?, data = ?, updated_at = ? "
@@ -312,7 +312,7 @@ class SQLiteStore:
 
     def _agent(self, row: Any) -> AgentRecord:
         snap = Snapshot(row[2], row[3], _dt(row[4]), self.codec.loads(row[5]))
-        return AgentRecord(row[0], row[1], snap, _dt(row[6]), _dt(row[7]))
+        return AgentRecord(row[0], row[1], snap, _dt(row[6]), _dt(row[7]), row[8])
 
     def load(self, agent_id: str) -> AgentRecord:
         """The stored agent. Raises ``UnknownAgent`` when there is none."""
@@ -358,10 +358,11 @@ class SQLiteStore:
             if taken:
                 raise AgentExists(f"an agent {taken[0]!r} is already stored")
             conn.executemany(
-                f"INSERT INTO agents ({_AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO agents ({_AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (w.agent_id, w.machine, w.snapshot.status, w.snapshot.version,
-                     _ts(w.snapshot.since), dumps(w.snapshot.data), _ts(w.at), _ts(w.at))
+                     _ts(w.snapshot.since), dumps(w.snapshot.data), _ts(w.at), _ts(w.at),
+                     w.machine_version)
                     for w in creates
                 ],
             )  # fmt: skip
@@ -382,7 +383,7 @@ class SQLiteStore:
         rows = [
             (w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload), w.from_status,
              w.snapshot.status, w.snapshot.version, None, None, None, _ts(w.at), w.correlation_id,
-             w.scope, w.principal)
+             w.scope, w.principal, w.machine_version)
             if w.refusal is None
             else _audit_args(w, dumps)
             for w in writes
@@ -454,7 +455,7 @@ class SQLiteStore:
             refusal = Refusal(r[10], r[11] or "", r[5], r[7] or r[8], r[12])
         return AuditRow(
             r[0], r[1], r[2], r[3], r[4], r[5], self.codec.loads(r[6]), r[7], r[8], r[9],
-            refusal, _dt(r[13]), r[14], r[15],
+            refusal, _dt(r[13]), r[14], r[15], r[16],
         )  # fmt: skip
 
     def audit_row(self, agent_id: str, scope: str, event_id: str) -> AuditRow | None:
@@ -600,7 +601,7 @@ def _audit_args(w: Write, dumps: Any) -> tuple[Any, ...]:
         w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload), w.from_status,
         w.snapshot.status, w.snapshot.version, ref.code if ref else None,
         ref.message if ref else None, ref.guard if ref else None, _ts(w.at), w.correlation_id,
-        w.scope, w.principal,
+        w.scope, w.principal, w.machine_version,
     )  # fmt: skip
 
 
