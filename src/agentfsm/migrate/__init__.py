@@ -16,6 +16,15 @@ happens to pending timers and outbox items.
 
 from __future__ import annotations
 
+from agentfsm.migrate._apply import (
+    ApplyReport,
+    MigrationError,
+    MigrationPlan,
+    PlanRow,
+    TimerChange,
+    apply_migration,
+    plan_migration,
+)
 from agentfsm.migrate._check import CHECKS, MigrationFailure, MigrationReport, check_migration
 from agentfsm.migrate._migration import (
     CANCEL,
@@ -35,14 +44,21 @@ __all__ = [
     "CHECKS",
     "IDENTITY",
     "KEEP",
+    "ApplyReport",
     "DataTransform",
     "Migration",
+    "MigrationError",
     "MigrationFailure",
+    "MigrationPlan",
     "MigrationReport",
+    "PlanRow",
     "Remap",
     "Rule",
     "StatusChooser",
+    "TimerChange",
+    "apply_migration",
     "chain",
     "check_migration",
     "compose",
+    "plan_migration",
 ]

@@ -132,19 +132,22 @@ def check_migration(
 
     Args:
         migration: the migration to check.
-        invariants: the new machine's invariants (default: ``invariants_for(to_machine)``).
+        invariants: the new machine's invariants (default: the migration's, else
+            ``invariants_for(to_machine)``).
         old_profile: how to abstract the old machine (default: its registered profile).
-        new_profile: how to abstract the new one (default: the old profile when the new
-            machine has none of its own, which is what a version of the same model wants).
+        new_profile: how to abstract the new one (default: the migration's, else the old
+            profile, which is what a version of the same model wants).
         max_states: the exploration bound of each machine.
 
     Returns:
         A ``MigrationReport``; ``report.ok`` is true when every check held.
     """
     old, new = migration.from_machine, migration.to_machine
+    if invariants is None:
+        invariants = migration.invariants
     checked = tuple(invariants_for(new) if invariants is None else invariants)
     old_profile = old_profile or profile_for(old)
-    new_profile = new_profile or old_profile
+    new_profile = new_profile or migration.new_profile or old_profile
     before = explore(old, old_profile, max_states)
     after = explore(new, new_profile, max_states)
     problems = [

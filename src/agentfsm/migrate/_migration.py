@@ -22,6 +22,8 @@ import attrs
 from agentfsm._errors import InvalidInput
 from agentfsm._machine import Machine
 from agentfsm._values import Snapshot
+from agentfsm.analysis._invariants import Invariant
+from agentfsm.analysis._profiles import CheckProfile
 
 KEEP = "keep"
 """A timer or outbox rule: leave the item as it is."""
@@ -144,6 +146,9 @@ class Migration:
         into_terminal: the old statuses that may map into a terminal status of the new machine;
             any other mapping into a terminal status is a failure of the check.
         name: how reports and audit rows name it (default ``"alfe v1→v2"``).
+        invariants: the new machine's invariants for ``check_migration`` (default: those
+            registered under its name), for a version whose rules differ from the last one's.
+        new_profile: how the checker abstracts the new machine (default: the old machine's).
 
     Raises:
         InvalidInput: the machines' names differ, the versions do not increase, a status or
@@ -159,6 +164,8 @@ class Migration:
     changes: frozenset[tuple[str, str]] = attrs.field(default=frozenset(), converter=_pairs)
     into_terminal: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
     name: str = ""
+    invariants: tuple[Invariant, ...] | None = None
+    new_profile: CheckProfile | None = None
 
     def __attrs_post_init__(self) -> None:
         old, new = self.from_machine, self.to_machine

@@ -152,7 +152,7 @@ ALFE_V2_INVARIANTS: tuple[Invariant, ...] = (
 )
 """v1's invariants, with the billing rule extended by v2's resume table."""
 
-ALFE_V1_TO_V2 = Migration(ALFE, ALFE_V2)
+ALFE_V1_TO_V2 = Migration(ALFE, ALFE_V2, invariants=ALFE_V2_INVARIANTS)
 """Every v1 status keeps its name in v2; nothing moves to ``hibernated`` until hibernated."""
 
 # -- Recif v2: a required config entry ---------------------------------------------------------
@@ -231,5 +231,7 @@ RECIF_V1_TO_V2 = Migration(
         {"strategy": STRATEGY_DEFAULT},
         "give every agent's configuration the strategy v2 requires, unless it has one",
     ),
+    invariants=RECIF_V2_INVARIANTS,
+    new_profile=RECIF_V2_PROFILE,
 )
 """Stored Recif agents keep their status and get ``strategy = "react"`` when they have none."""

@@ -1,0 +1,247 @@
+"""The SQL behind ``agentfsm.migrate``: read a batch of agents of one machine version and move
+them to the next, in one transaction, with the same compare-and-set as every write.
+
+Each store keeps its ordinary write path untouched; this module adds a second one for
+migrations. ``migrate_batch`` selects up to ``limit`` agents still at the old version (on
+PostgreSQL ``FOR UPDATE SKIP LOCKED``, so two appliers take disjoint batches), hands their rows
+to a function that decides each agent's move, then writes every move: the agent (compare-and-set
+on its version *and* its machine version), one ``migrate`` audit row, its timers cancelled or
+remapped, its outbox items cancelled. A batch is all or nothing, so an applier killed half-way
+leaves whole batches behind it and a rerun takes up the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from agentfsm.runtime._errors import StoreError
+from agentfsm.runtime._records import MIGRATE
+
+MIGRATE_SCOPE = MIGRATE
+"""The idempotency scope of migration audit rows: one row per agent and migration."""
+
+
+class StoredAgent(NamedTuple):
+    """One agent as a migration reads it: the data left as stored JSON until it is needed."""
+
+    agent_id: str
+    status: str
+    version: int
+    since: datetime
+    data_json: str
+
+
+class Move(NamedTuple):
+    """What a migration writes for one agent.
+
+    Attributes:
+        agent_id: the agent.
+        expected_version: the version read (compare-and-set).
+        status: the new status.
+        data_json: the new data, as stored JSON.
+        from_status: the status before.
+    """
+
+    agent_id: str
+    expected_version: int
+    status: str
+    data_json: str
+    from_status: str
+
+
+class Rules(NamedTuple):
+    """What one migration does besides moving agents.
+
+    Attributes:
+        machine: the machine's name.
+        from_version: the version agents are read at.
+        to_version: the version they are written at.
+        event: the audit rows' event name (``"migrate v1→v2"``).
+        event_id: the audit rows' key (one per agent in ``MIGRATE_SCOPE``).
+        cancel_timers: timer events whose pending timers are deleted.
+        remap_timers: ``old event -> new event`` for pending timers delivered as another event.
+        cancel_outbox: record types whose pending outbox items are closed.
+        note: written as the closed outbox items' ``last_error``.
+    """
+
+    machine: str
+    from_version: int
+    to_version: int
+    event: str
+    event_id: str
+    cancel_timers: tuple[str, ...] = ()
+    remap_timers: Mapping[str, str] = {}
+    cancel_outbox: tuple[str, ...] = ()
+    note: str = ""
+
+
+Decide = Callable[[list[StoredAgent]], list[Move]]
+"""``agents read -> moves to write``; called inside the batch's transaction."""
+
+
+def _payload(rules: Rules, move: Move) -> str:
+    # The data is spliced in as stored: decoding and re-encoding it would cost more than the
+    # rest of the row, and the stored text is already the codec's JSON.
+    return (
+        f'{{"data":{move.data_json},"from_version":{rules.from_version},'
+        f'"to_version":{rules.to_version}}}'
+    )
+
+
+def _marks(n: int, mark: str) -> str:
+    return ", ".join([mark] * n)
+
+
+# -- SQLite ----------------------------------------------------------------------------------
+
+
+def sqlite_batch(store: Any, rules: Rules, limit: int, decide: Decide, now: datetime) -> int:
+    """Migrate up to ``limit`` agents on a ``SQLiteStore``; returns how many moved."""
+    import sqlite3
+
+    from agentfsm.runtime._sqlite import _dt, _translate, _ts
+
+    try:
+        with store._write() as conn:
+            rows = conn.execute(
+                "SELECT id, status, version, since, data FROM agents "
+                "WHERE machine = ? AND machine_version = ? ORDER BY id LIMIT ?",
+                (rules.machine, rules.from_version, limit),
+            ).fetchall()
+            if not rows:
+                return 0
+            agents = [StoredAgent(r[0], r[1], r[2], _dt(r[3]), r[4]) for r in rows]
+            moves = decide(agents)
+            at = _ts(now)
+            changed = conn.executemany(
+                "UPDATE agents SET status = ?, version = ?, data = ?, machine_version = ?, "
+                "updated_at = ? WHERE id = ? AND version = ? AND machine_version = ?",
+                [
+                    (m.status, m.expected_version + 1, m.data_json, rules.to_version, at,
+                     m.agent_id, m.expected_version, rules.from_version)
+                    for m in moves
+                ],
+            ).rowcount  # fmt: skip
+            if changed != len(moves):  # pragma: no cover - the write lock is held
+                raise StoreError("a migrated agent changed under the write lock")
+            conn.executemany(
+                "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, "
+                "from_status, to_status, version, at, scope, machine_version) "
+                "VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (rules.event_id, m.agent_id, MIGRATE, rules.event, _payload(rules, m),
+                     m.from_status, m.status, m.expected_version + 1, at, MIGRATE_SCOPE,
+                     rules.to_version)
+                    for m in moves
+                ],
+            )  # fmt: skip
+            ids = [m.agent_id for m in moves]
+            _sqlite_side_effects(conn, rules, ids, at)
+            return len(moves)
+    except sqlite3.DatabaseError as exc:
+        raise _translate(exc, store.path) from exc
+
+
+def _sqlite_side_effects(conn: Any, rules: Rules, ids: list[str], at: str) -> None:
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = _marks(len(chunk), "?")
+        if rules.cancel_timers:
+            conn.execute(
+                f"DELETE FROM timers WHERE agent_id IN ({marks}) "
+                f"AND event IN ({_marks(len(rules.cancel_timers), '?')})",
+                (*chunk, *rules.cancel_timers),
+            )
+        for old, new in rules.remap_timers.items():
+            # A new token: a worker that claimed the old setting cannot consume this one.
+            conn.execute(
+                f"UPDATE timers SET event = ?, token = token || ?, claimed_by = NULL, "
+                f"claimed_until = NULL WHERE agent_id IN ({marks}) AND event = ?",
+                (new, f":v{rules.to_version}", *chunk, old),
+            )
+        if rules.cancel_outbox:
+            conn.execute(
+                f"UPDATE outbox SET state = 'done', last_error = ?, claimed_by = NULL, "
+                f"claimed_until = NULL, updated_at = ? WHERE agent_id IN ({marks}) "
+                f"AND state = 'pending' AND json_extract(payload, '$.\"@type\"') IN "
+                f"({_marks(len(rules.cancel_outbox), '?')})",
+                (rules.note, at, *chunk, *rules.cancel_outbox),
+            )
+
+
+def sqlite_read(store: Any, sql: str, args: Sequence[Any]) -> list[Any]:
+    """Rows of a read-only query on a ``SQLiteStore``."""
+    rows: list[Any] = store._read(sql, args)
+    return rows
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+
+
+def postgres_batch(store: Any, rules: Rules, limit: int, decide: Decide, now: datetime) -> int:
+    """Migrate up to ``limit`` agents on a ``PostgresStore``; returns how many moved.
+
+    Rows locked by another applier (or by a controller writing them) are skipped, not waited
+    for: the caller comes back for them.
+    """
+    with store._tx() as conn:
+        cur = conn.cursor()
+        rows = cur.execute(
+            "SELECT id, status, version, since, data::text FROM agents "
+            "WHERE machine = %s AND machine_version = %s ORDER BY id LIMIT %s "
+            "FOR UPDATE SKIP LOCKED",
+            (rules.machine, rules.from_version, limit),
+        ).fetchall()
+        if not rows:
+            return 0
+        agents = [StoredAgent(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        moves = decide(agents)
+        cur.executemany(
+            "UPDATE agents SET status = %s, version = %s, data = %s::jsonb, "
+            "machine_version = %s, updated_at = %s "
+            "WHERE id = %s AND version = %s AND machine_version = %s",
+            [
+                (m.status, m.expected_version + 1, m.data_json, rules.to_version, now,
+                 m.agent_id, m.expected_version, rules.from_version)
+                for m in moves
+            ],
+        )  # fmt: skip
+        cur.executemany(
+            "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, "
+            "to_status, version, at, scope, machine_version) "
+            "VALUES (%s, %s, %s, NULL, %s, %s::jsonb, %s, %s, %s, %s, %s, %s)",
+            [
+                (rules.event_id, m.agent_id, MIGRATE, rules.event, _payload(rules, m),
+                 m.from_status, m.status, m.expected_version + 1, now, MIGRATE_SCOPE,
+                 rules.to_version)
+                for m in moves
+            ],
+        )  # fmt: skip
+        ids = [m.agent_id for m in moves]
+        if rules.cancel_timers:
+            cur.execute(
+                "DELETE FROM timers WHERE agent_id = ANY(%s) AND event = ANY(%s)",
+                (ids, list(rules.cancel_timers)),
+            )
+        for old, new in rules.remap_timers.items():
+            cur.execute(
+                "UPDATE timers SET event = %s, token = token || %s, claimed_by = NULL, "
+                "claimed_until = NULL WHERE agent_id = ANY(%s) AND event = %s",
+                (new, f":v{rules.to_version}", ids, old),
+            )
+        if rules.cancel_outbox:
+            cur.execute(
+                "UPDATE outbox SET state = 'done', last_error = %s, claimed_by = NULL, "
+                "claimed_until = NULL, updated_at = %s WHERE agent_id = ANY(%s) "
+                "AND state = 'pending' AND payload->>'@type' = ANY(%s)",
+                (rules.note, now, ids, list(rules.cancel_outbox)),
+            )
+        return len(moves)
+
+
+def postgres_read(store: Any, sql: str, args: Sequence[Any]) -> list[Any]:
+    """Rows of a read-only query on a ``PostgresStore`` (``?`` marks become ``%s``)."""
+    rows: list[Any] = store._read(sql.replace("?", "%s"), args)
+    return rows
