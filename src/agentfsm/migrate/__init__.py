@@ -26,6 +26,7 @@ from agentfsm.migrate._apply import (
     plan_migration,
 )
 from agentfsm.migrate._check import CHECKS, MigrationFailure, MigrationReport, check_migration
+from agentfsm.migrate._diff import MachineDiff, RowChange, diff_machines
 from agentfsm.migrate._migration import (
     CANCEL,
     IDENTITY,
@@ -46,6 +47,7 @@ __all__ = [
     "KEEP",
     "ApplyReport",
     "DataTransform",
+    "MachineDiff",
     "Migration",
     "MigrationError",
     "MigrationFailure",
@@ -53,6 +55,7 @@ __all__ = [
     "MigrationReport",
     "PlanRow",
     "Remap",
+    "RowChange",
     "Rule",
     "StatusChooser",
     "TimerChange",
@@ -60,5 +63,6 @@ __all__ = [
     "chain",
     "check_migration",
     "compose",
+    "diff_machines",
     "plan_migration",
 ]
