@@ -39,6 +39,7 @@ API_PAGES = {
             "models",
             "effects",
             "analysis",
+            "migrate",
             "render",
             "interop",
             "testing",
