@@ -190,7 +190,11 @@ def _decider(migration: Migration, codec: Any) -> Callable[[list[StoredAgent]], 
                     f"agent {a.agent_id!r} is in {a.status!r}, which v{migration.to_version} "
                     f"does not have and {migration.name} has no rule for; nothing was written"
                 )
-            moves.append(Move(a.agent_id, a.version, status, data_json, a.status))
+            moves.append(
+                Move(
+                    a.agent_id, a.version, status, data_json, a.status, data_json is not a.data_json
+                )
+            )
         return moves
 
     def guarded(agents: list[StoredAgent]) -> list[Move]:

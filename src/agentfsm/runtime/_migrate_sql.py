@@ -42,6 +42,8 @@ class Move(NamedTuple):
         status: the new status.
         data_json: the new data, as stored JSON.
         from_status: the status before.
+        data_changed: false when the data is the stored data (it is then not rewritten, and
+            the audit row does not repeat it: replay keeps the data it has).
     """
 
     agent_id: str
@@ -49,6 +51,7 @@ class Move(NamedTuple):
     status: str
     data_json: str
     from_status: str
+    data_changed: bool = True
 
 
 class Rules(NamedTuple):
@@ -84,10 +87,10 @@ Decide = Callable[[list[StoredAgent]], list[Move]]
 def _payload(rules: Rules, move: Move) -> str:
     # The data is spliced in as stored: decoding and re-encoding it would cost more than the
     # rest of the row, and the stored text is already the codec's JSON.
-    return (
-        f'{{"data":{move.data_json},"from_version":{rules.from_version},'
-        f'"to_version":{rules.to_version}}}'
-    )
+    versions = f'"from_version":{rules.from_version},"to_version":{rules.to_version}}}'
+    if not move.data_changed:
+        return "{" + versions
+    return f'{{"data":{move.data_json},' + versions
 
 
 def _marks(n: int, mark: str) -> str:
@@ -107,7 +110,9 @@ def sqlite_batch(store: Any, rules: Rules, limit: int, decide: Decide, now: date
         with store._write() as conn:
             rows = conn.execute(
                 "SELECT id, status, version, since, data FROM agents "
-                "WHERE machine = ? AND machine_version = ? ORDER BY id LIMIT ?",
+                # No ORDER BY: the (machine, machine_version, status) index yields the batch
+                # without sorting every agent still to migrate.
+                "WHERE machine = ? AND machine_version = ? LIMIT ?",
                 (rules.machine, rules.from_version, limit),
             ).fetchall()
             if not rows:
@@ -115,15 +120,29 @@ def sqlite_batch(store: Any, rules: Rules, limit: int, decide: Decide, now: date
             agents = [StoredAgent(r[0], r[1], r[2], _dt(r[3]), r[4]) for r in rows]
             moves = decide(agents)
             at = _ts(now)
-            changed = conn.executemany(
-                "UPDATE agents SET status = ?, version = ?, data = ?, machine_version = ?, "
-                "updated_at = ? WHERE id = ? AND version = ? AND machine_version = ?",
-                [
-                    (m.status, m.expected_version + 1, m.data_json, rules.to_version, at,
-                     m.agent_id, m.expected_version, rules.from_version)
-                    for m in moves
-                ],
-            ).rowcount  # fmt: skip
+            changed = 0
+            rewrite = [m for m in moves if m.data_changed]
+            if rewrite:
+                changed += conn.executemany(
+                    "UPDATE agents SET status = ?, version = ?, data = ?, machine_version = ?, "
+                    "updated_at = ? WHERE id = ? AND version = ? AND machine_version = ?",
+                    [
+                        (m.status, m.expected_version + 1, m.data_json, rules.to_version, at,
+                         m.agent_id, m.expected_version, rules.from_version)
+                        for m in rewrite
+                    ],
+                ).rowcount  # fmt: skip
+            if len(rewrite) < len(moves):
+                changed += conn.executemany(
+                    "UPDATE agents SET status = ?, version = ?, machine_version = ?, "
+                    "updated_at = ? WHERE id = ? AND version = ? AND machine_version = ?",
+                    [
+                        (m.status, m.expected_version + 1, rules.to_version, at, m.agent_id,
+                         m.expected_version, rules.from_version)
+                        for m in moves
+                        if not m.data_changed
+                    ],
+                ).rowcount  # fmt: skip
             if changed != len(moves):  # pragma: no cover - the write lock is held
                 raise StoreError("a migrated agent changed under the write lock")
             conn.executemany(
@@ -190,36 +209,40 @@ def postgres_batch(store: Any, rules: Rules, limit: int, decide: Decide, now: da
         cur = conn.cursor()
         rows = cur.execute(
             "SELECT id, status, version, since, data::text FROM agents "
-            "WHERE machine = %s AND machine_version = %s ORDER BY id LIMIT %s "
-            "FOR UPDATE SKIP LOCKED",
+            "WHERE machine = %s AND machine_version = %s LIMIT %s FOR UPDATE SKIP LOCKED",
             (rules.machine, rules.from_version, limit),
         ).fetchall()
         if not rows:
             return 0
         agents = [StoredAgent(r[0], r[1], r[2], r[3], r[4]) for r in rows]
         moves = decide(agents)
-        cur.executemany(
-            "UPDATE agents SET status = %s, version = %s, data = %s::jsonb, "
-            "machine_version = %s, updated_at = %s "
-            "WHERE id = %s AND version = %s AND machine_version = %s",
-            [
-                (m.status, m.expected_version + 1, m.data_json, rules.to_version, now,
-                 m.agent_id, m.expected_version, rules.from_version)
-                for m in moves
-            ],
-        )  # fmt: skip
-        cur.executemany(
+        # One statement for the batch's rows and one for its audit rows (arrays unnested
+        # server-side): a statement per agent would cost a round trip each.
+        ids = [m.agent_id for m in moves]
+        statuses = [m.status for m in moves]
+        expected = [m.expected_version for m in moves]
+        data = [m.data_json if m.data_changed else None for m in moves]
+        cur.execute(
+            "UPDATE agents a SET status = m.status, version = m.expected + 1, "
+            "data = COALESCE(m.data::jsonb, a.data), machine_version = %s, updated_at = %s "
+            "FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[]) "
+            "AS m(id, status, expected, data) "
+            "WHERE a.id = m.id AND a.version = m.expected AND a.machine_version = %s",
+            (rules.to_version, now, ids, statuses, expected, data, rules.from_version),
+        )
+        if cur.rowcount != len(moves):  # pragma: no cover - the rows are locked
+            raise StoreError("a migrated agent changed under its row lock")
+        cur.execute(
             "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, "
             "to_status, version, at, scope, machine_version) "
-            "VALUES (%s, %s, %s, NULL, %s, %s::jsonb, %s, %s, %s, %s, %s, %s)",
-            [
-                (rules.event_id, m.agent_id, MIGRATE, rules.event, _payload(rules, m),
-                 m.from_status, m.status, m.expected_version + 1, now, MIGRATE_SCOPE,
-                 rules.to_version)
-                for m in moves
-            ],
+            "SELECT %s, m.id, %s, NULL, %s, m.payload::jsonb, m.from_status, m.status, "
+            "m.expected + 1, %s, %s, %s "
+            "FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[]) "
+            "AS m(id, status, from_status, expected, payload)",
+            (rules.event_id, MIGRATE, rules.event, now, MIGRATE_SCOPE, rules.to_version, ids,
+             statuses, [m.from_status for m in moves], expected,
+             [_payload(rules, m) for m in moves]),
         )  # fmt: skip
-        ids = [m.agent_id for m in moves]
         if rules.cancel_timers:
             cur.execute(
                 "DELETE FROM timers WHERE agent_id = ANY(%s) AND event = ANY(%s)",

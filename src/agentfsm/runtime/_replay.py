@@ -88,9 +88,9 @@ def replay_agent(
         if row.kind == MIGRATE:
             # The migration's outcome is recorded, not recomputed: its transform is code that
             # may have changed since, and the row is what the agent became.
-            snap = snap._replace(
-                status=row.to_status, version=row.version, data=row.payload["data"]
-            )
+            # A row without data records a migration that kept the data as it was.
+            data = row.payload.get("data", snap.data)
+            snap = snap._replace(status=row.to_status, version=row.version, data=data)
             continue
         event = Event(row.event, row.actor or "U", row.payload, row.event_id)
         result = decide(machine, snap, event, Context(row.at, policy))
