@@ -160,6 +160,8 @@ def _rules(migration: Migration) -> Rules:
         remap,
         tuple(k for k, r in migration.outbox.items() if r == CANCEL),
         f"cancelled by the migration {migration.name}",
+        migration.data is not IDENTITY
+        or any(isinstance(r, StatusChooser) for r in migration.statuses.values()),
     )
 
 

@@ -216,6 +216,8 @@ class Controller:
             UnknownAgent: no such agent.
             UnknownMachine: its machine was not given to this controller.
             UnknownStoredStatus: its stored status is not one of its machine's.
+            MachineVersionMismatch: it was decided by a version of its machine this
+                controller was not given.
         """
         return self._checked(self.store.load(agent_id))[0]
 
@@ -376,6 +378,8 @@ class Controller:
             IdempotencyKeyMismatch: the key was used in its scope for a different request
                 (event name or payload); nothing was written.
             UnknownStoredStatus, UnknownMachine: the stored agent does not fit the machines.
+            MachineVersionMismatch: the agent was decided by another version of its machine
+                than those given (migrate it first); nothing was written.
             StoreError: the store failed (``retryable`` says whether to try again).
         """
         _check_principal(principal)

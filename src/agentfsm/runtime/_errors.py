@@ -177,11 +177,20 @@ class MachineVersionMismatch(StoreError):
         self.stored = stored
         self.given = given
         have = ", ".join(f"v{v}" for v in given) or "none"
-        target = f"v{max(given)}" if given else "a version given"
+        if given and stored > max(given):
+            fix = (
+                f"the agent was migrated past this controller's versions; give it "
+                f"{machine!r} v{stored}"
+            )
+        else:
+            target = f"v{max(given)}" if given else "a version given"
+            fix = (
+                f"the migration {machine} v{stored}\u2192{target} is missing; apply one "
+                f"(agentfsm migrate apply) or give the controller {machine!r} v{stored}"
+            )
         super().__init__(
             f"agent {agent_id!r} was decided by {machine!r} v{stored}, but this controller has "
-            f"{machine!r} {have}: the migration {machine} v{stored}\u2192{target} is missing; "
-            f"apply one (agentfsm migrate apply) or give the controller {machine!r} v{stored}"
+            f"{machine!r} {have}: {fix}"
         )
 
 

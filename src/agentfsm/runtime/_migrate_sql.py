@@ -67,6 +67,8 @@ class Rules(NamedTuple):
         remap_timers: ``old event -> new event`` for pending timers delivered as another event.
         cancel_outbox: record types whose pending outbox items are closed.
         note: written as the closed outbox items' ``last_error``.
+        read_data: false when no move needs the stored data (the migration keeps it and
+            chooses no status from it): it is then not read at all.
     """
 
     machine: str
@@ -78,6 +80,7 @@ class Rules(NamedTuple):
     remap_timers: Mapping[str, str] = {}
     cancel_outbox: tuple[str, ...] = ()
     note: str = ""
+    read_data: bool = True
 
 
 Decide = Callable[[list[StoredAgent]], list[Move]]
@@ -108,8 +111,9 @@ def sqlite_batch(store: Any, rules: Rules, limit: int, decide: Decide, now: date
 
     try:
         with store._write() as conn:
+            column = "data" if rules.read_data else "''"
             rows = conn.execute(
-                "SELECT id, status, version, since, data FROM agents "
+                f"SELECT id, status, version, since, {column} FROM agents "
                 # No ORDER BY: the (machine, machine_version, status) index yields the batch
                 # without sorting every agent still to migrate.
                 "WHERE machine = ? AND machine_version = ? LIMIT ?",
@@ -207,8 +211,9 @@ def postgres_batch(store: Any, rules: Rules, limit: int, decide: Decide, now: da
     """
     with store._tx() as conn:
         cur = conn.cursor()
+        column = "data::text" if rules.read_data else "''"
         rows = cur.execute(
-            "SELECT id, status, version, since, data::text FROM agents "
+            f"SELECT id, status, version, since, {column} FROM agents "
             "WHERE machine = %s AND machine_version = %s LIMIT %s FOR UPDATE SKIP LOCKED",
             (rules.machine, rules.from_version, limit),
         ).fetchall()
