@@ -16,7 +16,7 @@ import pytest
 from migrate_fleet import STATUSES, build_fleet, status_of
 from runtime_support import T0, StoreSpec
 
-from agentfsm import Actor, Event, Step
+from agentfsm import Actor, Context, Event, Step, decide
 from agentfsm.migrate import (
     CANCEL,
     Migration,
@@ -25,7 +25,7 @@ from agentfsm.migrate import (
     apply_migration,
     plan_migration,
 )
-from agentfsm.migrate.examples import ALFE_V1_TO_V2, ALFE_V2
+from agentfsm.migrate.examples import ALFE_V1_TO_V2, ALFE_V2, ALFE_V2_INVARIANTS
 from agentfsm.models import ALFE
 from agentfsm.runtime import (
     MIGRATE,
@@ -35,6 +35,7 @@ from agentfsm.runtime import (
     ManualClock,
     Store,
     SystemClock,
+    replay_agent,
     replay_differences,
 )
 from tests.migrations import REMOVAL_MAPPED, REMOVAL_UNMAPPED
@@ -268,3 +269,25 @@ def test_migrating_while_a_controller_keeps_handling_events(store: Store) -> Non
     assert replay_differences(store, [ALFE, ALFE_V2]) == []
     statuses = {a.snapshot.status for a in store.agents()}
     assert statuses <= set(ALFE_V2.states)
+    assert _broken_invariants(store, ids) == []
+
+
+def _broken_invariants(store: Store, ids: list[str]) -> list[str]:
+    """Every decision recorded after each agent's migration, decided again from the replayed
+    snapshot before it, checked against v2's invariants."""
+    broken = []
+    for a in ids:
+        rows = store.history(a)
+        at = [r.kind for r in rows].index(MIGRATE)
+        before = replay_agent([ALFE, ALFE_V2], rows[: at + 1])
+        for row in rows[at + 1 :]:
+            event = Event(row.event, row.actor or "U", row.payload, row.event_id)
+            ctx = Context(row.at)
+            result = decide(ALFE_V2, before, event, ctx)
+            for inv in ALFE_V2_INVARIANTS:
+                message = inv.check(before, event, result, ALFE_V2, ctx)
+                if message is not None:
+                    broken.append(f"{a} row {row.seq}: {inv.name}: {message}")
+            if isinstance(result, Step):
+                before = result.snapshot
+    return broken

@@ -227,9 +227,11 @@ def postgres_batch(store: Any, rules: Rules, limit: int, decide: Decide, now: da
         statuses = [m.status for m in moves]
         expected = [m.expected_version for m in moves]
         data = [m.data_json if m.data_changed else None for m in moves]
+        # A migration that keeps the data leaves the column alone (no JSON to parse).
+        new_data = "COALESCE(m.data::jsonb, a.data)" if any(data) else "a.data"
         cur.execute(
             "UPDATE agents a SET status = m.status, version = m.expected + 1, "
-            "data = COALESCE(m.data::jsonb, a.data), machine_version = %s, updated_at = %s "
+            f"data = {new_data}, machine_version = %s, updated_at = %s "
             "FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[]) "
             "AS m(id, status, expected, data) "
             "WHERE a.id = m.id AND a.version = m.expected AND a.machine_version = %s",
