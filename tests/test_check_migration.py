@@ -178,3 +178,10 @@ def test_chains_compose() -> None:
     assert both.migrate_snapshot(stopped).status == "hibernated"
     report = check_migration(both, invariants=ALFE_V2_INVARIANTS)
     assert report.ok, report.format()
+
+
+def test_a_machine_version_survives_a_json_round_trip() -> None:
+    from agentfsm.interop import spec_from_json, to_json
+
+    assert spec_from_json(to_json(ALFE_V2)).version == 2
+    assert spec_from_json(to_json(ALFE)).version == 1
