@@ -251,13 +251,20 @@ def test_migrating_while_a_controller_keeps_handling_events(store: Store) -> Non
 
     worker = threading.Thread(target=work)
     worker.start()
+    started = time.monotonic()
+    while controller.stats.handled < 20 and time.monotonic() - started < 30:
+        time.sleep(0.01)  # the controller is at work before the migration starts
+    before = controller.stats.handled
     try:
-        report = apply_migration(store, ALFE_V1_TO_V2, batch_size=100)
+        # A short pause between batches, as a throttled migration on a live platform takes.
+        report = apply_migration(
+            store, ALFE_V1_TO_V2, batch_size=100, on_batch=lambda n: time.sleep(0.005)
+        )
     finally:
         stop.set()
         worker.join(60)
     assert not errors, errors
-    assert handled[0] > 0
+    assert handled[0] > before >= 20  # events were handled during the migration too
     assert report.remaining == 0
     _migrated_once(store, ids)
     # Every decision after an agent's migration was made by version 2, and the log replays.
