@@ -27,9 +27,12 @@ from agentfsm.runtime._migrate_sql import (
     Move,
     Rules,
     StoredAgent,
+    Unmapped,
     postgres_batch,
+    postgres_plain_batch,
     postgres_read,
     sqlite_batch,
+    sqlite_plain_batch,
     sqlite_read,
 )
 from agentfsm.runtime._postgres import PostgresStore
@@ -210,6 +213,19 @@ def _decider(migration: Migration, codec: Any) -> Callable[[list[StoredAgent]], 
     return guarded
 
 
+def _plain_mapping(migration: Migration, rules: Rules) -> dict[str, str] | None:
+    """``old status -> new status`` for every status that has one, when that is all the
+    migration does (no chooser, no data transform, no timer or outbox rule); else ``None``."""
+    if rules.read_data or rules.cancel_timers or rules.remap_timers or rules.cancel_outbox:
+        return None
+    mapping: dict[str, str] = {}
+    for status in migration.from_machine.spec.state_names:
+        target = migration.new_status(Snapshot(status, 0, datetime.min, None))
+        if target is not None:
+            mapping[status] = target
+    return mapping
+
+
 def _remaining(store: Store, migration: Migration) -> int:
     _, read, _ = _backend(store)
     rows = read(
@@ -345,20 +361,39 @@ def apply_migration(
     batch, _, _ = _backend(store)
     rules = _rules(migration)
     decide = _decider(migration, store.codec)  # type: ignore[attr-defined]
+    plain = _plain_mapping(migration, rules)
+    if plain is not None:
+        # Nothing to compute per agent: the database moves the batch itself.
+        fast = sqlite_plain_batch if isinstance(store, SQLiteStore) else postgres_plain_batch
+
+        def batch(s: Any, r: Rules, limit: int, d: Any, now: datetime, after: str) -> Any:
+            try:
+                return fast(s, r, limit, plain, now, after)
+            except Unmapped as exc:
+                raise MigrationError(f"{exc}; nothing was written by this batch") from None
+
     clock = clock or SystemClock()
     moved = batches = 0
     deadline: float | None = None
+    # Batches walk the ids upwards: a batch never scans past the agents migrated before it
+    # (on PostgreSQL their old index entries stay until vacuum). Agents skipped because another
+    # writer held them are taken on the next walk.
+    after = ""
     while max_batches is None or batches < max_batches:
-        n = batch(store, rules, batch_size, decide, clock.now())
+        n, last = batch(store, rules, batch_size, decide, clock.now(), after)
         if n:
             moved += n
             batches += 1
             deadline = None
+            after = last
             if on_batch is not None:
                 on_batch(n)
             continue
         if _remaining(store, migration) == 0:
             break
+        if after:
+            after = ""  # the walk is done; start over for the agents it skipped
+            continue
         # Agents remain but none could be taken: another writer holds them. Come back.
         deadline = deadline or time.monotonic() + patience
         if time.monotonic() >= deadline:

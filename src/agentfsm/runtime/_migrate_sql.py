@@ -103,8 +103,11 @@ def _marks(n: int, mark: str) -> str:
 # -- SQLite ----------------------------------------------------------------------------------
 
 
-def sqlite_batch(store: Any, rules: Rules, limit: int, decide: Decide, now: datetime) -> int:
-    """Migrate up to ``limit`` agents on a ``SQLiteStore``; returns how many moved."""
+def sqlite_batch(
+    store: Any, rules: Rules, limit: int, decide: Decide, now: datetime, after: str
+) -> tuple[int, str]:
+    """Migrate up to ``limit`` agents with ids after ``after`` on a ``SQLiteStore``; returns
+    how many moved and the last id taken."""
     import sqlite3
 
     from agentfsm.runtime._sqlite import _dt, _translate, _ts
@@ -114,13 +117,11 @@ def sqlite_batch(store: Any, rules: Rules, limit: int, decide: Decide, now: date
             column = "data" if rules.read_data else "''"
             rows = conn.execute(
                 f"SELECT id, status, version, since, {column} FROM agents "
-                # No ORDER BY: the (machine, machine_version, status) index yields the batch
-                # without sorting every agent still to migrate.
-                "WHERE machine = ? AND machine_version = ? LIMIT ?",
-                (rules.machine, rules.from_version, limit),
+                "WHERE machine = ? AND machine_version = ? AND id > ? ORDER BY id LIMIT ?",
+                (rules.machine, rules.from_version, after, limit),
             ).fetchall()
             if not rows:
-                return 0
+                return 0, after
             agents = [StoredAgent(r[0], r[1], r[2], _dt(r[3]), r[4]) for r in rows]
             moves = decide(agents)
             at = _ts(now)
@@ -162,7 +163,7 @@ def sqlite_batch(store: Any, rules: Rules, limit: int, decide: Decide, now: date
             )  # fmt: skip
             ids = [m.agent_id for m in moves]
             _sqlite_side_effects(conn, rules, ids, at)
-            return len(moves)
+            return len(moves), rows[-1][0]
     except sqlite3.DatabaseError as exc:
         raise _translate(exc, store.path) from exc
 
@@ -203,8 +204,11 @@ def sqlite_read(store: Any, sql: str, args: Sequence[Any]) -> list[Any]:
 # -- PostgreSQL ------------------------------------------------------------------------------
 
 
-def postgres_batch(store: Any, rules: Rules, limit: int, decide: Decide, now: datetime) -> int:
-    """Migrate up to ``limit`` agents on a ``PostgresStore``; returns how many moved.
+def postgres_batch(
+    store: Any, rules: Rules, limit: int, decide: Decide, now: datetime, after: str
+) -> tuple[int, str]:
+    """Migrate up to ``limit`` agents with ids after ``after`` on a ``PostgresStore``; returns
+    how many moved and the last id taken.
 
     Rows locked by another applier (or by a controller writing them) are skipped, not waited
     for: the caller comes back for them.
@@ -214,11 +218,12 @@ def postgres_batch(store: Any, rules: Rules, limit: int, decide: Decide, now: da
         column = "data::text" if rules.read_data else "''"
         rows = cur.execute(
             f"SELECT id, status, version, since, {column} FROM agents "
-            "WHERE machine = %s AND machine_version = %s LIMIT %s FOR UPDATE SKIP LOCKED",
-            (rules.machine, rules.from_version, limit),
+            "WHERE machine = %s AND machine_version = %s AND id > %s ORDER BY id LIMIT %s "
+            "FOR UPDATE SKIP LOCKED",
+            (rules.machine, rules.from_version, after, limit),
         ).fetchall()
         if not rows:
-            return 0
+            return 0, after
         agents = [StoredAgent(r[0], r[1], r[2], r[3], r[4]) for r in rows]
         moves = decide(agents)
         # One statement for the batch's rows and one for its audit rows (arrays unnested
@@ -268,10 +273,133 @@ def postgres_batch(store: Any, rules: Rules, limit: int, decide: Decide, now: da
                 "AND state = 'pending' AND payload->>'@type' = ANY(%s)",
                 (rules.note, now, ids, list(rules.cancel_outbox)),
             )
-        return len(moves)
+        return len(moves), rows[-1][0]
 
 
 def postgres_read(store: Any, sql: str, args: Sequence[Any]) -> list[Any]:
     """Rows of a read-only query on a ``PostgresStore`` (``?`` marks become ``%s``)."""
     rows: list[Any] = store._read(sql.replace("?", "%s"), args)
     return rows
+
+
+# -- the plain path: no row leaves the database ------------------------------------------------
+
+
+class Unmapped(StoreError):
+    """A batch held an agent whose status the migration has no rule for; nothing was written."""
+
+
+def _case(mapping: Mapping[str, str], mark: str) -> tuple[str, list[str]]:
+    """``CASE status ... END`` sending each status to its new one, and NULL for the others
+    (which the NOT NULL columns then refuse: an unmapped status aborts the batch)."""
+    whens = " ".join(f"WHEN {mark} THEN {mark}" for _ in mapping)
+    args = [x for pair in mapping.items() for x in pair]
+    return f"CASE status {whens} ELSE NULL END", args
+
+
+def sqlite_plain_batch(
+    store: Any, rules: Rules, limit: int, mapping: Mapping[str, str], now: datetime, after: str
+) -> tuple[int, str]:
+    """``sqlite_batch`` for a migration that keeps the data and maps statuses by name only:
+    the batch is moved by three statements, with no row read into Python."""
+    import sqlite3
+
+    from agentfsm.runtime._sqlite import _translate, _ts
+
+    case, case_args = _case(mapping, "?")
+    at = _ts(now)
+    payload = f'{{"from_version":{rules.from_version},"to_version":{rules.to_version}}}'
+    try:
+        with store._write() as conn:
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS agentfsm_migrating "
+                "(id TEXT PRIMARY KEY, status TEXT NOT NULL, version INTEGER NOT NULL)"
+            )
+            conn.execute("DELETE FROM agentfsm_migrating")
+            taken = conn.execute(
+                "INSERT INTO agentfsm_migrating SELECT id, status, version FROM agents "
+                "WHERE machine = ? AND machine_version = ? AND id > ? ORDER BY id LIMIT ?",
+                (rules.machine, rules.from_version, after, limit),
+            ).rowcount
+            if not taken:
+                return 0, after
+            last = conn.execute("SELECT max(id) FROM agentfsm_migrating").fetchone()[0]
+            try:
+                conn.execute(
+                    "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, "
+                    "from_status, to_status, version, at, scope, machine_version) "
+                    f"SELECT ?, id, ?, NULL, ?, ?, status, {case}, version + 1, ?, ?, ? "
+                    "FROM agentfsm_migrating",
+                    (rules.event_id, MIGRATE, rules.event, payload, *case_args, at,
+                     MIGRATE_SCOPE, rules.to_version),
+                )  # fmt: skip
+            except sqlite3.IntegrityError as exc:
+                if "NOT NULL" in str(exc):
+                    raise Unmapped(_unmapped(conn, mapping, "?")) from None
+                raise
+            moved = conn.execute(
+                f"UPDATE agents SET status = {case}, version = version + 1, "
+                "machine_version = ?, updated_at = ? "
+                "WHERE id IN (SELECT id FROM agentfsm_migrating) AND machine_version = ?",
+                (*case_args, rules.to_version, at, rules.from_version),
+            ).rowcount
+            if moved != taken:  # pragma: no cover - the write lock is held
+                raise StoreError("a migrated agent changed under the write lock")
+            return int(taken), str(last)
+    except sqlite3.DatabaseError as exc:
+        raise _translate(exc, store.path) from exc
+
+
+def _unmapped(conn: Any, mapping: Mapping[str, str], mark: str) -> str:
+    marks = ", ".join([mark] * len(mapping))
+    row = conn.execute(
+        f"SELECT id, status FROM agentfsm_migrating WHERE status NOT IN ({marks}) LIMIT 1",
+        tuple(mapping),
+    ).fetchone()
+    return f"agent {row[0]!r} is in {row[1]!r}, which the migration has no rule for"
+
+
+def postgres_plain_batch(
+    store: Any, rules: Rules, limit: int, mapping: Mapping[str, str], now: datetime, after: str
+) -> tuple[int, str]:
+    """``postgres_batch`` for a migration that keeps the data and maps statuses by name only:
+    one statement takes the batch (``SKIP LOCKED``), moves it and writes its audit rows."""
+    pg = store._psycopg
+    case, case_args = _case(mapping, "%s::text")
+    payload = f'{{"from_version":{rules.from_version},"to_version":{rules.to_version}}}'
+    sql = f"""
+        WITH batch AS (
+            SELECT id, status, version FROM agents
+            WHERE machine = %s AND machine_version = %s AND id > %s ORDER BY id LIMIT %s
+            FOR UPDATE SKIP LOCKED),
+        moved AS (
+            UPDATE agents a SET status = m.to_status, version = a.version + 1,
+                   machine_version = %s, updated_at = %s
+            FROM (SELECT id, status AS from_status, {case} AS to_status, version FROM batch) m
+            WHERE a.id = m.id AND a.version = m.version
+            RETURNING a.id, m.from_status, a.status, a.version)
+        , logged AS (
+        INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status,
+                           to_status, version, at, scope, machine_version)
+        SELECT %s, id, %s, NULL, %s, %s::jsonb, from_status, status, version, %s, %s, %s
+        FROM moved RETURNING agent_id)
+        SELECT count(*), max(agent_id) FROM logged"""
+    args = (rules.machine, rules.from_version, after, limit, rules.to_version, now, *case_args,
+            rules.event_id, MIGRATE, rules.event, payload, now, MIGRATE_SCOPE,
+            rules.to_version)  # fmt: skip
+    try:
+        with store._tx(transaction=False) as conn:
+            count, last = conn.execute(sql, args).fetchone()
+            return int(count), last or after
+    except StoreError as exc:
+        cause = exc.__cause__
+        if not isinstance(cause, pg.errors.NotNullViolation):
+            raise
+    marks = ", ".join(["%s"] * len(mapping))
+    row = store._read(
+        "SELECT id, status FROM agents WHERE machine = %s AND machine_version = %s "
+        f"AND status NOT IN ({marks}) LIMIT 1",
+        (rules.machine, rules.from_version, *mapping),
+    )
+    found = f"agent {row[0][0]!r} is in {row[0][1]!r}" if row else "an agent is in a status"
+    raise Unmapped(f"{found}, which the migration has no rule for")
