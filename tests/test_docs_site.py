@@ -37,6 +37,7 @@ API_PAGES = {
             "models",
             "effects",
             "analysis",
+            "migrate",
             "render",
             "interop",
             "testing",

@@ -407,6 +407,11 @@ class Machine:
         """The machine's name."""
         return self.spec.name
 
+    @property
+    def version(self) -> int:
+        """The machine's version (``MachineSpec.version``)."""
+        return self.spec.version
+
     def __repr__(self) -> str:
         return (
             f"<Machine {self.spec.name!r}: {len(self.states)} statuses, {len(self.events)} events>"
