@@ -128,7 +128,8 @@ def _bare_sqlite(path: str, ids: list[str], count: int, batch: int) -> float:
     at = T0.isoformat()
     conn.execute("BEGIN")
     conn.executemany(
-        "INSERT INTO agents VALUES (?, 'alfe', 'pending', 0, ?, ?, ?, ?)",
+        "INSERT INTO agents (id, machine, status, version, since, data, created_at, updated_at) "
+        "VALUES (?, 'alfe', 'pending', 0, ?, ?, ?, ?)",
         [(a, at, _DATA, at, at) for a in ids],
     )
     conn.execute("COMMIT")

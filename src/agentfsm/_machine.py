@@ -451,6 +451,11 @@ class Machine(Generic[RecordT]):
         """The machine's name."""
         return self.spec.name
 
+    @property
+    def version(self) -> int:
+        """The machine's version (``MachineSpec.version``)."""
+        return self.spec.version
+
     def __repr__(self) -> str:
         return (
             f"<Machine {self.spec.name!r}: {len(self.states)} statuses, {len(self.events)} events>"

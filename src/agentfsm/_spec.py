@@ -248,6 +248,9 @@ class MachineSpec:
         states, events, guards, choosers, updates, effects, transitions: the parts above.
         explanations: for (status, event) pairs that are refused on purpose, the sentence that
             says why (shown by "offered actions" and used in refusals).
+        version: the machine's version (1 for the shipped models). A machine's identity is its
+            name and version: a stored agent records the version that decided it, and moving
+            agents to another version is a migration (``agentfsm.migrate``).
     """
 
     name: str
@@ -261,6 +264,7 @@ class MachineSpec:
     effects: tuple[ActionSpec, ...] = ()
     description: str = ""
     explanations: tuple[tuple[str, str, str], ...] = ()
+    version: int = 1
 
     def state(self, name: str) -> StateSpec:
         """The state called ``name``; ``KeyError`` names the machine's states when unknown."""

@@ -22,6 +22,8 @@ from agentfsm._spec import (
 def structural_problems(spec: MachineSpec) -> list[str]:
     """Every structural problem of ``spec``; an empty list means it is sound."""
     problems: list[str] = []
+    if isinstance(spec.version, bool) or not isinstance(spec.version, int) or spec.version < 1:
+        problems.append(f"the version must be a positive integer, not {spec.version!r}")
     problems += _unique_names(spec)
     problems += _known_names(spec)
     if problems:

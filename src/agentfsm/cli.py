@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from agentfsm import _cli_commands as commands
+from agentfsm import _cli_migrate as migrate
 from agentfsm._demo_layout import DEFAULT_DEMO_DIR, demo_db
 from agentfsm.models import MACHINES
 from agentfsm.render import DEFAULT_DOCS_DIR
@@ -30,6 +31,9 @@ examples:
   agentfsm diagram recif --format dot | dot -Tsvg > recif.svg
   agentfsm offered alfe stopped      what a stopped Alfe agent offers, and why not the rest
   agentfsm check                     prove every model's invariants
+  agentfsm diff alfe agentfsm.migrate.examples:ALFE_V2
+  agentfsm check-migration agentfsm.migrate.examples:ALFE_V1_TO_V2
+  agentfsm migrate plan --db agents.db --migration agentfsm.migrate.examples:ALFE_V1_TO_V2
 """
 
 
@@ -166,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long the agent has been in STATUS (default: 0; Alfe's stuck limit is 10)",
     )
 
+    _add_migration_commands(sub)
+
     p = sub.add_parser("docs", help="write or check the generated docs pages")
     p.description = (
         "Generate one Markdown page per model (diagram, tables, offered actions, invariants). "
@@ -179,8 +185,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_migration_commands(sub: Any) -> None:
+    ref = "a Migration, as package.module:NAME"
+    p = sub.add_parser("diff", help="what changed between two versions of a model")
+    p.description = (
+        "Print what changed from MODEL_A to MODEL_B: statuses and events added, removed or "
+        "renamed, transitions whose target, guard or effects changed, and the user actions "
+        "each status offers before and after. A model is a shipped model's name or a Machine "
+        "as package.module:NAME."
+    )
+    p.add_argument("model_a", metavar="MODEL_A")
+    p.add_argument("model_b", metavar="MODEL_B")
+    p.add_argument("--format", default="text", metavar="FORMAT", help="text or mermaid")
+    p.add_argument("--migration", metavar="REF", help=f"{ref}: its status map names renames")
+
+    p = sub.add_parser("check-migration", help="prove a migration (exit 1 on failure)")
+    p.description = (
+        "Explore both machines' finite abstractions and check that every reachable old agent "
+        "maps to one the new machine can reach and whose events keep its invariants, that no "
+        "pending timer is left with nothing to deliver, and that no user action is lost "
+        "unless the migration lists it. Prints a shortest counterexample for each failure."
+    )
+    p.add_argument("migration", metavar="MIGRATION", help=ref)
+
+    p = sub.add_parser("migrate", help="plan or apply a migration on a store")
+    p.description = (
+        "plan: count, by status, the stored agents each rule moves and the pending timers "
+        "that change. apply: check the migration, then migrate in batches (one transaction "
+        "each, one audit row per agent); a rerun after a crash migrates only the rest."
+    )
+    p.add_argument("action", choices=("plan", "apply"))
+    p.add_argument("--db", required=True, metavar="DB", help="a SQLite file or PostgreSQL DSN")
+    p.add_argument("--schema", default="agentfsm", help="the PostgreSQL schema (default: agentfsm)")
+    p.add_argument("--migration", required=True, metavar="REF", help=ref)
+    p.add_argument("--batch", type=int, default=1000, metavar="N", help="agents per transaction")
+    p.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
+    p.add_argument("--unchecked", action="store_true", help="apply without running the check")
+
+
+def _dispatch_migration(args: argparse.Namespace) -> int | None:
+    out = sys.stdout
+    if args.command == "diff":
+        return migrate.diff_command(args.model_a, args.model_b, args.format, args.migration, out)
+    if args.command == "check-migration":
+        return migrate.check_command(args.migration, out)
+    if args.command == "migrate":
+        return migrate.migrate_command(
+            args.action, args.db, args.schema, args.migration, args.batch, args.dry_run,
+            args.unchecked, out,
+        )  # fmt: skip
+    return None
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     out = sys.stdout
+    handled = _dispatch_migration(args)
+    if handled is not None:
+        return handled
     if args.command == "demo":
         return commands.demo(args.dir, args.agents, args.seconds, args.live, out)
     if args.command == "story":
@@ -218,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stop.code if isinstance(stop.code, int) else 2
     try:
         return _dispatch(args)
-    except commands.UsageError as error:
+    except (commands.UsageError, migrate.MigrateUsageError) as error:
         sys.stderr.write(f"agentfsm: error: {error}\n")
         return 2
     except BrokenPipeError:  # `agentfsm demo | head`: the reader left; that is not an error

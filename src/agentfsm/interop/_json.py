@@ -140,6 +140,7 @@ class MachineDocument(_Doc):
     format: Literal["agentfsm.machine"] = "agentfsm.machine"
     version: int = FORMAT_VERSION
     name: str
+    machine_version: int = Field(default=1, ge=1)
     description: str = ""
     initial: str
     states: list[StateDoc]
@@ -180,6 +181,7 @@ def to_document(spec: MachineSpec | Machine) -> MachineDocument:
     s = spec.spec if isinstance(spec, Machine) else spec
     return MachineDocument(
         name=s.name,
+        machine_version=s.version,
         description=s.description,
         initial=s.initial,
         states=[StateDoc(**_fields(st)) for st in s.states],
@@ -241,6 +243,7 @@ def spec_from_json(text: str | bytes) -> MachineSpec:
         raise InvalidInput(f"not JSON: {exc}") from None
     return MachineSpec(
         name=doc.name,
+        version=doc.machine_version,
         description=doc.description,
         initial=doc.initial,
         states=tuple(StateSpec(**st.model_dump()) for st in doc.states),

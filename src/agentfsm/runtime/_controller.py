@@ -30,6 +30,7 @@ from agentfsm.runtime._clock import Clock, SystemClock
 from agentfsm.runtime._errors import (
     DuplicateEvent,
     IdempotencyKeyMismatch,
+    MachineVersionMismatch,
     StoreError,
     UnknownMachine,
     UnknownStoredStatus,
@@ -138,7 +139,9 @@ class Controller:
     """Handles events for stored agents: decide, then write everything in one transaction.
 
     Args:
-        machines: one machine, or machines by name (an agent's row names its machine).
+        machines: one machine, machines by name (an agent's row names its machine), or a
+            sequence of machines, which may hold several versions of one machine (each agent
+            is decided by the version its row records; new agents get the highest).
         store: where agents, the audit log, the outbox and the timers live.
         clock: the time source for every decision (default: the system clock).
         max_retries: how many times ``handle`` re-reads and decides again after a version
@@ -151,7 +154,7 @@ class Controller:
 
     def __init__(
         self,
-        machines: Machine | Mapping[str, Machine],
+        machines: Machine | Mapping[str, Machine] | Sequence[Machine],
         store: Store,
         clock: Clock | None = None,
         *,
@@ -159,11 +162,19 @@ class Controller:
         cache_size: int = 10_000,
         scrubbers: Mapping[str, Scrubber] | None = None,
     ) -> None:
-        if isinstance(machines, Machine):
-            machines = {machines.name: machines}
-        if not machines:
+        given = _machine_list(machines)
+        if not given:
             raise InvalidInput("a Controller needs at least one machine")
-        self.machines: dict[str, Machine] = dict(machines)
+        # ``machines`` keeps one machine per name (the highest version given), as before;
+        # ``_versions`` is what decides: an agent only ever meets the version it records.
+        self._versions: dict[tuple[str, int], Machine] = {}
+        for m in given:
+            if (m.name, m.version) in self._versions:
+                raise InvalidInput(f"the machine {m.name!r} version {m.version} is given twice")
+            self._versions[(m.name, m.version)] = m
+        self.machines: dict[str, Machine] = {}
+        for m in sorted(given, key=lambda m: m.version):
+            self.machines[m.name] = m
         self.store = store
         self.clock: Clock = clock or SystemClock()
         self.max_retries = max_retries
@@ -188,7 +199,13 @@ class Controller:
         return machine
 
     def _checked(self, record: AgentRecord) -> tuple[AgentRecord, Machine]:
-        machine = self._machine(record.machine)
+        self._machine(record.machine)  # UnknownMachine first: the name is not known at all
+        machine = self._versions.get((record.machine, record.machine_version))
+        if machine is None:
+            given = sorted(v for n, v in self._versions if n == record.machine)
+            raise MachineVersionMismatch(
+                record.agent_id, record.machine, record.machine_version, tuple(given)
+            )
         if record.snapshot.status not in machine.states:
             raise UnknownStoredStatus(
                 record.agent_id, machine.name, record.snapshot.status, machine.spec.state_names
@@ -202,6 +219,8 @@ class Controller:
             UnknownAgent: no such agent.
             UnknownMachine: its machine was not given to this controller.
             UnknownStoredStatus: its stored status is not one of its machine's.
+            MachineVersionMismatch: it was decided by a version of its machine this
+                controller was not given.
         """
         return self._checked(self.store.load(agent_id))[0]
 
@@ -213,7 +232,7 @@ class Controller:
         if not fresh:
             cached = self._cache.get(agent_id)
             if cached is not None:
-                return cached, self.machines[cached.machine]
+                return cached, self._versions[(cached.machine, cached.machine_version)]
         return self._checked(self.store.load(agent_id))
 
     def _remember(self, record: AgentRecord) -> None:
@@ -264,13 +283,18 @@ class Controller:
         for agent_id, machine_name, data in agents:
             if not isinstance(agent_id, str) or not agent_id:
                 raise InvalidInput(f"an agent id must be a non-empty string, not {agent_id!r}")
-            snap = self._machine(machine_name).initial(data, now)
+            machine = self._machine(machine_name)
+            snap = machine.initial(data, now)
             writes.append(
                 Write(agent_id, f"create:{agent_id}", CREATE, None, machine_name, {"data": data},
-                      None, snap, None, None, now, correlation_id, machine=machine_name)
+                      None, snap, None, None, now, correlation_id, machine=machine_name,
+                      machine_version=machine.version)
             )  # fmt: skip
         self.store.commit(writes)
-        self._remember_all(AgentRecord(w.agent_id, w.event, w.snapshot, now, now) for w in writes)
+        self._remember_all(
+            AgentRecord(w.agent_id, w.event, w.snapshot, now, now, w.machine_version)
+            for w in writes
+        )
         return [w.snapshot for w in writes]
 
     # -- handling ---------------------------------------------------------------------------
@@ -287,12 +311,14 @@ class Controller:
                 d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
                 before.version, before, before.status, result, ctx.now, d.correlation_id,
                 consume_timer=d.timer_token, principal=d.principal,
+                machine_version=record.machine_version,
             )  # fmt: skip
         if not result.effects:
             return Write(
                 d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
                 before.version, result.snapshot, before.status, None, ctx.now, d.correlation_id,
                 consume_timer=d.timer_token, principal=d.principal,
+                machine_version=record.machine_version,
             )  # fmt: skip
         outbox: list[OutboxEntry] = []
         timers: dict[str, TimerEntry | None] = {}
@@ -312,7 +338,7 @@ class Controller:
             before.version, result.snapshot, before.status, None, ctx.now, d.correlation_id,
             tuple(outbox), tuple(t for t in timers.values() if t is not None),
             tuple(e for e, t in timers.items() if t is None), d.timer_token,
-            principal=d.principal,
+            principal=d.principal, machine_version=record.machine_version,
         )  # fmt: skip
 
     def handle(
@@ -355,6 +381,8 @@ class Controller:
             IdempotencyKeyMismatch: the key was used in its scope for a different request
                 (event name or payload); nothing was written.
             UnknownStoredStatus, UnknownMachine: the stored agent does not fit the machines.
+            MachineVersionMismatch: the agent was decided by another version of its machine
+                than those given (migrate it first); nothing was written.
             StoreError: the store failed (``retryable`` says whether to try again).
         """
         _check_principal(principal)
@@ -388,7 +416,7 @@ class Controller:
             if isinstance(result, Step):
                 self._remember(
                     AgentRecord(record.agent_id, record.machine, result.snapshot,
-                                record.created_at, ctx.now)
+                                record.created_at, ctx.now, record.machine_version)
                 )  # fmt: skip
             return result
         raise AssertionError("unreachable")  # pragma: no cover
@@ -425,7 +453,7 @@ class Controller:
         current: dict[str, AgentRecord] = {}
         ctx = Context(self.clock.now())  # each machine's own policy applies
         now = ctx.now
-        machines = self.machines
+        machines = self._versions
         write_for = self._write_for
         writes: list[Write] = []
         results: list[Step | Refusal] = []
@@ -438,12 +466,18 @@ class Controller:
                     if found is None:
                         raise _Split
                     record = self._checked(found)[0]
-                result = decide(machines[record.machine], record.snapshot, d.event, ctx)
+                machine = machines[(record.machine, record.machine_version)]
+                result = decide(machine, record.snapshot, d.event, ctx)
                 writes.append(write_for(d, record, result, ctx))
                 results.append(result)
                 if isinstance(result, Step):
                     current[agent_id] = AgentRecord(
-                        agent_id, record.machine, result.snapshot, record.created_at, now
+                        agent_id,
+                        record.machine,
+                        result.snapshot,
+                        record.created_at,
+                        now,
+                        record.machine_version,
                     )
             self.store.commit(writes)
         except (_Split, VersionConflict, DuplicateEvent) as exc:
@@ -481,9 +515,15 @@ class Controller:
         # Rebuild the recorded step exactly: replay the agent's log up to the row, then decide
         # the recorded event again at its recorded time.
         record = self.store.load(agent_id)
-        machine = self._machine(record.machine)
+        machine = self._versions.get((record.machine, row.machine_version))
+        if machine is None:
+            given = sorted(v for n, v in self._versions if n == record.machine)
+            raise MachineVersionMismatch(
+                agent_id, record.machine, row.machine_version, tuple(given)
+            )
         history = [r for r in self.store.history(agent_id) if r.seq < row.seq]
-        before = replay_agent(machine, history)
+        same = [m for (name, _), m in self._versions.items() if name == record.machine]
+        before = replay_agent(same, history)
         recorded = Event(row.event, row.actor or "U", row.payload, row.event_id)
         return decide(machine, before, recorded, Context(row.at))
 
@@ -512,7 +552,7 @@ class Controller:
             now = self.clock.now()
             write = Write(
                 agent_id, event_id, ERASE, None, ERASE_EVENT, {"data": data}, before.version,
-                after, before.status, None, now,
+                after, before.status, None, now, machine_version=record.machine_version,
             )  # fmt: skip
             try:
                 self.store.commit((write,))
@@ -527,6 +567,14 @@ class Controller:
             self._forget(agent_id)
             return after
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _machine_list(machines: Machine | Mapping[str, Machine] | Sequence[Machine]) -> list[Machine]:
+    if isinstance(machines, Machine):
+        return [machines]
+    if isinstance(machines, Mapping):
+        return list(machines.values())
+    return list(machines)
 
 
 def _with_id(d: Delivery) -> Delivery:

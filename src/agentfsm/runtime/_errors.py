@@ -156,6 +156,44 @@ class UnknownStoredStatus(StoreError):
         )
 
 
+class MachineVersionMismatch(StoreError):
+    """A stored agent was decided by another version of its machine than the controller has.
+
+    The runtime never decides an agent with a version it was not decided by: the statuses,
+    data and timers of one version mean nothing certain to another. Migrate the agents with a
+    checked ``agentfsm.migrate.Migration`` (``agentfsm migrate apply``), or give the controller
+    the version they record.
+
+    Attributes:
+        agent_id: the agent.
+        machine: the machine's name.
+        stored: the version the agent's row records.
+        given: the versions of that machine the controller (or replay) was given.
+    """
+
+    def __init__(self, agent_id: str, machine: str, stored: int, given: tuple[int, ...]) -> None:
+        self.agent_id = agent_id
+        self.machine = machine
+        self.stored = stored
+        self.given = given
+        have = ", ".join(f"v{v}" for v in given) or "none"
+        if given and stored > max(given):
+            fix = (
+                f"the agent was migrated past this controller's versions; give it "
+                f"{machine!r} v{stored}"
+            )
+        else:
+            target = f"v{max(given)}" if given else "a version given"
+            fix = (
+                f"the migration {machine} v{stored}\u2192{target} is missing; apply one "
+                f"(agentfsm migrate apply) or give the controller {machine!r} v{stored}"
+            )
+        super().__init__(
+            f"agent {agent_id!r} was decided by {machine!r} v{stored}, but this controller has "
+            f"{machine!r} {have}: {fix}"
+        )
+
+
 class SchemaError(StoreError):
     """The database is not one this version of agentfsm can use as it is."""
 

@@ -58,10 +58,13 @@ T = TypeVar("T")
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
-_AGENT_COLS = "id, machine, status, version, since, data::text, created_at, updated_at"
+_AGENT_COLS = (
+    "id, machine, status, version, since, data::text, created_at, updated_at, machine_version"
+)
 _AUDIT_COLS = (
     "seq, event_id, agent_id, kind, actor, event, payload::text, from_status, to_status, "
-    "version, refusal_code, refusal_message, refusal_guard, at, correlation_id, principal"
+    "version, refusal_code, refusal_message, refusal_guard, at, correlation_id, principal, "
+    "machine_version"
 )
 _OUTBOX_COLS = (
     "id, agent_id, kind, payload::text, key, state, attempts, next_attempt_at, last_error, "
@@ -77,8 +80,8 @@ _CAS_AND_LOG = """
         WHERE id = %s AND version = %s RETURNING id)
     INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, to_status,
                        version, refusal_code, refusal_message, refusal_guard, at, correlation_id,
-                       scope, principal)
-    SELECT %s, id, %s, %s, %s, %s::jsonb, %s, %s, %s, NULL, NULL, NULL, %s, %s, %s, %s
+                       scope, principal, machine_version)
+    SELECT %s, id, %s, %s, %s, %s::jsonb, %s, %s, %s, NULL, NULL, NULL, %s, %s, %s, %s, %s
     FROM moved"""
 # A refusal changes nothing but must be decided on the current version: FOR SHARE holds the
 # row against writers until the audit row is committed.
@@ -86,13 +89,13 @@ _CHECK_AND_LOG = """
     WITH seen AS (SELECT id FROM agents WHERE id = %s AND version = %s FOR SHARE)
     INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, to_status,
                        version, refusal_code, refusal_message, refusal_guard, at, correlation_id,
-                       scope, principal)
-    SELECT %s, id, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM seen"""
+                       scope, principal, machine_version)
+    SELECT %s, id, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM seen"""
 _INSERT_AUDIT = """
     INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, to_status,
                        version, refusal_code, refusal_message, refusal_guard, at, correlation_id,
-                       scope, principal)
-    VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, NULL, NULL, NULL, %s, %s, %s, %s)"""
+                       scope, principal, machine_version)
+    VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, NULL, NULL, NULL, %s, %s, %s, %s, %s)"""
 _INSERT_OUTBOX = """
     INSERT INTO outbox (agent_id, kind, payload, key, state, attempts, next_attempt_at,
                         created_at, updated_at)
@@ -386,15 +389,15 @@ class PostgresStore:
         if w.kind == CREATE:
             cur.execute(
                 f"INSERT INTO agents ({_AGENT_COLS.replace('::text', '')}) "
-                "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s)",
+                "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)",
                 (w.agent_id, w.machine, snap.status, snap.version, snap.since, dumps(snap.data),
-                 at, at),
+                 at, at, w.machine_version),
             )  # fmt: skip
             cur.execute(
                 _INSERT_AUDIT,
                 (w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload),
                  w.from_status, snap.status, snap.version, at, w.correlation_id, w.scope,
-                 w.principal),
+                 w.principal, w.machine_version),
             )  # fmt: skip
         elif ref is None:
             cur.execute(
@@ -402,7 +405,7 @@ class PostgresStore:
                 (snap.status, snap.version, snap.since, dumps(snap.data), at, w.agent_id,
                  w.expected_version, w.event_id, w.kind, w.actor, w.event, dumps(w.payload),
                  w.from_status, snap.status, snap.version, at, w.correlation_id, w.scope,
-                 w.principal),
+                 w.principal, w.machine_version),
             )  # fmt: skip
             if pipe is not None:
                 pipe.sync()  # the outcome of the compare-and-set decides what follows
@@ -413,7 +416,8 @@ class PostgresStore:
                 _CHECK_AND_LOG,
                 (w.agent_id, w.expected_version, w.event_id, w.kind, w.actor, w.event,
                  dumps(w.payload), w.from_status, snap.status, snap.version, ref.code,
-                 ref.message, ref.guard, at, w.correlation_id, w.scope, w.principal),
+                 ref.message, ref.guard, at, w.correlation_id, w.scope, w.principal,
+                 w.machine_version),
             )  # fmt: skip
             if pipe is not None:
                 pipe.sync()  # the outcome of the compare-and-set decides what follows

@@ -30,6 +30,8 @@ EVENT = "event"
 """Audit kind: an event was decided, accepted or refused."""
 ERASE = "erase"
 """Audit kind: the agent's retained data was removed."""
+MIGRATE = "migrate"
+"""Audit kind: the agent was moved to another version of its machine (``agentfsm.migrate``)."""
 
 
 def idempotency_scope(kind: str, actor: str | None, principal: str | None = None) -> str:
@@ -63,6 +65,8 @@ class AgentRecord(NamedTuple):
         snapshot: status, version, since and data, as the engine sees them.
         created_at: when it was registered.
         updated_at: when its row last changed.
+        machine_version: the version of its machine that decided it (1 for rows written
+            before machines had versions).
     """
 
     agent_id: str
@@ -70,6 +74,7 @@ class AgentRecord(NamedTuple):
     snapshot: Snapshot
     created_at: datetime
     updated_at: datetime
+    machine_version: int = 1
 
 
 class OutboxEntry(NamedTuple):
@@ -113,6 +118,8 @@ class Write(NamedTuple):
         consume_timer: the token of the timer this event fired, deleted in the same transaction.
         machine: the machine's name (for ``create``).
         principal: who sent the event, as the embedder names them (part of the key's scope).
+        machine_version: the version of the machine that decided it (stored on the audit row,
+            and on the agent for ``create``).
     """
 
     agent_id: str
@@ -133,6 +140,7 @@ class Write(NamedTuple):
     consume_timer: str | None = None
     machine: str | None = None
     principal: str | None = None
+    machine_version: int = 1
 
     @property
     def scope(self) -> str:
@@ -158,6 +166,7 @@ class AuditRow(NamedTuple):
         at: when it was decided.
         correlation_id: the correlation id given, if any.
         principal: who sent the event, as the embedder named them, if it did.
+        machine_version: the version of the machine that decided the row.
     """
 
     seq: int
@@ -174,6 +183,7 @@ class AuditRow(NamedTuple):
     at: datetime
     correlation_id: str | None
     principal: str | None = None
+    machine_version: int = 1
 
     @property
     def scope(self) -> str:

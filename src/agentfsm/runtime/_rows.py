@@ -18,6 +18,7 @@ from typing import Any
 from agentfsm._values import Refusal, Snapshot
 from agentfsm.runtime._codec import Codec
 from agentfsm.runtime._errors import CodecError, CorruptDatabase
+from agentfsm.runtime._migrate_sql import StoredAgent
 from agentfsm.runtime._records import (
     CREATE,
     DOMAIN_EVENT,
@@ -25,6 +26,7 @@ from agentfsm.runtime._records import (
     EFFECT,
     ERASE,
     EVENT,
+    MIGRATE,
     PARKED,
     PENDING,
     AgentRecord,
@@ -33,7 +35,7 @@ from agentfsm.runtime._records import (
     TimerRow,
 )
 
-_KINDS = frozenset({CREATE, EVENT, ERASE})
+_KINDS = frozenset({CREATE, EVENT, ERASE, MIGRATE})
 _ACTORS = frozenset({"U", "S", "T", None})
 _OUTBOX_KINDS = frozenset({EFFECT, DOMAIN_EVENT})
 _STATES = frozenset({PENDING, DONE, PARKED})
@@ -59,6 +61,13 @@ def _opt_text(value: Any, column: str) -> str | None:
 def _count(value: Any, column: str) -> int:
     if type(value) is not int or value < 0:
         raise _Damage(f"{column} is {value!r}, not a whole number from 0")
+    return value
+
+
+def _machine_version(value: Any) -> int:
+    # Machine versions start at 1 (``MachineSpec.version``); 0 or less was never written.
+    if type(value) is not int or value < 1:
+        raise _Damage(f"machine_version is {value!r}, not a whole number from 1")
     return value
 
 
@@ -109,14 +118,27 @@ class RowReader:
         return None if value is None else self._time(value)
 
     def agent(self, r: Any) -> AgentRecord:
-        """An ``agents`` row: id, machine, status, version, since, data, created, updated."""
+        """An ``agents`` row: id, machine, status, version, since, data, created, updated,
+        machine version."""
         try:
             snap = Snapshot(
                 _text(r[2], "status"), _count(r[3], "version"), self._time(r[4]), self._loads(r[5])
             )
             return AgentRecord(
-                _text(r[0], "id"), _text(r[1], "machine"), snap, self._time(r[6]), self._time(r[7])
-            )
+                _text(r[0], "id"), _text(r[1], "machine"), snap, self._time(r[6]),
+                self._time(r[7]), _machine_version(r[8]),
+            )  # fmt: skip
+        except _DAMAGE as exc:
+            raise self._damaged("agents", r[0], exc) from exc
+
+    def stored_agent(self, r: Any) -> StoredAgent:
+        """An ``agents`` row as a migration reads it: id, status, version, since, and the data
+        as stored JSON text (decoded later, and only when the migration needs it)."""
+        try:
+            return StoredAgent(
+                _text(r[0], "id"), _text(r[1], "status"), _count(r[2], "version"),
+                self._time(r[3]), _text(r[4], "data"),
+            )  # fmt: skip
         except _DAMAGE as exc:
             raise self._damaged("agents", r[0], exc) from exc
 
@@ -143,6 +165,7 @@ class RowReader:
                 _code(r[3], "kind", _KINDS), _code(r[4], "actor", _ACTORS), event, payload,
                 from_status, to_status, _count(r[9], "version"), refusal, self._time(r[13]),
                 _opt_text(r[14], "correlation_id"), _opt_text(r[15], "principal"),
+                _machine_version(r[16]),
             )  # fmt: skip
         except _DAMAGE as exc:
             raise self._damaged("audit", r[0], exc) from exc

@@ -6,6 +6,9 @@ idempotency key to its agent and sender: the audit log gained ``scope`` (the act
 the principal after a ``/``; the kind for ``create`` and ``erase`` rows) and ``principal``, and
 its key is unique on ``(agent_id, scope, event_id)`` instead of ``event_id`` alone. Existing rows
 take their scope from their actor (or kind), which is what they would have been given.
+Version 4 records the machine version that decided each agent and each audit row
+(``machine_version`` on ``agents`` and ``audit``); rows written before it were decided by
+version 1 of their machine, the only one there was, and say so.
 
 A store opening an older database applies the missing steps in one transaction; a database at
 a higher version than ``SCHEMA_VERSION`` is refused.
@@ -13,7 +16,7 @@ a higher version than ``SCHEMA_VERSION`` is refused.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema version this agentfsm writes."""
 
 APPLICATION = "agentfsm"
@@ -80,6 +83,13 @@ SQLITE_STEPS: dict[int, tuple[str, ...]] = {
         "CREATE UNIQUE INDEX audit_key ON audit (agent_id, scope, event_id)",
         "UPDATE agentfsm_schema SET version = 3",
     ),
+    4: (
+        "ALTER TABLE agents ADD COLUMN machine_version INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE audit ADD COLUMN machine_version INTEGER NOT NULL DEFAULT 1",
+        # A migration's plan counts agents by machine, version and status.
+        "CREATE INDEX agents_machine ON agents (machine, machine_version, status)",
+        "UPDATE agentfsm_schema SET version = 4",
+    ),
 }
 """``version -> statements`` that take a database from ``version - 1`` to ``version``."""
 
@@ -127,5 +137,11 @@ POSTGRES_STEPS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE audit ALTER COLUMN scope SET NOT NULL",
         "ALTER TABLE audit ADD CONSTRAINT audit_key UNIQUE (agent_id, scope, event_id)",
         "UPDATE agentfsm_schema SET version = 3",
+    ),
+    4: (
+        "ALTER TABLE agents ADD COLUMN machine_version INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE audit ADD COLUMN machine_version INTEGER NOT NULL DEFAULT 1",
+        "CREATE INDEX agents_machine ON agents (machine, machine_version, status)",
+        "UPDATE agentfsm_schema SET version = 4",
     ),
 }

@@ -63,10 +63,10 @@ class _NoLock:
         return None
 
 
-_AGENT_COLS = "id, machine, status, version, since, data, created_at, updated_at"
+_AGENT_COLS = "id, machine, status, version, since, data, created_at, updated_at, machine_version"
 _AUDIT_COLS = (
     "seq, event_id, agent_id, kind, actor, event, payload, from_status, to_status, version, "
-    "refusal_code, refusal_message, refusal_guard, at, correlation_id, principal"
+    "refusal_code, refusal_message, refusal_guard, at, correlation_id, principal, machine_version"
 )
 _OUTBOX_COLS = (
     "id, agent_id, kind, payload, key, state, attempts, next_attempt_at, last_error, "
@@ -77,7 +77,7 @@ _TIMER_COLS = "agent_id, event, due_at, token, claimed_by, claimed_until"
 _INSERT_AUDIT = (
     "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, "
     "to_status, version, refusal_code, refusal_message, refusal_guard, at, correlation_id, "
-    "scope, principal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "scope, principal, machine_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _CAS = (
     "UPDATE agents SET status = ?, version = ?, since = ?, data = ?, updated_at = ? "
@@ -374,10 +374,11 @@ class SQLiteStore:
             if taken:
                 raise AgentExists(f"an agent {taken[0]!r} is already stored")
             conn.executemany(
-                f"INSERT INTO agents ({_AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO agents ({_AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (w.agent_id, w.machine, w.snapshot.status, w.snapshot.version,
-                     _ts(w.snapshot.since), dumps(w.snapshot.data), _ts(w.at), _ts(w.at))
+                     _ts(w.snapshot.since), dumps(w.snapshot.data), _ts(w.at), _ts(w.at),
+                     w.machine_version)
                     for w in creates
                 ],
             )  # fmt: skip
@@ -398,7 +399,7 @@ class SQLiteStore:
         rows = [
             (w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload), w.from_status,
              w.snapshot.status, w.snapshot.version, None, None, None, _ts(w.at), w.correlation_id,
-             w.scope, w.principal)
+             w.scope, w.principal, w.machine_version)
             if w.refusal is None
             else _audit_args(w, dumps)
             for w in writes
@@ -605,7 +606,7 @@ def _audit_args(w: Write, dumps: Any) -> tuple[Any, ...]:
         w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload), w.from_status,
         w.snapshot.status, w.snapshot.version, ref.code if ref else None,
         ref.message if ref else None, ref.guard if ref else None, _ts(w.at), w.correlation_id,
-        w.scope, w.principal,
+        w.scope, w.principal, w.machine_version,
     )  # fmt: skip
 
 

@@ -1,0 +1,256 @@
+"""Migrating stored agents, beside a bare-SQL UPDATE of the same rows.
+
+    python benchmarks/migrate.py             # 100,000 agents on SQLite and PostgreSQL, twice
+    python benchmarks/migrate.py --agents 10000 --runs 1    # a quick look
+    python benchmarks/migrate.py --json
+
+The fleet: ``--agents`` Alfe v1 agents, every other one provisioned (so the store holds two
+statuses, outbox items and the log rows a real fleet has). Ours: ``apply_migration`` of
+``ALFE_V1_TO_V2`` in batches of ``--batch`` agents: per agent a compare-and-set of its row (new
+status, version and machine version) and one ``migrate v1→v2`` audit row, each batch one
+transaction. The baseline, on the same rows right after: one bare ``UPDATE agents SET
+machine_version = 3, version = version + 1, updated_at = ...`` over all of them, in one
+statement, with no audit row. The ratio is ours over the baseline's agents per second.
+
+Also timed: ``check_migration`` of the shipped examples, and the issue's scenario at its size:
+``--live`` Alfe agents (10,000) in every status, with pending timers, migrated on each store
+while a controller keeps handling events for them; afterwards every agent has exactly one
+migration row and replay equals the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agentfsm import Actor, Event
+from agentfsm.migrate import apply_migration, check_migration
+from agentfsm.migrate.examples import ALFE_V1_TO_V2, ALFE_V2, RECIF_V1_TO_V2
+from agentfsm.models import ALFE, AlfeAgent
+from agentfsm.runtime import (
+    Controller,
+    Delivery,
+    ManualClock,
+    PostgresStore,
+    SQLiteStore,
+    Store,
+    SystemClock,
+    ThrowawayPostgres,
+    replay_differences,
+)
+
+T0 = datetime(2026, 4, 3, 10, 0, tzinfo=UTC)
+_BARE = (
+    "UPDATE agents SET machine_version = 3, version = version + 1, updated_at = {p} "
+    "WHERE machine = 'alfe' AND machine_version = 2"
+)
+
+
+def _fleet(store: Store, count: int) -> None:
+    controller = Controller(ALFE, store, ManualClock(T0), cache_size=0)
+    for start in range(0, count, 1_000):
+        ids = [f"a{i:07d}" for i in range(start, min(start + 1_000, count))]
+        controller.create_many([(a, "alfe", AlfeAgent(a, f"name-{a}")) for a in ids])
+        controller.handle_many(
+            [Delivery(a, Event("provision", Actor.SYSTEM, id=f"p-{a}")) for a in ids[::2]]
+        )
+
+
+def _ours(store: Store, count: int, batch: int) -> float:
+    report = apply_migration(store, ALFE_V1_TO_V2, batch_size=batch, clock=ManualClock(T0))
+    if report.migrated != count or report.remaining:
+        raise RuntimeError(f"migrated {report.migrated} of {count}")
+    return count / report.seconds
+
+
+def _bare_sqlite(path: str, count: int) -> float:
+    import sqlite3
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    begin = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    changed = conn.execute(_BARE.format(p="?"), (T0.isoformat(),)).rowcount
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - begin
+    conn.close()
+    if changed != count:
+        raise RuntimeError(f"the baseline updated {changed} of {count}")
+    return count / elapsed
+
+
+def _bare_postgres(dsn: str, schema: str, count: int) -> float:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {schema}")
+        begin = time.perf_counter()
+        changed = conn.execute(_BARE.format(p="%s"), (T0,)).rowcount
+        elapsed = time.perf_counter() - begin
+    if changed != count:
+        raise RuntimeError(f"the baseline updated {changed} of {count}")
+    return count / elapsed
+
+
+_S, _U = Actor.SYSTEM, Actor.USER
+_RUNNING = [("provision", _S, {}), ("host_up", _S, {}), ("connected", _S, {})]
+_SCRIPTS: list[list[tuple[str, Actor, dict[str, str]]]] = [
+    [], [("provision", _S, {})], [("capacity_unavailable", _S, {})], _RUNNING[:2], _RUNNING,
+    [*_RUNNING, ("connection_lost", _S, {})], [*_RUNNING, ("stop", _U, {})],
+    [*_RUNNING, ("stop", _U, {}), ("shutdown_complete", _S, {})],
+    [*_RUNNING, ("restart", _U, {})], [("provision", _S, {}), ("provisioning_failed", _S, {})],
+    [("provision", _S, {}), ("billing_suspend", _S, {"reason": "payment_issue"})],
+    [("delete", _U, {})],
+]  # fmt: skip
+_WORK = (
+    ("start", _U, {}), ("stop", _U, {}), ("restart", _U, {}), ("connected", _S, {}),
+    ("connection_lost", _S, {}), ("shutdown_complete", _S, {}), ("hibernate", _S, {}),
+    ("billing_resume", _S, {"standing": "good"}),
+)  # fmt: skip
+
+
+def _every_status(store: Store, count: int) -> list[str]:
+    """``count`` agents spread over every v1 status (the pending timers come with them)."""
+    controller = Controller(ALFE, store, ManualClock(T0))
+    ids = [f"s{i:06d}" for i in range(count)]
+    for start in range(0, count, 1_000):
+        chunk = ids[start : start + 1_000]
+        controller.create_many([(a, "alfe", AlfeAgent(a, f"name-{a}")) for a in chunk])
+        scripts = [_SCRIPTS[(start + i) % len(_SCRIPTS)] for i in range(len(chunk))]
+        for step in range(max(len(s) for s in scripts)):
+            controller.handle_many([
+                Delivery(a, Event(s[step][0], s[step][1], s[step][2], id=f"{a}:{step}"))
+                for a, s in zip(chunk, scripts, strict=True) if step < len(s)
+            ])  # fmt: skip
+    return ids
+
+
+def live(store: Store, count: int, batch: int) -> dict[str, Any]:
+    """Migrate ``count`` agents in every status while a controller handles events for them."""
+    ids = _every_status(store, count)
+    timers = len(store.timers())
+    controller = Controller([ALFE, ALFE_V2], store, SystemClock())
+    stop = threading.Event()
+    handled = [0]
+
+    def work() -> None:
+        rng = random.Random(1)
+        while not stop.is_set():
+            name, actor, payload = rng.choice(_WORK)
+            controller.handle(rng.choice(ids), Event(name, actor, payload))
+            handled[0] += 1
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    while handled[0] < 100:
+        time.sleep(0.01)  # the controller is at work before the migration starts
+    before = handled[0]
+    try:
+        # A short pause between batches, as a throttled migration on a live platform takes.
+        report = apply_migration(
+            store, ALFE_V1_TO_V2, batch_size=batch, on_batch=lambda n: time.sleep(0.005)
+        )
+        during = handled[0] - before
+    finally:
+        stop.set()
+        worker.join()
+    once = Counter(r.agent_id for r in store.audit_log() if r.kind == "migrate")
+    if set(once.values()) != {1} or len(once) != count or report.remaining:
+        raise RuntimeError("an agent was not migrated exactly once")
+    if replay_differences(store, [ALFE, ALFE_V2]):
+        raise RuntimeError("replay differs from the store")
+    return {
+        "agents": count,
+        "pending_timers": timers,
+        "migrated_per_s": round(report.migrated / report.seconds),
+        "events_handled_during": during,
+        "conflicts": controller.stats.conflicts,
+    }
+
+
+def _figure(ours: float, bare: float) -> dict[str, float]:
+    return {"ours_per_s": round(ours), "bare_per_s": round(bare), "ratio": round(ours / bare, 3)}
+
+
+def run(count: int, runs: int, batch: int, live_count: int, log: Any) -> dict[str, Any]:
+    """Every figure, ``runs`` times each."""
+    out: dict[str, Any] = {"agents": count, "batch": batch, "sqlite": [], "postgres": []}
+    if live_count:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = SQLiteStore(str(Path(tmp) / "live.db"))
+            out["live_sqlite"] = live(store, live_count, batch)
+            store.close()
+        log(f"live migration, sqlite: {out['live_sqlite']}")
+        with ThrowawayPostgres() as pg:
+            store = PostgresStore(pg.dsn, schema="live")
+            out["live_postgres"] = live(store, live_count, batch)
+            store.close()
+        log(f"live migration, postgres: {out['live_postgres']}")
+    started = time.perf_counter()
+    assert check_migration(ALFE_V1_TO_V2).ok
+    assert check_migration(RECIF_V1_TO_V2).ok
+    out["check_migration_s"] = round(time.perf_counter() - started, 3)
+    log(f"check-migration of both examples: {out['check_migration_s']:.2f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in range(runs):
+            path = str(Path(tmp) / f"run{n}.db")
+            store = SQLiteStore(path)
+            log(f"sqlite run {n + 1}: storing {count:,} agents")
+            _fleet(store, count)
+            ours = _ours(store, count, batch)
+            store.close()
+            figure = _figure(ours, _bare_sqlite(path, count))
+            out["sqlite"].append(figure)
+            log(f"  sqlite: {figure}")
+    with ThrowawayPostgres() as pg:
+        for n in range(runs):
+            schema = f"migrate_{n}"
+            store = PostgresStore(pg.dsn, schema=schema)
+            log(f"postgres run {n + 1}: storing {count:,} agents")
+            _fleet(store, count)
+            ours = _ours(store, count, batch)
+            store.close()
+            figure = _figure(ours, _bare_postgres(pg.dsn, schema, count))
+            out["postgres"].append(figure)
+            log(f"  postgres: {figure}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--live", type=int, default=10_000, help="agents in the live scenario")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    figures = run(args.agents, args.runs, args.batch, args.live, log)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    print(f"\nmigrating {args.agents:,} agents (batches of {args.batch:,}):")
+    print(f"{'store':<10} {'run':>3} {'ours/s':>10} {'bare UPDATE/s':>14} {'ratio':>7}")
+    for kind in ("sqlite", "postgres"):
+        for i, f in enumerate(figures[kind], 1):
+            print(
+                f"{kind:<10} {i:>3} {f['ours_per_s']:>10,} {f['bare_per_s']:>14,} "
+                f"{f['ratio']:>7.1%}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,407 @@
+"""Running a migration against a store: ``plan_migration`` counts, ``apply_migration`` moves.
+
+``apply_migration`` works in batches, each one transaction (see ``runtime._migrate_sql``): the
+agents still at the old version are read, each one's move is decided here (its new status, its
+new data), and the moves are written with a compare-and-set on the agent's version and machine
+version, one ``migrate v1→v2`` audit row per agent. An agent is therefore migrated exactly once,
+however many appliers run and however often one is killed and started again; a controller that
+wrote an agent meanwhile simply sees its compare-and-set fail and decides again with the new
+version.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from agentfsm._errors import AgentFSMError
+from agentfsm._values import Snapshot
+from agentfsm.migrate._migration import CANCEL, IDENTITY, Migration, Remap, StatusChooser
+from agentfsm.runtime._clock import Clock, SystemClock
+from agentfsm.runtime._migrate_sql import (
+    Move,
+    Rules,
+    StoredAgent,
+    Unmapped,
+    postgres_batch,
+    postgres_plain_batch,
+    postgres_read,
+    sqlite_batch,
+    sqlite_plain_batch,
+    sqlite_read,
+)
+from agentfsm.runtime._postgres import PostgresStore
+from agentfsm.runtime._sqlite import SQLiteStore
+from agentfsm.runtime._store import Store
+
+
+class MigrationError(AgentFSMError):
+    """A migration cannot be run as asked; nothing was written by the batch that found it.
+
+    Raised for a store that cannot run migrations, an agent whose status has no rule, or a
+    chooser that returns a status it does not declare.
+    """
+
+
+@attrs.frozen(slots=True)
+class PlanRow:
+    """How many stored agents one rule moves.
+
+    Attributes:
+        from_status: their status now.
+        to_status: their status after.
+        rule: ``"same name"``, ``"mapped"``, or the chooser's name.
+        agents: how many.
+    """
+
+    from_status: str
+    to_status: str
+    rule: str
+    agents: int
+
+
+@attrs.frozen(slots=True)
+class TimerChange:
+    """Pending timers (or outbox items) a migration changes.
+
+    Attributes:
+        name: the timer event (or the outbox record's type).
+        rule: ``"cancel"`` or ``"→ new_event"``.
+        count: how many are pending now.
+    """
+
+    name: str
+    rule: str
+    count: int
+
+
+@attrs.frozen(slots=True)
+class MigrationPlan:
+    """What ``apply_migration`` would do to a store now.
+
+    Attributes:
+        migration: its name.
+        agents: the agents at the old version.
+        rows: by status, how many agents each rule moves.
+        timers: the pending timers that change.
+        outbox: the pending outbox items that are cancelled.
+        data: the data transform's name and the defaults it fills in.
+        unmapped: statuses with agents but no rule (apply would refuse them).
+    """
+
+    migration: str
+    agents: int
+    rows: tuple[PlanRow, ...]
+    timers: tuple[TimerChange, ...]
+    outbox: tuple[TimerChange, ...]
+    data: tuple[str, tuple[tuple[str, str], ...]]
+    unmapped: tuple[str, ...] = ()
+
+    def format(self) -> str:
+        """The plan for people."""
+        lines = [f"{self.migration}: {self.agents:,} agent(s) to migrate"]
+        for r in self.rows:
+            lines.append(f"  {r.from_status:>18} -> {r.to_status:<18} {r.agents:>9,}  ({r.rule})")
+        name, defaults = self.data
+        filled = ", ".join(f"{k} = {v}" for k, v in defaults)
+        lines.append(f"  data: {name}" + (f" (defaults: {filled})" if filled else ""))
+        for label, changes in (("timers", self.timers), ("outbox", self.outbox)):
+            for c in changes:
+                lines.append(f"  {label}: {c.count:,} pending {c.name} -> {c.rule}")
+        lines += [f"  UNMAPPED: agents in {s!r} have no rule" for s in self.unmapped]
+        return "\n".join(lines)
+
+
+@attrs.frozen(slots=True)
+class ApplyReport:
+    """What ``apply_migration`` did.
+
+    Attributes:
+        migration: its name.
+        migrated: agents moved by this call.
+        batches: transactions committed.
+        remaining: agents still at the old version afterwards.
+        seconds: how long it took.
+        dry_run: true when nothing was written (``plan`` holds what would be).
+        plan: the plan, for a dry run.
+    """
+
+    migration: str
+    migrated: int
+    batches: int
+    remaining: int
+    seconds: float
+    dry_run: bool = False
+    plan: MigrationPlan | None = None
+
+
+def _backend(store: Store) -> tuple[Any, Any, str]:
+    if isinstance(store, SQLiteStore):
+        return sqlite_batch, sqlite_read, "json_extract(o.payload, '$.\"@type\"')"
+    if isinstance(store, PostgresStore):
+        return postgres_batch, postgres_read, "o.payload->>'@type'"
+    raise MigrationError(
+        f"migrations run on SQLiteStore and PostgresStore, not {type(store).__name__}"
+    )
+
+
+def _rules(migration: Migration) -> Rules:
+    cancel = tuple(e for e, r in migration.timers.items() if r == CANCEL)
+    remap = {e: r.event for e, r in migration.timers.items() if isinstance(r, Remap)}
+    return Rules(
+        migration.machine,
+        migration.from_version,
+        migration.to_version,
+        migration.event_name,
+        f"migrate:v{migration.from_version}-v{migration.to_version}",
+        cancel,
+        remap,
+        tuple(k for k, r in migration.outbox.items() if r == CANCEL),
+        f"cancelled by the migration {migration.name}",
+        migration.data is not IDENTITY
+        or any(isinstance(r, StatusChooser) for r in migration.statuses.values()),
+    )
+
+
+def _decider(migration: Migration, codec: Any) -> Callable[[list[StoredAgent]], list[Move]]:
+    identity = migration.data is IDENTITY
+    choosers = {s for s, r in migration.statuses.items() if isinstance(r, StatusChooser)}
+    plain: dict[str, str | None] = {}
+
+    def decide(agents: list[StoredAgent]) -> list[Move]:
+        moves: list[Move] = []
+        for a in agents:
+            if identity and a.status not in choosers:
+                status = plain.get(a.status, "")
+                if status == "":
+                    status = plain[a.status] = migration.new_status(
+                        Snapshot(a.status, a.version, a.since, None)
+                    )
+                data_json = a.data_json
+            else:
+                snap = Snapshot(a.status, a.version, a.since, codec.loads(a.data_json))
+                status = migration.new_status(snap)
+                if status is not None and not identity:
+                    data_json = codec.dumps(migration.data.apply(snap.data))
+                else:
+                    data_json = a.data_json
+            if status is None:
+                raise MigrationError(
+                    f"agent {a.agent_id!r} is in {a.status!r}, which v{migration.to_version} "
+                    f"does not have and {migration.name} has no rule for; nothing was written"
+                )
+            moves.append(
+                Move(
+                    a.agent_id, a.version, status, data_json, a.status, data_json is not a.data_json
+                )
+            )
+        return moves
+
+    def guarded(agents: list[StoredAgent]) -> list[Move]:
+        try:
+            return decide(agents)
+        except MigrationError:
+            raise
+        except Exception as exc:
+            raise MigrationError(f"{migration.name} failed on a stored agent: {exc}") from exc
+
+    return guarded
+
+
+def _plain_mapping(migration: Migration, rules: Rules) -> dict[str, str] | None:
+    """``old status -> new status`` for every status that has one, when that is all the
+    migration does (no chooser, no data transform, no timer or outbox rule); else ``None``."""
+    if rules.read_data or rules.cancel_timers or rules.remap_timers or rules.cancel_outbox:
+        return None
+    mapping: dict[str, str] = {}
+    for status in migration.from_machine.spec.state_names:
+        target = migration.new_status(Snapshot(status, 0, datetime.min, None))
+        if target is not None:
+            mapping[status] = target
+    return mapping
+
+
+def _remaining(store: Store, migration: Migration) -> int:
+    _, read, _ = _backend(store)
+    rows = read(
+        store,
+        "SELECT count(*) FROM agents WHERE machine = ? AND machine_version = ?",
+        (migration.machine, migration.from_version),
+    )
+    return int(rows[0][0])
+
+
+def plan_migration(store: Store, migration: Migration, *, page: int = 2_000) -> MigrationPlan:
+    """Count what ``apply_migration`` would do to ``store``'s agents now; writes nothing.
+
+    Agents whose status has a chooser are read (a page at a time) so that each is counted
+    under the status it would get; the others are counted by status in the database.
+
+    Raises:
+        MigrationError: the store cannot run migrations, or a chooser fails on an agent.
+        CorruptDatabase: a stored agent's row is damaged.
+    """
+    _, read, tag = _backend(store)
+    where = ("FROM agents WHERE machine = ? AND machine_version = ?",
+             (migration.machine, migration.from_version))  # fmt: skip
+    counts = dict(read(store, f"SELECT status, count(*) {where[0]} GROUP BY status", where[1]))
+    rows: list[PlanRow] = []
+    unmapped: list[str] = []
+    codec = store.codec  # type: ignore[attr-defined]
+    data = "data" if isinstance(store, SQLiteStore) else "data::text"
+    for status in sorted(counts):
+        rule = migration.statuses.get(status)
+        if isinstance(rule, StatusChooser):
+            chosen: Counter[str] = Counter()
+            after = ""
+            while True:
+                got = read(
+                    store,
+                    f"SELECT id, status, version, since, {data} {where[0]} AND status = ? "
+                    "AND id > ? ORDER BY id LIMIT ?",
+                    (*where[1], status, after, page),
+                )
+                if not got:
+                    break
+                for row in got:
+                    # Checked like every read: a damaged row is CorruptDatabase, naming it.
+                    a = store._rows.stored_agent(row)  # type: ignore[attr-defined]
+                    try:
+                        snap = Snapshot(status, a.version, a.since, codec.loads(a.data_json))
+                        chosen[rule.choose(snap)] += 1
+                    except Exception as exc:
+                        raise MigrationError(f"agent {a.agent_id!r}: {exc}") from exc
+                after = got[-1][0]
+            rows += [PlanRow(status, t, rule.name, n) for t, n in sorted(chosen.items())]
+            continue
+        target = migration.new_status(Snapshot(status, 0, datetime.min, None))
+        if target is None:
+            unmapped.append(status)
+            continue
+        kind = "mapped" if rule is not None else "same name"
+        rows.append(PlanRow(status, target, kind, int(counts[status])))
+    joined = (
+        "FROM timers t JOIN agents a ON a.id = t.agent_id "
+        "WHERE a.machine = ? AND a.machine_version = ? GROUP BY t.event"
+    )
+    timers: list[TimerChange] = []
+    for event, n in read(store, f"SELECT t.event, count(*) {joined}", where[1]):
+        timer_rule = migration.timer_rule(event)
+        if isinstance(timer_rule, Remap):
+            timers.append(TimerChange(event, f"\u2192 {timer_rule.event}", int(n)))
+        elif timer_rule == CANCEL:
+            timers.append(TimerChange(event, "cancel", int(n)))
+    outbox: list[TimerChange] = []
+    cancelled = [k for k, r in migration.outbox.items() if r == CANCEL]
+    if cancelled:
+        sql = (
+            f"SELECT {tag}, count(*) FROM outbox o JOIN agents a ON a.id = o.agent_id "
+            "WHERE a.machine = ? AND a.machine_version = ? AND o.state = 'pending' "
+            f"GROUP BY {tag}"
+        )
+        for kind_name, n in read(store, sql, where[1]):
+            if kind_name in cancelled:
+                outbox.append(TimerChange(str(kind_name), "cancel", int(n)))
+    defaults = tuple((k, repr(v)) for k, v in migration.data.defaults.items())
+    return MigrationPlan(
+        migration.name,
+        sum(int(n) for n in counts.values()),
+        tuple(rows),
+        tuple(sorted(timers, key=lambda t: t.name)),
+        tuple(sorted(outbox, key=lambda t: t.name)),
+        (migration.data.name, defaults),
+        tuple(unmapped),
+    )
+
+
+def apply_migration(
+    store: Store,
+    migration: Migration,
+    *,
+    batch_size: int = 1_000,
+    dry_run: bool = False,
+    clock: Clock | None = None,
+    max_batches: int | None = None,
+    on_batch: Callable[[int], None] | None = None,
+    patience: float = 30.0,
+) -> ApplyReport:
+    """Migrate every agent of ``store`` still at the migration's old version.
+
+    Args:
+        store: a ``SQLiteStore`` or ``PostgresStore``.
+        migration: the migration (check it first: ``check_migration``).
+        batch_size: agents per transaction.
+        dry_run: write nothing; the report carries the plan instead.
+        clock: the time written on the rows (default: the system clock).
+        max_batches: stop after this many batches (the rest stays for a later run).
+        on_batch: called with the number of agents moved after each batch commits.
+        patience: seconds to keep coming back for agents another writer holds locked
+            (PostgreSQL) before reporting them as remaining.
+
+    Returns:
+        An ``ApplyReport``. Running it again after it finished, or after a crash, migrates only
+        the agents not migrated yet.
+
+    Raises:
+        MigrationError: the store cannot run migrations, or an agent's status has no rule (the
+            batch holding it was not written; the batches before it were).
+        CorruptDatabase: a stored agent's row is damaged (its batch was not written).
+        StoreError: the store failed.
+    """
+    started = time.perf_counter()
+    if batch_size < 1:
+        raise MigrationError(f"batch_size must be positive, not {batch_size}")
+    if dry_run:
+        plan = plan_migration(store, migration)
+        return ApplyReport(
+            migration.name, 0, 0, plan.agents, time.perf_counter() - started, True, plan
+        )
+    batch, _, _ = _backend(store)
+    rules = _rules(migration)
+    decide = _decider(migration, store.codec)  # type: ignore[attr-defined]
+    plain = _plain_mapping(migration, rules)
+    if plain is not None:
+        # Nothing to compute per agent: the database moves the batch itself.
+        fast = sqlite_plain_batch if isinstance(store, SQLiteStore) else postgres_plain_batch
+
+        def batch(s: Any, r: Rules, limit: int, d: Any, now: datetime, after: str) -> Any:
+            try:
+                return fast(s, r, limit, plain, now, after)
+            except Unmapped as exc:
+                raise MigrationError(f"{exc}; nothing was written by this batch") from None
+
+    clock = clock or SystemClock()
+    moved = batches = 0
+    deadline: float | None = None
+    # Batches walk the ids upwards: a batch never scans past the agents migrated before it
+    # (on PostgreSQL their old index entries stay until vacuum). Agents skipped because another
+    # writer held them are taken on the next walk.
+    after = ""
+    while max_batches is None or batches < max_batches:
+        n, last = batch(store, rules, batch_size, decide, clock.now(), after)
+        if n:
+            moved += n
+            batches += 1
+            deadline = None
+            after = last
+            if on_batch is not None:
+                on_batch(n)
+            continue
+        if _remaining(store, migration) == 0:
+            break
+        if after:
+            after = ""  # the walk is done; start over for the agents it skipped
+            continue
+        # Agents remain but none could be taken: another writer holds them. Come back.
+        deadline = deadline or time.monotonic() + patience
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.01)
+    return ApplyReport(
+        migration.name, moved, batches, _remaining(store, migration), time.perf_counter() - started
+    )

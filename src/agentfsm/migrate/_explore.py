@@ -1,0 +1,139 @@
+"""Breadth-first exploration of a machine's abstraction, keeping the pending timers.
+
+The model checker (``agentfsm.analysis.check``) merges snapshots by the profile's abstraction;
+a migration also has to know which timers an agent may have pending in each of them, so here
+the explored state is the abstraction *and* the set of pending timer events. A timer is pending
+from the effect that schedules it until one that cancels it, or until its event is delivered.
+Breadth-first order makes the path kept for each state a shortest one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+import attrs
+
+from agentfsm._effects import CancelTimer, ScheduleTimer
+from agentfsm._engine import decide
+from agentfsm._machine import Machine
+from agentfsm._spec import EventSpec
+from agentfsm._values import Actor, Context, Event, Snapshot, Step
+from agentfsm.analysis._checker import (
+    PathStep,
+    _forced_guards,
+    _Node,
+    _oracle_machine,
+    _outcome,
+    _path,
+    _payload_fits,
+)
+from agentfsm.analysis._profiles import START, CheckProfile
+
+Case = tuple[EventSpec, Actor, Mapping[str, Any], bool]
+
+__all__ = ["Case", "Explored", "Reached", "cases_for", "explore", "forced_outcomes"]
+
+
+@attrs.frozen(slots=True)
+class Reached:
+    """One explored state: a concrete representative, its pending timers, how it was reached."""
+
+    snapshot: Snapshot
+    timers: frozenset[str]
+    depth: int
+    node: _Node = attrs.field(eq=False)
+
+    def path(self) -> tuple[PathStep, ...]:
+        """The shortest path of events found from the initial snapshot."""
+        return _path(self.node)
+
+
+@attrs.frozen(slots=True)
+class Explored:
+    """Every state reached, in breadth-first order, and whether exploration was cut short."""
+
+    states: dict[Hashable, Reached]
+    truncated: bool
+
+
+def cases_for(machine: Machine, profile: CheckProfile) -> list[Case]:
+    """Every (event, actor, payload, payload fits) the exploration sends."""
+    return [
+        (ev, actor, payload, _payload_fits(ev, payload))
+        for ev in machine.spec.events
+        for actor in Actor
+        for payload in profile.payloads_for(ev)
+    ]
+
+
+def forced_outcomes(
+    machine: Machine, status: str, case: Case, profile: CheckProfile
+) -> tuple[list[str], list[tuple[bool, ...]]]:
+    """The guards the oracle decides for ``case`` in ``status``, and every outcome to try."""
+    ev, actor, _payload, fits = case
+    forced = (
+        _forced_guards(machine, status, ev.name, profile.exact_guards)
+        if fits and actor in ev.actors
+        else []
+    )
+    return forced, list(itertools.product((True, False), repeat=len(forced)))
+
+
+def _timers_after(timers: frozenset[str], event: Event, step: Step) -> frozenset[str]:
+    pending = set(timers)
+    if event.actor is Actor.TIMER:
+        pending.discard(event.name)  # delivered: the timer is consumed
+    for effect in step.effects:
+        if isinstance(effect, ScheduleTimer):
+            pending.add(effect.event)
+        elif isinstance(effect, CancelTimer):
+            pending.discard(effect.event)
+    return frozenset(pending)
+
+
+def explore(machine: Machine, profile: CheckProfile, max_states: int) -> Explored:
+    """Explore ``machine`` from the profile's first agent (see the module's docstring)."""
+    oracle_machine, oracle = _oracle_machine(machine, profile.exact_guards)
+    key = profile.abstraction
+    first = machine.initial(profile.initial_data, START)
+    start = Reached(first, frozenset(), 0, None)
+    states: dict[Hashable, Reached] = {(key(first), start.timers): start}
+    queue: deque[Reached] = deque([start])
+    cases = cases_for(machine, profile)
+    truncated = False
+    while queue and not truncated:
+        here = queue.popleft()
+        before = here.snapshot
+        context = Context(now=START + profile.tick * (here.depth + 1))
+        for case in cases:
+            ev, actor, payload, _fits = case
+            event = Event(ev.name, actor, payload)
+            forced, outcomes = forced_outcomes(machine, before.status, case, profile)
+            for values in outcomes:
+                oracle.forced.clear()
+                oracle.forced.update(zip(forced, values, strict=True))
+                try:
+                    result = decide(oracle_machine, before, event, context)
+                except Exception:  # the model checker reports these; nothing to explore here
+                    continue
+                if not isinstance(result, Step):
+                    continue
+                timers = _timers_after(here.timers, event, result)
+                k = (key(result.snapshot), timers)
+                if k in states:
+                    continue
+                if len(states) >= max_states:
+                    truncated = True
+                    break
+                guards = tuple(zip(forced, values, strict=True))
+                step = PathStep(ev.name, actor, payload, guards, _outcome(before, result))
+                reached = Reached(result.snapshot, timers, here.depth + 1, (here.node, step))
+                states[k] = reached
+                queue.append(reached)
+            if truncated:
+                break
+    oracle.forced.clear()
+    return Explored(states, truncated)

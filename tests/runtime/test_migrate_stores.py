@@ -1,0 +1,320 @@
+"""Running migrations on both stores: plan, apply, dry run, resumption after SIGKILL, two
+appliers at once, a controller handling events throughout, and replay across the migration."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+from migrate_fleet import STATUSES, build_fleet, status_of
+from runtime_support import T0, StoreSpec
+
+from agentfsm import Actor, Context, Event, Step, decide
+from agentfsm.migrate import (
+    CANCEL,
+    Migration,
+    MigrationError,
+    Remap,
+    apply_migration,
+    plan_migration,
+)
+from agentfsm.migrate.examples import ALFE_V1_TO_V2, ALFE_V2, ALFE_V2_INVARIANTS
+from agentfsm.models import ALFE
+from agentfsm.runtime import (
+    MIGRATE,
+    PENDING,
+    Controller,
+    CorruptDatabase,
+    MachineVersionMismatch,
+    ManualClock,
+    SQLiteStore,
+    Store,
+    SystemClock,
+    replay_agent,
+    replay_differences,
+)
+from tests.migrations import REMOVAL_MAPPED, REMOVAL_UNMAPPED
+
+SPAWN = multiprocessing.get_context("spawn")
+S, U = Actor.SYSTEM, Actor.USER
+
+
+def _fleet(store: Store, count: int) -> list[str]:
+    return build_fleet(Controller(ALFE, store, ManualClock(T0)), count)
+
+
+def _migrated_once(store: Store, ids: list[str]) -> None:
+    rows = [r for r in store.audit_log() if r.kind == MIGRATE]
+    per_agent = Counter(r.agent_id for r in rows)
+    assert set(per_agent) == set(ids)
+    assert set(per_agent.values()) == {1}
+    assert {r.event for r in rows} == {"migrate v1\u2192v2"}
+    assert {r.machine_version for r in rows} == {2}
+    assert {a.machine_version for a in store.agents()} == {2}
+
+
+def test_plan_counts_by_status_and_writes_nothing(store: Store) -> None:
+    ids = _fleet(store, 48)
+    before = store.agents()
+    plan = plan_migration(store, ALFE_V1_TO_V2)
+    assert plan.agents == 48
+    assert {(r.from_status, r.to_status, r.agents) for r in plan.rows} == {
+        (s, s, 4) for s in STATUSES
+    }
+    # Timers kept by the identity migration are not changes; a cancelling one lists them.
+    assert plan.timers == ()
+    cancelling = Migration(ALFE, ALFE_V2, timers={"boot_timeout": CANCEL})
+    timers = plan_migration(store, cancelling).timers
+    assert [(t.name, t.rule) for t in timers] == [("boot_timeout", "cancel")]
+    assert timers[0].count == len(store.timers()) - sum(
+        1 for t in store.timers() if t.event != "boot_timeout"
+    )
+    dry = apply_migration(store, ALFE_V1_TO_V2, dry_run=True)
+    assert dry.dry_run
+    assert dry.migrated == 0
+    assert dry.plan == plan
+    assert store.agents() == before
+    assert "stopped" in plan.format()
+    assert len(ids) == 48
+
+
+def test_apply_migrates_every_agent_once_and_replay_still_rebuilds(store: Store) -> None:
+    ids = _fleet(store, 60)
+    timers_before = {(t.agent_id, t.event, t.due_at) for t in store.timers()}
+    assert timers_before  # pending boot, recovery, capacity and purge deadlines
+    report = apply_migration(store, ALFE_V1_TO_V2, batch_size=7, clock=ManualClock(T0))
+    assert (report.migrated, report.remaining) == (60, 0)
+    assert report.batches == 9
+    _migrated_once(store, ids)
+    for i, a in enumerate(ids):
+        record = store.load(a)
+        assert record.snapshot.status == status_of(i)
+        last = store.history(a)[-1]
+        assert (last.from_status, last.to_status) == (status_of(i), status_of(i))
+        assert last.version == record.snapshot.version
+    assert {(t.agent_id, t.event, t.due_at) for t in store.timers()} == timers_before
+    assert replay_differences(store, [ALFE, ALFE_V2]) == []
+    # Running it again finds nothing to do.
+    again = apply_migration(store, ALFE_V1_TO_V2)
+    assert (again.migrated, again.remaining) == (0, 0)
+    # Version 1 no longer decides them; version 2 does, and the new status works.
+    with pytest.raises(MachineVersionMismatch):
+        Controller(ALFE, store, ManualClock(T0)).handle(ids[7], Event("start", U))
+    v2 = Controller(ALFE_V2, store, ManualClock(T0))
+    stopped = ids[STATUSES.index("stopped")]
+    assert isinstance(v2.handle(stopped, Event("hibernate", S)), Step)
+    assert store.load(stopped).snapshot.status == "hibernated"
+    assert isinstance(v2.handle(stopped, Event("start", U)), Step)
+    assert replay_differences(store, [ALFE, ALFE_V2]) == []
+
+
+def test_timer_and_outbox_rules_are_applied(store: Store) -> None:
+    ids = _fleet(store, 24)
+    recovery = {t.agent_id for t in store.timers() if t.event == "recovery_exhausted"}
+    boots = {t.agent_id for t in store.timers() if t.event == "boot_timeout"}
+    assert recovery
+    assert boots
+    pending_recoveries = [
+        i for i in store.outbox(state=PENDING) if type(i.payload).__name__ == "StartRecovery"
+    ]
+    assert pending_recoveries
+    rules = Migration(
+        ALFE,
+        ALFE_V2,
+        timers={"boot_timeout": CANCEL, "recovery_exhausted": Remap("capacity_retry")},
+        outbox={"StartRecovery": CANCEL},
+    )
+    apply_migration(store, rules)
+    left = store.timers()
+    assert not any(t.event == "boot_timeout" for t in left)
+    assert {t.agent_id for t in left if t.event == "capacity_retry"} >= recovery
+    assert not any(type(i.payload).__name__ == "StartRecovery" for i in store.outbox(state=PENDING))
+    closed = {i.id: i for i in store.outbox()}
+    assert all("cancelled by the migration" in (closed[i.id].last_error or "")
+               for i in pending_recoveries)  # fmt: skip
+    assert len(ids) == 24
+
+
+def test_a_removal_without_a_mapping_is_refused_and_changes_nothing(store: Store) -> None:
+    _fleet(store, 24)
+    before = store.agents()
+    log = len(store.audit_log())
+    plan = plan_migration(store, REMOVAL_UNMAPPED)
+    assert plan.unmapped == ("waitlisted",)
+    with pytest.raises(MigrationError, match="waitlisted"):
+        apply_migration(store, REMOVAL_UNMAPPED, batch_size=1_000)
+    assert store.agents() == before
+    assert len(store.audit_log()) == log
+    report = apply_migration(store, REMOVAL_MAPPED)
+    assert report.remaining == 0
+    statuses = Counter(a.snapshot.status for a in store.agents())
+    assert "waitlisted" not in statuses
+    assert statuses["pending"] == 4  # two pending agents, and two that were waitlisted
+    assert replay_differences(store, [ALFE, REMOVAL_MAPPED.to_machine]) == []
+
+
+# -- crashes ---------------------------------------------------------------------------------
+
+
+def _slow_apply(spec: StoreSpec, started: Any) -> None:
+    store = spec.open()
+
+    def tick(n: int) -> None:
+        started.set()
+        time.sleep(0.05)
+
+    apply_migration(store, ALFE_V1_TO_V2, batch_size=20, on_batch=tick)
+    store.close()
+
+
+def test_an_applier_killed_half_way_resumes_and_migrates_each_agent_once(
+    store_spec: StoreSpec, store: Store
+) -> None:
+    ids = _fleet(store, 400)
+    started = SPAWN.Event()
+    proc = SPAWN.Process(target=_slow_apply, args=(store_spec, started), daemon=True)
+    proc.start()
+    assert started.wait(60)
+    time.sleep(0.25)
+    assert proc.pid is not None
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(30)
+    done = sum(1 for a in store.agents() if a.machine_version == 2)
+    assert 0 < done < 400, done  # killed half-way
+    report = apply_migration(store, ALFE_V1_TO_V2, batch_size=50)
+    assert report.migrated == 400 - done
+    _migrated_once(store, ids)
+    assert replay_differences(store, [ALFE, ALFE_V2]) == []
+
+
+@pytest.mark.postgres
+def test_two_appliers_at_once_never_migrate_an_agent_twice(pg_server: Any) -> None:
+    from conftest import new_schema
+
+    spec = StoreSpec("postgres", pg_server.dsn, new_schema())
+    store = spec.open()
+    ids = _fleet(store, 600)
+    reports: list[Any] = []
+
+    def run() -> None:
+        own = spec.open()
+        reports.append(apply_migration(own, ALFE_V1_TO_V2, batch_size=25))
+        own.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sum(r.migrated for r in reports) == 600
+    assert all(r.migrated > 0 for r in reports), [r.migrated for r in reports]
+    _migrated_once(store, ids)
+    store.close()
+
+
+# -- a controller at work throughout -----------------------------------------------------------
+
+_WORK = (
+    ("start", U, {}), ("stop", U, {}), ("restart", U, {}), ("connected", S, {}),
+    ("connection_lost", S, {}), ("shutdown_complete", S, {}), ("host_up", S, {}),
+    ("hibernate", S, {}), ("billing_suspend", S, {"reason": "payment_issue"}),
+    ("billing_resume", S, {"standing": "good"}),
+)  # fmt: skip
+
+
+def test_migrating_while_a_controller_keeps_handling_events(store: Store) -> None:
+    count = 2_000
+    ids = _fleet(store, count)
+    controller = Controller([ALFE, ALFE_V2], store, SystemClock())
+    stop = threading.Event()
+    handled: list[int] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        rng = random.Random(7)
+        n = 0
+        try:
+            while not stop.is_set():
+                batch = rng.sample(ids, 20)
+                for a in batch:
+                    name, actor, payload = rng.choice(_WORK)
+                    controller.handle(a, Event(name, actor, payload))
+                    n += 1
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        handled.append(n)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    started = time.monotonic()
+    while controller.stats.handled < 20 and time.monotonic() - started < 30:
+        time.sleep(0.01)  # the controller is at work before the migration starts
+    before = controller.stats.handled
+    try:
+        # A short pause between batches, as a throttled migration on a live platform takes.
+        report = apply_migration(
+            store, ALFE_V1_TO_V2, batch_size=100, on_batch=lambda n: time.sleep(0.005)
+        )
+    finally:
+        stop.set()
+        worker.join(60)
+    assert not errors, errors
+    assert handled[0] > before >= 20  # events were handled during the migration too
+    assert report.remaining == 0
+    _migrated_once(store, ids)
+    # Every decision after an agent's migration was made by version 2, and the log replays.
+    for a in ids[:200]:
+        rows = store.history(a)
+        seen = [r.kind for r in rows].index(MIGRATE)
+        assert {r.machine_version for r in rows[seen:]} == {2}
+        assert {r.machine_version for r in rows[:seen]} == {1}
+    assert replay_differences(store, [ALFE, ALFE_V2]) == []
+    statuses = {a.snapshot.status for a in store.agents()}
+    assert statuses <= set(ALFE_V2.states)
+    assert _broken_invariants(store, ids) == []
+
+
+def _broken_invariants(store: Store, ids: list[str]) -> list[str]:
+    """Every decision recorded after each agent's migration, decided again from the replayed
+    snapshot before it, checked against v2's invariants."""
+    broken = []
+    for a in ids:
+        rows = store.history(a)
+        at = [r.kind for r in rows].index(MIGRATE)
+        before = replay_agent([ALFE, ALFE_V2], rows[: at + 1])
+        for row in rows[at + 1 :]:
+            event = Event(row.event, row.actor or "U", row.payload, row.event_id)
+            ctx = Context(row.at)
+            result = decide(ALFE_V2, before, event, ctx)
+            for inv in ALFE_V2_INVARIANTS:
+                message = inv.check(before, event, result, ALFE_V2, ctx)
+                if message is not None:
+                    broken.append(f"{a} row {row.seq}: {inv.name}: {message}")
+            if isinstance(result, Step):
+                before = result.snapshot
+    return broken
+
+
+def test_regression_damaged_since_in_a_migration_batch_raised_bare_value_error(
+    tmp_path: Any,
+) -> None:
+    # A migration reads agents by its own query; a damaged row is reported as every read path
+    # reports it (CorruptDatabase naming the row), and its batch writes nothing.
+    store = SQLiteStore(tmp_path / "agents.db")
+    ids = _fleet(store, 6)
+    conn = store._conn()
+    conn.execute("UPDATE agents SET since = 'yesterday' WHERE id = ?", (ids[3],))
+    dump = "SELECT * FROM agents ORDER BY id"
+    before = conn.execute(dump).fetchall(), len(store.audit_log())
+    cancelling = Migration(ALFE, ALFE_V2, timers={"boot_timeout": CANCEL})
+    with pytest.raises(CorruptDatabase, match=f"agents row '{ids[3]}'"):
+        apply_migration(store, cancelling, batch_size=10)
+    assert (conn.execute(dump).fetchall(), len(store.audit_log())) == before
+    store.close()
