@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agentfsm._errors import InvalidInput
+from agentfsm._private_file import create_owner_only
 from agentfsm._words import quote
 from agentfsm.runtime._arguments import (
     MAX_INT,
@@ -39,7 +40,6 @@ from agentfsm.runtime._errors import (
     UnknownAgent,
     VersionConflict,
 )
-from agentfsm.runtime._private_file import create_owner_only
 from agentfsm.runtime._records import (
     CREATE,
     DONE,
