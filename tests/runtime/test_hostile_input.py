@@ -445,3 +445,15 @@ def test_regression_unstorable_filter_raised_unicode_encode_error(
         store.load_many("a1")
     with pytest.raises(InvalidInput, match="iterable"):
         store.load_many(5)  # type: ignore[arg-type]
+
+
+def test_regression_unprintable_correlation_id_raised_recursion_error_in_the_message(
+    store: Store, ready: Controller
+) -> None:
+    # The CodecError's sentence quoted the value with repr, which recursed past the limit.
+    for odd in ((1, DEEP_DICT), [DEEP], (HUGE,)):
+        error = _unchanged_after(
+            store, ready, lambda o=odd: ready.handle("a1", Event("provision", S), correlation_id=o)
+        )
+        assert isinstance(error, CodecError)
+        assert "must be a string" in str(error)

@@ -96,13 +96,14 @@ def check_writes(writes: Sequence[Write]) -> None:
                 continue
             if not isinstance(text, str):
                 raise CodecError(
-                    f"the {name} of event {w.event_id!r} must be a string, not "
-                    f"{type(text).__name__}: {text!r}"
+                    f"the {name} of event {quote(w.event_id)} must be a string, not "
+                    f"{type(text).__name__}: {quote(text)}"
                 )
             problem = text_problem(text)
             if problem is not None:
                 raise CodecError(
-                    f"cannot store the {name} {text!r} of event {w.event_id!r}: it {problem}"
+                    f"cannot store the {name} {quote(text)} of event {quote(w.event_id)}: "
+                    f"it {problem}"
                 )
 
 
@@ -153,6 +154,8 @@ def check_deliveries(deliveries: Sequence[Any], codec: Any) -> None:
                 continue
             problem = "is not a string" if not isinstance(text, str) else text_problem(text)
             if problem is not None:
-                raise CodecError(f"cannot store the {name} {text!r} of a delivery: it {problem}")
+                raise CodecError(
+                    f"cannot store the {name} {quote(text)} of a delivery: it {problem}"
+                )
         if codec is not None:
             codec.dumps(event.payload)
