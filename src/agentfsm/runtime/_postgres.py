@@ -339,6 +339,7 @@ class PostgresStore:
         """The stored agents among ``agent_ids``; unknown ids are left out.
 
         Raises:
+            InvalidInput: ``agent_ids`` is one string, or not iterable.
             CorruptDatabase: a row is damaged.
         """
         ids = [a for a in wanted_ids(agent_ids) if "\x00" not in a]

@@ -356,6 +356,7 @@ class SQLiteStore:
         """The stored agents among ``agent_ids``; unknown ids are left out.
 
         Raises:
+            InvalidInput: ``agent_ids`` is one string, or not iterable.
             CorruptDatabase: a row is damaged.
         """
         ids = wanted_ids(agent_ids)
