@@ -241,3 +241,20 @@ def test_regression_damaged_store_shown_as_a_traceback(
         err = _one_line_error(capsys, "history", "agt-1", "--db", str(db), *json_flag)
         assert str(db) in err
         assert "damaged" in err
+
+
+def test_regression_history_of_a_damaged_store_left_wal_and_shm_files_beside_it(
+    capsys: pytest.CaptureFixture[str], db: Path
+) -> None:
+    # A store file is in WAL mode; the check before opening it read it with ?mode=ro, which
+    # makes -wal and -shm files that nobody removes once the store refuses the file.
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE agentfsm_schema SET version = -1")
+    conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    before = {p.name: p.read_bytes() for p in db.parent.iterdir()}
+    assert not any(name.endswith(("-wal", "-shm")) for name in before)
+    err = _one_line_error(capsys, "history", "agt-1", "--db", str(db))
+    assert "damaged" in err
+    assert {p.name: p.read_bytes() for p in db.parent.iterdir()} == before

@@ -193,3 +193,35 @@ def test_snapshot_step_refusal_and_offer_shapes() -> None:
     assert (offer.refusal, offer.requirements) == (None, ())
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         refusal.code = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    ["", "a\udcff", "\ud800", "x" * 1025, 5, b"id", ["id"], {"id": 1}, 10**5000],
+    ids=["empty", "surrogate", "lone high", "too long", "int", "bytes", "list", "dict", "huge"],
+)
+def test_regression_event_id_that_no_store_can_keep_was_accepted_by_event(bad_id: object) -> None:
+    # Such an id got as far as the store (a CodecError, or a TypeError for an unhashable one).
+    with pytest.raises(InvalidInput, match="event id"):
+        Event("start", "U", id=bad_id)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="event id"):
+        attrs.evolve(Event("start"), id=bad_id)
+
+
+class _Loud(str):
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = str.__hash__
+
+
+def test_event_id_is_kept_as_a_plain_string() -> None:
+    assert Event("start", id="x" * 1024).id == "x" * 1024
+    assert Event("start", id="nul\x00ok").id == "nul\x00ok"  # SQLite keeps NUL
+    kept = Event("start", id=_Loud("k")).id
+    assert type(kept) is str
+    assert kept == "k"
+    assert kept != "other"
+    assert Event("start").id is None

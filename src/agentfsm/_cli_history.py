@@ -30,6 +30,7 @@ from agentfsm.runtime import (
     StoreError,
     UnknownAgent,
 )
+from agentfsm.runtime._sqlite_check import read_only_uri
 
 
 class HistoryError(Exception):
@@ -52,13 +53,14 @@ def _check_file(path: Path) -> None:
         raise HistoryError(f"{path} is not a file; pass --db with the path of a database file")
     try:
         with path.open("rb") as f:
-            head = f.read(len(_SQLITE_MAGIC))
+            head = f.read(100)
     except OSError as error:
         raise HistoryError(f"cannot read {path}: {error.strerror or error}") from error
-    if head != _SQLITE_MAGIC:
+    if not head.startswith(_SQLITE_MAGIC):
         raise HistoryError(f"{path} is not a SQLite database; pass --db with an agentfsm database")
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        # Read so that a WAL file gets no -wal or -shm beside it (see read_only_uri).
+        conn = sqlite3.connect(read_only_uri(str(path), head), uri=True)
         try:
             row = conn.execute("SELECT application FROM agentfsm_schema").fetchone()
         finally:

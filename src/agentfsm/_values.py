@@ -82,6 +82,33 @@ def _check_name(instance: object, attribute: attrs.Attribute[str], value: object
         raise InvalidInput(f"{attribute.name} must be a non-empty string, not {quote(value)}")
 
 
+MAX_EVENT_ID_LENGTH = 1024
+"""The longest event id (an idempotency key) ``Event`` accepts, in characters."""
+
+
+def _to_event_id(value: object) -> str | None:
+    # An id is a key the stores keep as UTF-8 text and compare exactly: a lone surrogate has
+    # no UTF-8 form, and a str subclass may compare or hash unlike its text, so the key kept
+    # is a plain str copy.
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"an event id must be a non-empty string or None, not {quote(value)}")
+    if len(value) > MAX_EVENT_ID_LENGTH:
+        raise InvalidInput(
+            f"an event id must be at most {MAX_EVENT_ID_LENGTH} characters, not {len(value)}"
+        )
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInput(
+                f"the event id {quote(value)} holds a lone surrogate at position {exc.start}, "
+                "which no store can keep"
+            ) from None
+    return str.__str__(value)
+
+
 @attrs.frozen(slots=True)
 class Event:
     """Something that happened to one agent, or that someone asks of it.
@@ -91,7 +118,12 @@ class Event:
         actor: who sends it; a platform event sent by a user is refused.
         payload: the event's parameters (``{"confirmation": "my-agent"}``), checked against
             the event's declared fields before any guard runs.
-        id: an idempotency key; the runtime assigns one when it is missing.
+        id: an idempotency key: a non-empty string of at most 1,024 characters with no lone
+            surrogate, or ``None`` (the runtime assigns one).
+
+    Raises:
+        InvalidInput: a name that is not a non-empty string, an unknown actor, a payload that
+            is not a mapping with string keys, or an id that is not a valid key.
 
     Events are values: one ``Event`` may be decided against any number of snapshots.
     """
@@ -99,7 +131,7 @@ class Event:
     name: str = attrs.field(validator=_check_name)
     actor: Actor = attrs.field(default=Actor.USER, converter=_to_actor)
     payload: Mapping[str, Any] = attrs.field(factory=dict, converter=_to_payload)
-    id: str | None = None
+    id: str | None = attrs.field(default=None, converter=_to_event_id)
 
 
 def _check_aware(instance: object, attribute: attrs.Attribute[datetime], value: object) -> None:

@@ -3,7 +3,9 @@ or changing a file the ledger should have refused."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -163,3 +165,28 @@ def test_regression_billing_managed_agent_from_a_wrong_record_raised_attribute_e
     for data in (None, {"agent_id": "a-1", "size": "small"}, object()):
         with pytest.raises(InvalidInput, match="not an Alfe agent's record"):
             ManagedAgent.from_snapshot(Snapshot("running", 0, T0, data))
+
+
+def test_regression_new_ledger_file_was_world_readable(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # the usual umask: files readable by everyone
+    try:
+        path = tmp_path / "ledger.db"
+        ledger = SQLiteLedger(path, PriceTable({"small": 10}))
+        ledger.top_up("t-1", 100, datetime(2026, 4, 3, tzinfo=UTC))
+        ledger.close()
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        for extra in (tmp_path / "ledger.db-wal", tmp_path / "ledger.db-shm"):
+            if extra.exists():  # SQLite gives them the database file's permissions
+                assert stat.S_IMODE(os.stat(extra).st_mode) & 0o077 == 0
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o640)  # an existing ledger keeps the mode its owner gave it
+    SQLiteLedger(path, PriceTable({"small": 10})).close()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+
+
+def test_regression_ledger_path_with_a_lone_surrogate_left_a_file_behind(tmp_path: Path) -> None:
+    for name in ("l\udcff.db", "l\ud800.db", "l\x00.db"):
+        with pytest.raises(BillingError, match="NUL or a lone surrogate"):
+            SQLiteLedger(str(tmp_path / name), PriceTable({"small": 10}))
+    assert list(tmp_path.iterdir()) == []

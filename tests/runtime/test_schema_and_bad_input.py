@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from runtime_support import T0
 
-from agentfsm import Actor, Event
+from agentfsm import Actor, Event, InvalidInput
 from agentfsm.models import MACHINES, AlfeAgent
 from agentfsm.runtime import (
     SCHEMA_VERSION,
@@ -270,6 +270,55 @@ def test_postgres_unreachable_server_is_unavailable() -> None:
 def test_postgres_bad_schema_name_is_refused(pg_dsn: str) -> None:
     with pytest.raises(StoreError, match="schema name"):
         PostgresStore(pg_dsn, schema="x; DROP TABLE y")
+
+
+def test_regression_store_opened_with_an_argument_of_another_type_raised_type_error(
+    tmp_path: Path,
+) -> None:
+    # None, a number, a list: each was a TypeError or an AttributeError from inside the store.
+    for path in (None, 5, ["x.db"], b"x.db"):
+        with pytest.raises(InvalidInput, match="path must be a string"):
+            SQLiteStore(path)  # type: ignore[arg-type]
+    for sync in (None, 1, ["FULL"]):
+        with pytest.raises(InvalidInput, match="synchronous must be a string"):
+            SQLiteStore(tmp_path / "a.db", synchronous=sync)  # type: ignore[arg-type]
+    for timeout in (None, float("nan"), -1, "30"):
+        with pytest.raises(InvalidInput, match="busy_timeout"):
+            SQLiteStore(tmp_path / "a.db", busy_timeout=timeout)  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="synchronous must be OFF"):
+        SQLiteStore(tmp_path / "a.db", synchronous="sometimes")
+    assert list(tmp_path.iterdir()) == []  # every refusal came before the file was made
+
+
+def test_regression_path_with_a_lone_surrogate_raised_unicode_encode_error(
+    tmp_path: Path,
+) -> None:
+    for name in ("a\udcff.db", "a\ud800.db", "a\x00.db"):
+        with pytest.raises(InvalidInput, match="NUL or a lone surrogate"):
+            SQLiteStore(str(tmp_path / name))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.postgres
+def test_regression_postgres_store_opened_with_none_raised_type_error(pg_dsn: str) -> None:
+    for dsn in (None, 5, ("host=x",)):
+        with pytest.raises(InvalidInput, match="DSN must be a string"):
+            PostgresStore(dsn)  # type: ignore[arg-type]
+    for schema in (None, ("a", "b"), 7):
+        with pytest.raises(InvalidInput, match="schema name must be a string"):
+            PostgresStore(pg_dsn, schema=schema)  # type: ignore[arg-type]
+    for sizes in ((-1, 8), (1, 0), (9, 8), (1, 2**70), (True, 8)):
+        with pytest.raises(InvalidInput):
+            PostgresStore(pg_dsn, min_size=sizes[0], max_size=sizes[1])
+    with pytest.raises(InvalidInput, match="connect_timeout"):
+        PostgresStore(pg_dsn, connect_timeout=float("inf"))
+
+
+@pytest.mark.postgres
+def test_regression_surrogate_in_dsn_raised_unicode_encode_error(pg_dsn: str) -> None:
+    for dsn in ("\udcff", pg_dsn + " application_name=\ud800", "host=x\x00"):
+        with pytest.raises(StoreError, match="NUL or a lone surrogate"):
+            PostgresStore(dsn)
 
 
 class _TerminatingCodec(Codec):

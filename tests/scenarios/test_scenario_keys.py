@@ -115,3 +115,40 @@ def test_regression_user_chosen_restart_id_lets_a_user_pre_empt_the_boot_timer(
         assert p.status("a1") != "rebooting"
         assert [r.event for r in p.history("a1") if r.actor == "T"] == ["boot_timeout"]
         assert timer.token not in {t.token for t in p.store.timers("a1")}
+
+
+def test_regression_one_agents_failing_billing_event_stopped_the_rest_of_the_tick(
+    tmp_path: Path,
+) -> None:
+    billing_id = _billing_suspend_id(tmp_path / "control", ("a-first", "b-second"), "a-first")
+    with _platform(tmp_path / "run", agents=2, cluster=True) as (p, clock):
+        _running(p, "a-first")
+        _running(p, "b-second")
+        # A platform-scoped event under the id a-first's billing_suspend will take: the billing
+        # step's own request then meets IdempotencyKeyMismatch, for that agent only.
+        assert isinstance(p.send("a-first", Event("host_up", S, id=billing_id)), Refusal)
+        p.create_agent("r1", "recif", RecifAgent("r-one"))
+        assert p.send("r1", "deploy").accepted
+        clock.advance(timedelta(hours=1))
+        report = p.tick()  # does not raise
+        assert report.billing_failed == 1
+        assert report.billing == 1
+        assert p.status("b-second") == "billing_suspended"  # the agent after it was still billed
+        assert p.status("a-first") == "running"  # its own event could not be recorded
+        p.run_until_idle()  # the failure does not count as work: this ends
+        assert p.status("r1") == "Running"  # the reconcile step after billing still ran
+
+
+def test_regression_one_agents_failing_provision_stopped_the_rest_of_the_tick(
+    tmp_path: Path,
+) -> None:
+    with _platform(tmp_path) as (p, _clock):
+        for agent in ("a-first", "b-second"):
+            p.create_agent(agent, "alfe", AlfeAgent(agent, agent.upper()))
+        taken = Event("host_up", S, id="provision:a-first:0:provision")  # the derived id
+        assert isinstance(p.send("a-first", taken), Refusal)
+        report = p.tick()  # does not raise
+        assert report.provision_failed == 1
+        assert report.provisioned == 1
+        assert p.status("a-first") == "pending"
+        assert p.status("b-second") == "provisioning"

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
+from agentfsm._private_file import create_owner_only
 from agentfsm.billing._errors import BillingError, TopUpConflict
 from agentfsm.billing._ledger import Standing, standing_of
 from agentfsm.billing._money import PriceTable, check_amount, check_text, check_time, hour_of
@@ -63,6 +64,9 @@ _OUR_COLUMNS = {
 def _connect_own(path: str, timeout: float) -> sqlite3.Connection:
     """A connection to ``path`` once it is known to be a ledger (or new); nothing is written
     before that, so another program's file, or a file that is not SQLite, stays as it was."""
+    if "\x00" in path or not _utf8(path):
+        # SQLite takes its file name as UTF-8: checked before a file is made for it.
+        raise BillingError(f"the ledger path {path!r} holds a NUL or a lone surrogate")
     if path != ":memory:" and os.path.exists(path) and os.path.getsize(path) > 0:
         # SQLite takes a short file of other bytes for an empty database and overwrites it.
         with open(path, "rb") as f:
@@ -71,8 +75,12 @@ def _connect_own(path: str, timeout: float) -> sqlite3.Connection:
                     f"{path!r} is not a SQLite database; give the ledger its own file"
                 )
     try:
+        if path != ":memory:":
+            # A new ledger is its owner's alone (0600), as a new store file is: balances and
+            # payment issues are nobody else's to read. An existing file keeps its mode.
+            create_owner_only(path)
         conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         raise BillingError(f"cannot open the ledger file {path!r}: {exc}") from exc
     try:
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
@@ -94,6 +102,14 @@ def _connect_own(path: str, timeout: float) -> sqlite3.Connection:
     return conn
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class SQLiteLedger:
     """A credit pool, a subscription and payment issues in a SQLite database file.
 
@@ -105,8 +121,12 @@ class SQLiteLedger:
         timeout: how long a write waits for another process's transaction, in seconds.
 
     Raises:
-        BillingError: the file cannot be opened, is not a SQLite database, or holds another
-            program's tables; such a file is left exactly as it was.
+        BillingError: the file cannot be opened (its path holds a NUL or a lone surrogate,
+            say), is not a SQLite database, or holds another program's tables; such a file is
+            left exactly as it was, and none is made for a path refused.
+
+    A new ledger file is readable and writable by its owner only (mode 0600); an existing
+    one keeps its permissions.
     """
 
     def __init__(

@@ -8,15 +8,27 @@ is not logged again and again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime
+from typing import NamedTuple
 
 import attrs
 
 from agentfsm._values import Step
 from agentfsm.billing import BILLABLE_STATUSES, BillingAdapter, BillingMonitor, ManagedAgent
 from agentfsm.platform._keys import derived_id
-from agentfsm.runtime import AgentRecord, Controller
+from agentfsm.runtime import AgentRecord, Controller, StoreError
+
+log = logging.getLogger("agentfsm.platform")
+
+
+class BillingRun(NamedTuple):
+    """What one billing pass did: events accepted, and agents whose event could not be
+    recorded (logged; asked again on the next pass)."""
+
+    accepted: int
+    failed: int
 
 
 class BillingStep:
@@ -42,11 +54,15 @@ class BillingStep:
         # agent-hour anyway, this only spares it a write per agent on every tick.
         self._charged: dict[str, datetime] = {}
 
-    def run(self, records: Iterable[AgentRecord], now: datetime) -> int:
+    def run(self, records: Iterable[AgentRecord], now: datetime) -> BillingRun:
         """Charge this hour for billable agents, then send the events the standing calls for.
 
+        One agent's event that cannot be recorded (a ``StoreError``: its key taken by another
+        request, its row gone, the store failing for it) is logged and counted, and the other
+        agents' events are still sent: one agent must not hold back another's suspension.
+
         Returns:
-            How many billing events were accepted.
+            How many billing events were accepted, and how many agents' failed.
 
         Raises:
             UnknownSize: an agent's size has no price in the ledger's table.
@@ -66,10 +82,18 @@ class BillingStep:
         asks = self.monitor.check(
             ManagedAgent(r.agent_id, r.snapshot.status, r.snapshot.data.size) for r in managed
         )
-        accepted = 0
+        accepted = failed = 0
         for ask in asks:
             key = derived_id("billing", ask.agent_id, versions[ask.agent_id], ask.event)
             event = attrs.evolve(ask.event, id=key)
-            if isinstance(self._controller.handle(ask.agent_id, event), Step):
+            try:
+                outcome = self._controller.handle(ask.agent_id, event)
+            except StoreError as exc:
+                failed += 1
+                log.warning(
+                    "billing: %s for agent %s was not recorded: %s", event.name, ask.agent_id, exc
+                )
+                continue
+            if isinstance(outcome, Step):
                 accepted += 1
-        return accepted
+        return BillingRun(accepted, failed)

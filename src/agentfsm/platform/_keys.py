@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import hashlib
 
-from agentfsm._values import Event
+from agentfsm._values import MAX_EVENT_ID_LENGTH, Event
 
 
 def derived_id(step: str, agent_id: str, version: int, event: Event) -> str:
-    """``step:agent:version:event``, with a digest of the payload when there is one."""
+    """``step:agent:version:event``, with a digest of the payload when there is one.
+
+    An id that would be longer than an event id may be (an agent id of a thousand
+    characters) names the agent by a digest of its id instead.
+    """
     base = f"{step}:{agent_id}:{version}:{event.name}"
+    if len(base) > MAX_EVENT_ID_LENGTH - 20:
+        agent = hashlib.blake2b(agent_id.encode("utf-8", "surrogatepass"), digest_size=16)
+        base = f"{step}:#{agent.hexdigest()}:{version}:{event.name[:900]}"
     if not event.payload:
         return base
     # repr of the platform's own payloads (short strings and numbers) is stable.

@@ -56,7 +56,10 @@ class TickReport:
         effects: outbox items performed (done, retried or parked).
         parked: outbox items given up on (see ``Store.outbox(state="parked")``).
         provisioned: pending Alfe agents sent ``provision``.
+        provision_failed: pending agents whose ``provision`` could not be recorded (a
+            ``StoreError`` for that agent; logged, and tried again on the next tick).
         billing: billing events accepted.
+        billing_failed: agents whose billing event could not be recorded (likewise).
         reconciled: Recif reconcile passes run.
         reconcile_events: platform events those passes fed to the machine.
         reconcile_actions: Kubernetes actions those passes performed.
@@ -67,14 +70,20 @@ class TickReport:
     effects: int = 0
     parked: int = 0
     provisioned: int = 0
+    provision_failed: int = 0
     billing: int = 0
+    billing_failed: int = 0
     reconciled: int = 0
     reconcile_events: int = 0
     reconcile_actions: int = 0
 
     @property
     def busy(self) -> bool:
-        """True when the tick changed something (so another one may find more to do)."""
+        """True when the tick changed something (so another one may find more to do).
+
+        Failures change nothing, so they do not count: a step that fails for one agent on
+        every tick must not keep ``run_until_idle`` going.
+        """
         return bool(
             self.observed
             or self.timers
@@ -275,6 +284,9 @@ class Platform:
         provision pending agents, meter and check billing, reconcile due Recif agents.
 
         Ticks are serialised (one at a time); ``send`` may be called from other threads.
+        The provision and billing steps go agent by agent: a ``StoreError`` for one agent's
+        event is logged and counted (``provision_failed``, ``billing_failed``) and the tick
+        goes on with the others.
 
         Raises:
             StoreError: the store failed in a way worth reporting (retryable ones are left for
@@ -291,9 +303,9 @@ class Platform:
             records = self.store.agents()
             now = self.clock.now()
             if self.auto_provision:
-                report.provisioned = self._provision(records)
+                report.provisioned, report.provision_failed = self._provision(records)
             if self.billing is not None:
-                report.billing = self.billing.run(records, now)
+                report.billing, report.billing_failed = self.billing.run(records, now)
             if self.reconciler is not None:
                 # New deployed Recif agents are enqueued, then the loop runs what is due.
                 for outcome in self.reconciler.run_due(records):
@@ -419,8 +431,8 @@ class Platform:
                 return n
         return len(items)
 
-    def _provision(self, records: list[AgentRecord]) -> int:
-        sent = 0
+    def _provision(self, records: list[AgentRecord]) -> tuple[int, int]:
+        sent = failed = 0
         for r in records:
             machine = self.controller.machines.get(r.machine)
             if r.snapshot.status != "pending" or machine is None:
@@ -431,9 +443,15 @@ class Platform:
             event = attrs.evolve(
                 event, id=derived_id("provision", r.agent_id, r.snapshot.version, event)
             )
-            if isinstance(self.controller.handle(r.agent_id, event), Step):
+            try:
+                outcome = self.controller.handle(r.agent_id, event)
+            except StoreError as exc:  # this agent's alone: the others are still provisioned
+                failed += 1
+                log.warning("provision for agent %s was not recorded: %s", r.agent_id, exc)
+                continue
+            if isinstance(outcome, Step):
                 sent += 1
-        return sent
+        return sent, failed
 
     @staticmethod
     def _count(outcome: ReconcileOutcome, report: TickReport) -> None:

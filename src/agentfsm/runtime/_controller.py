@@ -26,6 +26,7 @@ from agentfsm._engine import decide
 from agentfsm._errors import InvalidInput
 from agentfsm._machine import Machine
 from agentfsm._values import Context, Event, Refusal, Snapshot, Step
+from agentfsm._words import quote
 from agentfsm.runtime._clock import Clock, SystemClock
 from agentfsm.runtime._errors import (
     DuplicateEvent,
@@ -107,7 +108,18 @@ def _key(agent_id: str, scope: str, event_id: str, index: int) -> str:
 
 def _check_principal(principal: object) -> None:
     if principal is not None and (not isinstance(principal, str) or not principal):
-        raise InvalidInput(f"a principal must be a non-empty string or None, not {principal!r}")
+        raise InvalidInput(
+            f"a principal must be a non-empty string or None, not {quote(principal)}"
+        )
+
+
+def _check_delivery(agent_id: object, event: object) -> None:
+    # Checked before the agent id is looked up anywhere: a list or a dict is not hashable,
+    # and a cache or a store must not be the one to say so with a TypeError.
+    if not isinstance(agent_id, str):
+        raise InvalidInput(f"an agent id must be a string, not {quote(agent_id)}")
+    if not isinstance(event, Event):
+        raise InvalidInput(f"an event must be an Event, not {quote(event)}")
 
 
 def default_scrub(data: Any) -> Any:
@@ -264,7 +276,8 @@ class Controller:
         replays to its current snapshot.
 
         Raises:
-            InvalidInput: ``agent_id`` is empty.
+            InvalidInput: ``agent_id`` is not a non-empty string, ``machine`` is not a string,
+                or ``data`` is not the machine's record.
             UnknownMachine: ``machine`` was not given to this controller.
             AgentExists: the id is taken.
         """
@@ -276,13 +289,17 @@ class Controller:
         """Register several agents ``(agent_id, machine, data)`` in one transaction.
 
         Raises:
+            InvalidInput: as for ``create``; none of the agents is created.
+            UnknownMachine: a machine was not given to this controller.
             AgentExists: an id is taken; none of the agents is created.
         """
         now = self.clock.now()
         writes: list[Write] = []
         for agent_id, machine_name, data in agents:
             if not isinstance(agent_id, str) or not agent_id:
-                raise InvalidInput(f"an agent id must be a non-empty string, not {agent_id!r}")
+                raise InvalidInput(f"an agent id must be a non-empty string, not {quote(agent_id)}")
+            if not isinstance(machine_name, str):
+                raise InvalidInput(f"a machine name must be a string, not {quote(machine_name)}")
             machine = self._machine(machine_name)
             snap = machine.initial(data, now)
             writes.append(
@@ -374,7 +391,8 @@ class Controller:
             The ``Step`` (accepted) or the ``Refusal``.
 
         Raises:
-            InvalidInput: ``principal`` is not a non-empty string or ``None``.
+            InvalidInput: ``agent_id`` is not a string, ``event`` is not an ``Event``, or
+                ``principal`` is not a non-empty string or ``None``.
             UnknownAgent: no such agent.
             VersionConflict: other writers kept changing the agent for ``max_retries``
                 attempts; retryable.
@@ -385,6 +403,7 @@ class Controller:
                 than those given (migrate it first); nothing was written.
             StoreError: the store failed (``retryable`` says whether to try again).
         """
+        _check_delivery(agent_id, event)
         _check_principal(principal)
         if event.id is None:
             event = attrs.evolve(event, id=uuid.uuid4().hex)
@@ -440,11 +459,13 @@ class Controller:
             One outcome per delivery, in order.
 
         Raises:
-            InvalidInput: a delivery's principal is not a non-empty string or ``None``.
+            InvalidInput: a delivery's agent id is not a string, its event not an ``Event``, or
+                its principal not a non-empty string or ``None``.
             StoreError: the errors of ``handle`` (``VersionConflict``, ``UnknownAgent``,
                 ``IdempotencyKeyMismatch``…), from the first delivery that fails one at a time.
         """
         for d in deliveries:
+            _check_delivery(d.agent_id, d.event)
             _check_principal(d.principal)
         items = [d if d.event.id is not None else _with_id(d) for d in deliveries]
         cache = self._cache

@@ -14,7 +14,15 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from agentfsm._errors import MissingExtra
+from agentfsm._errors import InvalidInput, MissingExtra
+from agentfsm._words import quote
+from agentfsm.runtime._arguments import (
+    MAX_INT,
+    check_count,
+    check_filter,
+    check_instant,
+    check_seconds,
+)
 from agentfsm.runtime._codec import DEFAULT_CODEC, Codec
 from agentfsm.runtime._errors import (
     AgentExists,
@@ -48,7 +56,7 @@ from agentfsm.runtime._schema import (
     POSTGRES_V1,
     SCHEMA_VERSION,
 )
-from agentfsm.runtime._storable import storable_key
+from agentfsm.runtime._storable import storable_key, wanted_ids
 from agentfsm.runtime._store import check_batch
 
 if TYPE_CHECKING:
@@ -134,7 +142,11 @@ class PostgresStore:
 
     Raises:
         MissingExtra: psycopg is not installed (``pip install 'agentfsm[postgres]'``).
-        StoreError: the DSN or the schema name is malformed.
+        InvalidInput: an argument has the wrong type (a DSN or a schema name that is not a
+            string, pool sizes that are not whole numbers with ``1 <= min_size <= max_size``,
+            a ``connect_timeout`` that is not a finite, non-negative number).
+        StoreError: the DSN (one holding a NUL or a lone surrogate, too) or the schema name
+            is malformed.
         StoreUnavailable: the server cannot be reached or refuses the login.
         ForeignDatabase: the schema holds another program's tables.
         SchemaTooNew: the schema was written by a newer agentfsm.
@@ -155,6 +167,7 @@ class PostgresStore:
             import psycopg_pool
         except ImportError as exc:  # pragma: no cover - the extra is installed in tests
             raise MissingExtra("PostgresStore", "postgres", "psycopg") from exc
+        _check_open_arguments(dsn, schema, min_size, max_size, connect_timeout)
         if not _SCHEMA_NAME.match(schema):
             raise StoreError(
                 f"the schema name {schema!r} must be lower-case letters, digits and underscores"
@@ -322,16 +335,17 @@ class PostgresStore:
             else []
         )
         if not rows:
-            raise UnknownAgent(f"no agent {agent_id!r} is stored; create it first")
+            raise UnknownAgent(f"no agent {quote(agent_id)} is stored; create it first")
         return rows[0]  # type: ignore[no-any-return]
 
     def load_many(self, agent_ids: Iterable[str]) -> dict[str, AgentRecord]:
         """The stored agents among ``agent_ids``; unknown ids are left out.
 
         Raises:
+            InvalidInput: ``agent_ids`` is one string, or not iterable.
             CorruptDatabase: a row is damaged.
         """
-        ids = [a for a in dict.fromkeys(agent_ids) if _key_ok(a)]
+        ids = [a for a in wanted_ids(agent_ids) if "\x00" not in a]
         sql = f"SELECT {_AGENT_COLS} FROM agents WHERE id = ANY(%s)"
         return {r.agent_id: r for r in self._read(sql, (ids,), self._rows.agent)}
 
@@ -466,7 +480,9 @@ class PostgresStore:
         return self._read(sql, (agent_id,), self._rows.audit)
 
     def audit_log(self, after_seq: int = 0, limit: int | None = None) -> list[AuditRow]:
-        """Audit rows after ``after_seq``, oldest first."""
+        """Audit rows after ``after_seq``, oldest first (``InvalidInput`` for a bad count)."""
+        check_count("after_seq", after_seq)
+        check_count("limit", limit, optional=True)
         sql = f"SELECT {_AUDIT_COLS} FROM audit WHERE seq > %s ORDER BY seq LIMIT %s"
         return self._read(sql, (after_seq, limit), self._rows.audit)
 
@@ -523,7 +539,13 @@ class PostgresStore:
     def outbox(
         self, *, state: str | None = None, agent_id: str | None = None, limit: int | None = None
     ) -> list[OutboxItem]:
-        """Outbox items, oldest first, filtered by state and agent."""
+        """Outbox items, oldest first, filtered by state and agent (``InvalidInput`` for a
+        filter that is not a string, or a bad ``limit``)."""
+        check_filter("state", state)
+        check_filter("agent_id", agent_id)
+        check_count("limit", limit, optional=True)
+        if not all(v is None or _key_ok(v) for v in (state, agent_id)):
+            return []  # nothing is stored under such a key
         sql = (
             f"SELECT {_OUTBOX_COLS} FROM outbox WHERE (%s::text IS NULL OR state = %s) "
             "AND (%s::text IS NULL OR agent_id = %s) ORDER BY id LIMIT %s"
@@ -532,8 +554,9 @@ class PostgresStore:
 
     def prune_done(self, older_than: datetime, limit: int | None = None) -> int:
         """Delete done items last changed before ``older_than`` (see ``Store.prune_done``)."""
-        if limit is not None and (not isinstance(limit, int) or limit <= 0):
-            raise StoreError(f"limit must be a positive number of rows or None, not {limit!r}")
+        if limit is not None and (type(limit) is not int or not 0 < limit <= MAX_INT):
+            raise StoreError(f"limit must be a positive number of rows or None, not {quote(limit)}")
+        check_instant("older_than", older_than)
         with self._tx() as conn:
             return conn.execute(
                 "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
@@ -557,7 +580,10 @@ class PostgresStore:
         return self._update_held("DELETE FROM timers WHERE token = %s", (token,))
 
     def timers(self, agent_id: str | None = None) -> list[TimerRow]:
-        """Pending timers, earliest first."""
+        """Pending timers, earliest first (``InvalidInput`` for an id that is not a string)."""
+        check_filter("agent_id", agent_id)
+        if agent_id is not None and not _key_ok(agent_id):
+            return []
         sql = (
             f"SELECT {_TIMER_COLS} FROM timers WHERE (%s::text IS NULL OR agent_id = %s) "
             "ORDER BY due_at"
@@ -568,6 +594,27 @@ class PostgresStore:
 def _key_ok(value: object) -> bool:
     """Whether a row could be stored under ``value``: PostgreSQL text holds no U+0000 either."""
     return storable_key(value) and "\x00" not in value  # type: ignore[operator]
+
+
+def _check_open_arguments(
+    dsn: object, schema: object, min_size: object, max_size: object, connect_timeout: object
+) -> None:
+    if not isinstance(dsn, str):
+        raise InvalidInput(f"the DSN must be a string, not {quote(dsn)}")
+    if not _key_ok(dsn):
+        raise StoreError(
+            "the PostgreSQL DSN holds a NUL or a lone surrogate, which libpq cannot read"
+        )
+    if not isinstance(schema, str):
+        raise InvalidInput(f"the schema name must be a string, not {quote(schema)}")
+    for name, size in (("min_size", min_size), ("max_size", max_size)):
+        if type(size) is not int or not 0 <= size <= 10_000:
+            raise InvalidInput(f"{name} must be a whole number of connections, not {quote(size)}")
+    if min_size > max_size or max_size < 1:  # type: ignore[operator]
+        raise InvalidInput(
+            f"the pool needs 1 <= max_size and min_size <= max_size ({min_size}, {max_size})"
+        )
+    check_seconds("connect_timeout", connect_timeout)
 
 
 def _one_statement(w: Write) -> bool:

@@ -20,6 +20,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from agentfsm._errors import InvalidInput
+from agentfsm._private_file import create_owner_only
+from agentfsm._words import quote
+from agentfsm.runtime._arguments import (
+    MAX_INT,
+    check_count,
+    check_filter,
+    check_instant,
+    check_seconds,
+)
 from agentfsm.runtime._codec import DEFAULT_CODEC, Codec
 from agentfsm.runtime._errors import (
     AgentExists,
@@ -30,7 +40,6 @@ from agentfsm.runtime._errors import (
     UnknownAgent,
     VersionConflict,
 )
-from agentfsm.runtime._private_file import create_owner_only
 from agentfsm.runtime._records import (
     CREATE,
     DONE,
@@ -45,7 +54,7 @@ from agentfsm.runtime._records import (
 from agentfsm.runtime._rows import RowReader, parse_time
 from agentfsm.runtime._schema import SCHEMA_VERSION, SQLITE_STEPS, SQLITE_V1
 from agentfsm.runtime._sqlite_check import check_file_read_only, schema_version
-from agentfsm.runtime._storable import storable_key
+from agentfsm.runtime._storable import storable_key, wanted_ids
 from agentfsm.runtime._store import check_batch
 
 
@@ -123,6 +132,11 @@ class SQLiteStore:
             crash of the process; ``"FULL"`` also survives a power loss, at a cost per commit.
 
     Raises:
+        InvalidInput: an argument has the wrong type: a path that is not a string or a
+            ``PathLike`` of one (or holds a NUL or a lone surrogate, which no file name can),
+            a ``synchronous`` that is not a string, a ``busy_timeout`` that is not a finite,
+            non-negative number.
+        StoreError: ``synchronous`` is not one of SQLite's settings.
         CorruptDatabase: the file is not a SQLite database, or is damaged.
         ForeignDatabase: the file holds another program's tables.
         SchemaTooNew: the file was written by a newer agentfsm.
@@ -137,9 +151,14 @@ class SQLiteStore:
         busy_timeout: float = 30.0,
         synchronous: str = "NORMAL",
     ) -> None:
+        if not isinstance(synchronous, str):
+            raise InvalidInput(f"synchronous must be a string, not {quote(synchronous)}")
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            raise StoreError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous}")
-        self.path = os.fspath(path)
+            raise StoreError(
+                f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {quote(synchronous)}"
+            )
+        check_seconds("busy_timeout", busy_timeout)
+        self.path = _checked_path(path)
         self.codec = codec
         self._busy = busy_timeout
         self._sync = synchronous.upper()
@@ -330,16 +349,17 @@ class SQLiteStore:
             else []
         )
         if not rows:
-            raise UnknownAgent(f"no agent {agent_id!r} is stored; create it first")
+            raise UnknownAgent(f"no agent {quote(agent_id)} is stored; create it first")
         return self._agent(rows[0])
 
     def load_many(self, agent_ids: Iterable[str]) -> dict[str, AgentRecord]:
         """The stored agents among ``agent_ids``; unknown ids are left out.
 
         Raises:
+            InvalidInput: ``agent_ids`` is one string, or not iterable.
             CorruptDatabase: a row is damaged.
         """
-        ids = [a for a in dict.fromkeys(agent_ids) if storable_key(a)]
+        ids = wanted_ids(agent_ids)
         out: dict[str, AgentRecord] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -459,7 +479,7 @@ class SQLiteStore:
         for agent_id, version in expected.items():
             found = stored.get(agent_id)
             if found is None:
-                raise UnknownAgent(f"no agent {agent_id!r} is stored; create it first")
+                raise UnknownAgent(f"no agent {quote(agent_id)} is stored; create it first")
             if found != version:
                 raise VersionConflict(agent_id, version)
 
@@ -482,7 +502,9 @@ class SQLiteStore:
         return [self._audit(r) for r in self._read(sql, (agent_id,))]
 
     def audit_log(self, after_seq: int = 0, limit: int | None = None) -> list[AuditRow]:
-        """Audit rows after ``after_seq``, oldest first."""
+        """Audit rows after ``after_seq``, oldest first (``InvalidInput`` for a bad count)."""
+        check_count("after_seq", after_seq)
+        check_count("limit", limit, optional=True)
         sql = f"SELECT {_AUDIT_COLS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"
         rows = self._read(sql, (after_seq, -1 if limit is None else limit))
         return [self._audit(r) for r in rows]
@@ -552,7 +574,13 @@ class SQLiteStore:
     def outbox(
         self, *, state: str | None = None, agent_id: str | None = None, limit: int | None = None
     ) -> list[OutboxItem]:
-        """Outbox items, oldest first, filtered by state and agent."""
+        """Outbox items, oldest first, filtered by state and agent (``InvalidInput`` for a
+        filter that is not a string, or a bad ``limit``)."""
+        check_filter("state", state)
+        check_filter("agent_id", agent_id)
+        check_count("limit", limit, optional=True)
+        if not all(v is None or storable_key(v) for v in (state, agent_id)):
+            return []  # nothing is stored under such a key
         sql = (
             f"SELECT {_OUTBOX_COLS} FROM outbox WHERE (? IS NULL OR state = ?) "
             "AND (? IS NULL OR agent_id = ?) ORDER BY id LIMIT ?"
@@ -563,6 +591,7 @@ class SQLiteStore:
     def prune_done(self, older_than: datetime, limit: int | None = None) -> int:
         """Delete done items last changed before ``older_than`` (see ``Store.prune_done``)."""
         _check_limit(limit)
+        check_instant("older_than", older_than)
         try:
             with self._write() as conn:
                 return conn.execute(
@@ -595,7 +624,10 @@ class SQLiteStore:
         return self._update_held("DELETE FROM timers WHERE token = ?", (token,))
 
     def timers(self, agent_id: str | None = None) -> list[TimerRow]:
-        """Pending timers, earliest first."""
+        """Pending timers, earliest first (``InvalidInput`` for an id that is not a string)."""
+        check_filter("agent_id", agent_id)
+        if agent_id is not None and not storable_key(agent_id):
+            return []
         sql = f"SELECT {_TIMER_COLS} FROM timers WHERE (? IS NULL OR agent_id = ?) ORDER BY due_at"
         return [self._timer(r) for r in self._read(sql, (agent_id, agent_id))]
 
@@ -611,8 +643,20 @@ def _audit_args(w: Write, dumps: Any) -> tuple[Any, ...]:
 
 
 def _check_limit(limit: int | None) -> None:
-    if limit is not None and (not isinstance(limit, int) or limit <= 0):
-        raise StoreError(f"limit must be a positive number of rows or None, not {limit!r}")
+    if limit is not None and (type(limit) is not int or not 0 < limit <= MAX_INT):
+        raise StoreError(f"limit must be a positive number of rows or None, not {quote(limit)}")
+
+
+def _checked_path(path: object) -> str:
+    try:
+        text = os.fspath(path)  # type: ignore[call-overload]
+    except TypeError:
+        text = None
+    if not isinstance(text, str):
+        raise InvalidInput(f"path must be a string or a PathLike of one, not {quote(path)}")
+    if "\x00" in text or not storable_key(text):
+        raise InvalidInput(f"the path {quote(text)} holds a NUL or a lone surrogate")
+    return text
 
 
 def _translate(exc: sqlite3.DatabaseError, path: str) -> StoreError:

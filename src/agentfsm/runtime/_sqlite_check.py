@@ -57,10 +57,7 @@ def check_file_read_only(path: str, busy_timeout: float) -> None:
             f"{path!r} is not a usable SQLite database (it does not start with the SQLite "
             "header); point the store at a new file or at an agentfsm database"
         )
-    # A read-only connection to a WAL database leaves -wal and -shm files behind. When there
-    # is no -wal file nobody has the database open, and it can be read as an immutable file.
-    idle_wal = head[18:20] == bytes((_WAL, _WAL)) and not os.path.exists(path + "-wal")
-    uri = Path(path).resolve().as_uri() + ("?immutable=1" if idle_wal else "?mode=ro")
+    uri = read_only_uri(path, head)
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout)
     except sqlite3.Error:
@@ -78,6 +75,17 @@ def check_file_read_only(path: str, busy_timeout: float) -> None:
         # open, which may write, is the one that decides.
     finally:
         conn.close()
+
+
+def read_only_uri(path: str, head: bytes) -> str:
+    """The URI to read the SQLite file ``path`` (whose first bytes are ``head``) without
+    writing a byte.
+
+    A read-only connection to a WAL database leaves -wal and -shm files behind. When there is
+    no -wal file nobody has the database open, and it can be read as an immutable file.
+    """
+    idle_wal = head[18:20] == bytes((_WAL, _WAL)) and not os.path.exists(path + "-wal")
+    return Path(path).resolve().as_uri() + ("?immutable=1" if idle_wal else "?mode=ro")
 
 
 def schema_version(conn: sqlite3.Connection, path: str) -> int | None:

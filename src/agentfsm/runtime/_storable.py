@@ -12,9 +12,11 @@ reports that as a ``CodecError`` too.)
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from agentfsm._errors import InvalidInput
+from agentfsm._words import quote
 from agentfsm.runtime._errors import CodecError
 from agentfsm.runtime._records import Write
 
@@ -35,6 +37,25 @@ def text_problem(text: str) -> str | None:
 def storable_key(value: object) -> bool:
     """Whether a row could be stored under ``value`` (a string that passes ``text_problem``)."""
     return isinstance(value, str) and text_problem(value) is None
+
+
+def wanted_ids(agent_ids: Iterable[str]) -> list[str]:
+    """The distinct ids of ``agent_ids`` a row could be stored under, in order, as plain strings
+    (the others name nothing, and need not even be hashable).
+
+    Raises:
+        InvalidInput: ``agent_ids`` is a single string, or not iterable.
+    """
+    if isinstance(agent_ids, str | bytes):
+        raise InvalidInput(f"give the agent ids as a list, not the one string {quote(agent_ids)}")
+    try:
+        items = list(agent_ids)
+    except TypeError as exc:
+        raise InvalidInput(
+            f"agent ids must be an iterable of strings, not {quote(agent_ids)}"
+        ) from exc
+    # str.__str__ copies a str subclass into a plain str, whose equality and hash are a str's.
+    return list(dict.fromkeys(str.__str__(a) for a in items if storable_key(a)))
 
 
 def check_writes(writes: Sequence[Write]) -> None:
@@ -75,13 +96,14 @@ def check_writes(writes: Sequence[Write]) -> None:
                 continue
             if not isinstance(text, str):
                 raise CodecError(
-                    f"the {name} of event {w.event_id!r} must be a string, not "
-                    f"{type(text).__name__}: {text!r}"
+                    f"the {name} of event {quote(w.event_id)} must be a string, not "
+                    f"{type(text).__name__}: {quote(text)}"
                 )
             problem = text_problem(text)
             if problem is not None:
                 raise CodecError(
-                    f"cannot store the {name} {text!r} of event {w.event_id!r}: it {problem}"
+                    f"cannot store the {name} {quote(text)} of event {quote(w.event_id)}: "
+                    f"it {problem}"
                 )
 
 
@@ -132,6 +154,8 @@ def check_deliveries(deliveries: Sequence[Any], codec: Any) -> None:
                 continue
             problem = "is not a string" if not isinstance(text, str) else text_problem(text)
             if problem is not None:
-                raise CodecError(f"cannot store the {name} {text!r} of a delivery: it {problem}")
+                raise CodecError(
+                    f"cannot store the {name} {quote(text)} of a delivery: it {problem}"
+                )
         if codec is not None:
             codec.dumps(event.payload)

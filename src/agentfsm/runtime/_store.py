@@ -20,7 +20,10 @@ class Store(Protocol):
     """A durable home for agents, their audit log, the outbox and the timers.
 
     Every read raises ``CorruptDatabase`` (naming the table and the row) for a stored row it
-    cannot read back, and finds nothing by a key that nothing could be stored under.
+    cannot read back, and finds nothing by a key that nothing could be stored under. An
+    argument of the wrong type or out of range (a count that is not a whole number from 0 to
+    2**63 - 1, a time that is naive or has no UTC form, a filter that is not a string) is an
+    ``InvalidInput`` before anything is read or written.
     """
 
     def close(self) -> None:
@@ -40,7 +43,11 @@ class Store(Protocol):
         ...
 
     def load_many(self, agent_ids: Iterable[str]) -> dict[str, AgentRecord]:
-        """The stored agents among ``agent_ids`` (unknown ids are left out)."""
+        """The stored agents among ``agent_ids`` (unknown ids are left out).
+
+        Raises:
+            InvalidInput: ``agent_ids`` is one string, or not iterable.
+        """
         ...
 
     def agents(self) -> list[AgentRecord]:
@@ -77,7 +84,12 @@ class Store(Protocol):
         ...
 
     def audit_log(self, after_seq: int = 0, limit: int | None = None) -> list[AuditRow]:
-        """Audit rows with ``seq > after_seq``, oldest first, at most ``limit`` of them."""
+        """Audit rows with ``seq > after_seq``, oldest first, at most ``limit`` of them.
+
+        Raises:
+            InvalidInput: ``after_seq`` or ``limit`` is not a whole number from 0 to 2**63 - 1
+                (``limit`` may be ``None``).
+        """
         ...
 
     def claim_outbox(
@@ -119,7 +131,12 @@ class Store(Protocol):
     def outbox(
         self, *, state: str | None = None, agent_id: str | None = None, limit: int | None = None
     ) -> list[OutboxItem]:
-        """Outbox items, oldest first, filtered by state and agent."""
+        """Outbox items, oldest first, filtered by state and agent.
+
+        Raises:
+            InvalidInput: a filter is not a string or ``None``, or ``limit`` is not a whole
+                number from 0 to 2**63 - 1 or ``None``.
+        """
         ...
 
     def prune_done(self, older_than: datetime, limit: int | None = None) -> int:
@@ -131,7 +148,8 @@ class Store(Protocol):
         be pruned in short transactions.
 
         Raises:
-            StoreError: ``limit`` is not positive.
+            StoreError: ``limit`` is not a positive whole number (at most 2**63 - 1) or ``None``.
+            InvalidInput: ``older_than`` is not an aware datetime with a UTC form.
         """
         ...
 
@@ -150,7 +168,11 @@ class Store(Protocol):
         ...
 
     def timers(self, agent_id: str | None = None) -> list[TimerRow]:
-        """Pending timers, earliest first, for one agent or all."""
+        """Pending timers, earliest first, for one agent or all.
+
+        Raises:
+            InvalidInput: ``agent_id`` is not a string or ``None``.
+        """
         ...
 
 

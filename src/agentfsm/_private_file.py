@@ -5,6 +5,9 @@ payloads); a ledger holds balances. Left to ``sqlite3.connect``, a new file take
 umask (usually world-readable). Creating it empty first, with mode 0600, keeps it private: SQLite
 gives its ``-wal`` and ``-shm`` files the database file's permissions. An existing file keeps
 the permissions its owner gave it.
+
+It lives outside ``agentfsm.runtime`` so that the billing package can use it without
+importing the runtime.
 """
 
 from __future__ import annotations
