@@ -730,6 +730,7 @@ ALFE_SPEC = MachineSpec(
     updates=_UPDATES,
     effects=_EFFECTS,
     explanations=_MANAGED_EXPLANATIONS,
+    strict=True,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -782,6 +783,7 @@ ALFE_SELF_HOSTED_SPEC = MachineSpec(
             for name in ("stop", "start", "restart", "recreate")
         ),
     ),
+    strict=True,
 )
 
 ALFE = Machine(ALFE_SPEC, ALFE_IMPLEMENTATIONS, record=AlfeAgent)

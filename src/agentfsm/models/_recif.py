@@ -624,6 +624,7 @@ RECIF_SPEC = MachineSpec(
     updates=_UPDATES,
     effects=_EFFECTS,
     explanations=_EXPLANATIONS,
+    strict=True,
 )
 
 RECIF = Machine(RECIF_SPEC, RECIF_IMPLEMENTATIONS, record=RecifAgent)
