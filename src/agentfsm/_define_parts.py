@@ -133,7 +133,16 @@ _PAYLOAD = frozenset({"payload"})
 
 
 @overload
-def guard(fn: GuardFunction, /) -> GuardDef: ...
+def guard(
+    fn: GuardFunction,
+    /,
+    *,
+    code: str | None = None,
+    sentence: str | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    reads_input: bool | None = None,
+) -> GuardDef: ...
 
 
 @overload
@@ -161,7 +170,8 @@ def guard(
     ``def has_quota(snapshot, event, context) -> bool``.
 
     Args:
-        fn: the function, when the decorator is used bare (``@guard``).
+        fn: the function, when the decorator is used bare (``@guard``) or ``guard`` is called
+            on it (``guard(lambda s, e, c: ..., name="fits", code=...)``).
         code: the refusal code when it fails (default: ``"<name>_failed"``).
         sentence: the refusal sentence; ``{label}``, ``{status}``, ``{event}`` and the
             policy's durations (``{grace_period}``…) are filled in (default: "<Label> is not
@@ -257,7 +267,7 @@ def _action(kind: str, fn: ActionFunction | None, name: str | None) -> Any:
 
 
 @overload
-def update(fn: ActionFunction, /) -> ActionDef: ...
+def update(fn: ActionFunction, /, *, name: str | None = None) -> ActionDef: ...
 
 
 @overload
@@ -285,7 +295,7 @@ def update(
 
 
 @overload
-def effect(fn: ActionFunction, /) -> ActionDef: ...
+def effect(fn: ActionFunction, /, *, name: str | None = None) -> ActionDef: ...
 
 
 @overload

@@ -18,9 +18,11 @@ from agentfsm.models import MACHINES
 from agentfsm.render import DEFAULT_DOCS_DIR
 
 _MODELS = ", ".join(MACHINES)
+_OWN = "or your own: path/to/file.py:NAME, package.module:NAME"
 
 _EPILOG = f"""\
 models: {_MODELS}
+  {_OWN}
 
 examples:
   agentfsm demo                      run a small fleet live: real processes, faults, releases
@@ -30,6 +32,7 @@ examples:
   agentfsm diagram recif --format dot | dot -Tsvg > recif.svg
   agentfsm offered alfe stopped      what a stopped Alfe agent offers, and why not the rest
   agentfsm check                     prove every model's invariants
+  agentfsm check examples/gpu_job.py:MACHINE   check a machine of your own
 """
 
 
@@ -49,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    model_help = f"the model: {_MODELS}"
+    model_help = f"the model: {_MODELS} ({_OWN})"
 
     p = sub.add_parser("demo", help="run a small fleet live, with injected faults")
     p.description = (
