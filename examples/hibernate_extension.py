@@ -11,8 +11,7 @@ from __future__ import annotations
 import attrs
 from hypothesis import settings
 
-from agentfsm import EventSpec, Machine, StateSpec, TransitionSpec
-from agentfsm._values import Actor
+from agentfsm import Actor, EventSpec, Machine, StateSpec, TransitionSpec
 from agentfsm.models import ALFE_IMPLEMENTATIONS, ALFE_SPEC, AlfeAgent
 from agentfsm.testing import invariant, lifecycle_test
 
