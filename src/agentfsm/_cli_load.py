@@ -1,4 +1,4 @@
-"""Finding a user's machine for the command line: ``path/to/file.py:NAME`` or ``package.module:NAME``.
+"""Finding a machine of the user's own for the command line: ``file.py:NAME`` or ``module:NAME``.
 
 The module is imported (its code runs, as ``python file.py`` would run it), so its invariants
 and check profile register themselves; ``NAME`` defaults to the module's only ``Machine``.
