@@ -299,7 +299,7 @@ def test_a_role_not_listed_is_refused() -> None:
     refusal = decide(machine, snapshot, "freeze", actor=AUDITOR)
     assert isinstance(refusal, Refusal)
     assert refusal.code == "actor_not_allowed"
-    assert refusal.message == "Freeze can only be sent by the operator, not by a auditor."
+    assert refusal.message == "Freeze can only be sent by the operator, not by an auditor."
     stranger = Role("stranger")
     refusal = decide(machine, snapshot, "freeze", actor=stranger)
     assert isinstance(refusal, Refusal)

@@ -35,6 +35,7 @@ API_PAGES = {
         f"agentfsm.{name}": f"api/{name}.md"
         for name in (
             "models",
+            "define",
             "effects",
             "analysis",
             "render",

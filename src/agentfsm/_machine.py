@@ -648,10 +648,15 @@ def actor_refusal(event: EventSpec, label: str, actor: AnyRole, status: str) -> 
     allowed = ", ".join(sorted(a.label for a in event.actors))
     return Refusal(
         code="actor_not_allowed",
-        message=f"{label} can only be sent by the {allowed}, not by a {actor.label}.",
+        message=f"{label} can only be sent by the {allowed}, not by {_a(actor.label)}.",
         event=event.name,
         status=status,
     )
+
+
+def _a(noun: str) -> str:
+    # "an owner", "an operator", but "a user" (the shipped sentences say so).
+    return f"{'an' if noun[:1].lower() in 'aeio' else 'a'} {noun}"
 
 
 def guard_refusal(guard: GuardSpec, status: str, event: str, label: str, policy: Policy) -> Refusal:

@@ -180,6 +180,14 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 def _to_payload(value: object) -> Mapping[str, Any]:
     if value is None:
         return _EMPTY
+    if value.__class__ is dict:  # the usual case, checked without the Mapping ABC
+        if not value:
+            return _EMPTY
+        for key in value:
+            if key.__class__ is not str:
+                break
+        else:
+            return MappingProxyType(value.copy())
     if not isinstance(value, Mapping):
         raise InvalidInput(f"an event payload must be a mapping, not {type(value).__name__}")
     for key in value:

@@ -54,18 +54,13 @@ from agentfsm._define import (
     row,
 )
 from agentfsm._define_parts import ActionDef, Condition, GuardDef, effect, guard, update
-from agentfsm._spec import SAME
-from agentfsm._values import Actor, Role
 
 __all__ = [
-    "SAME",
     "ActionDef",
     "ActionLike",
-    "Actor",
     "Condition",
     "GuardDef",
     "GuardLike",
-    "Role",
     "Row",
     "RowDef",
     "define_machine",
