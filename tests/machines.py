@@ -53,6 +53,7 @@ LAMP_SPEC = MachineSpec(
         ("broken", "switch", "A broken lamp does not switch; scrap it."),
         ("scrapped", "*", "The lamp is scrapped."),
     ),
+    strict=True,
 )
 
 

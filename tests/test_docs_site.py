@@ -35,6 +35,7 @@ API_PAGES = {
         f"agentfsm.{name}": f"api/{name}.md"
         for name in (
             "models",
+            "define",
             "effects",
             "analysis",
             "migrate",
@@ -215,6 +216,7 @@ PAGE_ROLES = {
         "what-each-status-offers",
         "the-vocabulary",
     ),
+    "agentfsm.define": ("the-things-you-call", "the-parts-of-a-table", "the-things-you-get-back"),
     "agentfsm.migrate": ("describing-a-migration", "checking-it", "running-it", "the-errors"),
     "agentfsm.interop": ("exporting", "loading", "the-things-you-get-back"),
     "agentfsm.testing": ("strategies", "lifecycle-tests", "invariants"),

@@ -8,7 +8,8 @@ module in a temporary directory and one mypy run checks them all (one run is a f
 one per block would be minutes).
 
 A block that is not a whole program (a fragment shown for its shape) is skipped by putting the
-line ``<!-- fragment -->`` right above its fence.
+line ``<!-- fragment -->`` right above its fence. A page whose blocks are one program, run in
+order (it says so with the comment ``tests/test_examples.py`` reads), is checked as one module.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAGMENT = "<!-- fragment -->"
+ONE_PROGRAM = "<!-- agentfsm: the python blocks of this page run as one program -->"
 _FENCE = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
@@ -36,20 +38,31 @@ def python_blocks(text: str) -> list[tuple[int, str]]:
     return blocks
 
 
-def _sources() -> dict[str, tuple[str, int, str]]:
-    """module name -> (the file it comes from, the offset of its lines there, code)."""
+def _sources() -> dict[str, tuple[str, list[int], str]]:
+    """module name -> (the file it comes from, each module line's line there, code)."""
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-    found: dict[str, tuple[str, int, str]] = {}
+    found: dict[str, tuple[str, list[int], str]] = {}
     for page in pages:
         where = page.relative_to(ROOT).as_posix()
         stem = re.sub(r"\W", "_", where.removesuffix(".md"))
-        for first, code in python_blocks(page.read_text(encoding="utf-8")):
-            found[f"{stem}_line{first}"] = (where, first - 1, code)
-    for path in sorted((ROOT / "examples").glob("*.py")):
-        found[f"examples_{path.stem}"] = (f"examples/{path.name}", 0, path.read_text("utf-8"))
-    # Checks of the types users see, which only mypy runs (a value typed Any passes anything).
-    for path in sorted((ROOT / "tests" / "typing").glob("*.py")):
-        found[f"typing_{path.stem}"] = (f"tests/typing/{path.name}", 0, path.read_text("utf-8"))
+        text = page.read_text(encoding="utf-8")
+        blocks = python_blocks(text)
+        if ONE_PROGRAM in text and blocks:
+            lines = [first + i for first, code in blocks for i in range(code.count("\n"))]
+            found[stem] = (where, lines, "".join(code for _, code in blocks))
+            continue
+        for first, code in blocks:
+            lines = [first + i for i in range(code.count("\n") + 1)]
+            found[f"{stem}_line{first}"] = (where, lines, code)
+    files = [
+        *(("examples", p) for p in sorted((ROOT / "examples").glob("*.py"))),
+        # Checks of the types users see, which only mypy runs (a value typed Any passes anything).
+        *(("typing", p) for p in sorted((ROOT / "tests" / "typing").glob("*.py"))),
+    ]
+    for prefix, path in files:
+        code = path.read_text("utf-8")
+        where = path.relative_to(ROOT).as_posix()
+        found[f"{prefix}_{path.stem}"] = (where, list(range(1, code.count("\n") + 2)), code)
     return found
 
 
@@ -93,8 +106,10 @@ def test_docs_and_examples_pass_mypy_strict() -> None:
     for line in out.splitlines():
         match = _ERROR.match(line)
         if match and match["module"] in sources:
-            where, offset, _ = sources[match["module"]]
-            errors.append(f"{where}:{offset + int(match['line'])}:{match['rest']}")
+            where, lines, _ = sources[match["module"]]
+            line = int(match["line"])
+            at = lines[line - 1] if 0 < line <= len(lines) else line
+            errors.append(f"{where}:{at}:{match['rest']}")
         elif line.strip():
             errors.append(line)
     assert not errors, (

@@ -378,8 +378,9 @@ def test_regression_decide_names_a_malformed_event_or_context() -> None:
     from agentfsm.models import ALFE, AlfeAgent
 
     snapshot = ALFE.initial(AlfeAgent("ag_1", "support-agent"), T0)
+    # A str is an event's name (decide's fast path); bytes are still no event.
     with pytest.raises(InvalidInput, match="needs an Event"):
-        decide(ALFE, snapshot, "provision", Context(T0))  # type: ignore[arg-type]
+        decide(ALFE, snapshot, b"provision", Context(T0))  # type: ignore[arg-type]
     starting = snapshot._replace(status="starting")  # Start reads the clock here
     with pytest.raises(InvalidInput, match="needs a Context"):
         decide(ALFE, starting, Event("start", Actor.USER), T0)  # type: ignore[arg-type]

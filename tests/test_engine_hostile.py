@@ -260,7 +260,12 @@ def test_arguments_of_the_wrong_type_are_invalid_input(argument: Any) -> None:
     for call in (
         lambda: decide(argument, snapshot, event, context),
         lambda: decide(ALFE, argument, event, context),
-        lambda: decide(ALFE, snapshot, argument, context),
+        # A str there is an event's name (see the next test); anything else is no event.
+        *(
+            ()
+            if isinstance(argument, str)
+            else (lambda: decide(ALFE, snapshot, argument, context),)
+        ),
         lambda: decide(ALFE, snapshot, event, argument),
         lambda: offered(argument, snapshot, context),
         lambda: offered(ALFE, argument, context),
@@ -269,6 +274,14 @@ def test_arguments_of_the_wrong_type_are_invalid_input(argument: Any) -> None:
     ):
         with pytest.raises(InvalidInput):
             call()
+
+
+def test_a_str_in_the_event_position_is_an_event_name() -> None:
+    # decide takes an event by name; a name the machine does not know is refused, not raised.
+    snapshot = ALFE.initial(AlfeAgent("a", "b"), T0)
+    refusal = decide(ALFE, snapshot, "snapshot", Context(T0))
+    assert isinstance(refusal, Refusal)
+    assert refusal.code == "unknown_event"
 
 
 # -- one regression test per bug ------------------------------------------------------------

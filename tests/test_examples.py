@@ -13,12 +13,22 @@ ROOT = Path(__file__).resolve().parent.parent
 _BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
+# A page carrying this comment is a tutorial: its blocks build on each other, and run as one
+# program, in order.
+ONE_PROGRAM = "<!-- agentfsm: the python blocks of this page run as one program -->"
+
+
 def _markdown_blocks() -> list[tuple[str, str]]:
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
     blocks = []
     for page in pages:
-        for i, match in enumerate(_BLOCK.finditer(page.read_text(encoding="utf-8"))):
-            blocks.append((f"{page.relative_to(ROOT)}#{i + 1}", match.group(1)))
+        text = page.read_text(encoding="utf-8")
+        found = [m.group(1) for m in _BLOCK.finditer(text)]
+        if ONE_PROGRAM in text and found:
+            blocks.append((f"{page.relative_to(ROOT)}#all", "\n".join(found)))
+            continue
+        for i, code in enumerate(found):
+            blocks.append((f"{page.relative_to(ROOT)}#{i + 1}", code))
     return blocks
 
 

@@ -3,7 +3,8 @@
 Machines are data (``MachineSpec``), compiled once (``Machine``); an agent is a small
 ``Snapshot``; ``decide`` is a pure function returning a ``Step`` (new snapshot + effects to
 perform) or a ``Refusal`` (a stable code and a sentence). The shipped models live in
-``agentfsm.models``, effect records in ``agentfsm.effects``.
+``agentfsm.models``, effect records in ``agentfsm.effects``; ``agentfsm.define`` defines your
+own machine from a table in a few lines.
 """
 
 from agentfsm._engine import decide, fire, offered
@@ -39,9 +40,11 @@ from agentfsm._values import (
     Offer,
     Policy,
     Refusal,
+    Role,
     Snapshot,
     Step,
     policy_in_force,
+    role_named,
 )
 
 __version__ = "0.1.0"
@@ -72,6 +75,7 @@ __all__ = [
     "Offer",
     "Policy",
     "Refusal",
+    "Role",
     "Snapshot",
     "StateSpec",
     "Step",
@@ -83,4 +87,5 @@ __all__ = [
     "fire",
     "offered",
     "policy_in_force",
+    "role_named",
 ]

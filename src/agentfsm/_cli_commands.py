@@ -10,12 +10,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
+from agentfsm._cli_load import LoadError, is_reference, load_reference
 from agentfsm._demo_layout import DEFAULT_DEMO_DIR, demo_db
 from agentfsm._engine import offered
 from agentfsm._errors import InvalidInput
 from agentfsm._machine import Machine
 from agentfsm._story import demo_text
 from agentfsm.analysis import check as check_machine
+from agentfsm.analysis import profile_for
 from agentfsm.models import MACHINES
 from agentfsm.render import (
     DEFAULT_DOCS_DIR,
@@ -37,14 +39,23 @@ class UsageError(Exception):
 
 
 def machine_named(name: str) -> Machine:
-    """The shipped machine called ``name``.
+    """The shipped machine called ``name``, or the user's machine it references
+    (``path/to/file.py:NAME`` or ``package.module:NAME``; see ``agentfsm._cli_load``).
 
     Raises:
         UsageError: there is none; the message lists the models.
     """
+    if is_reference(name):
+        try:
+            return load_reference(name)
+        except LoadError as error:
+            raise UsageError(str(error)) from None
     machine = MACHINES.get(name)
     if machine is None:
-        raise UsageError(f"unknown model {name!r}; choose one of: {', '.join(MACHINES)}")
+        raise UsageError(
+            f"unknown model {name!r}; choose one of: {', '.join(MACHINES)}, "
+            "or name your own as path/to/file.py:NAME or package.module:NAME"
+        )
     return machine
 
 
@@ -93,8 +104,12 @@ def offered_actions(model: str, status: str, waited_minutes: float, out: TextIO)
             f"--waited must be a number of minutes from 0 to {MAX_WAITED_MINUTES:,}, "
             f"not {waited_minutes:g}"
         )
-    snapshot = sample_snapshot(machine, status)
-    offers = offered(machine, snapshot, sample_context(timedelta(minutes=waited_minutes)))
+    # A machine of the user's own has no sample agent: its check profile's first agent serves.
+    data_for = None if machine.name in MACHINES else (lambda _: profile_for(machine).initial_data)
+    snapshot = sample_snapshot(machine, status, data_for)
+    people = tuple(r for r in machine.roles if r.person)  # every role a person may act in
+    context = sample_context(timedelta(minutes=waited_minutes))
+    offers = offered(machine, snapshot, context, actor=people)
     out.write(f"An agent of the {model} model, {status} for {waited_minutes:g} min, is offered:\n")
     width = max(len(o.label) for o in offers) if offers else 0
     for o in offers:

@@ -22,7 +22,8 @@ from typing import Any
 
 import attrs
 
-from agentfsm._values import Actor
+from agentfsm._errors import InvalidInput
+from agentfsm._values import role_named
 from agentfsm.runtime import (
     AgentRecord,
     AuditRow,
@@ -106,7 +107,12 @@ def read_history(path: Path, agent_id: str) -> tuple[AgentRecord, list[AuditRow]
 
 
 def _actor(code: str | None) -> str:
-    return Actor(code).label if code is not None else "runtime"
+    if code is None:
+        return "runtime"
+    try:
+        return role_named(code).label
+    except InvalidInput:  # a role this process never made: its stored code says who
+        return code
 
 
 def _plain(value: Any) -> Any:

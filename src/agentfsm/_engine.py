@@ -13,7 +13,9 @@ durations that were applied.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from agentfsm._errors import InvalidInput, TransitionRefused
 from agentfsm._machine import (
@@ -21,6 +23,7 @@ from agentfsm._machine import (
     CompiledTransition,
     GuardFn,
     Machine,
+    actor_refusal,
     guard_refusal,
     payload_problems,
     sentence,
@@ -29,16 +32,22 @@ from agentfsm._spec import EventSpec, GuardSpec, guard_names
 from agentfsm._values import (
     _EMPTY,
     Actor,
+    AnyRole,
     Context,
     Event,
     Offer,
     Policy,
     RecordT,
     Refusal,
+    Role,
     Snapshot,
     Step,
 )
 from agentfsm._words import quote
+
+# Module globals are found faster than builtins on the hot path.
+_datetime = datetime
+_str = str
 
 # tuple.__new__(cls, items) builds a NamedTuple without its Python-level __new__: the fast path.
 _tuple_new = tuple.__new__
@@ -67,15 +76,28 @@ def _filled(machine: Machine, context: Context) -> Context:
 
 
 def decide(
-    machine: Machine[RecordT], snapshot: Snapshot[RecordT], event: Event, context: Context
+    machine: Machine[RecordT],
+    snapshot: Snapshot[RecordT],
+    event: Event | str,
+    context: Context | None = None,
+    # Not keyword-only, though they are meant to be passed by keyword: CPython specialises a
+    # call to a function with positional defaults, not one with keyword-only arguments, and
+    # this call is the hot path (measured: about 50 ns per decision).
+    payload: Mapping[str, Any] | None = None,
+    actor: AnyRole | str | None = None,
 ) -> Step[RecordT] | Refusal:
     """Decide what ``event`` does to the agent in ``snapshot``.
 
     Args:
         machine: the compiled machine of the agent's model.
         snapshot: the agent as it is now.
-        event: what happened, or what someone asks.
-        context: the time, and optionally a policy overriding the machine's.
+        event: what happened, or what someone asks: an ``Event``, or an event's name, with
+            ``payload`` and ``actor`` beside it (``decide(m, s, "start", ctx, actor=OWNER)``
+            is ``decide(m, s, Event.named("start", OWNER), ctx)``).
+        context: the time, and optionally a policy overriding the machine's. It may be
+            omitted for a machine built with ``timed=False``.
+        payload: with an event name only: the event's parameters (default: none).
+        actor: with an event name only: who sends it (default: ``Actor.USER``).
 
     Returns:
         A ``Step`` with the new snapshot (version + 1) and the effects to perform, or a
@@ -87,60 +109,73 @@ def decide(
         falls outside the years 1 to 9999).
 
     Raises:
-        InvalidInput: an argument is not a ``Machine``, ``Snapshot``, ``Event`` or
-            ``Context``: a programming error, not a bad event.
+        InvalidInput: an argument is not a ``Machine``, ``Snapshot``, ``Event`` (or event
+            name) or ``Context``, ``payload``/``actor`` come with an ``Event``, or the context
+            is missing for a timed machine: a programming error, not a bad event.
     """
     # This is the hot path: it reads the tables ``Machine`` prepared (see CompiledTransition)
     # and allocates nothing but the new snapshot and the step, besides what updates and effect
     # builders make. Every refusal it returns was built when the machine was compiled.
+    ev: Event = event  # type: ignore[assignment]
+    if event.__class__ is _str:
+        ev = Event.named(event, Actor.USER if actor is None else actor, payload)
+    elif payload is not None or actor is not None:
+        raise InvalidInput("decide takes payload and actor only with an event name")
+    # No context: the machine's clockless one; None for a timed machine (see _malformed).
+    ctx: Context = context or machine.no_clock  # type: ignore[assignment]
     try:
-        compiled = machine.events.get(event.name)
+        compiled = machine.events.get(ev.name)
         if compiled is None:
-            return _unknown_event(machine, snapshot, event)
-        policy = context.policy
+            return _unknown_event(machine, snapshot, ev)
+        policy = ctx.policy
         if policy is not machine.policy:
             if policy is None:
-                context = _filled(machine, context)
+                ctx = _filled(machine, ctx)
             else:
                 machine = machine.with_policy(policy)
-                compiled = machine.events[event.name]
+                compiled = machine.events[ev.name]
         # The snapshot is the caller's: a quick look for a foreign record, a version that is
-        # not an int or a naive ``since``; only a suspect one gets the full diagnosis.
+        # not an int or a ``since`` that is not an aware datetime (``None`` is fine for an
+        # untimed machine); only a suspect one gets the full diagnosis.
         record = machine.record
+        since = snapshot.since
         if (
             (record is not None and snapshot.data.__class__ is not record)
             or snapshot.version.__class__ is not int
-            or snapshot.since.tzinfo is None
+            or (
+                since.tzinfo is None
+                if since.__class__ is _datetime
+                else since is not machine.unset_since
+            )
         ):
-            bad = _bad_snapshot(machine, snapshot, event)
+            bad = _bad_snapshot(machine, snapshot, ev)
             if bad is not None:
                 return bad
         status = snapshot.status
-        if event.actor not in compiled.senders:
-            refusal = compiled.actor_refusals[event.actor].get(status)
-            return refusal if refusal is not None else _unknown_status(machine, snapshot, event)
+        if ev.actor not in compiled.senders:
+            return _actor_refused(machine, compiled, snapshot, ev)
         payload_ok = compiled.payload_ok
         if payload_ok is not None:
-            if not payload_ok(event.payload):
-                bad = _payload_refusal(machine, compiled, snapshot, event)
+            if not payload_ok(ev.payload):
+                bad = _payload_refusal(machine, compiled, snapshot, ev)
                 if bad is not None:
                     return bad
-        elif event.payload is not _EMPTY and event.payload:
-            bad = _payload_refusal(machine, compiled, snapshot, event)
+        elif ev.payload is not _EMPTY and ev.payload:
+            bad = _payload_refusal(machine, compiled, snapshot, ev)
             if bad is not None:
                 return bad
         candidates = compiled.by_status.get(status)
         if candidates is None:
             refusal = compiled.status_refusals.get(status)
-            return refusal if refusal is not None else _unknown_status(machine, snapshot, event)
+            return refusal if refusal is not None else _unknown_status(machine, snapshot, ev)
         first: Refusal | None = None
         for row in candidates:
             for test, spec in row.checks:
                 if spec is None:  # a compiled guard expression: it names what failed
-                    failed = test(snapshot, event, context)
+                    failed = test(snapshot, ev, ctx)
                     if failed is None:
                         continue
-                elif test(snapshot, event, context):
+                elif test(snapshot, ev, ctx):
                     continue
                 else:
                     failed = spec
@@ -152,24 +187,20 @@ def decide(
             else:
                 moves = row.moves
                 if moves is None:  # only a row with a chooser leaves ``moves`` unknown
-                    target = row.chooser(snapshot, event, context)  # type: ignore[misc]
+                    target = row.chooser(snapshot, ev, ctx)  # type: ignore[misc]
                     moves = target != status or row.spec.reenter
                 else:
                     target = row.target
                 update = row.update
-                data = (
-                    snapshot.data
-                    if update is None
-                    else update(snapshot.data, snapshot, event, context)
-                )
+                data = snapshot.data if update is None else update(snapshot.data, snapshot, ev, ctx)
                 after = _tuple_new(
                     Snapshot,
-                    (target, snapshot.version + 1, context.now if moves else snapshot.since, data),
+                    (target, snapshot.version + 1, ctx.now if moves else snapshot.since, data),
                 )
                 effect = row.effect
                 if effect is None:
                     return _tuple_new(Step, (after, (), row.spec))
-                effects = effect(snapshot, after, event, context)
+                effects = effect(snapshot, after, ev, ctx)
                 if effects.__class__ is not tuple:
                     effects = tuple(effects)
                 return _tuple_new(Step, (after, effects, row.spec))
@@ -177,11 +208,25 @@ def decide(
         return first
     except (TypeError, AttributeError) as exc:
         # Exceptions cost nothing until raised: malformed input is diagnosed only here.
-        return _malformed(machine, snapshot, event, context, exc)
+        return _malformed(machine, snapshot, ev, ctx, exc)
     except OverflowError:
         # Only time arithmetic overflows here (now + a timeout near datetime.max, or a policy
         # duration too long to add): the decision has no representable outcome.
-        return _out_of_range(machine, snapshot, event, context)
+        return _out_of_range(machine, snapshot, ev, ctx)
+
+
+def _actor_refused(
+    machine: Machine, compiled: CompiledEvent, snapshot: Snapshot, event: Event
+) -> Refusal:
+    status = snapshot.status
+    by_status = compiled.actor_refusals.get(event.actor)
+    refusal = by_status.get(status) if by_status is not None else None
+    if refusal is not None:
+        return refusal
+    if not isinstance(status, str) or status not in machine.states:
+        return _unknown_status(machine, snapshot, event)
+    # A role the machine does not know at all: refused the same way, built on demand.
+    return actor_refusal(compiled.spec, compiled.spec.label or event.name, event.actor, status)
 
 
 def _refusal_for(
@@ -193,7 +238,13 @@ def _refusal_for(
 
 
 def fire(
-    machine: Machine[RecordT], snapshot: Snapshot[RecordT], event: Event, context: Context
+    machine: Machine[RecordT],
+    snapshot: Snapshot[RecordT],
+    event: Event | str,
+    context: Context | None = None,
+    *,
+    payload: Mapping[str, Any] | None = None,
+    actor: AnyRole | str | None = None,
 ) -> Step[RecordT]:
     """Like ``decide``, for callers who prefer an exception to a ``Refusal``.
 
@@ -201,7 +252,7 @@ def fire(
         TransitionRefused: the engine refused; ``.refusal`` says why.
         InvalidInput: an argument is not of its type (see ``decide``).
     """
-    result = decide(machine, snapshot, event, context)
+    result = decide(machine, snapshot, event, context, payload=payload, actor=actor)
     if isinstance(result, Refusal):
         raise TransitionRefused(result)
     return result
@@ -210,11 +261,16 @@ def fire(
 def offered(
     machine: Machine[RecordT],
     snapshot: Snapshot[RecordT],
-    context: Context,
+    context: Context | None = None,
     *,
-    actor: Actor = Actor.USER,
+    actor: AnyRole | Iterable[AnyRole] = Actor.USER,
 ) -> tuple[Offer, ...]:
     """Which actions ``actor`` is offered on this agent now, and for each one not offered, why.
+
+    ``actor`` is one role, or every role a principal holds (``{OWNER, ADMIN}``): an action is
+    listed when any of them may send it, and decided as sent in the first of them (in the
+    event's own order of roles) that may. ``context`` may be omitted for a machine built with
+    ``timed=False``.
 
     Guards that read input a person types (like Recreate's confirmation) are not evaluated:
     the action is offered, and the offer lists the input it ``needs`` and what that input must
@@ -235,10 +291,11 @@ def offered(
         raise InvalidInput(f"offered needs a Machine, not {type(machine).__name__}")
     if not isinstance(snapshot, Snapshot):
         raise InvalidInput(f"offered needs a Snapshot, not {type(snapshot).__name__}")
+    if context is None and machine.no_clock is not None:
+        context = machine.no_clock
     if not isinstance(context, Context):
         raise InvalidInput(f"offered needs a Context, not {type(context).__name__}")
-    if not isinstance(actor, Actor):
-        raise InvalidInput(f"offered needs an Actor, not {type(actor).__name__}")
+    held = _held_roles(actor)
     policy = context.policy
     if policy is None:
         context = _filled(machine, context)
@@ -258,19 +315,32 @@ def offered(
     out: list[Offer] = []
     try:
         for plan in plans:
-            if actor not in plan.senders:
+            sender = next((a for a in plan.senders if a in held), None)
+            if sender is None:
                 continue
             entry = plan.by_status[status]
             if entry.__class__ is Offer:
                 out.append(entry)
             else:
-                out.append(_offer(plan, entry, snapshot, plan.probes[actor], context))
+                out.append(_offer(plan, entry, snapshot, plan.probes[sender], context))
     except OverflowError as exc:
         raise InvalidInput(
             f"a time the {machine.name} guards compute from now ({context.now.isoformat()}) "
             "is out of range"
         ) from exc
     return tuple(out)
+
+
+def _held_roles(actor: object) -> tuple[AnyRole, ...]:
+    if isinstance(actor, Actor | Role):
+        return (actor,)
+    if isinstance(actor, Iterable) and not isinstance(actor, str | bytes):
+        held = tuple(actor)
+        if held and all(isinstance(a, Actor | Role) for a in held):
+            return held
+    raise InvalidInput(
+        f"offered needs a role (Actor or Role) or the roles a principal holds, not {quote(actor)}"
+    )
 
 
 def snapshot_problem(machine: Machine, snapshot: Snapshot) -> str | None:
@@ -282,6 +352,8 @@ def snapshot_problem(machine: Machine, snapshot: Snapshot) -> str | None:
     if isinstance(version, bool) or not isinstance(version, int):
         return f"its version is {quote(version)}, not a whole number"
     since = snapshot.since
+    if since is None and not machine.timed:
+        return None  # an untimed machine records no time
     if not isinstance(since, datetime):
         return f"its since is {quote(since)}, not a timezone-aware datetime"
     try:
@@ -297,6 +369,18 @@ def _bad_snapshot(machine: Machine, snapshot: Snapshot, event: Event) -> Refusal
     problem = snapshot_problem(machine, snapshot)
     if problem is None:  # a subclass of the record, or an int subclass version: fine
         return None
+    version = snapshot.version
+    if (
+        not isinstance(snapshot.since, datetime)
+        and machine.record_problem(snapshot.data) is None
+        and isinstance(version, int)
+        and not isinstance(version, bool)
+    ):
+        # Only ``since`` is wrong, and it is not even a datetime: an unknown status is the
+        # better reason, as it always was for such a snapshot.
+        status = snapshot.status
+        if not isinstance(status, str) or status not in machine.states:
+            return _unknown_status(machine, snapshot, event)
     return _snapshot_refusal(machine, snapshot, event, problem)
 
 
@@ -484,6 +568,11 @@ def _malformed(
         raise InvalidInput(f"decide needs a Machine, not {type(machine).__name__}") from exc
     if not isinstance(event, Event):
         raise InvalidInput(f"decide needs an Event, not {type(event).__name__}") from exc
+    if context is None:
+        raise InvalidInput(
+            f"decide needs a Context for the {machine.name} machine: its rules read the time "
+            "(build it with timed=False if they never do)"
+        ) from exc
     if not isinstance(context, Context):
         raise InvalidInput(f"decide needs a Context, not {type(context).__name__}") from exc
     if not isinstance(snapshot, Snapshot):
@@ -494,4 +583,9 @@ def _malformed(
     problem = snapshot_problem(machine, snapshot)
     if problem is not None:
         return _snapshot_refusal(machine, snapshot, event, problem)
+    if context.now is None:  # the machine's own clockless context, and a rule read the time
+        raise InvalidInput(
+            f"a rule of the {machine.name} machine read the time, but it was built with "
+            "timed=False and given no Context: pass one, or build it timed"
+        ) from exc
     raise exc

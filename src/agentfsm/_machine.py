@@ -32,7 +32,7 @@ from agentfsm._spec import (
 )
 from agentfsm._values import (
     DEFAULT_POLICY,
-    Actor,
+    AnyRole,
     Context,
     Event,
     Policy,
@@ -221,7 +221,7 @@ class CompiledEvent:
         spec: EventSpec,
         by_status: dict[str, tuple[CompiledTransition, ...]],
         status_refusals: dict[str, Refusal],
-        actor_refusals: dict[Actor, dict[str, Refusal]],
+        actor_refusals: dict[AnyRole, dict[str, Refusal]],
     ) -> None:
         self.spec = spec
         self.actors = spec.actors
@@ -354,6 +354,13 @@ class Machine(Generic[RecordT]):
         policy: the durations the rules use. Everything that decides for this machine reads
             this one policy (``decide``, ``offered``, the ``Controller``), so they agree; a
             ``Context`` may still override it for one call.
+        strict: require every user action to be handled or explained in every status
+            (``None``, the default: the spec's own ``strict``). Every other structural check
+            runs either way.
+        timed: whether the machine's rules read the time (the default). A machine built with
+            ``timed=False`` needs no clock: ``decide`` and ``offered`` may be called without a
+            ``Context``, ``initial`` without ``now``, and its snapshots may have ``since=None``
+            (no time was recorded). With a ``Context``, the time is recorded as usual.
 
     Raises:
         InvalidMachine: a name is unknown, or (with ``validate``) a structural rule is broken.
@@ -377,11 +384,16 @@ class Machine(Generic[RecordT]):
         "events",
         "filled_context",
         "implementations",
+        "no_clock",
         "offer_plans",
         "policy",
         "record",
+        "roles",
         "spec",
         "states",
+        "strict",
+        "timed",
+        "unset_since",
     )
 
     @overload
@@ -393,6 +405,8 @@ class Machine(Generic[RecordT]):
         validate: bool = True,
         record: None = None,
         policy: Policy = DEFAULT_POLICY,
+        strict: bool | None = None,
+        timed: bool = True,
     ) -> None: ...
 
     @overload
@@ -404,6 +418,8 @@ class Machine(Generic[RecordT]):
         validate: bool = True,
         record: type[RecordT] | None,
         policy: Policy = DEFAULT_POLICY,
+        strict: bool | None = None,
+        timed: bool = True,
     ) -> None: ...
 
     def __init__(
@@ -414,6 +430,8 @@ class Machine(Generic[RecordT]):
         validate: bool = True,
         record: type[RecordT] | None = None,
         policy: Policy = DEFAULT_POLICY,
+        strict: bool | None = None,
+        timed: bool = True,
     ) -> None:
         if record is not None and not isinstance(record, type):
             raise InvalidInput(f"record must be a class, not {quote(record)}")
@@ -423,6 +441,13 @@ class Machine(Generic[RecordT]):
         self.implementations = implementations
         self.record = record
         self.policy = policy
+        self.strict: bool = spec.strict if strict is None else bool(strict)
+        self.timed = bool(timed)
+        self.roles: tuple[AnyRole, ...] = spec.roles
+        # What ``decide`` uses without a Context (None when the rules need the time), and the
+        # ``since`` a snapshot may carry without one (a value no snapshot holds when timed).
+        self.no_clock: Context | None = None if self.timed else _clockless(policy)
+        self.unset_since: object = _NEVER if self.timed else None
         # The same machine under other policies (see with_policy), shared by all of them.
         self._variants: dict[Policy, Machine[RecordT]] = {policy: self}
         self._root = self  # the machine as built; with_policy's variants point back to it
@@ -435,7 +460,7 @@ class Machine(Generic[RecordT]):
         if validate:
             from agentfsm._validate import structural_problems
 
-            problems = structural_problems(spec)
+            problems = structural_problems(spec, strict=self.strict)
             if problems:
                 raise InvalidMachine(spec.name, problems)
         self.states: frozenset[str] = frozenset(spec.state_names)
@@ -487,14 +512,19 @@ class Machine(Generic[RecordT]):
             for key in [k for k in variants if k != root.policy][:32]:
                 del variants[key]
         made: Machine[RecordT] = Machine(
-            self.spec, self.implementations, validate=False, record=self.record, policy=policy
+            self.spec,
+            self.implementations,
+            validate=False,
+            record=self.record,
+            policy=policy,
+            strict=self.strict,
+            timed=self.timed,
         )
-        variant = made
-        variant._variants = variants
-        variant._root = root
-        variants[policy] = variant
-        self._last = (policy, variant)
-        return variant
+        made._variants = variants
+        made._root = root
+        variants[policy] = made
+        self._last = (policy, made)
+        return made
 
     def record_problem(self, data: object) -> str | None:
         """Why ``data`` cannot be an agent's record in this machine, or ``None`` when it can."""
@@ -513,22 +543,41 @@ class Machine(Generic[RecordT]):
                 return self._explanations[key]
         return None
 
-    def initial(self, data: RecordT, now: datetime | Context) -> Snapshot[RecordT]:
+    def initial(
+        self, data: RecordT | None = None, now: datetime | Context | None = None
+    ) -> Snapshot[RecordT]:
         """A new agent's snapshot: the initial status, version 0, ``since`` = now.
 
         Args:
             data: the model's record for this agent (for example ``AlfeAgent(...)``).
-            now: an aware datetime, or a ``Context``.
+            now: an aware datetime, or a ``Context``. A machine built with ``timed=False``
+                may be given none: its snapshot's ``since`` is then ``None``.
 
         Raises:
             InvalidInput: ``data`` is not the machine's record type, or ``now`` is not an
-                aware datetime.
+                aware datetime (or is missing, for a timed machine).
         """
         problem = self.record_problem(data)
         if problem is not None:
             raise InvalidInput(f"a new agent's data is refused: {problem}")
-        when = now.now if isinstance(now, Context) else Context(now=now).now
-        return Snapshot(self.spec.initial, 0, when, data)
+        if now is None and not self.timed:
+            return Snapshot(self.spec.initial, 0, None, data)  # type: ignore[arg-type]
+        when = now.now if isinstance(now, Context) else Context(now=now).now  # type: ignore[arg-type]
+        # record_problem has checked the data against the record type (None only where the
+        # machine declares no record).
+        return Snapshot(self.spec.initial, 0, when, data)  # type: ignore[arg-type]
+
+
+_NEVER = object()
+
+
+def _clockless(policy: Policy) -> Context:
+    # A context with no time, for machines whose rules never read it; built past the validator
+    # that requires an aware ``now``, so it exists only here.
+    context = object.__new__(Context)
+    Context.__dict__["now"].__set__(context, None)
+    Context.__dict__["policy"].__set__(context, policy)
+    return context
 
 
 def _resolve_names(spec: MachineSpec, impl: Implementations) -> list[str]:
@@ -629,19 +678,12 @@ def _compile_events(
             status_refusals[state.name] = Refusal(
                 code="not_allowed_from_status", message=reason, event=ev.name, status=state.name
             )
-        actor_refusals: dict[Actor, dict[str, Refusal]] = {}
-        allowed = ", ".join(sorted(a.label for a in ev.actors))
-        for actor in Actor:
+        actor_refusals: dict[AnyRole, dict[str, Refusal]] = {}
+        for actor in machine.roles:
             if actor in ev.actors:
                 continue
             actor_refusals[actor] = {
-                state.name: Refusal(
-                    code="actor_not_allowed",
-                    message=(f"{label} can only be sent by the {allowed}, not by a {actor.label}."),
-                    event=ev.name,
-                    status=state.name,
-                )
-                for state in spec.states
+                state.name: actor_refusal(ev, label, actor, state.name) for state in spec.states
             }
         compiled[ev.name] = CompiledEvent(
             spec=ev,
@@ -650,6 +692,22 @@ def _compile_events(
             actor_refusals=actor_refusals,
         )
     return compiled
+
+
+def actor_refusal(event: EventSpec, label: str, actor: AnyRole, status: str) -> Refusal:
+    """The refusal of ``event`` sent by ``actor``, a role that may not send it."""
+    allowed = ", ".join(sorted(a.label for a in event.actors))
+    return Refusal(
+        code="actor_not_allowed",
+        message=f"{label} can only be sent by the {allowed}, not by {_a(actor.label)}.",
+        event=event.name,
+        status=status,
+    )
+
+
+def _a(noun: str) -> str:
+    # "an owner", "an operator", but "a user" (the shipped sentences say so).
+    return f"{'an' if noun[:1].lower() in 'aeio' else 'a'} {noun}"
 
 
 def guard_refusal(guard: GuardSpec, status: str, event: str, label: str, policy: Policy) -> Refusal:

@@ -14,7 +14,7 @@ from typing import Union
 
 import attrs
 
-from agentfsm._values import Actor
+from agentfsm._values import Actor, AnyRole
 
 SAME = "="
 """A transition target meaning "stay in the source status" (an internal transition)."""
@@ -63,22 +63,24 @@ class EventSpec:
 
     Attributes:
         name: the event name (``"recreate"``).
-        actors: who may send it; anyone else is refused with ``actor_not_allowed``.
+        actors: the roles that may send it (``Actor`` members or the machine's own ``Role``s);
+            anyone else is refused with ``actor_not_allowed``.
         label: the action's name for people (``"Recreate"``).
         description: what it does.
         fields: the payload fields it carries.
     """
 
     name: str
-    actors: frozenset[Actor]
+    actors: frozenset[AnyRole]
     label: str = ""
     description: str = ""
     fields: tuple[FieldSpec, ...] = ()
 
     @property
     def is_user_action(self) -> bool:
-        """True when a user may send it: it is a dashboard control."""
-        return Actor.USER in self.actors
+        """True when a person may send it (``Actor.USER``, or a ``Role`` with ``person``): it is
+        a dashboard control."""
+        return any(actor.person for actor in self.actors)
 
 
 @attrs.frozen(slots=True)
@@ -251,6 +253,11 @@ class MachineSpec:
         version: the machine's version (1 for the shipped models). A machine's identity is its
             name and version: a stored agent records the version that decided it, and moving
             agents to another version is a migration (``agentfsm.migrate``).
+        strict: when true, validation also requires every user action in every status to be
+            handled or explained. When false (the default), a pair neither handled nor explained
+            gets the engine's standard refusal, ``not_allowed_from_status`` with the sentence
+            "<Label> is not available while the agent is <status>."; every other check runs
+            either way. The shipped models are strict.
     """
 
     name: str
@@ -265,6 +272,7 @@ class MachineSpec:
     description: str = ""
     explanations: tuple[tuple[str, str, str], ...] = ()
     version: int = 1
+    strict: bool = False
 
     def state(self, name: str) -> StateSpec:
         """The state called ``name``; ``KeyError`` names the machine's states when unknown."""
@@ -284,6 +292,17 @@ class MachineSpec:
     def state_names(self) -> tuple[str, ...]:
         """The status names, in definition order."""
         return tuple(s.name for s in self.states)
+
+    @property
+    def roles(self) -> tuple[AnyRole, ...]:
+        """Every role that may send events: the three ``Actor`` members, then the machine's own
+        roles in the order its events name them."""
+        own: dict[AnyRole, None] = {}
+        for ev in self.events:
+            for actor in sorted(ev.actors, key=lambda a: a.code):
+                if actor.__class__ is not Actor:
+                    own[actor] = None
+        return (*Actor, *own)
 
     @property
     def user_actions(self) -> tuple[EventSpec, ...]:

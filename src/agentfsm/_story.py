@@ -20,7 +20,7 @@ from agentfsm import _effects as fx
 from agentfsm._engine import decide
 from agentfsm._errors import InvalidInput
 from agentfsm._machine import Machine
-from agentfsm._values import Actor, Context, Event, Refusal, Snapshot
+from agentfsm._values import Actor, AnyRole, Context, Event, Refusal, Snapshot
 from agentfsm.models import ALFE, RECIF, AlfeAgent, RecifAgent
 
 U, S, T = Actor.USER, Actor.SYSTEM, Actor.TIMER
@@ -139,7 +139,7 @@ class Line:
     at: datetime
     agent: str
     event: str
-    actor: Actor | None
+    actor: AnyRole | None
     before: str
     after: str
     effects: tuple[Any, ...] = ()

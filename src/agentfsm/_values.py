@@ -8,11 +8,13 @@ immutable. Everything built less often (events, contexts, refusals, offers) is a
 
 from __future__ import annotations
 
+import abc
 import enum
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar, Union
 
 import attrs
 
@@ -31,12 +33,95 @@ else:
     RecordT = TypeVar("RecordT")
 
 
+class Role(metaclass=abc.ABCMeta):
+    """Someone who may send events to a machine: a role of the platform it runs on.
+
+    The three shipped roles are the members of ``Actor`` (``Actor.USER``, ``Actor.SYSTEM``,
+    ``Actor.TIMER``), which are roles too; a machine may add its own (``Role("owner")``,
+    ``Role("billing", person=False)``). A role is known by its ``code`` (what the runtime
+    stores), so a code names one role only: making a second, different role with a code in
+    use is an error. An event's actor may be given as a role or as its code.
+
+    Args:
+        code: the stored code (``"owner"``); a short word of letters, digits, ``_`` or ``-``.
+        label: a word for people (default: the code in words, ``"billing service"``).
+        person: true (the default) when a person acts in this role, through a dashboard or
+            an API call; the actions a person may send are the ones ``offered`` lists.
+
+    Raises:
+        InvalidInput: the code is malformed, is one of the shipped ``Actor`` codes or names,
+            or names another role already.
+    """
+
+    __slots__ = ("code", "label", "person")
+
+    code: str
+    label: str
+    person: bool
+
+    def __init__(self, code: str, label: str = "", *, person: bool = True) -> None:
+        if not isinstance(code, str) or not _ROLE_CODE.fullmatch(code):
+            raise InvalidInput(
+                f"a role code must be a short word of letters, digits, _ or -, not {quote(code)}"
+            )
+        if _shipped_actor(code) is not None:
+            raise InvalidInput(f"the role code {quote(code)} is a shipped Actor's: use Actor")
+        if not isinstance(label, str):
+            raise InvalidInput(f"a role's label must be a string, not {quote(label)}")
+        object.__setattr__(self, "code", code)
+        object.__setattr__(self, "label", label or code.replace("_", " ").replace("-", " "))
+        object.__setattr__(self, "person", bool(person))
+        known = _ROLES.setdefault(code, self)
+        if known is not self and (known.label, known.person) != (self.label, self.person):
+            raise InvalidInput(
+                f"the role code {quote(code)} is already the role {known!r}: a code names one role"
+            )
+
+    @property
+    def value(self) -> str:
+        """The stored code, as ``Actor.USER.value`` is ``"U"``."""
+        return self.code
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Role is immutable; {name} cannot be set")
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if other.__class__ is not Role:
+            return NotImplemented
+        return (self.code, self.label, self.person) == (
+            other.code,
+            other.label,
+            other.person,
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.code)
+
+    def __repr__(self) -> str:
+        person = "" if self.person else ", person=False"
+        return f"Role({self.code!r}, {self.label!r}{person})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_role, (self.code, self.label, self.person))
+
+
+def _role(code: str, label: str, person: bool) -> Role:
+    return Role(code, label, person=person)
+
+
+_ROLE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+_ROLES: dict[str, Role] = {}
+
+
 class Actor(enum.Enum):
-    """Who sends an event.
+    """The three shipped roles: who sends an event to the shipped models.
 
     ``USER`` is a person acting through a dashboard or an API call, ``SYSTEM`` is the platform
     reporting what it observed (only the control plane may send these), ``TIMER`` is a timer
-    the runtime scheduled durably.
+    the runtime scheduled durably. Every member is a ``Role`` (``isinstance(Actor.USER, Role)``)
+    with a ``code``, a ``label`` and ``person``; a machine may add roles of its own.
     """
 
     USER = "U"
@@ -48,19 +133,53 @@ class Actor(enum.Enum):
         """A word for people: ``user``, ``platform`` or ``timer``."""
         return _ACTOR_LABELS[self]
 
+    @property
+    def code(self) -> str:
+        """The stored code: ``U``, ``S`` or ``T`` (the member's value)."""
+        return str(self.value)
+
+    @property
+    def person(self) -> bool:
+        """True for ``USER`` only: a person sends user actions."""
+        return self is Actor.USER
+
+
+Role.register(Actor)
 
 _ACTOR_LABELS = {Actor.USER: "user", Actor.SYSTEM: "platform", Actor.TIMER: "timer"}
 
+AnyRole = Union[Actor, Role]
+"""A shipped ``Actor`` or a machine's own ``Role``: what ``Event.actor`` holds."""
 
-def _to_actor(value: object) -> Actor:
-    if isinstance(value, Actor):
+
+def _shipped_actor(value: str) -> Actor | None:
+    for actor in Actor:
+        if value in (actor.value, actor.name, actor.name.lower(), _ACTOR_LABELS[actor]):
+            return actor
+    return None
+
+
+def _to_actor(value: object) -> AnyRole:
+    if value.__class__ is Actor or value.__class__ is Role:
         return value
     # Only a str is compared: a caller's object could define an __eq__ that raises.
     if isinstance(value, str):
-        for actor in Actor:
-            if value in (actor.value, actor.name, actor.name.lower(), actor.label):
-                return actor
-    raise InvalidInput(f"unknown actor {quote(value)}: use Actor.USER, Actor.SYSTEM or Actor.TIMER")
+        found = _shipped_actor(value) or _ROLES.get(value)
+        if found is not None:
+            return found
+    raise InvalidInput(
+        f"unknown actor {quote(value)}: use Actor.USER, Actor.SYSTEM, Actor.TIMER, "
+        "or a Role (or its code)"
+    )
+
+
+def role_named(code: str) -> AnyRole:
+    """The role whose code (or, for a shipped ``Actor``, name or label) is ``code``.
+
+    Raises:
+        InvalidInput: no role has that code.
+    """
+    return _to_actor(code)
 
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -69,6 +188,14 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 def _to_payload(value: object) -> Mapping[str, Any]:
     if value is None:
         return _EMPTY
+    if value.__class__ is dict:  # the usual case, checked without the Mapping ABC
+        if not value:
+            return _EMPTY
+        for key in value:
+            if key.__class__ is not str:
+                break
+        else:
+            return MappingProxyType(value.copy())
     if not isinstance(value, Mapping):
         raise InvalidInput(f"an event payload must be a mapping, not {type(value).__name__}")
     for key in value:
@@ -129,9 +256,73 @@ class Event:
     """
 
     name: str = attrs.field(validator=_check_name)
-    actor: Actor = attrs.field(default=Actor.USER, converter=_to_actor)
+    actor: AnyRole = attrs.field(default=Actor.USER, converter=_to_actor)
     payload: Mapping[str, Any] = attrs.field(factory=dict, converter=_to_payload)
     id: str | None = attrs.field(default=None, converter=_to_event_id)
+
+    @classmethod
+    def named(
+        cls, name: str, actor: object = Actor.USER, payload: Mapping[str, Any] | None = None
+    ) -> Event:
+        """The event ``name`` from ``actor``: equal to ``Event(name, actor, payload)``, cheaper.
+
+        Events arrive by name (from a request, a queue); building one is on that path. An
+        event without a payload is a value shared by every caller, made once and kept, so
+        asking again costs a dictionary lookup; with a payload, the payload is checked as
+        ``Event`` checks it, and nothing else is re-validated. No id is made: the runtime
+        assigns one when it needs it.
+
+        Args:
+            name: the event's name.
+            actor: a role, or its code (default: ``Actor.USER``).
+            payload: the event's parameters, or ``None`` for none.
+
+        Raises:
+            InvalidInput: the name is not a non-empty string, the actor is unknown, or the
+                payload is not a mapping with string keys.
+        """
+        if payload is None:
+            try:
+                return _NAMED[id(actor)][name]
+            except (KeyError, TypeError):  # not made yet, or a name that is not even hashable
+                return _intern(name, actor)
+        event = object.__new__(cls)
+        _set_name(event, _checked_name(name))
+        _set_actor(event, _to_actor(actor))
+        _set_payload(event, _to_payload(payload))
+        _set_id(event, None)
+        return event
+
+
+_set_name = Event.__dict__["name"].__set__
+_set_actor = Event.__dict__["actor"].__set__
+_set_payload = Event.__dict__["payload"].__set__
+_set_id = Event.__dict__["id"].__set__
+
+# Payload-less events by name, per actor (keyed by the actor's id: roles live as long as the
+# registry holding them, and an int hashes faster than an enum member). Bounded, so a caller
+# sending arbitrary names cannot grow it without end.
+_NAMED: dict[int, dict[str, Event]] = {}
+_NAMED_LIMIT = 4096
+
+
+def _checked_name(name: object) -> str:
+    if name.__class__ is not str or not name:
+        raise InvalidInput(f"name must be a non-empty string, not {quote(name)}")
+    return name
+
+
+def _intern(name: object, actor: object) -> Event:
+    role = _to_actor(actor)
+    if role.__class__ is Role:
+        role = _ROLES.get(role.code, role)
+    event = Event(_checked_name(name), role)
+    # Only a role that lives for good is a key: the shipped actors and the registered roles.
+    if role.__class__ is Actor or _ROLES.get(role.code) is role:
+        by_name = _NAMED.setdefault(id(role), {})
+        if len(by_name) < _NAMED_LIMIT:
+            by_name[event.name] = event
+    return event
 
 
 def _check_aware(instance: object, attribute: attrs.Attribute[datetime], value: object) -> None:

@@ -89,3 +89,9 @@ def duration_words(duration: timedelta) -> str:
     if len(parts) == 1:
         return parts[0]
     return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def readable(name: str) -> str:
+    """A name in words for people: ``"billing_suspend"`` is ``"Billing suspend"``."""
+    words = name.replace("_", " ").replace("-", " ").strip()
+    return (words[:1].upper() + words[1:]) if words else name

@@ -19,9 +19,11 @@ from agentfsm.models import MACHINES
 from agentfsm.render import DEFAULT_DOCS_DIR
 
 _MODELS = ", ".join(MACHINES)
+_OWN = "or your own: path/to/file.py:NAME, package.module:NAME"
 
 _EPILOG = f"""\
 models: {_MODELS}
+  {_OWN}
 
 examples:
   agentfsm demo                      run a small fleet live: real processes, faults, releases
@@ -34,6 +36,7 @@ examples:
   agentfsm diff alfe agentfsm.migrate.examples:ALFE_V2
   agentfsm check-migration agentfsm.migrate.examples:ALFE_V1_TO_V2
   agentfsm migrate plan --db agents.db --migration agentfsm.migrate.examples:ALFE_V1_TO_V2
+  agentfsm check examples/gpu_job.py:MACHINE   check a machine of your own
 """
 
 
@@ -53,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    model_help = f"the model: {_MODELS}"
+    model_help = f"the model: {_MODELS} ({_OWN})"
 
     p = sub.add_parser("demo", help="run a small fleet live, with injected faults")
     p.description = (

@@ -42,21 +42,24 @@ RECIF_INVARIANTS = _recif_invariants.RECIF_INVARIANTS
 del _model_profiles  # imported for its registrations
 
 
-def validate(spec: MachineSpec) -> list[str]:
+def validate(spec: MachineSpec, *, strict: bool | None = None) -> list[str]:
     """Every structural problem of ``spec``, one sentence each naming the fault and its fix.
 
     Checks that every status is reachable from the initial one, that no two transitions for one
-    (status, event) have guards that can both pass, that terminal statuses have no way out, and
-    that every user action on every status is handled or explained. ``Machine(spec, impl)``
-    runs the same checks and raises ``InvalidMachine`` when any fails.
+    (status, event) have guards that can both pass, that terminal statuses have no way out, and,
+    in strict mode, that every user action on every status is handled or explained.
+    ``Machine(spec, impl)`` runs the same checks and raises ``InvalidMachine`` when any fails.
 
     Args:
         spec: the machine definition.
+        strict: check that every user action is handled or explained everywhere (default:
+            ``spec.strict``; the shipped models are strict). Without it, an unhandled action
+            gets the engine's standard ``not_allowed_from_status`` refusal.
 
     Returns:
         The problems found; an empty list means the spec is sound.
     """
-    return structural_problems(spec)
+    return structural_problems(spec, strict=strict)
 
 
 __all__ = [

@@ -21,7 +21,7 @@ from agentfsm._engine import decide
 from agentfsm._machine import GuardFn, Implementations, Machine, field_problem
 from agentfsm._spec import EventSpec, guard_names
 from agentfsm._validate import structural_problems
-from agentfsm._values import Actor, Context, Event, Refusal, Snapshot, Step
+from agentfsm._values import AnyRole, Context, Event, Refusal, Snapshot, Step
 from agentfsm.analysis._invariants import Invariant, invariants_for
 from agentfsm.analysis._profiles import START, CheckProfile, profile_for
 
@@ -41,7 +41,7 @@ class PathStep:
     """
 
     event: str
-    actor: Actor
+    actor: AnyRole
     payload: Mapping[str, Any]
     guards: tuple[tuple[str, bool], ...]
     outcome: str
@@ -211,13 +211,13 @@ def check(
     """
     checked = tuple(invariants_for(machine) if invariants is None else invariants)
     profile = profile or profile_for(machine)
-    problems = list(structural_problems(machine.spec))
+    problems = list(structural_problems(machine.spec, strict=machine.strict))
     oracle_machine, oracle = _oracle_machine(machine, profile.exact_guards)
     spec = machine.spec
     cases = [
         (ev, actor, payload, _payload_fits(ev, payload))
         for ev in spec.events
-        for actor in Actor
+        for actor in machine.roles
         for payload in profile.payloads_for(ev)
     ]
     key = profile.abstraction

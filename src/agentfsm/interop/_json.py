@@ -26,7 +26,7 @@ from agentfsm._spec import (
     StateSpec,
     TransitionSpec,
 )
-from agentfsm._values import Actor
+from agentfsm._values import _ROLES, Actor, AnyRole, Role
 
 try:
     from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -58,11 +58,20 @@ class FieldDoc(_Doc):
     description: str = ""
 
 
+class RoleDoc(_Doc):
+    """A machine's own role (the shipped U, S and T need none)."""
+
+    code: str
+    label: str = ""
+    person: bool = True
+
+
 class EventDoc(_Doc):
-    """An event, with the actors allowed to send it (U, S, T)."""
+    """An event, with the roles allowed to send it: U, S, T, or the codes of the machine's own
+    roles."""
 
     name: str
-    actors: list[Literal["U", "S", "T"]]
+    actors: list[str]
     label: str = ""
     description: str = ""
     fields: list[FieldDoc] = Field(default_factory=list)
@@ -143,6 +152,7 @@ class MachineDocument(_Doc):
     machine_version: int = Field(default=1, ge=1)
     description: str = ""
     initial: str
+    roles: list[RoleDoc] = Field(default_factory=list)
     states: list[StateDoc]
     events: list[EventDoc]
     guards: list[GuardDoc] = Field(default_factory=list)
@@ -151,6 +161,7 @@ class MachineDocument(_Doc):
     effects: list[ActionDoc] = Field(default_factory=list)
     transitions: list[TransitionDoc]
     explanations: list[tuple[str, str, str]] = Field(default_factory=list)
+    strict: bool = False
 
 
 for _model in (AllOfDoc, AnyOfDoc, NotDoc, TransitionDoc, MachineDocument):
@@ -184,6 +195,11 @@ def to_document(spec: MachineSpec | Machine) -> MachineDocument:
         machine_version=s.version,
         description=s.description,
         initial=s.initial,
+        roles=[
+            RoleDoc(code=r.code, label=r.label, person=r.person)
+            for r in s.roles
+            if r.__class__ is not Actor
+        ],
         states=[StateDoc(**_fields(st)) for st in s.states],
         events=[
             EventDoc(
@@ -217,6 +233,7 @@ def to_document(spec: MachineSpec | Machine) -> MachineDocument:
             for t in s.transitions
         ],
         explanations=[tuple(x) for x in s.explanations],  # type: ignore[misc]
+        strict=s.strict,
     )
 
 
@@ -241,6 +258,37 @@ def spec_from_json(text: str | bytes) -> MachineSpec:
         raise InvalidInput(f"not a valid agentfsm machine document: {exc}") from None
     except json.JSONDecodeError as exc:  # pragma: no cover - pydantic reports these itself
         raise InvalidInput(f"not JSON: {exc}") from None
+    return spec_from_document(doc)
+
+
+def _roles(doc: MachineDocument) -> dict[str, AnyRole]:
+    roles: dict[str, AnyRole] = {a.value: a for a in Actor}
+    for r in doc.roles:
+        known = _ROLES.get(r.code)
+        # A role already made by the program is the same role when it says the same.
+        roles[r.code] = known if known is not None else Role(r.code, r.label, person=r.person)
+        if known is not None and (known.label, known.person) != (r.label or known.label, r.person):
+            raise InvalidInput(f"the document's role {r.code!r} differs from the role {known!r}")
+    return roles
+
+
+def spec_from_document(doc: MachineDocument) -> MachineSpec:
+    """The ``MachineSpec`` of a parsed machine document (no code is evaluated).
+
+    Raises:
+        InvalidInput: an event names a role that is neither shipped nor declared in the
+            document's ``roles``.
+    """
+    roles = _roles(doc)
+
+    def role(code: str, event: str) -> AnyRole:
+        found = roles.get(code)
+        if found is None:
+            raise InvalidInput(
+                f"event {event!r} names the role {code!r}: declare it under roles, or use U, S, T"
+            )
+        return found
+
     return MachineSpec(
         name=doc.name,
         version=doc.machine_version,
@@ -250,7 +298,7 @@ def spec_from_json(text: str | bytes) -> MachineSpec:
         events=tuple(
             EventSpec(
                 name=e.name,
-                actors=frozenset(Actor(a) for a in e.actors),
+                actors=frozenset(role(a, e.name) for a in e.actors),
                 label=e.label,
                 description=e.description,
                 fields=tuple(FieldSpec(**f.model_dump()) for f in e.fields),
@@ -276,6 +324,7 @@ def spec_from_json(text: str | bytes) -> MachineSpec:
             for t in doc.transitions
         ),
         explanations=tuple(tuple(x) for x in doc.explanations),  # type: ignore[misc]
+        strict=doc.strict,
     )
 
 

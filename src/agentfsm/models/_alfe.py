@@ -736,6 +736,7 @@ ALFE_SPEC = MachineSpec(
     updates=_UPDATES,
     effects=_EFFECTS,
     explanations=_MANAGED_EXPLANATIONS,
+    strict=True,
 )
 """The Alfe managed-agent model as data: its statuses, events, rows and guards."""
 
@@ -789,6 +790,7 @@ ALFE_SELF_HOSTED_SPEC = MachineSpec(
             for name in ("stop", "start", "restart", "recreate")
         ),
     ),
+    strict=True,
 )
 """The Alfe self-hosted model as data: the owner runs the process, so the host actions are refused.
 """

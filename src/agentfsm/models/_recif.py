@@ -628,6 +628,7 @@ RECIF_SPEC = MachineSpec(
     updates=_UPDATES,
     effects=_EFFECTS,
     explanations=_EXPLANATIONS,
+    strict=True,
 )
 """The Recif operator model as data: its statuses, events, rows and guards."""
 

@@ -38,7 +38,8 @@ def spec_of(machine_or_spec: Machine | MachineSpec) -> MachineSpec:
 def actor_letters(spec: MachineSpec, event: str) -> str:
     """The actors allowed to send ``event`` as letters (``U``, ``S``, ``T``), comma separated."""
     actors = spec.event(event).actors
-    return ", ".join(a.value for a in ACTOR_ORDER if a in actors)
+    own = sorted(a.code for a in actors if a.__class__ is not Actor)
+    return ", ".join([*(a.value for a in ACTOR_ORDER if a in actors), *own])
 
 
 def guard_text(row: TransitionSpec) -> str:

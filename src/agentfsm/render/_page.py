@@ -58,7 +58,10 @@ def docs_page(machine: Machine) -> str:
         f"# The `{spec.name}` model",
         spec.description or "(no description)",
         "Actors: "
-        + "; ".join(f"**{a.value}** = {_ACTOR_WORDS[a]}" for a in ACTOR_ORDER)
+        + "; ".join(
+            [f"**{a.value}** = {_ACTOR_WORDS[a]}" for a in ACTOR_ORDER]
+            + [f"**{r.code}** = {r.label}" for r in spec.roles if r not in ACTOR_ORDER]
+        )
         + ". A refused event changes nothing.",
         "## Statuses",
         _states(spec),

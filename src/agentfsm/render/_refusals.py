@@ -12,7 +12,6 @@ from collections.abc import Mapping
 
 from agentfsm._machine import Machine
 from agentfsm._spec import GuardExpr, MachineSpec, Not, guard_names
-from agentfsm._values import Actor
 from agentfsm.render._common import md_cell
 
 REFUSALS_PAGE = "refusal-codes.md"
@@ -63,7 +62,7 @@ def _engine_sources(spec: MachineSpec, code: str) -> list[str]:
     if code in ("unknown_event",):
         return []  # any name that is not an event
     if code == "actor_not_allowed":
-        return [e.name for e in spec.events if set(e.actors) != set(Actor)]
+        return [e.name for e in spec.events if set(e.actors) != set(spec.roles)]
     if code == "invalid_payload":
         return [e.name for e in spec.events]  # a field it does not carry is refused too
     if code == "not_allowed_from_status":

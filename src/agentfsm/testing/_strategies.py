@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from agentfsm._engine import decide
 from agentfsm._machine import Machine
 from agentfsm._spec import EventSpec, FieldSpec
-from agentfsm._values import Actor, Context, Event, RecordT, Snapshot, Step
+from agentfsm._values import AnyRole, Context, Event, RecordT, Snapshot, Step
 
 Hint = Callable[[Snapshot], st.SearchStrategy[Any]]
 """A function of the current snapshot giving the strategy for one payload field."""
@@ -96,7 +96,7 @@ def events(
     machine: Machine,
     snapshot: Snapshot,
     *,
-    actors: tuple[Actor, ...] | None = None,
+    actors: tuple[AnyRole, ...] | None = None,
     hints: Mapping[str, Hint] | None = None,
     valid: bool = True,
 ) -> st.SearchStrategy[Event]:
@@ -109,7 +109,7 @@ def events(
             event names appear.
     """
     specs = machine.spec.events
-    sender = st.sampled_from(actors or tuple(Actor))
+    sender = st.sampled_from(actors or machine.roles)
 
     def build(spec: EventSpec) -> st.SearchStrategy[Event]:
         good = payloads(spec, snapshot, hints)
