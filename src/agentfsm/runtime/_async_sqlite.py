@@ -1,0 +1,229 @@
+"""``AsyncSQLiteStore``: ``SQLiteStore`` run on one thread of its own, awaited from asyncio.
+
+Why a thread around the sync store rather than an asyncio bridge such as aiosqlite: such a
+bridge is itself one thread per connection running ``sqlite3``, and it hops to that thread
+once per statement, fetch and commit; here a whole store operation (a batch of writes with
+every statement and the COMMIT) is one hop. And every statement, row check, busy-wait and
+transaction rule stays the sync store's code, with no second copy and no new dependency.
+SQLite has one writer at a time anyway, so one thread per store costs nothing in concurrency
+for writes; reads on a WAL file are quick and share it.
+
+A cancelled caller stops waiting, but the operation it started runs to its end on the thread:
+a transaction is never cut in half. Commits that add outbox items or timers announce new work
+in this process (``wait_for_work``); other processes' commits are found by polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+from agentfsm.runtime._codec import DEFAULT_CODEC, Codec
+from agentfsm.runtime._errors import StoreUnavailable
+from agentfsm.runtime._records import AgentRecord, AuditRow, OutboxItem, TimerRow, Write
+from agentfsm.runtime._sqlite import SQLiteStore
+from agentfsm.runtime._wakeup import WorkSignal
+
+T = TypeVar("T")
+
+
+class AsyncSQLiteStore:
+    """The embedded store for asyncio programs: a ``SQLiteStore`` on one worker thread.
+
+    Open it with ``await store.open()`` or ``async with AsyncSQLiteStore(path) as store``.
+    The arguments are ``SQLiteStore``'s.
+
+    Args:
+        path: the database file (created when missing), or ``":memory:"``.
+        codec: how snapshot data, payloads and effects are turned into JSON.
+        busy_timeout: seconds a writer waits for another writer's lock before giving up.
+        synchronous: SQLite's ``synchronous`` setting (``"NORMAL"`` or ``"FULL"``…).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = ":memory:",
+        *,
+        codec: Codec = DEFAULT_CODEC,
+        busy_timeout: float = 30.0,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        self.path = os.fspath(path)
+        self.codec = codec
+        self._args: dict[str, Any] = {
+            "codec": codec, "busy_timeout": busy_timeout, "synchronous": synchronous
+        }  # fmt: skip
+        self._thread: ThreadPoolExecutor | None = None
+        self._sync: SQLiteStore | None = None
+        self._signal = WorkSignal()
+
+    @property
+    def sync_store(self) -> SQLiteStore:
+        """The ``SQLiteStore`` underneath (for blocking code sharing the database).
+
+        Raises:
+            StoreUnavailable: the store is not open.
+        """
+        if self._sync is None:
+            raise StoreUnavailable("this AsyncSQLiteStore is not open; await store.open()")
+        return self._sync
+
+    async def open(self) -> AsyncSQLiteStore:
+        """Open (or create) the database on the store's thread.
+
+        Returns:
+            The store itself.
+
+        Raises:
+            CorruptDatabase, ForeignDatabase, SchemaTooNew, StoreUnavailable: as
+                ``SQLiteStore`` raises them.
+        """
+        if self._sync is not None:
+            return self
+        thread = ThreadPoolExecutor(1, thread_name_prefix="agentfsm-sqlite")
+        loop = asyncio.get_running_loop()
+        try:
+            self._sync = await loop.run_in_executor(
+                thread, functools.partial(SQLiteStore, self.path, **self._args)
+            )
+        except BaseException:
+            thread.shutdown(wait=False)
+            raise
+        self._thread = thread
+        return self
+
+    async def close(self) -> None:
+        """Close the database once the operations under way are over."""
+        thread, store = self._thread, self._sync
+        self._thread, self._sync = None, None
+        if thread is not None and store is not None:
+            await asyncio.get_running_loop().run_in_executor(thread, store.close)
+            thread.shutdown(wait=True)
+
+    async def __aenter__(self) -> AsyncSQLiteStore:
+        return await self.open()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def _on_thread(self, func: Callable[..., T], *args: Any) -> T:
+        if self._thread is None:
+            raise StoreUnavailable("this AsyncSQLiteStore is not open; await store.open()")
+        return await asyncio.get_running_loop().run_in_executor(self._thread, func, *args)
+
+    # -- waking workers ---------------------------------------------------------------------
+
+    def work_seen(self) -> int:
+        """A mark to pass to ``wait_for_work``: work announced after it wakes the waiter."""
+        return self._signal.mark()
+
+    async def wait_for_work(self, seen: int, timeout: float) -> bool:
+        """Wait until this store announces work after ``seen`` or ``timeout`` seconds pass.
+
+        Returns:
+            Whether work was announced.
+        """
+        return await self._signal.wait(seen, timeout)
+
+    # -- the store contract, awaited ----------------------------------------------------------
+
+    async def schema_version(self) -> int:
+        """The schema version the database is at (``CorruptDatabase`` if damaged)."""
+        return await self._on_thread(self.sync_store.schema_version)
+
+    async def load(self, agent_id: str) -> AgentRecord:
+        """The stored agent (``UnknownAgent`` if there is none)."""
+        return await self._on_thread(self.sync_store.load, agent_id)
+
+    async def load_many(self, agent_ids: Iterable[str]) -> dict[str, AgentRecord]:
+        """The stored agents among ``agent_ids``; unknown ids are left out."""
+        return await self._on_thread(self.sync_store.load_many, list(agent_ids))
+
+    async def agents(self) -> list[AgentRecord]:
+        """Every stored agent, by id."""
+        return await self._on_thread(self.sync_store.agents)
+
+    async def commit(self, writes: Sequence[Write]) -> None:
+        """Apply ``writes`` in one transaction (see ``Store.commit``)."""
+        await self._on_thread(self.sync_store.commit, writes)
+        if any(w.outbox or w.timers for w in writes):
+            self._signal.announce()
+
+    async def audit_row(self, agent_id: str, scope: str, event_id: str) -> AuditRow | None:
+        """The agent's audit row of ``event_id`` in ``scope``, if recorded."""
+        return await self._on_thread(self.sync_store.audit_row, agent_id, scope, event_id)
+
+    async def history(self, agent_id: str) -> list[AuditRow]:
+        """An agent's audit rows, oldest first."""
+        return await self._on_thread(self.sync_store.history, agent_id)
+
+    async def audit_log(self, after_seq: int = 0, limit: int | None = None) -> list[AuditRow]:
+        """Audit rows after ``after_seq``, oldest first."""
+        return await self._on_thread(self.sync_store.audit_log, after_seq, limit)
+
+    async def claim_outbox(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[OutboxItem]:
+        """Claim due outbox items for ``worker``."""
+        store = self.sync_store
+        return await self._on_thread(store.claim_outbox, worker, now, lease_until, limit)
+
+    async def finish_outbox(self, item_id: int, worker: str, now: datetime) -> bool:
+        """Mark an item done, if ``worker`` still holds it."""
+        return await self._on_thread(self.sync_store.finish_outbox, item_id, worker, now)
+
+    async def retry_outbox(
+        self, item_id: int, worker: str, error: str, next_attempt_at: datetime, now: datetime
+    ) -> bool:
+        """Count a failed attempt; the item is due again at ``next_attempt_at``."""
+        store = self.sync_store
+        return await self._on_thread(
+            store.retry_outbox, item_id, worker, error, next_attempt_at, now
+        )
+
+    async def park_outbox(self, item_id: int, worker: str, error: str, now: datetime) -> bool:
+        """Count a failed attempt and park the item with ``error``."""
+        return await self._on_thread(self.sync_store.park_outbox, item_id, worker, error, now)
+
+    async def requeue_outbox(self, item_id: int, now: datetime) -> bool:
+        """Put a parked item back in the queue, due now."""
+        done = await self._on_thread(self.sync_store.requeue_outbox, item_id, now)
+        if done:
+            self._signal.announce()
+        return done
+
+    async def outbox(
+        self, *, state: str | None = None, agent_id: str | None = None, limit: int | None = None
+    ) -> list[OutboxItem]:
+        """Outbox items, oldest first, filtered by state and agent."""
+        call = functools.partial(
+            self.sync_store.outbox, state=state, agent_id=agent_id, limit=limit
+        )
+        return await self._on_thread(call)
+
+    async def prune_done(self, older_than: datetime, limit: int | None = None) -> int:
+        """Delete done items last changed before ``older_than`` (see ``Store.prune_done``)."""
+        return await self._on_thread(self.sync_store.prune_done, older_than, limit)
+
+    async def claim_timers(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[TimerRow]:
+        """Claim due timers for ``worker``, earliest first."""
+        store = self.sync_store
+        return await self._on_thread(store.claim_timers, worker, now, lease_until, limit)
+
+    async def consume_timer(self, token: str) -> bool:
+        """Delete the timer setting ``token``, if it is still pending."""
+        return await self._on_thread(self.sync_store.consume_timer, token)
+
+    async def timers(self, agent_id: str | None = None) -> list[TimerRow]:
+        """Pending timers, earliest first."""
+        return await self._on_thread(self.sync_store.timers, agent_id)
