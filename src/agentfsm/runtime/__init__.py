@@ -8,8 +8,21 @@ timers. ``replay`` rebuilds every snapshot from the audit log alone.
 
 Stores: ``SQLiteStore`` (standard library, the embedded default) and ``PostgresStore`` (the
 ``postgres`` extra, for several control-plane replicas).
+
+For asyncio: ``AsyncController`` on ``AsyncSQLiteStore`` or ``AsyncPostgresStore``, with
+``AsyncOutboxWorker``, ``AsyncTimerWorker`` and ``AsyncReconcileLoop``: the same logic, awaited.
 """
 
+from agentfsm.runtime._async_controller import AsyncController
+from agentfsm.runtime._async_postgres import AsyncPostgresStore
+from agentfsm.runtime._async_sqlite import AsyncSQLiteStore
+from agentfsm.runtime._async_store import AsyncStore
+from agentfsm.runtime._async_workers import (
+    AsyncEffectHandler,
+    AsyncOutboxWorker,
+    AsyncReconcileLoop,
+    AsyncTimerWorker,
+)
 from agentfsm.runtime._clock import Clock, ManualClock, SystemClock
 from agentfsm.runtime._codec import DEFAULT_CODEC, Codec
 from agentfsm.runtime._controller import (
@@ -95,6 +108,14 @@ __all__ = [
     "SCHEMA_VERSION",
     "AgentExists",
     "AgentRecord",
+    "AsyncController",
+    "AsyncEffectHandler",
+    "AsyncOutboxWorker",
+    "AsyncPostgresStore",
+    "AsyncReconcileLoop",
+    "AsyncSQLiteStore",
+    "AsyncStore",
+    "AsyncTimerWorker",
     "AuditRow",
     "BatchReport",
     "Clock",
