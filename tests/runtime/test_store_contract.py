@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from async_support import LoopThread, SyncFacade
-from conftest import new_schema
 from runtime_support import T0, FaultyStore, StoreSpec
 
 from agentfsm import Actor, Event, Refusal, Step
@@ -36,6 +35,7 @@ from agentfsm.runtime import (
     VersionConflict,
     replay_differences,
 )
+from conftest import new_schema
 
 S, U = Actor.SYSTEM, Actor.USER
 
