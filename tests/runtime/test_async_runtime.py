@@ -11,31 +11,36 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_support import FakeHost, agent_data, random_event
+from runtime_support import T0, FakeHost, agent_data, random_event
 from test_concurrency import AGENTS, _check_no_update_lost
 
 from agentfsm import Actor, Context, Event, Step, decide
-from agentfsm.models import MACHINES
+from agentfsm.models import MACHINES, AlfeAgent
 from agentfsm.runtime import (
+    PARKED,
     AgentRecord,
     AsyncController,
     AsyncOutboxWorker,
     AsyncPostgresStore,
+    AsyncReconcileLoop,
     AsyncSQLiteStore,
+    AsyncTimerWorker,
     Controller,
     Delivery,
+    ManualClock,
     OutboxWorker,
     PostgresStore,
     SQLiteStore,
     Store,
     StoreError,
     SystemClock,
+    TemporaryError,
     VersionConflict,
     replay_agent,
     replay_differences,
@@ -225,3 +230,245 @@ def test_cancelling_at_random_awaits_leaves_nothing_half_written(stores: AsyncSt
         assert replay_differences(check, MACHINES) == []
     finally:
         check.close()
+
+
+# -- waking on new work -----------------------------------------------------------------------
+
+
+class RecordingHost(FakeHost):
+    """A coroutine handler that notes when each effect started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[float] = []
+
+    async def __call__(self, agent_id: str, effect: Any, key: str) -> Sequence[Event]:  # type: ignore[override]
+        self.started.append(time.monotonic())
+        await asyncio.sleep(0)
+        return super().__call__(agent_id, effect, key)
+
+
+def test_an_idle_worker_wakes_on_a_commit_long_before_its_poll(stores: AsyncStores) -> None:
+    async def main() -> float:
+        async with stores.open_async() as store:
+            controller = AsyncController(MACHINES, store, SystemClock())
+            await controller.create("a1", "alfe", AlfeAgent("a1", "Bob"))
+            host = RecordingHost()
+            worker = AsyncOutboxWorker(controller, host)
+            task = asyncio.ensure_future(worker.run(idle=30.0))  # polling alone: 30 s
+            await asyncio.sleep(0.3)  # the worker found nothing and is waiting
+            committed = time.monotonic()
+            await controller.handle("a1", Event("provision", S))
+            for _ in range(100):
+                if host.started:
+                    break
+                await asyncio.sleep(0.02)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            assert host.started, "the worker did not wake"
+            return host.started[0] - committed
+
+    assert _run(main()) < 2.0
+
+
+@pytest.mark.postgres
+def test_a_commit_by_another_process_wakes_a_postgres_worker(pg_dsn: str) -> None:
+    # The sync store's commit notifies too: a worker in another replica wakes at once.
+    schema = new_schema()
+    writer = PostgresStore(pg_dsn, schema=schema, max_size=2)
+    sync = Controller(MACHINES, writer, SystemClock())
+    sync.create("a1", "alfe", AlfeAgent("a1", "Bob"))
+
+    async def main() -> float:
+        async with AsyncPostgresStore(pg_dsn, schema=schema) as store:
+            host = RecordingHost()
+            worker = AsyncOutboxWorker(AsyncController(MACHINES, store, SystemClock()), host)
+            task = asyncio.ensure_future(worker.run(idle=30.0))
+            await asyncio.sleep(0.3)
+            committed = time.monotonic()
+            await asyncio.to_thread(sync.handle, "a1", Event("provision", S))
+            for _ in range(100):
+                if host.started:
+                    break
+                await asyncio.sleep(0.02)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            assert host.started, "the NOTIFY did not wake the worker"
+            return host.started[0] - committed
+
+    try:
+        assert _run(main()) < 2.0
+    finally:
+        writer.close()
+
+
+# -- workers, handlers, the reconcile loop --------------------------------------------------------
+
+
+def test_coroutine_handlers_drive_agents_and_timers_fire(stores: AsyncStores) -> None:
+    clock = ManualClock(T0)
+
+    async def main() -> None:
+        async with stores.open_async() as store:
+            controller = AsyncController(MACHINES, store, clock)
+            await controller.create_many(
+                [(f"a{i}", "alfe", agent_data("alfe", f"a{i}")) for i in range(5)]
+            )
+            await controller.handle_many(
+                [Delivery(f"a{i}", Event("provision", S)) for i in range(5)]
+            )
+            host = RecordingHost()
+            report = await AsyncOutboxWorker(controller, host).drain()
+            assert report.fed_back == 10  # host_up, then connected, for each agent
+            assert {(await controller.get(f"a{i}")).snapshot.status for i in range(5)} == {
+                "running"
+            }
+            # A stuck boot: the timer fires once its time comes.
+            await controller.create("b", "alfe", AlfeAgent("b", "Bee"))
+            await controller.handle("b", Event("provision", S))
+            await controller.handle("b", Event("host_up", S))
+            timers = AsyncTimerWorker(controller)
+            assert (await timers.run_once()).claimed == 0
+            clock.advance(timedelta(minutes=6))
+            fired = await timers.drain()
+            assert fired.accepted == 1
+            assert (await store.timers("b")) == [] or (await store.timers("b"))[
+                0
+            ].due_at > clock.now()
+            rows = await controller.history("b")
+            assert rows[-1].actor == "T"
+
+    _run(main())
+    check = stores.open_sync()
+    try:
+        assert replay_differences(check, MACHINES) == []
+    finally:
+        check.close()
+
+
+def test_regression_a_sync_worker_given_a_coroutine_handler_parks_it_with_a_reason(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "a.db")
+    controller = Controller(MACHINES, store, ManualClock(T0))
+    controller.create("a1", "alfe", AlfeAgent("a1", "Bob"))
+    controller.handle("a1", Event("provision", S))
+    worker = OutboxWorker(controller, RecordingHost(), max_attempts=1)
+    worker.drain()
+    parked = store.outbox(state=PARKED)
+    assert parked
+    assert all("asyncio runtime" in (i.last_error or "") for i in parked)
+    store.close()
+
+
+def test_shutdown_lets_the_batch_under_way_finish(tmp_path: Path) -> None:
+    gate: list[str] = []
+
+    class Slow(FakeHost):
+        async def __call__(self, agent_id: str, effect: Any, key: str) -> Sequence[Event]:  # type: ignore[override]
+            await asyncio.sleep(0.05)
+            gate.append(key)
+            return ()
+
+    async def main() -> None:
+        async with AsyncSQLiteStore(tmp_path / "a.db") as store:
+            controller = AsyncController(MACHINES, store, SystemClock())
+            for a in ("a1", "a2"):  # one claimable item each: a batch of two
+                await controller.create(a, "alfe", AlfeAgent(a, "Bob"))
+                await controller.handle(a, Event("provision", S))
+            async with AsyncOutboxWorker(controller, Slow(), shutdown_timeout=5.0):
+                await asyncio.sleep(0.02)  # the first effect is under way
+            # Leaving the block stopped the worker only after its batch was done.
+            assert len(gate) == 2
+            assert len(await store.outbox(state="done")) == 2
+            assert len(await store.outbox(state="pending")) == 2  # the next items wait
+
+    _run(main())
+
+
+def test_shutdown_past_its_timeout_cancels_and_the_item_is_performed_later(tmp_path: Path) -> None:
+    class Stuck(FakeHost):
+        async def __call__(self, agent_id: str, effect: Any, key: str) -> Sequence[Event]:  # type: ignore[override]
+            await asyncio.sleep(60)
+            return ()
+
+    async def main() -> None:
+        async with AsyncSQLiteStore(tmp_path / "a.db") as store:
+            controller = AsyncController(MACHINES, store, SystemClock())
+            await controller.create("a1", "alfe", AlfeAgent("a1", "Bob"))
+            await controller.handle("a1", Event("provision", S))
+            worker = AsyncOutboxWorker(
+                controller, Stuck(), lease=timedelta(milliseconds=100), shutdown_timeout=0.2
+            )
+            started = time.monotonic()
+            async with worker:
+                await asyncio.sleep(0.05)
+            assert time.monotonic() - started < 2.0
+            pending = await store.outbox(state="pending")
+            assert len(pending) == 2  # nothing was marked done, nothing lost
+            await asyncio.sleep(0.15)  # the lease lapses
+            await AsyncOutboxWorker(controller, RecordingHost()).drain()
+            done = {i.id for i in await store.outbox(state="done")}
+            assert {i.id for i in pending} <= done
+
+    _run(main())
+
+
+def test_async_reconcile_loop_runs_coroutine_reconcilers_one_pass_per_key() -> None:
+    clock = ManualClock(T0)
+    active: set[str] = set()
+    overlaps: list[str] = []
+    passes: list[str] = []
+
+    async def reconcile(key: str) -> timedelta | None:
+        if key in active:
+            overlaps.append(key)
+        active.add(key)
+        await asyncio.sleep(0.005)
+        active.discard(key)
+        passes.append(key)
+        if key == "flaky" and passes.count("flaky") == 1:
+            raise TemporaryError("not yet", timedelta(0))
+        return None
+
+    async def main() -> None:
+        loop = AsyncReconcileLoop(reconcile, clock)
+        async with loop:
+            for _ in range(3):
+                loop.enqueue_all(["a", "b", "flaky"])
+                await asyncio.sleep(0.01)
+            for _ in range(100):
+                if not loop.pending() and passes.count("flaky") >= 2:
+                    break
+                await asyncio.sleep(0.01)
+        assert overlaps == []
+        assert {"a", "b"} <= set(passes)
+        assert passes.count("flaky") >= 2  # retried after its temporary failure
+        assert loop.failures("flaky") == 0
+        report = await loop.run_due()
+        assert report.failed == ()
+
+    _run(main())
+
+
+def test_a_cancelled_reconcile_pass_frees_its_key() -> None:
+    clock = ManualClock(T0)
+    calls: list[str] = []
+
+    async def reconcile(key: str) -> timedelta | None:
+        calls.append(key)
+        if len(calls) == 1:
+            await asyncio.sleep(60)  # cancelled here
+        return None
+
+    async def main() -> None:
+        loop = AsyncReconcileLoop(reconcile, clock)
+        loop.enqueue("k")
+        task = asyncio.ensure_future(loop.run_due())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert "k" in loop.pending()  # due again, not stuck as active
+        assert (await loop.run_due()).reconciled == ("k",)
+
+    _run(main())
