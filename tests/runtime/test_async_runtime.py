@@ -472,3 +472,31 @@ def test_a_cancelled_reconcile_pass_frees_its_key() -> None:
         assert (await loop.run_due()).reconciled == ("k",)
 
     _run(main())
+
+
+class CancelTurnedIntoAnError(AsyncSQLiteStore):
+    """A store whose commit, when cancelled, raises an error instead, as psycopg does when the
+    server has cancelled the query (it raises the query's own error)."""
+
+    async def commit(self, writes: Any) -> None:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            raise StoreError("canceling statement due to user request") from None
+
+
+def test_regression_a_cancellation_the_driver_turns_into_an_error_still_cancels(
+    tmp_path: Path,
+) -> None:
+    async def main() -> None:
+        async with AsyncSQLiteStore(tmp_path / "a.db") as plain:
+            await AsyncController(MACHINES, plain).create("a1", "alfe", AlfeAgent("a1", "Bob"))
+        async with CancelTurnedIntoAnError(tmp_path / "a.db") as store:
+            controller = AsyncController(MACHINES, store)
+            task = asyncio.ensure_future(controller.handle("a1", Event("provision", S)))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            (outcome,) = await asyncio.gather(task, return_exceptions=True)
+            assert isinstance(outcome, asyncio.CancelledError), outcome
+
+    _run(main())

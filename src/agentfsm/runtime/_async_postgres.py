@@ -36,6 +36,7 @@ from agentfsm.runtime._postgres import (
 )
 from agentfsm.runtime._records import AgentRecord, AuditRow, OutboxItem, TimerRow, Write
 from agentfsm.runtime._rows import RowReader, given_time
+from agentfsm.runtime._steps import cancelling
 from agentfsm.runtime._wakeup import WorkSignal
 
 if TYPE_CHECKING:
@@ -213,9 +214,13 @@ class AsyncPostgresStore:
                         yield conn
                 else:
                     yield conn
-        except StoreError:
-            raise
         except Exception as exc:
+            if cancelling():
+                # psycopg answers a cancellation during a query with the query's own error
+                # once the server has cancelled it: the caller was cancelled, say so.
+                raise asyncio.CancelledError() from exc
+            if isinstance(exc, StoreError):
+                raise
             translated = translate_error(exc, self._psycopg, self._where)
             if translated is None:
                 raise

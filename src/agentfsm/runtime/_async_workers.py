@@ -28,7 +28,7 @@ from agentfsm.runtime._clock import Clock
 from agentfsm.runtime._errors import StoreError
 from agentfsm.runtime._outbox import BatchReport, EffectHandler, _OutboxSteps
 from agentfsm.runtime._reconcile_loop import KeyQueue, PassReport, PassResult, Reconciler
-from agentfsm.runtime._steps import run_steps_async
+from agentfsm.runtime._steps import cancelling, run_steps_async
 from agentfsm.runtime._timers import TimerReport, _TimerSteps
 
 log = logging.getLogger("agentfsm.runtime")
@@ -102,8 +102,11 @@ class _Task:
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    # ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` can swallow a
+    # cancellation that arrives as its timeout fires.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await stop.wait()
 
 
 async def _idle(store: Any, seen: int | None, stop: asyncio.Event, idle: float) -> None:
@@ -132,6 +135,9 @@ async def _run_until_stopped(
     stop = stop or asyncio.Event()
     marks = getattr(store, "work_seen", None)
     while not stop.is_set():
+        if cancelling():
+            # A library that swallowed the cancellation must not keep the worker running.
+            raise asyncio.CancelledError()
         seen = marks() if marks is not None else None
         try:
             report = await run_once()
@@ -296,8 +302,7 @@ class AsyncReconcileLoop(KeyQueue):
                 if self._stopping:
                     return
                 changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), poll)
+                await _sleep_unless(changed, poll)
                 continue
             await run_steps_async(self._pass_steps(key), None)
 

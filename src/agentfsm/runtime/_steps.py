@@ -104,6 +104,16 @@ async def run_steps_async(steps: Steps[T], store: Any) -> T:
                     if inspect.isawaitable(value):
                         value = await value
             except Exception as exc:
+                if cancelling():
+                    # Some drivers answer a cancellation with another error (psycopg raises
+                    # the cancelled query's error); the task is still being cancelled.
+                    raise asyncio.CancelledError() from exc
                 error = exc
     finally:
         steps.close()
+
+
+def cancelling() -> bool:
+    """Whether the running task has been asked to cancel (and has not given that up)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -40,7 +40,8 @@ class WorkSignal:
             self._changed = asyncio.Event()
         changed = self._changed
         try:
-            await asyncio.wait_for(changed.wait(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: see ``_async_workers``
+                await changed.wait()
         except TimeoutError:
             return self._count != seen
         return True
