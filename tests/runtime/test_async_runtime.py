@@ -500,3 +500,63 @@ def test_regression_a_cancellation_the_driver_turns_into_an_error_still_cancels(
             assert isinstance(outcome, asyncio.CancelledError), outcome
 
     _run(main())
+
+
+# -- group commit on SQLite -----------------------------------------------------------------------
+
+
+def test_commit_each_writes_each_batch_whole_or_not_at_all(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "a.db")
+    controller = Controller(MACHINES, store, ManualClock(T0))
+    controller.create_many([(a, "alfe", AlfeAgent(a, "Bob")) for a in ("a1", "a2")])
+    ctx = Context(T0)
+
+    def write(agent: str, version: int, event_id: str) -> Any:
+        record = store.load(agent)
+        record = record._replace(snapshot=record.snapshot._replace(version=version))
+        event = Event("provision", S, id=event_id)
+        step = decide(MACHINES["alfe"], record.snapshot, event, ctx)
+        return write_for(Delivery(agent, event), record, step, ctx)
+
+    good, stale, dup = write("a1", 0, "p1"), write("a2", 5, "p2"), write("a2", 0, "p3")
+    outcomes = store.commit_each([[good], [stale], [dup, dup]])
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], VersionConflict)
+    assert isinstance(outcomes[2], StoreError)  # the same key twice in one batch
+    assert store.load("a1").snapshot.version == 1
+    assert store.load("a2").snapshot.version == 0  # neither failed batch left anything
+    assert [r.event_id for r in store.history("a2")] == ["create:a2"]
+    assert len(store.outbox(agent_id="a1")) == 2
+    assert store.outbox(agent_id="a2") == []
+    assert replay_differences(store, MACHINES) == []
+    store.close()
+
+
+def test_concurrent_commits_on_async_sqlite_share_transactions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+    real = SQLiteStore.commit_each
+
+    def spy(self: SQLiteStore, batches: Any) -> Any:
+        sizes.append(len(batches))
+        return real(self, batches)
+
+    monkeypatch.setattr(SQLiteStore, "commit_each", spy)
+
+    async def main() -> None:
+        async with AsyncSQLiteStore(tmp_path / "a.db") as store:
+            controller = AsyncController(MACHINES, store, SystemClock())
+            ids = [f"a{i}" for i in range(16)]
+            await controller.create_many([(a, "alfe", AlfeAgent(a, "Bob")) for a in ids])
+            results = await asyncio.gather(
+                *(controller.handle(a, Event("provision", S)) for a in ids)
+            )
+            assert all(r.accepted for r in results)
+
+    _run(main())
+    assert max(sizes, default=0) > 1, sizes
+    check = SQLiteStore(tmp_path / "a.db")
+    assert {a.snapshot.version for a in check.agents()} == {1}
+    assert replay_differences(check, MACHINES) == []
+    check.close()

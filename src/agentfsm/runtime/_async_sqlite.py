@@ -9,17 +9,22 @@ SQLite has one writer at a time anyway, so one thread per store costs nothing in
 for writes; reads on a WAL file are quick and share it.
 
 A cancelled caller stops waiting, but the operation it started runs to its end on the thread:
-a transaction is never cut in half. Commits that add outbox items or timers announce new work
+a transaction is never cut in half (one that had not begun when its caller was cancelled is
+dropped). Commits that queue up while the thread is busy go into one transaction, each batch
+in a savepoint of its own (``SQLiteStore.commit_each``): concurrent callers share the COMMIT,
+and each still succeeds or fails alone. Commits that add outbox items or timers announce new work
 in this process (``wait_for_work``); other processes' commits are found by polling.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -31,6 +36,114 @@ from agentfsm.runtime._sqlite import SQLiteStore
 from agentfsm.runtime._wakeup import WorkSignal
 
 T = TypeVar("T")
+
+
+_STOP = object()
+_GROUP = 64  # commits sharing one transaction at most
+
+
+class _Job:
+    __slots__ = ("args", "func", "future", "writes")
+
+    def __init__(
+        self,
+        future: asyncio.Future[Any],
+        func: Callable[..., Any] | None,
+        args: tuple[Any, ...],
+        writes: Sequence[Write] | None = None,
+    ) -> None:
+        self.future, self.func, self.args, self.writes = future, func, args, writes
+
+
+class _StoreThread:
+    """One thread running a ``SQLiteStore``'s calls in order, handing results to the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="agentfsm-sqlite", daemon=True)
+        self._thread.start()
+        self.store: SQLiteStore | None = None
+
+    def call(self, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._jobs.put(_Job(future, func, args))
+        return future
+
+    def commit(self, writes: Sequence[Write]) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._jobs.put(_Job(future, None, (), writes))
+        return future
+
+    async def stop(self) -> None:
+        self._jobs.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+
+    def _serve(self) -> None:
+        held: Any = None
+        while True:
+            job = held if held is not None else self._jobs.get()
+            held = None
+            if job is _STOP:
+                return
+            if job.writes is None:
+                self._run(job)
+                continue
+            group = [job]
+            while len(group) < _GROUP:
+                try:
+                    nxt = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is not _STOP and nxt.writes is not None:
+                    group.append(nxt)
+                else:
+                    held = nxt
+                    break
+            self._commit(group)
+
+    def _run(self, job: _Job) -> None:
+        if job.future.cancelled():
+            return  # its caller gave up before it began
+        assert job.func is not None
+        try:
+            result = job.func(*job.args)
+        except BaseException as exc:
+            self._settle(job, None, exc)
+        else:
+            self._settle(job, result, None)
+
+    def _commit(self, group: list[_Job]) -> None:
+        group = [j for j in group if not j.future.cancelled()]
+        if not group:
+            return
+        assert self.store is not None
+        if len(group) == 1:
+            self._run(_Job(group[0].future, self.store.commit, (group[0].writes,)))
+            return
+        try:
+            outcomes = self.store.commit_each([j.writes or () for j in group])
+        except Exception:
+            # The shared transaction failed: each batch alone, so each caller gets its own
+            # outcome.
+            for j in group:
+                self._run(_Job(j.future, self.store.commit, (j.writes,)))
+            return
+        for j, error in zip(group, outcomes, strict=True):
+            self._settle(j, None, error)
+
+    def _settle(self, job: _Job, result: Any, error: BaseException | None) -> None:
+        def settle() -> None:
+            if job.future.cancelled():
+                return
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(result)
+
+        # A loop closed under a running call (RuntimeError) has no one left to tell.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(settle)
 
 
 class AsyncSQLiteStore:
@@ -59,7 +172,7 @@ class AsyncSQLiteStore:
         self._args: dict[str, Any] = {
             "codec": codec, "busy_timeout": busy_timeout, "synchronous": synchronous
         }  # fmt: skip
-        self._thread: ThreadPoolExecutor | None = None
+        self._thread: _StoreThread | None = None
         self._sync: SQLiteStore | None = None
         self._signal = WorkSignal()
 
@@ -86,15 +199,13 @@ class AsyncSQLiteStore:
         """
         if self._sync is not None:
             return self
-        thread = ThreadPoolExecutor(1, thread_name_prefix="agentfsm-sqlite")
-        loop = asyncio.get_running_loop()
+        thread = _StoreThread(asyncio.get_running_loop())
         try:
-            self._sync = await loop.run_in_executor(
-                thread, functools.partial(SQLiteStore, self.path, **self._args)
-            )
+            self._sync = await thread.call(functools.partial(SQLiteStore, self.path, **self._args))
         except BaseException:
-            thread.shutdown(wait=False)
+            await thread.stop()
             raise
+        thread.store = self._sync
         self._thread = thread
         return self
 
@@ -103,8 +214,8 @@ class AsyncSQLiteStore:
         thread, store = self._thread, self._sync
         self._thread, self._sync = None, None
         if thread is not None and store is not None:
-            await asyncio.get_running_loop().run_in_executor(thread, store.close)
-            thread.shutdown(wait=True)
+            await thread.call(store.close)
+            await thread.stop()
 
     async def __aenter__(self) -> AsyncSQLiteStore:
         return await self.open()
@@ -117,7 +228,7 @@ class AsyncSQLiteStore:
     async def _on_thread(self, func: Callable[..., T], *args: Any) -> T:
         if self._thread is None:
             raise StoreUnavailable("this AsyncSQLiteStore is not open; await store.open()")
-        return await asyncio.get_running_loop().run_in_executor(self._thread, func, *args)
+        return await self._thread.call(func, *args)
 
     # -- waking workers ---------------------------------------------------------------------
 
@@ -153,7 +264,9 @@ class AsyncSQLiteStore:
 
     async def commit(self, writes: Sequence[Write]) -> None:
         """Apply ``writes`` in one transaction (see ``Store.commit``)."""
-        await self._on_thread(self.sync_store.commit, writes)
+        if self._thread is None:
+            raise StoreUnavailable("this AsyncSQLiteStore is not open; await store.open()")
+        await self._thread.commit(writes)
         if any(w.outbox or w.timers for w in writes):
             self._signal.announce()
 
