@@ -16,7 +16,7 @@ import pytest
 
 import agentfsm
 
-PUBLIC_MODULES = ("agentfsm", "agentfsm.models", "agentfsm.effects")
+PUBLIC_MODULES = ("agentfsm", "agentfsm.models", "agentfsm.effects", "agentfsm.runtime")
 
 
 def _public_names(module: types.ModuleType) -> set[str]:
