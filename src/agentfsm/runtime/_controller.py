@@ -52,6 +52,7 @@ from agentfsm.runtime._requests import same_request
 from agentfsm.runtime._steps import Call, Pause, Steps, run_steps
 from agentfsm.runtime._storable import check_deliveries
 from agentfsm.runtime._store import Store
+from agentfsm.runtime._telemetry import TELEMETRY
 
 log = logging.getLogger("agentfsm.runtime")
 
@@ -304,6 +305,21 @@ class Decisions:
         _check_principal(delivery.principal)
         if delivery.event.id is None:
             delivery = _with_id(delivery)
+        event = delivery.event
+        span = TELEMETRY.span(
+            "agentfsm.handle",
+            {"agentfsm.agent": delivery.agent_id, "agentfsm.event": event.name,
+             "agentfsm.actor": event.actor.value},
+        )  # fmt: skip
+        try:
+            return (yield from self._decide_and_commit(delivery, span))
+        except Exception as exc:
+            TELEMETRY.failed(span, exc)
+            raise
+        finally:
+            span.end()
+
+    def _decide_and_commit(self, delivery: Delivery, span: Any) -> Steps[Step | Refusal]:
         agent_id, event = delivery.agent_id, delivery.event
         fresh = False
         for attempt in range(self.max_retries + 1):
@@ -315,6 +331,7 @@ class Decisions:
                 yield Call("commit", ((write,),))
             except VersionConflict:
                 self.stats.conflicts += 1
+                TELEMETRY.conflicts.add(1, {"agentfsm.machine": record.machine})
                 self._forget(agent_id)
                 fresh = True
                 if attempt == self.max_retries:
@@ -324,11 +341,13 @@ class Decisions:
                 continue
             except DuplicateEvent:
                 self._forget(agent_id)
+                span.set_attribute("agentfsm.duplicate", True)
                 return (yield from self._recorded(delivery, write.scope))
             except StoreError:
                 self._forget(agent_id)
                 raise
             self.stats.handled += 1
+            _observe(span, record, event, result, ctx)
             if isinstance(result, Step):
                 self._remember(
                     AgentRecord(record.agent_id, record.machine, result.snapshot,
@@ -355,6 +374,7 @@ class Decisions:
         machines = self.machines
         writes: list[Write] = []
         results: list[Step | Refusal] = []
+        decided: list[tuple[AgentRecord, Step | Refusal]] = []
         try:
             for d in items:
                 agent_id = d.agent_id
@@ -367,6 +387,7 @@ class Decisions:
                 result = decide(machines[record.machine], record.snapshot, d.event, ctx)
                 writes.append(write_for(d, record, result, ctx))
                 results.append(result)
+                decided.append((record, result))
                 if isinstance(result, Step):
                     current[agent_id] = AgentRecord(
                         agent_id, record.machine, result.snapshot, record.created_at, now
@@ -375,6 +396,7 @@ class Decisions:
         except (_Split, VersionConflict, DuplicateEvent) as exc:
             if isinstance(exc, VersionConflict):
                 self.stats.conflicts += 1
+                TELEMETRY.conflicts.add(1, {})
             self.stats.batches_split += 1
             for d in items:
                 self._forget(d.agent_id)
@@ -385,6 +407,8 @@ class Decisions:
             return one_by_one
         self.stats.handled += len(items)
         self._remember_all(current.values())
+        for d, (record, result) in zip(items, decided, strict=True):
+            _observe(None, record, d.event, result, ctx)
         return results
 
     def _recorded(self, d: Delivery, scope: str) -> Steps[Step | Refusal]:
@@ -577,6 +601,42 @@ class Controller(Decisions):
             VersionConflict: other writers kept changing the agent; retryable.
         """
         return run_steps(self._erase_steps(agent_id, event_id), self.store)
+
+
+def _observe(
+    span: Any, record: AgentRecord, event: Event, result: Step | Refusal, ctx: Context
+) -> None:
+    """Record a committed decision on its span (if any) and in the metrics."""
+    before = record.snapshot
+    machine = record.machine
+    if isinstance(result, Refusal):
+        code = result.code
+        if span is not None:
+            span.set_attributes(
+                {"agentfsm.machine": machine, "agentfsm.from": before.status,
+                 "agentfsm.to": before.status, "agentfsm.accepted": False,
+                 "agentfsm.refusal_code": code}
+            )  # fmt: skip
+        TELEMETRY.refusals.add(
+            1, {"agentfsm.machine": machine, "agentfsm.event": event.name,
+                "agentfsm.refusal_code": code}
+        )  # fmt: skip
+        return
+    after = result.snapshot.status
+    if span is not None:
+        span.set_attributes(
+            {"agentfsm.machine": machine, "agentfsm.from": before.status, "agentfsm.to": after,
+             "agentfsm.accepted": True}
+        )  # fmt: skip
+    TELEMETRY.transitions.add(
+        1, {"agentfsm.machine": machine, "agentfsm.event": event.name,
+            "agentfsm.from": before.status, "agentfsm.to": after}
+    )  # fmt: skip
+    if after != before.status:
+        TELEMETRY.time_in_status.record(
+            max((ctx.now - before.since).total_seconds(), 0.0),
+            {"agentfsm.machine": machine, "agentfsm.status": before.status},
+        )
 
 
 def _with_id(d: Delivery) -> Delivery:

@@ -31,6 +31,7 @@ from agentfsm.runtime._errors import PermanentError, StoreError, TemporaryError
 from agentfsm.runtime._polling import run_until_stopped
 from agentfsm.runtime._records import OutboxItem
 from agentfsm.runtime._steps import Call, Invoke, Steps, run_steps
+from agentfsm.runtime._telemetry import TELEMETRY
 
 if TYPE_CHECKING:
     from agentfsm.runtime._async_controller import AsyncController
@@ -199,6 +200,27 @@ class _OutboxSteps:
         return total
 
     def _perform(self, item: OutboxItem, report: BatchReport) -> Steps[None]:
+        span = TELEMETRY.span(
+            "agentfsm.effect",
+            {"agentfsm.agent": item.agent_id, "agentfsm.effect": type(item.payload).__name__,
+             "agentfsm.outbox.kind": item.kind, "agentfsm.outbox.key": item.key,
+             "agentfsm.outbox.attempt": item.attempts + 1},
+        )  # fmt: skip
+        before = attrs.asdict(report)
+        try:
+            yield from self._perform_item(item, report)
+        finally:
+            outcome = next(
+                (k for k, v in attrs.asdict(report).items() if v != before[k] and k != "fed_back"),
+                "cancelled",
+            )
+            span.set_attribute("agentfsm.outcome", outcome)
+            span.end()
+            TELEMETRY.effects.add(
+                1, {"agentfsm.effect": type(item.payload).__name__, "agentfsm.outcome": outcome}
+            )
+
+    def _perform_item(self, item: OutboxItem, report: BatchReport) -> Steps[None]:
         try:
             events = yield Invoke(self.handler, (item.agent_id, item.payload, item.key))
             for i, event in enumerate(events):

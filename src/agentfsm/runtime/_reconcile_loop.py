@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
@@ -29,6 +30,7 @@ import attrs
 from agentfsm.runtime._clock import Clock
 from agentfsm.runtime._errors import PermanentError, TemporaryError
 from agentfsm.runtime._steps import Invoke, Steps, run_steps
+from agentfsm.runtime._telemetry import TELEMETRY
 
 log = logging.getLogger("agentfsm.runtime")
 
@@ -183,6 +185,20 @@ class KeyQueue:
         self._lock.notify_all()
 
     def _pass_steps(self, key: str) -> Steps[PassResult]:
+        span = TELEMETRY.span("agentfsm.reconcile", {"agentfsm.key": key})
+        began = time.perf_counter()
+        outcome = "cancelled"
+        try:
+            outcome = yield from self._reconcile_once(key)
+            return outcome
+        finally:
+            span.set_attribute("agentfsm.outcome", outcome)
+            span.end()
+            TELEMETRY.reconcile_duration.record(
+                time.perf_counter() - began, {"agentfsm.outcome": outcome}
+            )
+
+    def _reconcile_once(self, key: str) -> Steps[PassResult]:
         try:
             requeue = yield Invoke(self._reconcile, (key,))
         except TemporaryError as exc:

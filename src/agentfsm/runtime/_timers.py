@@ -16,12 +16,13 @@ from datetime import timedelta
 
 import attrs
 
-from agentfsm._values import Actor, Event, Step
+from agentfsm._values import Actor, Event, Refusal, Step
 from agentfsm.runtime._controller import Controller, Decisions, Delivery
 from agentfsm.runtime._errors import StoreError
 from agentfsm.runtime._outbox import default_worker_id
 from agentfsm.runtime._polling import run_until_stopped
 from agentfsm.runtime._steps import Call, Steps, run_steps
+from agentfsm.runtime._telemetry import TELEMETRY
 
 log = logging.getLogger("agentfsm.runtime")
 
@@ -68,26 +69,61 @@ class _TimerSteps:
             Delivery(t.agent_id, Event(t.event, Actor.TIMER, id=f"timer:{t.token}"), None, t.token)
             for t in timers
         ]
+        spans = [
+            TELEMETRY.span(
+                "agentfsm.timer",
+                {
+                    "agentfsm.agent": t.agent_id,
+                    "agentfsm.event": t.event,
+                    "agentfsm.timer.lateness_s": max((now - t.due_at).total_seconds(), 0.0),
+                },
+            )
+            for t in timers
+        ]
+        for t in timers:
+            TELEMETRY.timer_lateness.record(
+                max((now - t.due_at).total_seconds(), 0.0), {"agentfsm.event": t.event}
+            )
+        results: list[Step | Refusal | None] = []
         try:
-            results = yield from self.controller._handle_many_steps(deliveries)
+            results = yield from self._fire(deliveries, report)
+        finally:
+            for i, span in enumerate(spans):
+                r = results[i] if i < len(results) else None
+                outcome = "failed" if r is None else "accepted" if r.accepted else "refused"
+                span.set_attribute("agentfsm.outcome", outcome)
+                span.end()
+                TELEMETRY.timers_fired.add(
+                    1, {"agentfsm.event": timers[i].event, "agentfsm.outcome": outcome}
+                )
+        for result in results:
+            if isinstance(result, Step):
+                report.accepted += 1
+            elif result is not None:
+                report.refused += 1
+        if self.on_batch is not None:
+            self.on_batch(report)
+        return report
+
+    def _fire(
+        self, deliveries: list[Delivery], report: TimerReport
+    ) -> Steps[list[Step | Refusal | None]]:
+        """One outcome per delivery, ``None`` for a timer that failed to fire."""
+        results: list[Step | Refusal | None] = []
+        try:
+            results.extend((yield from self.controller._handle_many_steps(deliveries)))
         except StoreError:
             results = []
             for d in deliveries:
                 try:
                     results.append((yield from self.controller._handle_steps(d)))
                 except StoreError as exc:
+                    results.append(None)
                     # Left claimed: fired again by the next drain (or by another worker once
                     # the lease lapses), and reported meanwhile.
                     report.failed += 1
                     log.error("timer %s for agent %s failed: %s", d.event.name, d.agent_id, exc)
-        for result in results:
-            if isinstance(result, Step):
-                report.accepted += 1
-            else:
-                report.refused += 1
-        if self.on_batch is not None:
-            self.on_batch(report)
-        return report
+        return results
 
     def _drain_steps(self, max_batches: int) -> Steps[TimerReport]:
         total = TimerReport()

@@ -1,0 +1,113 @@
+"""OpenTelemetry spans and metrics of the runtime, through the ``opentelemetry-api`` package.
+
+The library uses the API only (the ``otel`` extra); which SDK and exporters record the signals
+is the application's choice. Without the API installed every call here is a no-op, and with
+the API but no SDK the API's own no-op providers make it nearly free. The tracer and the
+meter are the global ones, looked up by the API's proxies, so an application may set its
+providers before or after importing agentfsm.
+
+Signal names and attributes are listed in ``docs/telemetry.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+SCOPE = "agentfsm.runtime"
+
+try:  # pragma: no cover - which branch runs depends on what is installed
+    from opentelemetry import metrics as _metrics
+    from opentelemetry import trace as _trace
+except ImportError:  # pragma: no cover
+    _trace = None  # type: ignore[assignment]
+    _metrics = None  # type: ignore[assignment]
+
+
+class _NoSpan:
+    def set_attribute(self, key: str, value: Any) -> None:
+        return None
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        return None
+
+    def record_exception(self, exc: BaseException) -> None:
+        return None
+
+    def set_status(self, status: Any) -> None:
+        return None
+
+    def end(self) -> None:
+        return None
+
+
+class _NoInstrument:
+    def add(self, amount: float, attributes: Mapping[str, Any] | None = None) -> None:
+        return None
+
+    def record(self, amount: float, attributes: Mapping[str, Any] | None = None) -> None:
+        return None
+
+
+_NO_SPAN = _NoSpan()
+_NO_INSTRUMENT = _NoInstrument()
+
+
+class Telemetry:
+    """The runtime's instruments, created once on the global (proxy) tracer and meter."""
+
+    def __init__(self) -> None:
+        if _trace is None or _metrics is None:  # pragma: no cover - the API is missing
+            self._tracer: Any = None
+            self.transitions: Any = _NO_INSTRUMENT
+            self.refusals: Any = _NO_INSTRUMENT
+            self.conflicts: Any = _NO_INSTRUMENT
+            self.time_in_status: Any = _NO_INSTRUMENT
+            self.effects: Any = _NO_INSTRUMENT
+            self.timers_fired: Any = _NO_INSTRUMENT
+            self.timer_lateness: Any = _NO_INSTRUMENT
+            self.reconcile_duration: Any = _NO_INSTRUMENT
+            return
+        self._tracer = _trace.get_tracer(SCOPE)
+        meter = _metrics.get_meter(SCOPE)
+        self.transitions = meter.create_counter(
+            "agentfsm.transitions", "{event}", "Accepted events, by machine, event and status"
+        )
+        self.refusals = meter.create_counter(
+            "agentfsm.refusals", "{event}", "Refused events, by machine, event and refusal code"
+        )
+        self.conflicts = meter.create_counter(
+            "agentfsm.version_conflicts", "{conflict}", "Compare-and-set conflicts, retried"
+        )
+        self.time_in_status = meter.create_histogram(
+            "agentfsm.time_in_status", "s", "Time an agent spent in a status, on leaving it"
+        )
+        self.effects = meter.create_counter(
+            "agentfsm.effects", "{effect}", "Outbox items performed, by effect and outcome"
+        )
+        self.timers_fired = meter.create_counter(
+            "agentfsm.timers_fired", "{timer}", "Timers fired, by event and outcome"
+        )
+        self.timer_lateness = meter.create_histogram(
+            "agentfsm.timer_lateness", "s", "How long after its due time a timer fired"
+        )
+        self.reconcile_duration = meter.create_histogram(
+            "agentfsm.reconcile.duration", "s", "Reconcile passes, by outcome"
+        )
+
+    def span(self, name: str, attributes: Mapping[str, Any]) -> Any:
+        """A started span (not made current: the runtime's steps cross awaits and threads)."""
+        if self._tracer is None:  # pragma: no cover
+            return _NO_SPAN
+        return self._tracer.start_span(name, attributes=dict(attributes))
+
+    def failed(self, span: Any, exc: BaseException) -> None:
+        """Mark ``span`` as failed by ``exc``."""
+        if _trace is None:  # pragma: no cover
+            return
+        span.record_exception(exc)
+        span.set_status(_trace.Status(_trace.StatusCode.ERROR, type(exc).__name__))
+
+
+TELEMETRY = Telemetry()
+"""The runtime's one set of instruments."""

@@ -1,0 +1,158 @@
+"""OpenTelemetry: the spans and metrics the runtime records, read back from the SDK's
+in-memory exporters (the SDK is a test dependency; the library needs only the API)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runtime_support import T0, FakeHost
+
+from agentfsm import Actor, Event
+from agentfsm.models import MACHINES, AlfeAgent
+from agentfsm.runtime import (
+    AsyncController,
+    AsyncSQLiteStore,
+    Controller,
+    ManualClock,
+    OutboxWorker,
+    ReconcileLoop,
+    SQLiteStore,
+    TimerWorker,
+)
+
+otel_trace = pytest.importorskip("opentelemetry.trace")
+sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
+from opentelemetry import metrics as otel_metrics  # noqa: E402
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider  # noqa: E402
+from opentelemetry.sdk.metrics.export import (  # noqa: E402
+    AggregationTemporality,
+    InMemoryMetricReader,
+)
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
+    InMemorySpanExporter,
+)
+
+S, U = Actor.SYSTEM, Actor.USER
+_SPANS = InMemorySpanExporter()
+_METRICS = InMemoryMetricReader(
+    preferred_temporality={
+        Counter: AggregationTemporality.DELTA,
+        Histogram: AggregationTemporality.DELTA,
+    }
+)
+_installed = False
+
+
+@pytest.fixture
+def otel() -> tuple[InMemorySpanExporter, InMemoryMetricReader]:
+    global _installed
+    if not _installed:  # the global providers can be set once per process
+        provider = sdk_trace.TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(_SPANS))
+        otel_trace.set_tracer_provider(provider)
+        otel_metrics.set_meter_provider(MeterProvider(metric_readers=[_METRICS]))
+        _installed = True
+    _SPANS.clear()
+    _METRICS.get_metrics_data()  # deltas: what a test reads is what it recorded
+    return _SPANS, _METRICS
+
+
+def _points(data: Any, name: str) -> list[tuple[dict[str, Any], Any]]:
+    out = []
+    for rm in data.resource_metrics if data else ():
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                if metric.name == name:
+                    for p in metric.data.data_points:
+                        value = getattr(p, "value", None)
+                        if value is None:
+                            value = (p.count, p.sum)
+                        out.append((dict(p.attributes), value))
+    return out
+
+
+def _spans(exporter: InMemorySpanExporter, name: str) -> list[Any]:
+    return [s for s in exporter.get_finished_spans() if s.name == name]
+
+
+def test_a_span_per_handle_with_the_decision(otel: Any, tmp_path: Path) -> None:
+    spans, metrics = otel
+    store = SQLiteStore(tmp_path / "a.db")
+    clock = ManualClock(T0)
+    c = Controller(MACHINES, store, clock)
+    c.create("a1", "alfe", AlfeAgent("a1", "Bob"))
+    clock.advance(timedelta(seconds=30))
+    c.handle("a1", Event("provision", S, id="p1"))
+    c.handle("a1", Event("stop", U, id="s1"))  # refused: provisioning
+    c.handle("a1", Event("provision", S, id="p1"))  # a duplicate
+    accepted, refused, duplicate = _spans(spans, "agentfsm.handle")
+    assert dict(accepted.attributes) == {
+        "agentfsm.agent": "a1", "agentfsm.event": "provision", "agentfsm.actor": "S",
+        "agentfsm.machine": "alfe", "agentfsm.from": "pending", "agentfsm.to": "provisioning",
+        "agentfsm.accepted": True,
+    }  # fmt: skip
+    assert refused.attributes["agentfsm.accepted"] is False
+    assert refused.attributes["agentfsm.refusal_code"] == "not_allowed_from_status"
+    assert duplicate.attributes["agentfsm.duplicate"] is True
+    data = metrics.get_metrics_data()
+    labels = {"agentfsm.machine": "alfe", "agentfsm.event": "provision",
+              "agentfsm.from": "pending", "agentfsm.to": "provisioning"}  # fmt: skip
+    assert (labels, 1) in _points(data, "agentfsm.transitions")
+    refusals = _points(data, "agentfsm.refusals")
+    assert any(a["agentfsm.refusal_code"] == "not_allowed_from_status" for a, _ in refusals)
+    [(labels, (count, total))] = _points(data, "agentfsm.time_in_status")
+    assert labels == {"agentfsm.machine": "alfe", "agentfsm.status": "pending"}
+    assert (count, total) == (1, 30.0)
+    store.close()
+
+
+def test_effect_timer_and_reconcile_spans_and_metrics(otel: Any, tmp_path: Path) -> None:
+    spans, metrics = otel
+    store = SQLiteStore(tmp_path / "a.db")
+    clock = ManualClock(T0)
+    c = Controller(MACHINES, store, clock)
+    c.create("a1", "alfe", AlfeAgent("a1", "Bob"))
+    c.handle("a1", Event("provision", S))
+    OutboxWorker(c, FakeHost()).drain()
+    effects = _spans(spans, "agentfsm.effect")
+    assert {s.attributes["agentfsm.effect"] for s in effects} >= {"ProvisionHost", "BootAgent"}
+    assert {s.attributes["agentfsm.outcome"] for s in effects} == {"done"}
+    done = _points(metrics.get_metrics_data(), "agentfsm.effects")
+    assert any(a["agentfsm.outcome"] == "done" for a, _ in done)
+    # A boot that never connects: the boot timer fires 5 minutes late... after 6 minutes.
+    c.create("b", "alfe", AlfeAgent("b", "Bee"))
+    c.handle("b", Event("provision", S))
+    c.handle("b", Event("host_up", S))
+    clock.advance(timedelta(minutes=6))
+    TimerWorker(c).drain()
+    [timer] = [s for s in _spans(spans, "agentfsm.timer") if s.attributes["agentfsm.agent"] == "b"]
+    assert timer.attributes["agentfsm.event"] == "boot_timeout"
+    assert timer.attributes["agentfsm.outcome"] == "accepted"
+    assert timer.attributes["agentfsm.timer.lateness_s"] == 60.0
+    loop = ReconcileLoop(lambda key: None, clock)
+    loop.enqueue("k")
+    loop.run_due()
+    [rec] = _spans(spans, "agentfsm.reconcile")
+    assert dict(rec.attributes) == {"agentfsm.key": "k", "agentfsm.outcome": "reconciled"}
+    [(labels, (count, _))] = _points(metrics.get_metrics_data(), "agentfsm.reconcile.duration")
+    assert (labels, count) == ({"agentfsm.outcome": "reconciled"}, 1)
+    store.close()
+
+
+def test_the_async_path_records_the_same_spans(otel: Any, tmp_path: Path) -> None:
+    spans, _ = otel
+
+    async def main() -> None:
+        async with AsyncSQLiteStore(tmp_path / "a.db") as store:
+            c = AsyncController(MACHINES, store, ManualClock(T0))
+            await c.create("a1", "alfe", AlfeAgent("a1", "Bob"))
+            await c.handle("a1", Event("provision", S))
+
+    asyncio.run(main())
+    [span] = _spans(spans, "agentfsm.handle")
+    assert span.attributes["agentfsm.to"] == "provisioning"
