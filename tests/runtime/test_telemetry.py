@@ -4,6 +4,7 @@ in-memory exporters (the SDK is a test dependency; the library needs only the AP
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,9 @@ from agentfsm.runtime import (
     SQLiteStore,
     TimerWorker,
 )
+from agentfsm.runtime._telemetry import TELEMETRY
 
-otel_trace = pytest.importorskip("opentelemetry.trace")
 sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
-from opentelemetry import metrics as otel_metrics  # noqa: E402
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider  # noqa: E402
 from opentelemetry.sdk.metrics.export import (  # noqa: E402
     AggregationTemporality,
@@ -38,28 +38,21 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
 )
 
 S, U = Actor.SYSTEM, Actor.USER
-_SPANS = InMemorySpanExporter()
-_METRICS = InMemoryMetricReader(
-    preferred_temporality={
-        Counter: AggregationTemporality.DELTA,
-        Histogram: AggregationTemporality.DELTA,
-    }
-)
-_installed = False
 
 
 @pytest.fixture
-def otel() -> tuple[InMemorySpanExporter, InMemoryMetricReader]:
-    global _installed
-    if not _installed:  # the global providers can be set once per process
-        provider = sdk_trace.TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(_SPANS))
-        otel_trace.set_tracer_provider(provider)
-        otel_metrics.set_meter_provider(MeterProvider(metric_readers=[_METRICS]))
-        _installed = True
-    _SPANS.clear()
-    _METRICS.get_metrics_data()  # deltas: what a test reads is what it recorded
-    return _SPANS, _METRICS
+def otel() -> Iterator[tuple[InMemorySpanExporter, InMemoryMetricReader]]:
+    """Providers of the test's own, recording in memory (the global ones are left alone)."""
+    spans = InMemorySpanExporter()
+    tracer_provider = sdk_trace.TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    delta = AggregationTemporality.DELTA
+    reader = InMemoryMetricReader(preferred_temporality={Counter: delta, Histogram: delta})
+    TELEMETRY.use(tracer_provider, MeterProvider(metric_readers=[reader]))
+    try:
+        yield spans, reader
+    finally:
+        TELEMETRY.use()
 
 
 def _points(data: Any, name: str) -> list[tuple[dict[str, Any], Any]]:

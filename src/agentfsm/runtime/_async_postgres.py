@@ -2,7 +2,8 @@
 
 Nothing of the SQL lives here: the statements, the write plans, the row checks, the schema
 steps and the error translation are ``PostgresStore``'s, imported; this module only awaits them.
-Workers can wait for new work: commits that add outbox items or timers ``NOTIFY`` the schema's
+A cancelled caller stops waiting, but the operation it started runs to its end as a task of
+its own (see ``_whole``). Workers can wait for new work: commits that add outbox items or timers ``NOTIFY`` the schema's
 channel, and one listening connection per store wakes the waiters (``wait_for_work``).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -101,6 +102,7 @@ class AsyncPostgresStore:
         self._pool: Any = None
         self._listener: asyncio.Task[None] | None = None
         self._signal = WorkSignal()
+        self._running: set[asyncio.Task[Any]] = set()
 
     # -- opening and closing ----------------------------------------------------------------
 
@@ -157,7 +159,10 @@ class AsyncPostgresStore:
         await conn.execute("SET TIME ZONE 'UTC'")
 
     async def close(self) -> None:
-        """Close the pool and the listening connection."""
+        """Close the pool and the listening connection, once the operations under way (those
+        of cancelled callers too) are over."""
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -226,9 +231,28 @@ class AsyncPostgresStore:
                 raise
             raise translated from exc
 
+    async def _whole(self, operation: Coroutine[Any, Any, T]) -> T:
+        # Each operation runs as a task of its own that a cancelled caller stops waiting for
+        # but does not interrupt: psycopg cancelled in the middle of a pipelined transaction
+        # can leave the statements behind it running, or the connection holding its locks.
+        # So a transaction always reaches its COMMIT or ROLLBACK, as on AsyncSQLiteStore.
+        task = asyncio.ensure_future(operation)
+        self._running.add(task)
+        task.add_done_callback(self._ran)
+        return await asyncio.shield(task)
+
+    def _ran(self, task: asyncio.Task[Any]) -> None:
+        self._running.discard(task)
+        if not task.cancelled():
+            task.exception()  # its caller may be gone: the outcome is retrieved here
+
     async def _run(self, query: Query[T]) -> T:
         if query.sql is None:
             return query.finish([])
+        return await self._whole(self._query(query))
+
+    async def _query(self, query: Query[T]) -> T:
+        assert query.sql is not None
         async with self._tx() as conn:
             cur = await conn.execute(query.sql, query.args)
             if query.counted:
@@ -260,9 +284,12 @@ class AsyncPostgresStore:
     async def commit(self, writes: Sequence[Write]) -> None:
         """Apply ``writes`` in one transaction (see ``Store.commit``).
 
-        Cancelled at any ``await``, the transaction is rolled back unless its COMMIT was
-        already sent: it happened whole or not at all.
+        A cancelled caller stops waiting at once; the transaction runs to its end (COMMIT, or
+        ROLLBACK on an error), so it happened whole or not at all.
         """
+        await self._whole(self._commit(writes))
+
+    async def _commit(self, writes: Sequence[Write]) -> None:
         unique = self._psycopg.errors.UniqueViolation
         plans = plan_commit(writes, self.codec.dumps, self.channel)
         if plans is None:

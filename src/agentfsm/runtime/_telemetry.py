@@ -57,6 +57,11 @@ class Telemetry:
     """The runtime's instruments, created once on the global (proxy) tracer and meter."""
 
     def __init__(self) -> None:
+        self.use()
+
+    def use(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+        """Record through these providers instead of the global ones (``None``: the global
+        ones). For tests, which cannot replace the global providers once they are set."""
         if _trace is None or _metrics is None:  # pragma: no cover - the API is missing
             self._tracer: Any = None
             self.transitions: Any = _NO_INSTRUMENT
@@ -68,8 +73,8 @@ class Telemetry:
             self.timer_lateness: Any = _NO_INSTRUMENT
             self.reconcile_duration: Any = _NO_INSTRUMENT
             return
-        self._tracer = _trace.get_tracer(SCOPE)
-        meter = _metrics.get_meter(SCOPE)
+        self._tracer = _trace.get_tracer(SCOPE, tracer_provider=tracer_provider)
+        meter = _metrics.get_meter(SCOPE, meter_provider=meter_provider)
         self.transitions = meter.create_counter(
             "agentfsm.transitions", "{event}", "Accepted events, by machine, event and status"
         )
