@@ -149,3 +149,70 @@ def test_the_async_path_records_the_same_spans(otel: Any, tmp_path: Path) -> Non
     asyncio.run(main())
     [span] = _spans(spans, "agentfsm.handle")
     assert span.attributes["agentfsm.to"] == "provisioning"
+
+
+def _gauge_points(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, Any], Any]]]:
+    data = reader.get_metrics_data()
+    names = (
+        "agentfsm.agents", "agentfsm.outbox.items", "agentfsm.outbox.oldest_pending_age",
+        "agentfsm.timers",
+    )  # fmt: skip
+    return {n: sorted(_points(data, n), key=repr) for n in names}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_gauges_read_the_fleet_from_the_store(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from agentfsm.runtime import PostgresStore, StoreGauges
+    from conftest import new_schema
+
+    store: Any = (
+        SQLiteStore(tmp_path / "a.db")
+        if kind == "sqlite"
+        else PostgresStore(request.getfixturevalue("pg_dsn"), schema=new_schema())
+    )
+    clock = ManualClock(T0)
+    c = Controller(MACHINES, store, clock)
+    c.create_many([(a, "alfe", AlfeAgent(a, "x")) for a in ("a1", "a2", "a3")])
+    c.handle("a1", Event("provision", S))
+    c.handle("a1", Event("host_up", S))  # a boot timer, due in 5 minutes
+    reader = InMemoryMetricReader()
+    gauges = StoreGauges(store, clock=clock, meter_provider=MeterProvider(metric_readers=[reader]))
+    clock.advance(timedelta(minutes=7))  # the timer is 2 minutes late, the items 7 minutes old
+    points = _gauge_points(reader)
+    assert points["agentfsm.agents"] == [
+        ({"agentfsm.machine": "alfe", "agentfsm.status": "pending"}, 2),
+        ({"agentfsm.machine": "alfe", "agentfsm.status": "starting"}, 1),
+    ]
+    assert points["agentfsm.outbox.items"] == [
+        ({"agentfsm.state": "parked"}, 0),
+        ({"agentfsm.state": "pending"}, 3),
+    ]
+    assert points["agentfsm.outbox.oldest_pending_age"] == [({}, 420.0)]
+    assert points["agentfsm.timers"] == [
+        ({"agentfsm.timers": "due"}, 1),
+        ({"agentfsm.timers": "late"}, 1),
+    ]
+    assert gauges.refresh().timers_late == 1
+    store.close()
+
+
+def test_gauges_of_an_async_store_are_refreshed_by_their_task(tmp_path: Path) -> None:
+    from agentfsm.runtime import StoreGauges
+
+    reader = InMemoryMetricReader()
+
+    async def main() -> None:
+        async with AsyncSQLiteStore(tmp_path / "a.db") as store:
+            c = AsyncController(MACHINES, store, ManualClock(T0))
+            await c.create("a1", "alfe", AlfeAgent("a1", "x"))
+            provider = MeterProvider(metric_readers=[reader])
+            async with StoreGauges(store, meter_provider=provider, interval=0.01):
+                await asyncio.sleep(0.05)
+                points = _gauge_points(reader)
+        assert points["agentfsm.agents"] == [
+            ({"agentfsm.machine": "alfe", "agentfsm.status": "pending"}, 1)
+        ]
+
+    asyncio.run(main())

@@ -53,6 +53,7 @@ from agentfsm.runtime._errors import (
     UnknownStoredStatus,
     VersionConflict,
 )
+from agentfsm.runtime._gauges import StoreCounts, StoreGauges
 from agentfsm.runtime._outbox import (
     BatchReport,
     EffectHandler,
@@ -148,7 +149,9 @@ __all__ = [
     "SchemaTooNew",
     "Scrubber",
     "Store",
+    "StoreCounts",
     "StoreError",
+    "StoreGauges",
     "StoreUnavailable",
     "SystemClock",
     "TemporaryError",

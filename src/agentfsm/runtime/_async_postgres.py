@@ -3,8 +3,9 @@
 Nothing of the SQL lives here: the statements, the write plans, the row checks, the schema
 steps and the error translation are ``PostgresStore``'s, imported; this module only awaits them.
 A cancelled caller stops waiting, but the operation it started runs to its end as a task of
-its own (see ``_whole``). Workers can wait for new work: commits that add outbox items or timers ``NOTIFY`` the schema's
-channel, and one listening connection per store wakes the waiters (``wait_for_work``).
+its own (see ``_whole``). Workers can wait for new work: commits that add outbox items or
+timers ``NOTIFY`` the schema's channel, and one listening connection per store wakes the
+waiters (``wait_for_work``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from agentfsm._errors import MissingExtra
 from agentfsm.runtime._codec import DEFAULT_CODEC, Codec
 from agentfsm.runtime._errors import StoreError, StoreUnavailable
+from agentfsm.runtime._gauges import StoreCounts, counts_from
 from agentfsm.runtime._postgres import (
     _SCHEMA_NAME,
     PostgresQueries,
@@ -364,6 +366,16 @@ class AsyncPostgresStore:
     async def timers(self, agent_id: str | None = None) -> list[TimerRow]:
         """Pending timers, earliest first."""
         return await self._run(self._q.timers(agent_id))
+
+    async def counts(
+        self, now: datetime, late_after: timedelta = timedelta(minutes=1)
+    ) -> StoreCounts:
+        """Agents per status, the outbox's backlog and the timers due (``PostgresStore.counts``)."""
+        agents, outbox, timers = self._q.counts(now, late_after)
+        by_status: list[Any] = await self._run(agents)
+        backlog: list[Any] = await self._run(outbox)
+        due: list[Any] = await self._run(timers)
+        return counts_from(by_status, backlog, due[0], given_time)
 
 
 async def _run_plan(

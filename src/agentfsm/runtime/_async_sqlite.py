@@ -25,12 +25,13 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
 from agentfsm.runtime._codec import DEFAULT_CODEC, Codec
 from agentfsm.runtime._errors import StoreUnavailable
+from agentfsm.runtime._gauges import StoreCounts
 from agentfsm.runtime._records import AgentRecord, AuditRow, OutboxItem, TimerRow, Write
 from agentfsm.runtime._sqlite import SQLiteStore
 from agentfsm.runtime._wakeup import WorkSignal
@@ -340,3 +341,9 @@ class AsyncSQLiteStore:
     async def timers(self, agent_id: str | None = None) -> list[TimerRow]:
         """Pending timers, earliest first."""
         return await self._on_thread(self.sync_store.timers, agent_id)
+
+    async def counts(
+        self, now: datetime, late_after: timedelta = timedelta(minutes=1)
+    ) -> StoreCounts:
+        """Agents per status, the outbox's backlog and the timers due (``SQLiteStore.counts``)."""
+        return await self._on_thread(self.sync_store.counts, now, late_after)

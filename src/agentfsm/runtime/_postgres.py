@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from agentfsm._errors import MissingExtra
@@ -29,6 +29,7 @@ from agentfsm.runtime._errors import (
     UnknownAgent,
     VersionConflict,
 )
+from agentfsm.runtime._gauges import StoreCounts, counts_from
 from agentfsm.runtime._records import (
     CREATE,
     DONE,
@@ -364,6 +365,14 @@ class PostgresStore:
         """Pending timers, earliest first."""
         return self._run(self._q.timers(agent_id))
 
+    def counts(self, now: datetime, late_after: timedelta = timedelta(minutes=1)) -> StoreCounts:
+        """Agents per status, the outbox's backlog and the timers due at ``now`` (for gauges)."""
+        agents, outbox, timers = self._q.counts(now, late_after)
+        by_status: list[Any] = self._run(agents)
+        backlog: list[Any] = self._run(outbox)
+        due: list[Any] = self._run(timers)
+        return counts_from(by_status, backlog, due[0], given_time)
+
 
 def translate_error(exc: Exception, pg: Any, where: str) -> StoreError | None:
     """The store's error for a driver or pool error ``exc`` (``None``: not one of theirs)."""
@@ -600,6 +609,26 @@ class PostgresQueries:
 
     def consume_timer(self, token: str) -> Query[bool]:
         return Query("DELETE FROM timers WHERE token = %s", (token,), True, None, _updated_one)
+
+    def counts(
+        self, now: datetime, late_after: timedelta
+    ) -> tuple[Query[list[Any]], Query[list[Any]], Query[list[Any]]]:
+        """The three counting queries of ``counts`` (agents, outbox, timers)."""
+        return (
+            Query(
+                "SELECT machine, status, COUNT(*) FROM agents GROUP BY machine, status",
+                (), False, None, _rows,
+            ),
+            Query(
+                "SELECT state, COUNT(*), MIN(created_at) FROM outbox "
+                "WHERE state IN ('pending', 'parked') GROUP BY state",
+                (), False, None, _rows,
+            ),
+            Query(
+                "SELECT COUNT(*), SUM((due_at <= %s)::int) FROM timers WHERE due_at <= %s",
+                (now - late_after, now), False, None, _rows,
+            ),
+        )  # fmt: skip
 
     def timers(self, agent_id: str | None) -> Query[list[TimerRow]]:
         sql = (

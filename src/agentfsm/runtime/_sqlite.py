@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agentfsm.runtime._codec import DEFAULT_CODEC, Codec
@@ -30,6 +30,7 @@ from agentfsm.runtime._errors import (
     UnknownAgent,
     VersionConflict,
 )
+from agentfsm.runtime._gauges import StoreCounts, counts_from
 from agentfsm.runtime._records import (
     CREATE,
     DONE,
@@ -624,6 +625,27 @@ class SQLiteStore:
         """Pending timers, earliest first."""
         sql = f"SELECT {_TIMER_COLS} FROM timers WHERE (? IS NULL OR agent_id = ?) ORDER BY due_at"
         return [self._timer(r) for r in self._read(sql, (agent_id, agent_id))]
+
+    def counts(self, now: datetime, late_after: timedelta = timedelta(minutes=1)) -> StoreCounts:
+        """Agents per status, the outbox's backlog and the timers due at ``now`` (for gauges).
+
+        Raises:
+            CorruptDatabase: a counted time is damaged.
+        """
+        return _counts(self, now, late_after)
+
+
+def _counts(store: SQLiteStore, now: datetime, late_after: timedelta) -> StoreCounts:
+    agents = store._read("SELECT machine, status, COUNT(*) FROM agents GROUP BY machine, status")
+    outbox = store._read(
+        "SELECT state, COUNT(*), MIN(created_at) FROM outbox "
+        "WHERE state IN ('pending', 'parked') GROUP BY state"
+    )
+    timers = store._read(
+        "SELECT COUNT(*), SUM(due_at <= ?) FROM timers WHERE due_at <= ?",
+        (_ts(now - late_after), _ts(now)),
+    )
+    return counts_from(agents, outbox, timers[0], parse_time)
 
 
 def _audit_args(w: Write, dumps: Any) -> tuple[Any, ...]:
