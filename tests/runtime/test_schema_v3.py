@@ -74,7 +74,7 @@ def _v2_rows(at: Callable[[Any], Any]) -> list[tuple[str, tuple[Any, ...]]]:
 
 
 def _still_deduplicates(store: Store) -> None:
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION
     rows = store.history("old")
     assert [(r.seq, r.event_id, r.scope, r.principal) for r in rows] == [
         (1, "create:old", "create", None),
@@ -113,7 +113,7 @@ def test_sqlite_version_2_is_migrated_to_scoped_keys(tmp_path: Path) -> None:
     finally:
         store.close()
     reopened = SQLiteStore(path)  # a migrated database opens as it is
-    assert reopened.schema_version() == 3
+    assert reopened.schema_version() == SCHEMA_VERSION
     assert len(reopened.history("old")) == 4
     reopened.close()
 

@@ -216,3 +216,51 @@ def test_gauges_of_an_async_store_are_refreshed_by_their_task(tmp_path: Path) ->
         ]
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_an_effects_span_links_to_the_decision_that_wrote_it(
+    otel: Any, kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from agentfsm.runtime import PostgresStore
+    from conftest import new_schema
+
+    spans, _ = otel
+    store: Any = (
+        SQLiteStore(tmp_path / "a.db")
+        if kind == "sqlite"
+        else PostgresStore(request.getfixturevalue("pg_dsn"), schema=new_schema())
+    )
+    c = Controller(MACHINES, store, ManualClock(T0))
+    c.create("a1", "alfe", AlfeAgent("a1", "Bob"))
+    c.handle("a1", Event("provision", S))
+    [decision] = _spans(spans, "agentfsm.handle")
+    ctx = decision.get_span_context()
+    stored = {i.trace_context for i in store.outbox()}
+    flags = int(ctx.trace_flags)
+    assert stored == {f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{flags:02x}"}  # in the rows
+    OutboxWorker(c, FakeHost()).drain()
+    first = [s for s in _spans(spans, "agentfsm.effect") if s.attributes["agentfsm.effect"]
+             in ("ProvisionHost", "IssueCredentials")]  # fmt: skip
+    assert len(first) == 2
+    for effect in first:
+        [link] = effect.links
+        assert (link.context.trace_id, link.context.span_id) == (ctx.trace_id, ctx.span_id)
+    store.close()
+
+
+def test_untraced_decisions_store_no_trace_context(tmp_path: Path) -> None:
+    from opentelemetry.trace import NoOpTracerProvider
+
+    TELEMETRY.use(NoOpTracerProvider())  # the API without an SDK: spans are not recorded
+    try:
+        store = SQLiteStore(tmp_path / "a.db")
+        c = Controller(MACHINES, store, ManualClock(T0))
+        c.create("a1", "alfe", AlfeAgent("a1", "Bob"))
+        c.handle("a1", Event("provision", S))
+        assert [i.trace_context for i in store.outbox()] == [None, None]
+        OutboxWorker(c, FakeHost()).drain()  # and the effects run without links
+        assert store.outbox(state="pending") == []
+        store.close()
+    finally:
+        TELEMETRY.use()

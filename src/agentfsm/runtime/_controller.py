@@ -327,6 +327,8 @@ class Decisions:
             ctx = Context(self.clock.now(), self.policy)
             result = decide(machine, record.snapshot, event, ctx)
             write = write_for(delivery, record, result, ctx)
+            if write.outbox:  # the effects' spans will link to this decision's
+                write = write._replace(trace_context=TELEMETRY.context_of(span))
             try:
                 yield Call("commit", ((write,),))
             except VersionConflict:

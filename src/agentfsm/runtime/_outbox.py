@@ -205,6 +205,7 @@ class _OutboxSteps:
             {"agentfsm.agent": item.agent_id, "agentfsm.effect": type(item.payload).__name__,
              "agentfsm.outbox.kind": item.kind, "agentfsm.outbox.key": item.key,
              "agentfsm.outbox.attempt": item.attempts + 1},
+            link=item.trace_context,
         )  # fmt: skip
         before = attrs.asdict(report)
         try:

@@ -66,7 +66,7 @@ _AUDIT_COLS = (
 )
 _OUTBOX_COLS = (
     "id, agent_id, kind, payload::text, key, state, attempts, next_attempt_at, last_error, "
-    "claimed_by, claimed_until"
+    "claimed_by, claimed_until, trace_context"
 )
 _TIMER_COLS = "agent_id, event, due_at, token, claimed_by, claimed_until"
 
@@ -100,8 +100,8 @@ _INSERT_AUDIT = """
     VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, NULL, NULL, NULL, %s, %s, %s, %s)"""
 _INSERT_OUTBOX = """
     INSERT INTO outbox (agent_id, kind, payload, key, state, attempts, next_attempt_at,
-                        created_at, updated_at)
-    VALUES (%s, %s, %s::jsonb, %s, 'pending', 0, %s, %s, %s)"""
+                        created_at, updated_at, trace_context)
+    VALUES (%s, %s, %s::jsonb, %s, 'pending', 0, %s, %s, %s, %s)"""
 _SET_TIMER = """
     INSERT INTO timers (agent_id, event, due_at, token) VALUES (%s, %s, %s, %s)
     ON CONFLICT (agent_id, event) DO UPDATE SET due_at = excluded.due_at,
@@ -777,7 +777,10 @@ def _statements(w: Write, dumps: Callable[[Any], str]) -> WritePlan:
     if w.outbox:
         yield Statement(
             _INSERT_OUTBOX,
-            [(w.agent_id, o.kind, dumps(o.payload), o.key, at, at, at) for o in w.outbox],
+            [
+                (w.agent_id, o.kind, dumps(o.payload), o.key, at, at, at, w.trace_context)
+                for o in w.outbox
+            ],
             many=True,
         )
     if w.consume_timer is not None:

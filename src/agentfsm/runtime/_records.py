@@ -104,6 +104,8 @@ class Write(NamedTuple):
         consume_timer: the token of the timer this event fired, deleted in the same transaction.
         machine: the machine's name (for ``create``).
         principal: who sent the event, as the embedder names them (part of the key's scope).
+        trace_context: the decision's trace context (a W3C ``traceparent``), stored on its
+            outbox items so the spans of the effects link to the decision's.
     """
 
     agent_id: str
@@ -124,6 +126,7 @@ class Write(NamedTuple):
     consume_timer: str | None = None
     machine: str | None = None
     principal: str | None = None
+    trace_context: str | None = None
 
     @property
     def scope(self) -> str:
@@ -192,6 +195,7 @@ class OutboxItem(NamedTuple):
         last_error: the last failure's message, if any.
         claimed_by: the worker holding it, if any.
         claimed_until: when that worker's claim lapses.
+        trace_context: the trace context of the decision that wrote it, if it was traced.
     """
 
     id: int
@@ -205,6 +209,7 @@ class OutboxItem(NamedTuple):
     last_error: str | None
     claimed_by: str | None
     claimed_until: datetime | None
+    trace_context: str | None = None
 
 
 class TimerRow(NamedTuple):

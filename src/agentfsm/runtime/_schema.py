@@ -6,6 +6,9 @@ idempotency key to its agent and sender: the audit log gained ``scope`` (the act
 the principal after a ``/``; the kind for ``create`` and ``erase`` rows) and ``principal``, and
 its key is unique on ``(agent_id, scope, event_id)`` instead of ``event_id`` alone. Existing rows
 take their scope from their actor (or kind), which is what they would have been given.
+Version 4 is the machine-version step (written on its own branch; empty here until it lands).
+Version 5 gives outbox items the trace context of the decision that wrote them
+(``trace_context``, a W3C ``traceparent``; empty when no tracing SDK records the decision).
 
 A store opening an older database applies the missing steps in one transaction; a database at
 a higher version than ``SCHEMA_VERSION`` is refused.
@@ -13,7 +16,7 @@ a higher version than ``SCHEMA_VERSION`` is refused.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 """The schema version this agentfsm writes."""
 
 APPLICATION = "agentfsm"
@@ -80,6 +83,11 @@ SQLITE_STEPS: dict[int, tuple[str, ...]] = {
         "CREATE UNIQUE INDEX audit_key ON audit (agent_id, scope, event_id)",
         "UPDATE agentfsm_schema SET version = 3",
     ),
+    4: (),  # the machine-version step, owned by its own branch
+    5: (
+        "ALTER TABLE outbox ADD COLUMN trace_context TEXT",
+        "UPDATE agentfsm_schema SET version = 5",
+    ),
 }
 """``version -> statements`` that take a database from ``version - 1`` to ``version``."""
 
@@ -127,5 +135,10 @@ POSTGRES_STEPS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE audit ALTER COLUMN scope SET NOT NULL",
         "ALTER TABLE audit ADD CONSTRAINT audit_key UNIQUE (agent_id, scope, event_id)",
         "UPDATE agentfsm_schema SET version = 3",
+    ),
+    4: (),  # the machine-version step, owned by its own branch
+    5: (
+        "ALTER TABLE outbox ADD COLUMN trace_context TEXT",
+        "UPDATE agentfsm_schema SET version = 5",
     ),
 }

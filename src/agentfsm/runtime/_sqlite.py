@@ -70,7 +70,7 @@ _AUDIT_COLS = (
 )
 _OUTBOX_COLS = (
     "id, agent_id, kind, payload, key, state, attempts, next_attempt_at, last_error, "
-    "claimed_by, claimed_until"
+    "claimed_by, claimed_until, trace_context"
 )
 _TIMER_COLS = "agent_id, event, due_at, token, claimed_by, claimed_until"
 
@@ -85,7 +85,7 @@ _CAS = (
 )
 _INSERT_OUTBOX = (
     "INSERT INTO outbox (agent_id, kind, payload, key, state, attempts, next_attempt_at, "
-    "created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)"
+    "created_at, updated_at, trace_context) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)"
 )
 _SET_TIMER = (
     "INSERT INTO timers (agent_id, event, due_at, token) VALUES (?, ?, ?, ?) "
@@ -437,7 +437,16 @@ class SQLiteStore:
             w = writes[conn.total_changes - before]
             raise DuplicateEvent(w.event_id, w.agent_id, w.scope) from None
         entries = [
-            (w.agent_id, o.kind, dumps(o.payload), o.key, _ts(w.at), _ts(w.at), _ts(w.at))
+            (
+                w.agent_id,
+                o.kind,
+                dumps(o.payload),
+                o.key,
+                _ts(w.at),
+                _ts(w.at),
+                _ts(w.at),
+                w.trace_context,
+            )
             for w in writes
             for o in w.outbox
         ]

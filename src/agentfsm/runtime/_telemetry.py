@@ -100,11 +100,23 @@ class Telemetry:
             "agentfsm.reconcile.duration", "s", "Reconcile passes, by outcome"
         )
 
-    def span(self, name: str, attributes: Mapping[str, Any]) -> Any:
-        """A started span (not made current: the runtime's steps cross awaits and threads)."""
+    def span(self, name: str, attributes: Mapping[str, Any], link: str | None = None) -> Any:
+        """A started span (not made current: the runtime's steps cross awaits and threads),
+        linked to the span whose ``traceparent`` is ``link``, if any."""
         if self._tracer is None:  # pragma: no cover
             return _NO_SPAN
-        return self._tracer.start_span(name, attributes=dict(attributes))
+        links = _links(link)
+        return self._tracer.start_span(name, attributes=dict(attributes), links=links)
+
+    def context_of(self, span: Any) -> str | None:
+        """``span``'s W3C ``traceparent``, to store beside what it wrote; ``None`` when the
+        span is not recorded (no SDK, or not sampled)."""
+        if _trace is None:  # pragma: no cover
+            return None
+        ctx = span.get_span_context() if hasattr(span, "get_span_context") else None
+        if ctx is None or not ctx.is_valid:
+            return None
+        return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
 
     def failed(self, span: Any, exc: BaseException) -> None:
         """Mark ``span`` as failed by ``exc``."""
@@ -112,6 +124,21 @@ class Telemetry:
             return
         span.record_exception(exc)
         span.set_status(_trace.Status(_trace.StatusCode.ERROR, type(exc).__name__))
+
+
+def _links(traceparent: str | None) -> list[Any]:
+    """The link to the span a stored ``traceparent`` names (none when it does not parse)."""
+    if traceparent is None or _trace is None:
+        return []
+    parts = traceparent.split("-")
+    try:
+        if len(parts) != 4 or parts[0] != "00":
+            return []
+        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
+    except ValueError:
+        return []
+    ctx = _trace.SpanContext(trace_id, span_id, True, _trace.TraceFlags(flags))
+    return [_trace.Link(ctx)] if ctx.is_valid else []
 
 
 TELEMETRY = Telemetry()
