@@ -93,6 +93,7 @@ from agentfsm.runtime._replay import ReplayMismatch, replay, replay_agent, repla
 from agentfsm.runtime._schema import SCHEMA_VERSION
 from agentfsm.runtime._sqlite import SQLiteStore
 from agentfsm.runtime._store import Store
+from agentfsm.runtime._telemetry import use_telemetry_providers
 from agentfsm.runtime._timers import TimerReport, TimerWorker
 
 __all__ = [
@@ -173,4 +174,5 @@ __all__ = [
     "replay",
     "replay_agent",
     "replay_differences",
+    "use_telemetry_providers",
 ]

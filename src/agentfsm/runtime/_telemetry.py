@@ -143,3 +143,16 @@ def _links(traceparent: str | None) -> list[Any]:
 
 TELEMETRY = Telemetry()
 """The runtime's one set of instruments."""
+
+
+def use_telemetry_providers(tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    """Record the runtime's spans and metrics through these providers, not the global ones.
+
+    For an application that keeps its providers to itself, or a test (the global providers
+    can be set only once per process). ``None`` for either goes back to the global one.
+
+    Args:
+        tracer_provider: an OpenTelemetry ``TracerProvider``, or ``None``.
+        meter_provider: an OpenTelemetry ``MeterProvider``, or ``None``.
+    """
+    TELEMETRY.use(tracer_provider, meter_provider)
