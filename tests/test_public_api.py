@@ -16,7 +16,13 @@ import pytest
 
 import agentfsm
 
-PUBLIC_MODULES = ("agentfsm", "agentfsm.models", "agentfsm.effects", "agentfsm.migrate")
+PUBLIC_MODULES = (
+    "agentfsm",
+    "agentfsm.models",
+    "agentfsm.effects",
+    "agentfsm.migrate",
+    "agentfsm.runtime",
+)
 
 
 def _public_names(module: types.ModuleType) -> set[str]:
