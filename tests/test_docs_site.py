@@ -227,6 +227,7 @@ PAGE_ROLES = {
         "workers",
         "the-reconcile-loop",
         "replay",
+        "telemetry",
         "records",
         "the-errors",
         "the-schema",

@@ -22,6 +22,7 @@ PUBLIC_MODULES = (
     "agentfsm.effects",
     "agentfsm.migrate",
     "agentfsm.define",
+    "agentfsm.runtime",
 )
 
 

@@ -3,7 +3,7 @@
 No update is lost (every accepted event is in the log exactly once and the log replays to
 every final snapshot), every conflict is the retryable ``VersionConflict``, a worker killed
 with SIGKILL mid-batch loses nothing and repeats only what it had not recorded as done, and
-two replicas never perform one outbox item twice.
+two replicas never perform one outbox item twice. The crash test runs on the asyncio worker too.
 """
 
 from __future__ import annotations
@@ -141,7 +141,38 @@ def _outbox_worker(spec: StoreSpec, ledger: str, worker_id: str, ready: Any) -> 
     store.close()
 
 
-def _crash_run(spec: StoreSpec, tmp: Path, seed: int) -> None:
+def _async_outbox_worker(spec: StoreSpec, ledger: str, worker_id: str, ready: Any) -> None:
+    """``_outbox_worker`` on the asyncio runtime (the async store of the same database)."""
+    import asyncio
+
+    from agentfsm.runtime import (
+        AsyncController,
+        AsyncOutboxWorker,
+        AsyncPostgresStore,
+        AsyncSQLiteStore,
+    )
+
+    async def main() -> None:
+        store: Any = (
+            AsyncSQLiteStore(spec.target)
+            if spec.kind == "sqlite"
+            else AsyncPostgresStore(spec.target, schema=spec.schema, max_size=2)
+        )
+        async with store:
+            controller = AsyncController(MACHINES, store, SystemClock())
+            handler = FakeIdempotentHost(ledger, os.getpid(), ANSWERS, pause=0.005)
+            worker = AsyncOutboxWorker(
+                controller, handler, worker_id=worker_id, batch_size=8,
+                lease=timedelta(seconds=0.3),
+            )  # fmt: skip
+            ready.set()
+            while (await worker.run_once()).claimed or await store.outbox(state=PENDING, limit=1):
+                await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+
+
+def _crash_run(spec: StoreSpec, tmp: Path, seed: int, worker: Any = _outbox_worker) -> None:
     rng = random.Random(seed)
     store = spec.open()
     controller = Controller(MACHINES, store, SystemClock())
@@ -158,7 +189,7 @@ def _crash_run(spec: StoreSpec, tmp: Path, seed: int) -> None:
             break
         ready = SPAWN.Event()
         proc = SPAWN.Process(
-            target=_outbox_worker, args=(spec, ledger, f"w{round_ % 2}", ready), daemon=True
+            target=worker, args=(spec, ledger, f"w{round_ % 2}", ready), daemon=True
         )
         proc.start()
         assert ready.wait(30)
@@ -212,6 +243,25 @@ def test_worker_killed_mid_batch_loses_and_repeats_nothing_postgres(
     tmp_path: Path, pg_dsn: str, seed: int
 ) -> None:
     _crash_run(StoreSpec("postgres", pg_dsn, f"crash_{seed}_{os.getpid()}"), tmp_path, seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_async_worker_killed_mid_batch_loses_and_repeats_nothing_sqlite(
+    tmp_path: Path, seed: int
+) -> None:
+    spec = StoreSpec("sqlite", str(tmp_path / "crash.db"))
+    _crash_run(spec, tmp_path, seed, _async_outbox_worker)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.parametrize("seed", [4, 5])
+def test_async_worker_killed_mid_batch_loses_and_repeats_nothing_postgres(
+    tmp_path: Path, pg_dsn: str, seed: int
+) -> None:
+    spec = StoreSpec("postgres", pg_dsn, f"acrash_{seed}_{os.getpid()}")
+    _crash_run(spec, tmp_path, seed, _async_outbox_worker)
 
 
 # -- replicas -----------------------------------------------------------------------------

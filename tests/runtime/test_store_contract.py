@@ -1,11 +1,21 @@
-"""The store contract, run against both stores through the controller and directly."""
+"""The store contract, run against all four stores (SQLite and PostgreSQL, sync and asyncio)
+through the controller and directly.
+
+An async store is driven through a blocking facade (its coroutines run on a loop thread), and
+the ``controller`` fixture is then an ``AsyncController`` behind the same facade; the tests
+that build a ``Controller`` of their own run the sync controller on the async store.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
-from runtime_support import T0, FaultyStore
+from async_support import LoopThread, SyncFacade
+from runtime_support import T0, FaultyStore, StoreSpec
 
 from agentfsm import Actor, Event, Refusal, Step
 from agentfsm import effects as fx
@@ -14,6 +24,9 @@ from agentfsm.runtime import (
     DOMAIN_EVENT,
     EFFECT,
     AgentExists,
+    AsyncController,
+    AsyncPostgresStore,
+    AsyncSQLiteStore,
     Controller,
     DuplicateEvent,
     ManualClock,
@@ -22,8 +35,76 @@ from agentfsm.runtime import (
     VersionConflict,
     replay_differences,
 )
+from conftest import new_schema
 
 S, U = Actor.SYSTEM, Actor.USER
+
+KINDS = ["sqlite", "postgres", "async-sqlite", "async-postgres"]
+
+
+@pytest.fixture(params=KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
+    loop = LoopThread()
+    try:
+        yield loop
+    finally:
+        loop.close()
+
+
+@pytest.fixture
+def async_store(
+    store_kind: str, tmp_path: Path, request: pytest.FixtureRequest, loop_thread: LoopThread
+) -> Iterator[Any]:
+    """The async store under test (``None`` for the sync kinds)."""
+    if not store_kind.startswith("async-"):
+        yield None
+        return
+    if store_kind == "async-sqlite":
+        inner: Any = AsyncSQLiteStore(tmp_path / "agents.db")
+    else:
+        dsn = request.getfixturevalue("pg_server").dsn
+        inner = AsyncPostgresStore(dsn, schema=new_schema(), max_size=4)
+    loop_thread.run(inner.open())
+    try:
+        yield inner
+    finally:
+        loop_thread.run(inner.close())
+
+
+@pytest.fixture
+def store(
+    store_kind: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    async_store: Any,
+    loop_thread: LoopThread,
+) -> Iterator[Store]:
+    if async_store is not None:
+        yield SyncFacade(async_store, loop_thread)  # type: ignore[misc]
+        return
+    if store_kind == "sqlite":
+        spec = StoreSpec("sqlite", str(tmp_path / "agents.db"))
+    else:
+        spec = StoreSpec("postgres", request.getfixturevalue("pg_server").dsn, new_schema())
+    s = spec.open()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def controller(
+    store: Store, clock: ManualClock, async_store: Any, loop_thread: LoopThread
+) -> Controller:
+    if async_store is not None:
+        return SyncFacade(AsyncController(MACHINES, async_store, clock), loop_thread)  # type: ignore[return-value]
+    return Controller(MACHINES, store, clock)
 
 
 def _booting(controller: Controller, agent_id: str = "a1") -> None:
@@ -276,3 +357,18 @@ def test_a_batch_whose_writes_do_not_chain_writes_nothing(
     assert store.load("a1") == record
     assert len(store.history("a1")) == 1
     assert store.outbox() == []
+
+
+def test_the_async_kinds_are_driven_by_the_asyncio_runtime(
+    store_kind: str, store: Store, controller: Controller
+) -> None:
+    # The facade must not quietly hand a sync store or controller to the async kinds.
+    import inspect
+
+    if store_kind.startswith("async-"):
+        assert isinstance(controller.inner, AsyncController)  # type: ignore[attr-defined]
+        assert inspect.iscoroutinefunction(store.inner.commit)  # type: ignore[attr-defined]
+        assert controller.inner.store is store.inner  # type: ignore[attr-defined]
+    else:
+        assert type(controller) is Controller
+        assert not inspect.iscoroutinefunction(store.commit)

@@ -8,8 +8,21 @@ timers. ``replay`` rebuilds every snapshot from the audit log alone.
 
 Stores: ``SQLiteStore`` (standard library, the embedded default) and ``PostgresStore`` (the
 ``postgres`` extra, for several control-plane replicas).
+
+For asyncio: ``AsyncController`` on ``AsyncSQLiteStore`` or ``AsyncPostgresStore``, with
+``AsyncOutboxWorker``, ``AsyncTimerWorker`` and ``AsyncReconcileLoop``: the same logic, awaited.
 """
 
+from agentfsm.runtime._async_controller import AsyncController
+from agentfsm.runtime._async_postgres import AsyncPostgresStore
+from agentfsm.runtime._async_sqlite import AsyncSQLiteStore
+from agentfsm.runtime._async_store import AsyncStore
+from agentfsm.runtime._async_workers import (
+    AsyncEffectHandler,
+    AsyncOutboxWorker,
+    AsyncReconcileLoop,
+    AsyncTimerWorker,
+)
 from agentfsm.runtime._clock import Clock, ManualClock, SystemClock
 from agentfsm.runtime._codec import DEFAULT_CODEC, Codec
 from agentfsm.runtime._controller import (
@@ -41,6 +54,7 @@ from agentfsm.runtime._errors import (
     UnknownStoredStatus,
     VersionConflict,
 )
+from agentfsm.runtime._gauges import StoreCounts, StoreGauges
 from agentfsm.runtime._outbox import (
     BatchReport,
     EffectHandler,
@@ -81,6 +95,7 @@ from agentfsm.runtime._replay import ReplayMismatch, replay, replay_agent, repla
 from agentfsm.runtime._schema import SCHEMA_VERSION
 from agentfsm.runtime._sqlite import SQLiteStore
 from agentfsm.runtime._store import Store
+from agentfsm.runtime._telemetry import use_telemetry_providers
 from agentfsm.runtime._timers import TimerReport, TimerWorker
 
 __all__ = [
@@ -98,6 +113,14 @@ __all__ = [
     "SCHEMA_VERSION",
     "AgentExists",
     "AgentRecord",
+    "AsyncController",
+    "AsyncEffectHandler",
+    "AsyncOutboxWorker",
+    "AsyncPostgresStore",
+    "AsyncReconcileLoop",
+    "AsyncSQLiteStore",
+    "AsyncStore",
+    "AsyncTimerWorker",
     "AuditRow",
     "BatchReport",
     "Clock",
@@ -131,7 +154,9 @@ __all__ = [
     "SchemaTooNew",
     "Scrubber",
     "Store",
+    "StoreCounts",
     "StoreError",
+    "StoreGauges",
     "StoreUnavailable",
     "SystemClock",
     "TemporaryError",
@@ -153,4 +178,5 @@ __all__ = [
     "replay",
     "replay_agent",
     "replay_differences",
+    "use_telemetry_providers",
 ]

@@ -13,7 +13,6 @@ import hashlib
 import logging
 import random
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -52,8 +51,10 @@ from agentfsm.runtime._records import (
 )
 from agentfsm.runtime._replay import replay_agent
 from agentfsm.runtime._requests import same_request
+from agentfsm.runtime._steps import Call, Pause, Steps, run_steps
 from agentfsm.runtime._storable import check_deliveries
 from agentfsm.runtime._store import Store
+from agentfsm.runtime._telemetry import TELEMETRY
 
 log = logging.getLogger("agentfsm.runtime")
 
@@ -106,6 +107,49 @@ def _key(agent_id: str, scope: str, event_id: str, index: int) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+def write_for(d: Delivery, record: AgentRecord, result: Step | Refusal, ctx: Context) -> Write:
+    """The write plan of one decision: the snapshot's compare-and-set, the audit row, the
+    outbox items and the timer changes, as one ``Write`` (pure: no I/O)."""
+    event = d.event
+    event_id = event.id
+    assert event_id is not None
+    before = record.snapshot
+    if isinstance(result, Refusal):
+        return Write(
+            d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
+            before.version, before, before.status, result, ctx.now, d.correlation_id,
+            consume_timer=d.timer_token, principal=d.principal,
+            machine_version=record.machine_version,
+        )  # fmt: skip
+    if not result.effects:
+        return Write(
+            d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
+            before.version, result.snapshot, before.status, None, ctx.now, d.correlation_id,
+            consume_timer=d.timer_token, principal=d.principal,
+            machine_version=record.machine_version,
+        )  # fmt: skip
+    outbox: list[OutboxEntry] = []
+    timers: dict[str, TimerEntry | None] = {}
+    scope = idempotency_scope(EVENT, event.actor.value, d.principal)
+    for i, effect in enumerate(result.effects):
+        key = _key(d.agent_id, scope, event_id, i)
+        if isinstance(effect, ScheduleTimer):
+            timers[effect.event] = TimerEntry(effect.event, effect.at, key)
+        elif isinstance(effect, CancelTimer):
+            timers[effect.event] = None
+        elif isinstance(effect, Emit):
+            outbox.append(OutboxEntry(DOMAIN_EVENT, effect.event, key))
+        else:
+            outbox.append(OutboxEntry(EFFECT, effect, key))
+    return Write(
+        d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
+        before.version, result.snapshot, before.status, None, ctx.now, d.correlation_id,
+        tuple(outbox), tuple(t for t in timers.values() if t is not None),
+        tuple(e for e, t in timers.items() if t is None), d.timer_token,
+        principal=d.principal, machine_version=record.machine_version,
+    )  # fmt: skip
+
+
 def _check_principal(principal: object) -> None:
     if principal is not None and (not isinstance(principal, str) or not principal):
         raise InvalidInput(
@@ -147,8 +191,13 @@ def default_scrub(data: Any) -> Any:
     return attrs.evolve(data, **changes)
 
 
-class Controller:
-    """Handles events for stored agents: decide, then write everything in one transaction.
+class Decisions:
+    """What ``Controller`` and ``AsyncController`` share: everything but the I/O.
+
+    Each operation is a generator of store requests (see ``_steps``): load, decide, build the
+    write, commit it, retry a version conflict, recognise a duplicate and answer with its
+    recorded outcome. ``Controller`` runs them with blocking calls, ``AsyncController`` with
+    ``await``; the two classes hold no logic of their own.
 
     Args:
         machines: one machine, machines by name (an agent's row names its machine), or a
@@ -167,7 +216,7 @@ class Controller:
     def __init__(
         self,
         machines: Machine | Mapping[str, Machine] | Sequence[Machine],
-        store: Store,
+        store: Any,
         clock: Clock | None = None,
         *,
         max_retries: int = 8,
@@ -176,7 +225,7 @@ class Controller:
     ) -> None:
         given = _machine_list(machines)
         if not given:
-            raise InvalidInput("a Controller needs at least one machine")
+            raise InvalidInput(f"a {type(self).__name__} needs at least one machine")
         # ``machines`` keeps one machine per name (the highest version given), as before;
         # ``_versions`` is what decides: an agent only ever meets the version it records.
         self._versions: dict[tuple[str, int], Machine] = {}
@@ -224,28 +273,17 @@ class Controller:
             )
         return record, machine
 
-    def get(self, agent_id: str) -> AgentRecord:
-        """The agent as stored now (always read from the store).
+    def _get_steps(self, agent_id: str) -> Steps[AgentRecord]:
+        record = yield Call("load", (agent_id,))
+        return self._checked(record)[0]
 
-        Raises:
-            UnknownAgent: no such agent.
-            UnknownMachine: its machine was not given to this controller.
-            UnknownStoredStatus: its stored status is not one of its machine's.
-            MachineVersionMismatch: it was decided by a version of its machine this
-                controller was not given.
-        """
-        return self._checked(self.store.load(agent_id))[0]
-
-    def history(self, agent_id: str) -> list[AuditRow]:
-        """The agent's audit rows, oldest first (``GET /agents/{id}/events``)."""
-        return self.store.history(agent_id)
-
-    def _current(self, agent_id: str, fresh: bool) -> tuple[AgentRecord, Machine]:
+    def _current(self, agent_id: str, fresh: bool) -> Steps[tuple[AgentRecord, Machine]]:
         if not fresh:
             cached = self._cache.get(agent_id)
             if cached is not None:
                 return cached, self._versions[(cached.machine, cached.machine_version)]
-        return self._checked(self.store.load(agent_id))
+        record = yield Call("load", (agent_id,))
+        return self._checked(record)
 
     def _remember(self, record: AgentRecord) -> None:
         self._remember_all((record,))
@@ -266,6 +304,253 @@ class Controller:
             self._cache.pop(agent_id, None)
 
     # -- creating ---------------------------------------------------------------------------
+
+    def _create_steps(
+        self, agents: Sequence[tuple[str, str, Any]], correlation_id: str | None
+    ) -> Steps[list[Snapshot]]:
+        now = self.clock.now()
+        writes: list[Write] = []
+        for agent_id, machine_name, data in agents:
+            if not isinstance(agent_id, str) or not agent_id:
+                raise InvalidInput(f"an agent id must be a non-empty string, not {quote(agent_id)}")
+            if not isinstance(machine_name, str):
+                raise InvalidInput(f"a machine name must be a string, not {quote(machine_name)}")
+            machine = self._machine(machine_name)
+            snap = machine.initial(data, now)
+            writes.append(
+                Write(agent_id, f"create:{agent_id}", CREATE, None, machine_name, {"data": data},
+                      None, snap, None, None, now, correlation_id, machine=machine_name,
+                      machine_version=machine.version)
+            )  # fmt: skip
+        yield Call("commit", (writes,))
+        self._remember_all(
+            AgentRecord(w.agent_id, w.event, w.snapshot, now, now, w.machine_version)
+            for w in writes
+        )
+        return [w.snapshot for w in writes]
+
+    # -- handling ---------------------------------------------------------------------------
+
+    def _write_for(
+        self, d: Delivery, record: AgentRecord, result: Step | Refusal, ctx: Context
+    ) -> Write:
+        return write_for(d, record, result, ctx)
+
+    def _handle_steps(self, delivery: Delivery) -> Steps[Step | Refusal]:
+        _check_delivery(delivery.agent_id, delivery.event)
+        _check_principal(delivery.principal)
+        if delivery.event.id is None:
+            delivery = _with_id(delivery)
+        event = delivery.event
+        span = TELEMETRY.span(
+            "agentfsm.handle",
+            {"agentfsm.agent": delivery.agent_id, "agentfsm.event": event.name,
+             "agentfsm.actor": event.actor.value},
+        )  # fmt: skip
+        try:
+            return (yield from self._decide_and_commit(delivery, span))
+        except Exception as exc:
+            TELEMETRY.failed(span, exc)
+            raise
+        finally:
+            span.end()
+
+    def _decide_and_commit(self, delivery: Delivery, span: Any) -> Steps[Step | Refusal]:
+        agent_id, event = delivery.agent_id, delivery.event
+        fresh = False
+        for attempt in range(self.max_retries + 1):
+            record, machine = yield from self._current(agent_id, fresh)
+            # Each machine carries its policy: decide applies it, as offered does.
+            ctx = Context(self.clock.now(), machine.policy)
+            result = decide(machine, record.snapshot, event, ctx)
+            write = write_for(delivery, record, result, ctx)
+            if write.outbox:  # the effects' spans will link to this decision's
+                write = write._replace(trace_context=TELEMETRY.context_of(span))
+            try:
+                yield Call("commit", ((write,),))
+            except VersionConflict:
+                self.stats.conflicts += 1
+                TELEMETRY.conflicts.add(1, {"agentfsm.machine": record.machine})
+                self._forget(agent_id)
+                fresh = True
+                if attempt == self.max_retries:
+                    raise
+                if attempt:
+                    yield Pause(self._pause(attempt))
+                continue
+            except DuplicateEvent:
+                self._forget(agent_id)
+                span.set_attribute("agentfsm.duplicate", True)
+                return (yield from self._recorded(delivery, write.scope))
+            except StoreError:
+                self._forget(agent_id)
+                raise
+            self.stats.handled += 1
+            _observe(span, record, event, result, ctx)
+            if isinstance(result, Step):
+                self._remember(
+                    AgentRecord(record.agent_id, record.machine, result.snapshot,
+                                record.created_at, ctx.now, record.machine_version)
+                )  # fmt: skip
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _pause(self, attempt: int) -> float:
+        # Retrying at once under contention tends to collide again; a short random pause
+        # spreads the writers out. The first retry is immediate.
+        return self._rng.uniform(0, 0.002 * min(2**attempt, 32))
+
+    def _handle_many_steps(self, deliveries: Sequence[Delivery]) -> Steps[list[Step | Refusal]]:
+        for d in deliveries:
+            _check_delivery(d.agent_id, d.event)
+            _check_principal(d.principal)
+        items = [d if d.event.id is not None else _with_id(d) for d in deliveries]
+        cache = self._cache
+        missing = [d.agent_id for d in items if d.agent_id not in cache]
+        loaded = (yield Call("load_many", (missing,))) if missing else {}
+        current: dict[str, AgentRecord] = {}
+        ctx = Context(self.clock.now())  # each machine's own policy applies
+        now = ctx.now
+        machines = self._versions
+        writes: list[Write] = []
+        results: list[Step | Refusal] = []
+        decided: list[tuple[AgentRecord, Step | Refusal]] = []
+        try:
+            for d in items:
+                agent_id = d.agent_id
+                record = current.get(agent_id) or cache.get(agent_id)
+                if record is None:
+                    found = loaded.get(agent_id)
+                    if found is None:
+                        raise _Split
+                    record = self._checked(found)[0]
+                machine = machines[(record.machine, record.machine_version)]
+                result = decide(machine, record.snapshot, d.event, ctx)
+                writes.append(write_for(d, record, result, ctx))
+                results.append(result)
+                decided.append((record, result))
+                if isinstance(result, Step):
+                    current[agent_id] = AgentRecord(
+                        agent_id,
+                        record.machine,
+                        result.snapshot,
+                        record.created_at,
+                        now,
+                        record.machine_version,
+                    )
+            yield Call("commit", (writes,))
+        except (_Split, VersionConflict, DuplicateEvent) as exc:
+            if isinstance(exc, VersionConflict):
+                self.stats.conflicts += 1
+                TELEMETRY.conflicts.add(1, {})
+            self.stats.batches_split += 1
+            for d in items:
+                self._forget(d.agent_id)
+            check_deliveries(items, getattr(self.store, "codec", None))  # refused whole
+            one_by_one: list[Step | Refusal] = []
+            for d in items:
+                one_by_one.append((yield from self._handle_steps(d)))
+            return one_by_one
+        self.stats.handled += len(items)
+        self._remember_all(current.values())
+        for d, (record, result) in zip(items, decided, strict=True):
+            _observe(None, record, d.event, result, ctx)
+        return results
+
+    def _recorded(self, d: Delivery, scope: str) -> Steps[Step | Refusal]:
+        agent_id, event = d.agent_id, d.event
+        assert event.id is not None
+        if d.timer_token is not None:
+            # The timer's key is decided already: firing it again could never record it, so
+            # the timer is spent (left pending, the worker would claim it again and again).
+            yield Call("consume_timer", (d.timer_token,))
+        row = yield Call("audit_row", (agent_id, scope, event.id))
+        if row is None:  # pragma: no cover - the store just said it exists
+            raise StoreError(f"event {event.id!r} was reported recorded but cannot be read")
+        if row.kind != EVENT or not same_request(row.event, row.payload, event.name, event.payload):
+            recorded = Event(row.event, row.actor or event.actor, row.payload, row.event_id)
+            raise IdempotencyKeyMismatch(agent_id, scope, event.id, recorded, event)
+        self.stats.duplicates += 1
+        if row.refusal is not None:
+            return row.refusal  # type: ignore[no-any-return]
+        # Rebuild the recorded step exactly: replay the agent's log up to the row, then decide
+        # the recorded event again at its recorded time.
+        record = yield Call("load", (agent_id,))
+        machine = self._versions.get((record.machine, row.machine_version))
+        if machine is None:
+            given = sorted(v for n, v in self._versions if n == record.machine)
+            raise MachineVersionMismatch(
+                agent_id, record.machine, row.machine_version, tuple(given)
+            )
+        rows = yield Call("history", (agent_id,))
+        same = [m for (name, _), m in self._versions.items() if name == record.machine]
+        before = replay_agent(same, [r for r in rows if r.seq < row.seq])
+        recorded = Event(row.event, row.actor or "U", row.payload, row.event_id)
+        return decide(machine, before, recorded, Context(row.at))
+
+    # -- retained data ----------------------------------------------------------------------
+
+    def _erase_steps(self, agent_id: str, event_id: str) -> Steps[Snapshot]:
+        for attempt in range(self.max_retries + 1):
+            record, machine = self._checked((yield Call("load", (agent_id,))))
+            scrub = self._scrubbers.get(machine.name, default_scrub)
+            before = record.snapshot
+            data = scrub(before.data)
+            after = before._replace(version=before.version + 1, data=data)
+            now = self.clock.now()
+            write = Write(
+                agent_id, event_id, ERASE, None, ERASE_EVENT, {"data": data}, before.version,
+                after, before.status, None, now, machine_version=record.machine_version,
+            )  # fmt: skip
+            try:
+                yield Call("commit", ((write,),))
+            except VersionConflict:
+                self.stats.conflicts += 1
+                if attempt == self.max_retries:
+                    raise
+                continue
+            except DuplicateEvent:
+                self._forget(agent_id)
+                return (yield Call("load", (agent_id,))).snapshot  # type: ignore[no-any-return]
+            self._forget(agent_id)
+            return after
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class Controller(Decisions):
+    """Handles events for stored agents: decide, then write everything in one transaction.
+
+    Args:
+        machines: one machine, machines by name (an agent's row names its machine), or a
+            sequence of machines, which may hold several versions of one machine (each agent
+            is decided by the version its row records; new agents get the highest).
+        store: where agents, the audit log, the outbox and the timers live.
+        clock: the time source for every decision (default: the system clock).
+        max_retries: how many times ``handle`` re-reads and decides again after a version
+            conflict before raising it.
+        cache_size: how many agents' last written snapshots to keep, so a process that is the
+            only writer of an agent does not re-read it; 0 turns the cache off.
+        scrubbers: per machine name, how ``erase`` removes retained data (default:
+            ``default_scrub``).
+    """
+
+    store: Store
+
+    def get(self, agent_id: str) -> AgentRecord:
+        """The agent as stored now (always read from the store).
+
+        Raises:
+            UnknownAgent: no such agent.
+            UnknownMachine: its machine was not given to this controller.
+            UnknownStoredStatus: its stored status is not one of its machine's.
+            MachineVersionMismatch: it was decided by a version of its machine this
+                controller was not given.
+        """
+        return run_steps(self._get_steps(agent_id), self.store)
+
+    def history(self, agent_id: str) -> list[AuditRow]:
+        """The agent's audit rows, oldest first (``GET /agents/{id}/events``)."""
+        return self.store.history(agent_id)
 
     def create(
         self, agent_id: str, machine: str, data: Any, *, correlation_id: str | None = None
@@ -293,70 +578,7 @@ class Controller:
             UnknownMachine: a machine was not given to this controller.
             AgentExists: an id is taken; none of the agents is created.
         """
-        now = self.clock.now()
-        writes: list[Write] = []
-        for agent_id, machine_name, data in agents:
-            if not isinstance(agent_id, str) or not agent_id:
-                raise InvalidInput(f"an agent id must be a non-empty string, not {quote(agent_id)}")
-            if not isinstance(machine_name, str):
-                raise InvalidInput(f"a machine name must be a string, not {quote(machine_name)}")
-            machine = self._machine(machine_name)
-            snap = machine.initial(data, now)
-            writes.append(
-                Write(agent_id, f"create:{agent_id}", CREATE, None, machine_name, {"data": data},
-                      None, snap, None, None, now, correlation_id, machine=machine_name,
-                      machine_version=machine.version)
-            )  # fmt: skip
-        self.store.commit(writes)
-        self._remember_all(
-            AgentRecord(w.agent_id, w.event, w.snapshot, now, now, w.machine_version)
-            for w in writes
-        )
-        return [w.snapshot for w in writes]
-
-    # -- handling ---------------------------------------------------------------------------
-
-    def _write_for(
-        self, d: Delivery, record: AgentRecord, result: Step | Refusal, ctx: Context
-    ) -> Write:
-        event = d.event
-        event_id = event.id
-        assert event_id is not None
-        before = record.snapshot
-        if isinstance(result, Refusal):
-            return Write(
-                d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
-                before.version, before, before.status, result, ctx.now, d.correlation_id,
-                consume_timer=d.timer_token, principal=d.principal,
-                machine_version=record.machine_version,
-            )  # fmt: skip
-        if not result.effects:
-            return Write(
-                d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
-                before.version, result.snapshot, before.status, None, ctx.now, d.correlation_id,
-                consume_timer=d.timer_token, principal=d.principal,
-                machine_version=record.machine_version,
-            )  # fmt: skip
-        outbox: list[OutboxEntry] = []
-        timers: dict[str, TimerEntry | None] = {}
-        scope = idempotency_scope(EVENT, event.actor.value, d.principal)
-        for i, effect in enumerate(result.effects):
-            key = _key(d.agent_id, scope, event_id, i)
-            if isinstance(effect, ScheduleTimer):
-                timers[effect.event] = TimerEntry(effect.event, effect.at, key)
-            elif isinstance(effect, CancelTimer):
-                timers[effect.event] = None
-            elif isinstance(effect, Emit):
-                outbox.append(OutboxEntry(DOMAIN_EVENT, effect.event, key))
-            else:
-                outbox.append(OutboxEntry(EFFECT, effect, key))
-        return Write(
-            d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
-            before.version, result.snapshot, before.status, None, ctx.now, d.correlation_id,
-            tuple(outbox), tuple(t for t in timers.values() if t is not None),
-            tuple(e for e, t in timers.items() if t is None), d.timer_token,
-            principal=d.principal, machine_version=record.machine_version,
-        )  # fmt: skip
+        return run_steps(self._create_steps(agents, correlation_id), self.store)
 
     def handle(
         self,
@@ -403,48 +625,8 @@ class Controller:
                 than those given (migrate it first); nothing was written.
             StoreError: the store failed (``retryable`` says whether to try again).
         """
-        _check_delivery(agent_id, event)
-        _check_principal(principal)
-        if event.id is None:
-            event = attrs.evolve(event, id=uuid.uuid4().hex)
         delivery = Delivery(agent_id, event, correlation_id, timer_token, principal)
-        fresh = False
-        for attempt in range(self.max_retries + 1):
-            record, machine = self._current(agent_id, fresh)
-            # Each machine carries its policy: decide applies it, as offered does.
-            ctx = Context(self.clock.now(), machine.policy)
-            result = decide(machine, record.snapshot, event, ctx)
-            write = self._write_for(delivery, record, result, ctx)
-            try:
-                self.store.commit((write,))
-            except VersionConflict:
-                self.stats.conflicts += 1
-                self._forget(agent_id)
-                fresh = True
-                if attempt == self.max_retries:
-                    raise
-                self._pause(attempt)
-                continue
-            except DuplicateEvent:
-                self._forget(agent_id)
-                return self._recorded(delivery, write.scope)
-            except StoreError:
-                self._forget(agent_id)
-                raise
-            self.stats.handled += 1
-            if isinstance(result, Step):
-                self._remember(
-                    AgentRecord(record.agent_id, record.machine, result.snapshot,
-                                record.created_at, ctx.now, record.machine_version)
-                )  # fmt: skip
-            return result
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _pause(self, attempt: int) -> None:
-        # Retrying at once under contention tends to collide again; a short random pause
-        # spreads the writers out. The first retry is immediate.
-        if attempt:
-            time.sleep(self._rng.uniform(0, 0.002 * min(2**attempt, 32)))
+        return run_steps(self._handle_steps(delivery), self.store)
 
     def handle_many(self, deliveries: Sequence[Delivery]) -> list[Step | Refusal]:
         """Decide several events and record them in one transaction (much faster per event).
@@ -464,91 +646,7 @@ class Controller:
             StoreError: the errors of ``handle`` (``VersionConflict``, ``UnknownAgent``,
                 ``IdempotencyKeyMismatch``…), from the first delivery that fails one at a time.
         """
-        for d in deliveries:
-            _check_delivery(d.agent_id, d.event)
-            _check_principal(d.principal)
-        items = [d if d.event.id is not None else _with_id(d) for d in deliveries]
-        cache = self._cache
-        missing = [d.agent_id for d in items if d.agent_id not in cache]
-        loaded = self.store.load_many(missing) if missing else {}
-        current: dict[str, AgentRecord] = {}
-        ctx = Context(self.clock.now())  # each machine's own policy applies
-        now = ctx.now
-        machines = self._versions
-        write_for = self._write_for
-        writes: list[Write] = []
-        results: list[Step | Refusal] = []
-        try:
-            for d in items:
-                agent_id = d.agent_id
-                record = current.get(agent_id) or cache.get(agent_id)
-                if record is None:
-                    found = loaded.get(agent_id)
-                    if found is None:
-                        raise _Split
-                    record = self._checked(found)[0]
-                machine = machines[(record.machine, record.machine_version)]
-                result = decide(machine, record.snapshot, d.event, ctx)
-                writes.append(write_for(d, record, result, ctx))
-                results.append(result)
-                if isinstance(result, Step):
-                    current[agent_id] = AgentRecord(
-                        agent_id,
-                        record.machine,
-                        result.snapshot,
-                        record.created_at,
-                        now,
-                        record.machine_version,
-                    )
-            self.store.commit(writes)
-        except (_Split, VersionConflict, DuplicateEvent) as exc:
-            if isinstance(exc, VersionConflict):
-                self.stats.conflicts += 1
-            self.stats.batches_split += 1
-            for d in items:
-                self._forget(d.agent_id)
-            check_deliveries(items, getattr(self.store, "codec", None))  # refused whole
-            return [
-                self.handle(d.agent_id, d.event, correlation_id=d.correlation_id,
-                            timer_token=d.timer_token, principal=d.principal)
-                for d in items
-            ]  # fmt: skip
-        self.stats.handled += len(items)
-        self._remember_all(current.values())
-        return results
-
-    def _recorded(self, d: Delivery, scope: str) -> Step | Refusal:
-        agent_id, event = d.agent_id, d.event
-        assert event.id is not None
-        if d.timer_token is not None:
-            # The timer's key is decided already: firing it again could never record it, so
-            # the timer is spent (left pending, the worker would claim it again and again).
-            self.store.consume_timer(d.timer_token)
-        row = self.store.audit_row(agent_id, scope, event.id)
-        if row is None:  # pragma: no cover - the store just said it exists
-            raise StoreError(f"event {event.id!r} was reported recorded but cannot be read")
-        if row.kind != EVENT or not same_request(row.event, row.payload, event.name, event.payload):
-            recorded = Event(row.event, row.actor or event.actor, row.payload, row.event_id)
-            raise IdempotencyKeyMismatch(agent_id, scope, event.id, recorded, event)
-        self.stats.duplicates += 1
-        if row.refusal is not None:
-            return row.refusal
-        # Rebuild the recorded step exactly: replay the agent's log up to the row, then decide
-        # the recorded event again at its recorded time.
-        record = self.store.load(agent_id)
-        machine = self._versions.get((record.machine, row.machine_version))
-        if machine is None:
-            given = sorted(v for n, v in self._versions if n == record.machine)
-            raise MachineVersionMismatch(
-                agent_id, record.machine, row.machine_version, tuple(given)
-            )
-        history = [r for r in self.store.history(agent_id) if r.seq < row.seq]
-        same = [m for (name, _), m in self._versions.items() if name == record.machine]
-        before = replay_agent(same, history)
-        recorded = Event(row.event, row.actor or "U", row.payload, row.event_id)
-        return decide(machine, before, recorded, Context(row.at))
-
-    # -- retained data ----------------------------------------------------------------------
+        return run_steps(self._handle_many_steps(deliveries), self.store)
 
     def erase(self, agent_id: str, *, event_id: str) -> Snapshot:
         """Remove the agent's retained data (identity kept) and record that in the audit log.
@@ -564,30 +662,43 @@ class Controller:
             UnknownAgent: no such agent.
             VersionConflict: other writers kept changing the agent; retryable.
         """
-        for attempt in range(self.max_retries + 1):
-            record, machine = self._checked(self.store.load(agent_id))
-            scrub = self._scrubbers.get(machine.name, default_scrub)
-            before = record.snapshot
-            data = scrub(before.data)
-            after = before._replace(version=before.version + 1, data=data)
-            now = self.clock.now()
-            write = Write(
-                agent_id, event_id, ERASE, None, ERASE_EVENT, {"data": data}, before.version,
-                after, before.status, None, now, machine_version=record.machine_version,
+        return run_steps(self._erase_steps(agent_id, event_id), self.store)
+
+
+def _observe(
+    span: Any, record: AgentRecord, event: Event, result: Step | Refusal, ctx: Context
+) -> None:
+    """Record a committed decision on its span (if any) and in the metrics."""
+    before = record.snapshot
+    machine = record.machine
+    if isinstance(result, Refusal):
+        code = result.code
+        if span is not None:
+            span.set_attributes(
+                {"agentfsm.machine": machine, "agentfsm.from": before.status,
+                 "agentfsm.to": before.status, "agentfsm.accepted": False,
+                 "agentfsm.refusal_code": code}
             )  # fmt: skip
-            try:
-                self.store.commit((write,))
-            except VersionConflict:
-                self.stats.conflicts += 1
-                if attempt == self.max_retries:
-                    raise
-                continue
-            except DuplicateEvent:
-                self._forget(agent_id)
-                return self.store.load(agent_id).snapshot
-            self._forget(agent_id)
-            return after
-        raise AssertionError("unreachable")  # pragma: no cover
+        TELEMETRY.refusals.add(
+            1, {"agentfsm.machine": machine, "agentfsm.event": event.name,
+                "agentfsm.refusal_code": code}
+        )  # fmt: skip
+        return
+    after = result.snapshot.status
+    if span is not None:
+        span.set_attributes(
+            {"agentfsm.machine": machine, "agentfsm.from": before.status, "agentfsm.to": after,
+             "agentfsm.accepted": True}
+        )  # fmt: skip
+    TELEMETRY.transitions.add(
+        1, {"agentfsm.machine": machine, "agentfsm.event": event.name,
+            "agentfsm.from": before.status, "agentfsm.to": after}
+    )  # fmt: skip
+    if after != before.status:
+        TELEMETRY.time_in_status.record(
+            max((ctx.now - before.since).total_seconds(), 0.0),
+            {"agentfsm.machine": machine, "agentfsm.status": before.status},
+        )
 
 
 def _machine_list(machines: Machine | Mapping[str, Machine] | Sequence[Machine]) -> list[Machine]:

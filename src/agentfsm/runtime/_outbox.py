@@ -11,24 +11,30 @@ same ``worker_id``, and any other worker takes them once the lease lapses.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import random
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from agentfsm._effects import RemoveRetainedData
 from agentfsm._values import Event
-from agentfsm.runtime._controller import Controller
+from agentfsm.runtime._controller import Controller, Decisions, Delivery
 from agentfsm.runtime._errors import PermanentError, StoreError, TemporaryError
 from agentfsm.runtime._polling import run_until_stopped
 from agentfsm.runtime._records import OutboxItem
+from agentfsm.runtime._steps import Call, Invoke, Steps, run_steps
+from agentfsm.runtime._telemetry import TELEMETRY
+
+if TYPE_CHECKING:
+    from agentfsm.runtime._async_controller import AsyncController
 
 log = logging.getLogger("agentfsm.runtime")
 
@@ -89,15 +95,22 @@ class RetainedDataRemover:
     replays to the stored snapshot) and is idempotent by the item's key.
     """
 
-    def __init__(self, controller: Controller) -> None:
+    def __init__(self, controller: Controller | AsyncController) -> None:
         self._controller = controller
 
     def __call__(self, agent_id: str, effect: Any, key: str) -> Sequence[Event]:
         """Remove the data; returns no events."""
         if not isinstance(effect, RemoveRetainedData):
             raise PermanentError(f"RetainedDataRemover cannot perform {type(effect).__name__}")
-        self._controller.erase(agent_id, event_id=f"erase:{key}")
+        done = self._controller.erase(agent_id, event_id=f"erase:{key}")
+        if inspect.isawaitable(done):  # an AsyncController's: the async worker awaits it
+            return _nothing_after(done)  # type: ignore[return-value]
         return ()
+
+
+async def _nothing_after(done: Awaitable[Any]) -> Sequence[Event]:
+    await done
+    return ()
 
 
 def exponential_backoff(
@@ -133,7 +146,141 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class OutboxWorker:
+class _OutboxSteps:
+    """The outbox worker's logic, for the sync and the asyncio worker (see ``_steps``)."""
+
+    def __init__(
+        self,
+        controller: Decisions,
+        handler: EffectHandler,
+        *,
+        worker_id: str | None = None,
+        batch_size: int = 100,
+        lease: timedelta = timedelta(seconds=60),
+        max_attempts: int = 8,
+        backoff_base: timedelta = timedelta(seconds=1),
+        backoff_max: timedelta = timedelta(minutes=10),
+        rng: random.Random | None = None,
+        on_batch: Callable[[BatchReport], None] | None = None,
+    ) -> None:
+        self.controller = controller
+        self.store = controller.store
+        self.clock = controller.clock
+        self.handler = handler
+        self.worker_id = worker_id or default_worker_id()
+        self.batch_size = batch_size
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.rng = rng or random.Random()
+        self.on_batch = on_batch
+        self.total = BatchReport()
+
+    def _batch_steps(self) -> Steps[BatchReport]:
+        now = self.clock.now()
+        items = yield Call("claim_outbox", (self.worker_id, now, now + self.lease, self.batch_size))
+        report = BatchReport(claimed=len(items))
+        for item in items:
+            yield from self._perform(item, report)
+        self.total.add(report)
+        if items:
+            log.debug("outbox worker %s: %s", self.worker_id, report)
+            if self.on_batch is not None:
+                self.on_batch(report)
+        return report
+
+    def _drain_steps(self, max_batches: int) -> Steps[BatchReport]:
+        total = BatchReport()
+        for _ in range(max_batches):
+            report = yield from self._batch_steps()
+            total.add(report)
+            if not report.claimed:
+                break
+        return total
+
+    def _perform(self, item: OutboxItem, report: BatchReport) -> Steps[None]:
+        span = TELEMETRY.span(
+            "agentfsm.effect",
+            {"agentfsm.agent": item.agent_id, "agentfsm.effect": type(item.payload).__name__,
+             "agentfsm.outbox.kind": item.kind, "agentfsm.outbox.key": item.key,
+             "agentfsm.outbox.attempt": item.attempts + 1},
+            link=item.trace_context,
+        )  # fmt: skip
+        before = attrs.asdict(report)
+        try:
+            yield from self._perform_item(item, report)
+        finally:
+            outcome = next(
+                (k for k, v in attrs.asdict(report).items() if v != before[k] and k != "fed_back"),
+                "cancelled",
+            )
+            span.set_attribute("agentfsm.outcome", outcome)
+            span.end()
+            TELEMETRY.effects.add(
+                1, {"agentfsm.effect": type(item.payload).__name__, "agentfsm.outcome": outcome}
+            )
+
+    def _perform_item(self, item: OutboxItem, report: BatchReport) -> Steps[None]:
+        try:
+            events = yield Invoke(self.handler, (item.agent_id, item.payload, item.key))
+            for i, event in enumerate(events):
+                if event.id is None:
+                    event = attrs.evolve(event, id=f"{item.key}/{i}")
+                delivery = Delivery(item.agent_id, event, item.key)
+                yield from self.controller._handle_steps(delivery)
+                report.fed_back += 1
+        except PermanentError as exc:
+            yield from self._park(item, f"permanent: {exc}", report)
+            return
+        except TemporaryError as exc:
+            yield from self._retry(item, str(exc) or type(exc).__name__, exc.delay, report)
+            return
+        except StoreError as exc:
+            if not exc.retryable:
+                yield from self._park(item, f"{type(exc).__name__}: {exc}", report)
+                return
+            yield from self._retry(item, f"{type(exc).__name__}: {exc}", None, report)
+            return
+        except Exception as exc:
+            # A handler bug is retried like a temporary failure, so it ends up parked with its
+            # message rather than stopping the worker.
+            log.exception("outbox item %s: handler raised", item.id)
+            yield from self._retry(item, f"{type(exc).__name__}: {exc}", None, report)
+            return
+        if (yield Call("finish_outbox", (item.id, self.worker_id, self.clock.now()))):
+            report.done += 1
+        else:
+            report.lost += 1
+            log.warning("outbox item %s: claim lapsed before it was marked done", item.id)
+
+    def _retry(
+        self, item: OutboxItem, error: str, delay: timedelta | None, report: BatchReport
+    ) -> Steps[None]:
+        attempt = item.attempts + 1
+        if attempt >= self.max_attempts:
+            yield from self._park(item, error, report)
+            return
+        now = self.clock.now()
+        wait = (
+            delay
+            if delay is not None
+            else exponential_backoff(attempt, self.backoff_base, self.backoff_max, self.rng)
+        )
+        if (yield Call("retry_outbox", (item.id, self.worker_id, error, now + wait, now))):
+            report.retried += 1
+        else:
+            report.lost += 1
+
+    def _park(self, item: OutboxItem, error: str, report: BatchReport) -> Steps[None]:
+        log.warning("outbox item %s parked: %s", item.id, error)
+        if (yield Call("park_outbox", (item.id, self.worker_id, error, self.clock.now()))):
+            report.parked += 1
+        else:
+            report.lost += 1
+
+
+class OutboxWorker(_OutboxSteps):
     """Claims due outbox items in batches and performs them through ``handler``.
 
     Args:
@@ -164,101 +311,24 @@ class OutboxWorker:
         rng: random.Random | None = None,
         on_batch: Callable[[BatchReport], None] | None = None,
     ) -> None:
-        self.controller = controller
-        self.store = controller.store
-        self.clock = controller.clock
-        self.handler = handler
-        self.worker_id = worker_id or default_worker_id()
-        self.batch_size = batch_size
-        self.lease = lease
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.rng = rng or random.Random()
-        self.on_batch = on_batch
-        self.total = BatchReport()
+        super().__init__(
+            controller, handler, worker_id=worker_id, batch_size=batch_size, lease=lease,
+            max_attempts=max_attempts, backoff_base=backoff_base, backoff_max=backoff_max,
+            rng=rng, on_batch=on_batch,
+        )  # fmt: skip
 
     def run_once(self) -> BatchReport:
-        """Claim one batch and perform it. Returns what it did (``claimed == 0``: nothing due)."""
-        now = self.clock.now()
-        items = self.store.claim_outbox(self.worker_id, now, now + self.lease, self.batch_size)
-        report = BatchReport(claimed=len(items))
-        for item in items:
-            self._perform(item, report)
-        self.total.add(report)
-        if items:
-            log.debug("outbox worker %s: %s", self.worker_id, report)
-            if self.on_batch is not None:
-                self.on_batch(report)
-        return report
+        """Claim one batch and perform it. Returns what it did (``claimed == 0``: nothing due).
+
+        Raises:
+            TypeError: the handler is a coroutine function (use ``AsyncOutboxWorker``).
+        """
+        return run_steps(self._batch_steps(), self.store)
 
     def drain(self, max_batches: int = 1_000_000) -> BatchReport:
         """Run batches until one finds nothing due (or ``max_batches`` ran)."""
-        total = BatchReport()
-        for _ in range(max_batches):
-            report = self.run_once()
-            total.add(report)
-            if not report.claimed:
-                break
-        return total
+        return run_steps(self._drain_steps(max_batches), self.store)
 
     def run(self, stop: threading.Event, idle: float = 0.5) -> None:
         """Run batches until ``stop`` is set, waiting ``idle`` seconds when nothing is due."""
         run_until_stopped(self.run_once, stop, idle, f"outbox worker {self.worker_id}")
-
-    def _perform(self, item: OutboxItem, report: BatchReport) -> None:
-        try:
-            events = self.handler(item.agent_id, item.payload, item.key)
-            for i, event in enumerate(events):
-                if event.id is None:
-                    event = attrs.evolve(event, id=f"{item.key}/{i}")
-                self.controller.handle(item.agent_id, event, correlation_id=item.key)
-                report.fed_back += 1
-        except PermanentError as exc:
-            self._park(item, f"permanent: {exc}", report)
-            return
-        except TemporaryError as exc:
-            self._retry(item, str(exc) or type(exc).__name__, exc.delay, report)
-            return
-        except StoreError as exc:
-            if not exc.retryable:
-                self._park(item, f"{type(exc).__name__}: {exc}", report)
-                return
-            self._retry(item, f"{type(exc).__name__}: {exc}", None, report)
-            return
-        except Exception as exc:
-            # A handler bug is retried like a temporary failure, so it ends up parked with its
-            # message rather than stopping the worker.
-            log.exception("outbox item %s: handler raised", item.id)
-            self._retry(item, f"{type(exc).__name__}: {exc}", None, report)
-            return
-        if self.store.finish_outbox(item.id, self.worker_id, self.clock.now()):
-            report.done += 1
-        else:
-            report.lost += 1
-            log.warning("outbox item %s: claim lapsed before it was marked done", item.id)
-
-    def _retry(
-        self, item: OutboxItem, error: str, delay: timedelta | None, report: BatchReport
-    ) -> None:
-        attempt = item.attempts + 1
-        if attempt >= self.max_attempts:
-            self._park(item, error, report)
-            return
-        now = self.clock.now()
-        wait = (
-            delay
-            if delay is not None
-            else exponential_backoff(attempt, self.backoff_base, self.backoff_max, self.rng)
-        )
-        if self.store.retry_outbox(item.id, self.worker_id, error, now + wait, now):
-            report.retried += 1
-        else:
-            report.lost += 1
-
-    def _park(self, item: OutboxItem, error: str, report: BatchReport) -> None:
-        log.warning("outbox item %s parked: %s", item.id, error)
-        if self.store.park_outbox(item.id, self.worker_id, error, self.clock.now()):
-            report.parked += 1
-        else:
-            report.lost += 1

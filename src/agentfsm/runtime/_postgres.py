@@ -9,10 +9,10 @@ database with other programs. Needs the ``postgres`` extra.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from agentfsm._errors import InvalidInput, MissingExtra
 from agentfsm._words import quote
@@ -37,6 +37,7 @@ from agentfsm.runtime._errors import (
     UnknownAgent,
     VersionConflict,
 )
+from agentfsm.runtime._gauges import StoreCounts, counts_from
 from agentfsm.runtime._records import (
     CREATE,
     DONE,
@@ -76,7 +77,7 @@ _AUDIT_COLS = (
 )
 _OUTBOX_COLS = (
     "id, agent_id, kind, payload::text, key, state, attempts, next_attempt_at, last_error, "
-    "claimed_by, claimed_until"
+    "claimed_by, claimed_until, trace_context"
 )
 _TIMER_COLS = "agent_id, event, due_at, token, claimed_by, claimed_until"
 
@@ -99,6 +100,10 @@ _CHECK_AND_LOG = """
                        version, refusal_code, refusal_message, refusal_guard, at, correlation_id,
                        scope, principal, machine_version)
     SELECT %s, id, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM seen"""
+_INSERT_AGENT = (
+    "INSERT INTO agents (id, machine, status, version, since, data, created_at, updated_at, "
+    "machine_version) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
+)
 _INSERT_AUDIT = """
     INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, to_status,
                        version, refusal_code, refusal_message, refusal_guard, at, correlation_id,
@@ -106,8 +111,8 @@ _INSERT_AUDIT = """
     VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, NULL, NULL, NULL, %s, %s, %s, %s, %s)"""
 _INSERT_OUTBOX = """
     INSERT INTO outbox (agent_id, kind, payload, key, state, attempts, next_attempt_at,
-                        created_at, updated_at)
-    VALUES (%s, %s, %s::jsonb, %s, 'pending', 0, %s, %s, %s)"""
+                        created_at, updated_at, trace_context)
+    VALUES (%s, %s, %s::jsonb, %s, 'pending', 0, %s, %s, %s, %s)"""
 _SET_TIMER = """
     INSERT INTO timers (agent_id, event, due_at, token) VALUES (%s, %s, %s, %s)
     ON CONFLICT (agent_id, event) DO UPDATE SET due_at = excluded.due_at,
@@ -167,7 +172,7 @@ class PostgresStore:
             import psycopg_pool
         except ImportError as exc:  # pragma: no cover - the extra is installed in tests
             raise MissingExtra("PostgresStore", "postgres", "psycopg") from exc
-        _check_open_arguments(dsn, schema, min_size, max_size, connect_timeout)
+        check_open_arguments(dsn, schema, min_size, max_size, connect_timeout)
         if not _SCHEMA_NAME.match(schema):
             raise StoreError(
                 f"the schema name {schema!r} must be lower-case letters, digits and underscores"
@@ -175,8 +180,10 @@ class PostgresStore:
         self._psycopg = psycopg
         self.schema = schema
         self.codec = codec
+        self.channel = notify_channel(schema)
         self._where = _redact(dsn)
         self._rows = RowReader(codec, f"the schema {schema!r} at {self._where!r}", given_time)
+        self._q = PostgresQueries(schema, self._rows)
         timeout = max(1, int(connect_timeout))
         try:
             with psycopg.connect(dsn, connect_timeout=timeout, autocommit=True) as conn:
@@ -213,49 +220,7 @@ class PostgresStore:
     # -- schema -----------------------------------------------------------------------------
 
     def _prepare_schema(self, conn: psycopg.Connection[Any]) -> None:
-        with conn.transaction():
-            # Two replicas starting at once must not both create or migrate the schema.
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"agentfsm:{self.schema}",))
-            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
-            conn.execute(f"SET LOCAL search_path TO {self.schema}")
-            tables = {
-                r[0]
-                for r in conn.execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-                    (self.schema,),
-                )
-            }
-            if not tables:
-                for stmt in POSTGRES_V1:
-                    conn.execute(stmt)
-                version = 1
-            elif "agentfsm_schema" not in tables:
-                ours = sorted(tables & set(OUR_TABLES)) or sorted(tables)[:5]
-                raise ForeignDatabase(
-                    f"the schema {self.schema!r} at {self._where!r} holds tables that are not "
-                    f"agentfsm's ({', '.join(ours)}); use another schema name"
-                )
-            else:
-                row = conn.execute("SELECT version, application FROM agentfsm_schema").fetchone()
-                if row is None or row[1] != APPLICATION:
-                    raise ForeignDatabase(
-                        f"the schema {self.schema!r} has a schema table that is not agentfsm's"
-                    )
-                version = row[0]
-                if type(version) is not int or version < 1:
-                    raise CorruptDatabase(
-                        f"the schema {self.schema!r} has a damaged agentfsm_schema table "
-                        f"(version {version!r}; it must be a version from 1); restore it from "
-                        "a backup"
-                    )
-            if version > SCHEMA_VERSION:
-                raise SchemaTooNew(
-                    f"the schema {self.schema!r} is at version {version}, newer than this "
-                    f"agentfsm understands ({SCHEMA_VERSION}); upgrade agentfsm to open it"
-                )
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                for stmt in POSTGRES_STEPS[step]:
-                    conn.execute(stmt)
+        prepare_schema(conn, self.schema, self._where)
 
     def schema_version(self) -> int:
         """The schema version the database is at.
@@ -263,12 +228,7 @@ class PostgresStore:
         Raises:
             CorruptDatabase: the schema table is damaged.
         """
-        rows = self._read("SELECT version FROM agentfsm_schema")
-        if len(rows) != 1 or type(rows[0][0]) is not int or rows[0][0] < 1:
-            raise CorruptDatabase(
-                f"the schema {self.schema!r} has a damaged agentfsm_schema table ({rows!r})"
-            )
-        return int(rows[0][0])
+        return self._run(self._q.schema_version())
 
     # -- connections ------------------------------------------------------------------------
 
@@ -286,37 +246,32 @@ class PostgresStore:
                     yield conn
         except StoreError:
             raise
-        except pg.DataError as exc:
-            # A value the server cannot hold (U+0000 in text or JSON, a number out of range):
-            # the statement failed whole and the transaction was rolled back.
-            raise CodecError(f"PostgreSQL refused a value: {str(exc).strip()}") from exc
-        except pg.OperationalError as exc:
-            raise ConnectionLost(
-                f"the connection to {self._where!r} broke during a transaction, which the "
-                f"server rolled back; retry: {str(exc).strip()}"
-            ) from exc
-        except pg.Error as exc:
-            raise StoreError(f"PostgreSQL failed: {str(exc).strip()}") from exc
         except Exception as exc:
-            if type(exc).__module__.startswith("psycopg_pool"):
-                raise StoreUnavailable(f"no connection to {self._where!r}: {exc}") from exc
-            raise
+            translated = translate_error(exc, pg, self._where)
+            if translated is None:
+                raise
+            raise translated from exc
 
-    def _read(
-        self, sql: str, args: Sequence[Any] = (), convert: Callable[[Any], T] | None = None
-    ) -> list[Any]:
+    def _run(self, query: Query[T]) -> T:
         # Rows are converted inside the transaction, so a damaged row claimed by an UPDATE ...
         # RETURNING rolls the claim back.
+        if query.sql is None:
+            return query.finish([])
         with self._tx() as conn:
-            cur = conn.execute(sql, args)
+            cur = conn.execute(query.sql, query.args)
+            if query.counted:
+                return query.finish(cur.rowcount)
             try:
                 rows = cur.fetchall()
             except self._psycopg.DataError as exc:  # a stored value the driver cannot read
-                raise CorruptDatabase(
-                    f"the schema {self.schema!r} holds a damaged value: {str(exc).strip()}; "
-                    "repair or delete that row, or restore the database from a backup"
-                ) from exc
-            return rows if convert is None else [convert(r) for r in rows]
+                raise self._q.damaged(exc) from exc
+            return query.finish(rows if query.convert is None else [query.convert(r) for r in rows])
+
+    def _read(
+        self, sql: str, args: Sequence[Any] = (), convert: Callable[[Any], Any] | None = None
+    ) -> list[Any]:
+        # For statements of other modules (the migrations'): one query, read like the rest.
+        return self._run(Query(sql, args, False, convert, _rows))
 
     # -- agents -----------------------------------------------------------------------------
 
@@ -327,16 +282,7 @@ class PostgresStore:
             UnknownAgent: there is none (also for an id no agent could be stored under).
             CorruptDatabase: its row is damaged.
         """
-        rows = (
-            self._read(
-                f"SELECT {_AGENT_COLS} FROM agents WHERE id = %s", (agent_id,), self._rows.agent
-            )
-            if _key_ok(agent_id)
-            else []
-        )
-        if not rows:
-            raise UnknownAgent(f"no agent {quote(agent_id)} is stored; create it first")
-        return rows[0]  # type: ignore[no-any-return]
+        return self._run(self._q.load(agent_id))
 
     def load_many(self, agent_ids: Iterable[str]) -> dict[str, AgentRecord]:
         """The stored agents among ``agent_ids``; unknown ids are left out.
@@ -345,13 +291,11 @@ class PostgresStore:
             InvalidInput: ``agent_ids`` is one string, or not iterable.
             CorruptDatabase: a row is damaged.
         """
-        ids = [a for a in wanted_ids(agent_ids) if "\x00" not in a]
-        sql = f"SELECT {_AGENT_COLS} FROM agents WHERE id = ANY(%s)"
-        return {r.agent_id: r for r in self._read(sql, (ids,), self._rows.agent)}
+        return self._run(self._q.load_many(agent_ids))
 
     def agents(self) -> list[AgentRecord]:
         """Every stored agent, by id."""
-        return self._read(f"SELECT {_AGENT_COLS} FROM agents ORDER BY id", (), self._rows.agent)
+        return self._run(self._q.agents())
 
     # -- the one write path -----------------------------------------------------------------
 
@@ -362,129 +306,35 @@ class PostgresStore:
         and touches no timer is one statement (the compare-and-set and the audit row), run as
         its own transaction; anything else is pipelined: each write's statements are sent
         together, with one wait for the compare-and-set's outcome and one for the rest (so an
-        error is charged to the write that caused it), then the COMMIT.
+        error is charged to the write that caused it), then the COMMIT. A commit that adds
+        outbox items or timers notifies ``channel`` (delivered when it commits), which wakes
+        listening workers.
         """
         unique = self._psycopg.errors.UniqueViolation
-        dumps = self.codec.dumps
-        check_batch(writes)
-        if len(writes) == 1 and _one_statement(writes[0]):
+        plans = plan_commit(writes, self.codec.dumps, self.channel)
+        if plans is None:
             with self._tx(transaction=False) as conn:
-                self._guarded(conn.cursor(), writes[0], dumps, unique, None)
+                _run_plan(conn.cursor(), single_plan(writes[0], self.codec.dumps), None, unique)
             return
         with self._tx() as conn, conn.pipeline() as pipe:
             cur = conn.cursor()
-            for w in writes:
-                self._guarded(cur, w, dumps, unique, pipe)
-
-    def _guarded(
-        self,
-        cur: psycopg.Cursor[Any],
-        w: Write,
-        dumps: Any,
-        unique: type[Exception],
-        pipe: psycopg.Pipeline | None,
-    ) -> None:
-        try:
-            self._apply(cur, w, dumps, pipe)
-            if pipe is not None:
-                pipe.sync()  # so that an error is charged to this write
-        except unique as exc:
-            constraint = getattr(getattr(exc, "diag", None), "constraint_name", "") or ""
-            if constraint.startswith("agents"):
-                raise AgentExists(f"an agent {w.agent_id!r} is already stored") from None
-            raise DuplicateEvent(w.event_id, w.agent_id, w.scope) from None
-
-    def _apply(
-        self, cur: psycopg.Cursor[Any], w: Write, dumps: Any, pipe: psycopg.Pipeline | None
-    ) -> None:
-        snap = w.snapshot
-        at = w.at
-        ref = w.refusal
-        if w.kind == CREATE:
-            cur.execute(
-                f"INSERT INTO agents ({_AGENT_COLS.replace('::text', '')}) "
-                "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)",
-                (w.agent_id, w.machine, snap.status, snap.version, snap.since, dumps(snap.data),
-                 at, at, w.machine_version),
-            )  # fmt: skip
-            cur.execute(
-                _INSERT_AUDIT,
-                (w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload),
-                 w.from_status, snap.status, snap.version, at, w.correlation_id, w.scope,
-                 w.principal, w.machine_version),
-            )  # fmt: skip
-        elif ref is None:
-            cur.execute(
-                _CAS_AND_LOG,
-                (snap.status, snap.version, snap.since, dumps(snap.data), at, w.agent_id,
-                 w.expected_version, w.event_id, w.kind, w.actor, w.event, dumps(w.payload),
-                 w.from_status, snap.status, snap.version, at, w.correlation_id, w.scope,
-                 w.principal, w.machine_version),
-            )  # fmt: skip
-            if pipe is not None:
-                pipe.sync()  # the outcome of the compare-and-set decides what follows
-            if cur.rowcount != 1:
-                self._conflict(cur, w)
-        else:
-            cur.execute(
-                _CHECK_AND_LOG,
-                (w.agent_id, w.expected_version, w.event_id, w.kind, w.actor, w.event,
-                 dumps(w.payload), w.from_status, snap.status, snap.version, ref.code,
-                 ref.message, ref.guard, at, w.correlation_id, w.scope, w.principal,
-                 w.machine_version),
-            )  # fmt: skip
-            if pipe is not None:
-                pipe.sync()  # the outcome of the compare-and-set decides what follows
-            if cur.rowcount != 1:
-                self._conflict(cur, w)
-        if w.outbox:
-            cur.executemany(
-                _INSERT_OUTBOX,
-                [(w.agent_id, o.kind, dumps(o.payload), o.key, at, at, at) for o in w.outbox],
-            )
-        if w.consume_timer is not None:
-            cur.execute("DELETE FROM timers WHERE token = %s", (w.consume_timer,))
-        if w.cancels:
-            cur.execute(
-                "DELETE FROM timers WHERE agent_id = %s AND event = ANY(%s)",
-                (w.agent_id, list(w.cancels)),
-            )
-        for t in w.timers:
-            cur.execute(_SET_TIMER, (w.agent_id, t.event, t.due_at, t.token))
-
-    @staticmethod
-    def _conflict(cur: psycopg.Cursor[Any], w: Write) -> None:
-        cur.execute("SELECT 1 FROM agents WHERE id = %s", (w.agent_id,))
-        if cur.fetchone() is None:
-            raise UnknownAgent(f"no agent {w.agent_id!r} is stored; create it first")
-        raise VersionConflict(w.agent_id, w.expected_version or 0)
+            for plan in plans:
+                _run_plan(cur, plan, pipe, unique)
 
     # -- audit log --------------------------------------------------------------------------
 
     def audit_row(self, agent_id: str, scope: str, event_id: str) -> AuditRow | None:
         """The agent's audit row of ``event_id`` in ``scope``, if recorded (``CorruptDatabase``
         if damaged)."""
-        if not (_key_ok(agent_id) and _key_ok(scope) and _key_ok(event_id)):
-            return None
-        sql = (
-            f"SELECT {_AUDIT_COLS} FROM audit WHERE agent_id = %s AND scope = %s AND event_id = %s"
-        )
-        rows = self._read(sql, (agent_id, scope, event_id), self._rows.audit)
-        return rows[0] if rows else None
+        return self._run(self._q.audit_row(agent_id, scope, event_id))
 
     def history(self, agent_id: str) -> list[AuditRow]:
         """An agent's audit rows, oldest first (``CorruptDatabase`` if one is damaged)."""
-        if not _key_ok(agent_id):
-            return []
-        sql = f"SELECT {_AUDIT_COLS} FROM audit WHERE agent_id = %s ORDER BY seq"
-        return self._read(sql, (agent_id,), self._rows.audit)
+        return self._run(self._q.history(agent_id))
 
     def audit_log(self, after_seq: int = 0, limit: int | None = None) -> list[AuditRow]:
         """Audit rows after ``after_seq``, oldest first (``InvalidInput`` for a bad count)."""
-        check_count("after_seq", after_seq)
-        check_count("limit", limit, optional=True)
-        sql = f"SELECT {_AUDIT_COLS} FROM audit WHERE seq > %s ORDER BY seq LIMIT %s"
-        return self._read(sql, (after_seq, limit), self._rows.audit)
+        return self._run(self._q.audit_log(after_seq, limit))
 
     # -- outbox -----------------------------------------------------------------------------
 
@@ -492,78 +342,36 @@ class PostgresStore:
         self, worker: str, now: datetime, lease_until: datetime, limit: int
     ) -> list[OutboxItem]:
         """Claim due outbox items for ``worker`` (``FOR UPDATE SKIP LOCKED``)."""
-        args = (worker, lease_until, now, now, worker, limit)
-        items: list[OutboxItem] = self._read(_CLAIM_OUTBOX, args, self._rows.outbox)
-        return sorted(items, key=lambda i: i.id)
-
-    def _update_held(self, sql: str, args: Sequence[Any]) -> bool:
-        with self._tx() as conn:
-            return conn.execute(sql, args).rowcount == 1
+        return self._run(self._q.claim_outbox(worker, now, lease_until, limit))
 
     def finish_outbox(self, item_id: int, worker: str, now: datetime) -> bool:
         """Mark an item done, if ``worker`` still holds it."""
-        return self._update_held(
-            "UPDATE outbox SET state = %s, claimed_by = NULL, claimed_until = NULL, "
-            "updated_at = %s WHERE id = %s AND claimed_by = %s AND state = 'pending'",
-            (DONE, now, item_id, worker),
-        )
+        return self._run(self._q.finish_outbox(item_id, worker, now))
 
     def retry_outbox(
         self, item_id: int, worker: str, error: str, next_attempt_at: datetime, now: datetime
     ) -> bool:
         """Count a failed attempt; the item is due again at ``next_attempt_at``."""
-        return self._update_held(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = %s, next_attempt_at = %s, "
-            "claimed_by = NULL, claimed_until = NULL, updated_at = %s "
-            "WHERE id = %s AND claimed_by = %s AND state = 'pending'",
-            (error, next_attempt_at, now, item_id, worker),
-        )
+        return self._run(self._q.retry_outbox(item_id, worker, error, next_attempt_at, now))
 
     def park_outbox(self, item_id: int, worker: str, error: str, now: datetime) -> bool:
         """Count a failed attempt and park the item with ``error``."""
-        return self._update_held(
-            "UPDATE outbox SET state = %s, attempts = attempts + 1, last_error = %s, "
-            "claimed_by = NULL, claimed_until = NULL, updated_at = %s "
-            "WHERE id = %s AND claimed_by = %s AND state = 'pending'",
-            (PARKED, error, now, item_id, worker),
-        )
+        return self._run(self._q.park_outbox(item_id, worker, error, now))
 
     def requeue_outbox(self, item_id: int, now: datetime) -> bool:
         """Put a parked item back in the queue, due now."""
-        return self._update_held(
-            "UPDATE outbox SET state = %s, next_attempt_at = %s, updated_at = %s "
-            "WHERE id = %s AND state = 'parked'",
-            (PENDING, now, now, item_id),
-        )
+        return self._run(self._q.requeue_outbox(item_id, now))
 
     def outbox(
         self, *, state: str | None = None, agent_id: str | None = None, limit: int | None = None
     ) -> list[OutboxItem]:
         """Outbox items, oldest first, filtered by state and agent (``InvalidInput`` for a
         filter that is not a string, or a bad ``limit``)."""
-        check_filter("state", state)
-        check_filter("agent_id", agent_id)
-        check_count("limit", limit, optional=True)
-        if not all(v is None or _key_ok(v) for v in (state, agent_id)):
-            return []  # nothing is stored under such a key
-        sql = (
-            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE (%s::text IS NULL OR state = %s) "
-            "AND (%s::text IS NULL OR agent_id = %s) ORDER BY id LIMIT %s"
-        )
-        return self._read(sql, (state, state, agent_id, agent_id, limit), self._rows.outbox)
+        return self._run(self._q.outbox(state, agent_id, limit))
 
     def prune_done(self, older_than: datetime, limit: int | None = None) -> int:
         """Delete done items last changed before ``older_than`` (see ``Store.prune_done``)."""
-        if limit is not None and (type(limit) is not int or not 0 < limit <= MAX_INT):
-            raise StoreError(f"limit must be a positive number of rows or None, not {quote(limit)}")
-        check_instant("older_than", older_than)
-        with self._tx() as conn:
-            return conn.execute(
-                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
-                "WHERE state = 'done' AND updated_at < %s ORDER BY id LIMIT %s "
-                "FOR UPDATE SKIP LOCKED)",
-                (older_than, limit),
-            ).rowcount
+        return self._run(self._q.prune_done(older_than, limit))
 
     # -- timers -----------------------------------------------------------------------------
 
@@ -571,24 +379,455 @@ class PostgresStore:
         self, worker: str, now: datetime, lease_until: datetime, limit: int
     ) -> list[TimerRow]:
         """Claim due timers for ``worker`` (``FOR UPDATE SKIP LOCKED``), earliest first."""
-        args = (worker, lease_until, now, now, worker, limit)
-        timers: list[TimerRow] = self._read(_CLAIM_TIMERS, args, self._rows.timer)
-        return sorted(timers, key=lambda t: (t.due_at, t.token))
+        return self._run(self._q.claim_timers(worker, now, lease_until, limit))
 
     def consume_timer(self, token: str) -> bool:
         """Delete the timer setting ``token``, if it is still pending (see ``Store``)."""
-        return self._update_held("DELETE FROM timers WHERE token = %s", (token,))
+        return self._run(self._q.consume_timer(token))
 
     def timers(self, agent_id: str | None = None) -> list[TimerRow]:
         """Pending timers, earliest first (``InvalidInput`` for an id that is not a string)."""
+        return self._run(self._q.timers(agent_id))
+
+    def counts(self, now: datetime, late_after: timedelta = timedelta(minutes=1)) -> StoreCounts:
+        """Agents per status, the outbox's backlog and the timers due at ``now`` (for gauges)."""
+        agents, outbox, timers = self._q.counts(now, late_after)
+        by_status: list[Any] = self._run(agents)
+        backlog: list[Any] = self._run(outbox)
+        due: list[Any] = self._run(timers)
+        return counts_from(by_status, backlog, due[0], given_time)
+
+
+def translate_error(exc: Exception, pg: Any, where: str) -> StoreError | None:
+    """The store's error for a driver or pool error ``exc`` (``None``: not one of theirs)."""
+    if isinstance(exc, pg.DataError):
+        # A value the server cannot hold (U+0000 in text or JSON, a number out of range):
+        # the statement failed whole and the transaction was rolled back.
+        return CodecError(f"PostgreSQL refused a value: {str(exc).strip()}")
+    if isinstance(exc, pg.OperationalError):
+        return ConnectionLost(
+            f"the connection to {where!r} broke during a transaction, which the "
+            f"server rolled back; retry: {str(exc).strip()}"
+        )
+    if isinstance(exc, pg.Error):
+        return StoreError(f"PostgreSQL failed: {str(exc).strip()}")
+    if type(exc).__module__.startswith("psycopg_pool"):
+        return StoreUnavailable(f"no connection to {where!r}: {exc}")
+    return None
+
+
+def prepare_schema(conn: psycopg.Connection[Any], schema: str, where: str) -> None:
+    """Create or migrate ``schema`` (under an advisory lock, so replicas starting at once
+    take turns); shared by the sync and the async store.
+
+    Raises:
+        ForeignDatabase: the schema holds another program's tables.
+        SchemaTooNew: the schema was written by a newer agentfsm.
+        CorruptDatabase: the schema table is damaged.
+    """
+    with conn.transaction():
+        # Two replicas starting at once must not both create or migrate the schema.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"agentfsm:{schema}",))
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        conn.execute(f"SET LOCAL search_path TO {schema}")
+        tables = {
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (schema,),
+            )
+        }
+        if not tables:
+            for stmt in POSTGRES_V1:
+                conn.execute(stmt)
+            version = 1
+        elif "agentfsm_schema" not in tables:
+            ours = sorted(tables & set(OUR_TABLES)) or sorted(tables)[:5]
+            raise ForeignDatabase(
+                f"the schema {schema!r} at {where!r} holds tables that are not "
+                f"agentfsm's ({', '.join(ours)}); use another schema name"
+            )
+        else:
+            row = conn.execute("SELECT version, application FROM agentfsm_schema").fetchone()
+            if row is None or row[1] != APPLICATION:
+                raise ForeignDatabase(
+                    f"the schema {schema!r} has a schema table that is not agentfsm's"
+                )
+            version = row[0]
+            if type(version) is not int or version < 1:
+                raise CorruptDatabase(
+                    f"the schema {schema!r} has a damaged agentfsm_schema table "
+                    f"(version {version!r}; it must be a version from 1); restore it from "
+                    "a backup"
+                )
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"the schema {schema!r} is at version {version}, newer than this "
+                f"agentfsm understands ({SCHEMA_VERSION}); upgrade agentfsm to open it"
+            )
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for stmt in POSTGRES_STEPS[step]:
+                conn.execute(stmt)
+
+
+class Query(NamedTuple, Generic[T]):
+    """One statement and what to make of its outcome, for the sync and the async store.
+
+    Attributes:
+        sql: the statement, or ``None`` when nothing could be found (an unstorable key).
+        args: its parameters.
+        counted: the outcome is the row count (else the rows, each read with ``convert``).
+        convert: reads one row into a record (inside the transaction).
+        finish: turns the outcome into the method's return value.
+    """
+
+    sql: str | None
+    args: Sequence[Any]
+    counted: bool
+    convert: Callable[[Any], Any] | None
+    finish: Callable[[Any], T]
+
+
+def _rows(rows: Any) -> Any:
+    return rows
+
+
+def _updated_one(count: Any) -> bool:
+    return bool(count == 1)
+
+
+def _count(count: Any) -> int:
+    return int(count)
+
+
+class PostgresQueries:
+    """Every read and every small update of both PostgreSQL stores, as ``Query`` values."""
+
+    def __init__(self, schema: str, rows: RowReader) -> None:
+        self.schema = schema
+        self.rows = rows
+
+    def damaged(self, exc: Exception) -> CorruptDatabase:
+        """A stored value the driver cannot read."""
+        return CorruptDatabase(
+            f"the schema {self.schema!r} holds a damaged value: {str(exc).strip()}; "
+            "repair or delete that row, or restore the database from a backup"
+        )
+
+    def schema_version(self) -> Query[int]:
+        def finish(rows: Any) -> int:
+            if len(rows) != 1 or type(rows[0][0]) is not int or rows[0][0] < 1:
+                raise CorruptDatabase(
+                    f"the schema {self.schema!r} has a damaged agentfsm_schema table ({rows!r})"
+                )
+            return int(rows[0][0])
+
+        return Query("SELECT version FROM agentfsm_schema", (), False, None, finish)
+
+    def load(self, agent_id: str) -> Query[AgentRecord]:
+        def finish(rows: Any) -> AgentRecord:
+            if not rows:
+                raise UnknownAgent(f"no agent {quote(agent_id)} is stored; create it first")
+            return rows[0]  # type: ignore[no-any-return]
+
+        sql = f"SELECT {_AGENT_COLS} FROM agents WHERE id = %s" if _key_ok(agent_id) else None
+        return Query(sql, (agent_id,), False, self.rows.agent, finish)
+
+    def load_many(self, agent_ids: Iterable[str]) -> Query[dict[str, AgentRecord]]:
+        ids = [a for a in wanted_ids(agent_ids) if "\x00" not in a]
+        sql = f"SELECT {_AGENT_COLS} FROM agents WHERE id = ANY(%s)"
+        return Query(sql, (ids,), False, self.rows.agent, lambda rs: {r.agent_id: r for r in rs})
+
+    def agents(self) -> Query[list[AgentRecord]]:
+        sql = f"SELECT {_AGENT_COLS} FROM agents ORDER BY id"
+        return Query(sql, (), False, self.rows.agent, _rows)
+
+    def audit_row(self, agent_id: str, scope: str, event_id: str) -> Query[AuditRow | None]:
+        ok = _key_ok(agent_id) and _key_ok(scope) and _key_ok(event_id)
+        sql = (
+            f"SELECT {_AUDIT_COLS} FROM audit WHERE agent_id = %s AND scope = %s AND event_id = %s"
+        )
+        return Query(
+            sql if ok else None,
+            (agent_id, scope, event_id),
+            False,
+            self.rows.audit,
+            lambda rs: rs[0] if rs else None,
+        )
+
+    def history(self, agent_id: str) -> Query[list[AuditRow]]:
+        sql = f"SELECT {_AUDIT_COLS} FROM audit WHERE agent_id = %s ORDER BY seq"
+        return Query(sql if _key_ok(agent_id) else None, (agent_id,), False, self.rows.audit, _rows)
+
+    def audit_log(self, after_seq: int, limit: int | None) -> Query[list[AuditRow]]:
+        check_count("after_seq", after_seq)
+        check_count("limit", limit, optional=True)
+        sql = f"SELECT {_AUDIT_COLS} FROM audit WHERE seq > %s ORDER BY seq LIMIT %s"
+        return Query(sql, (after_seq, limit), False, self.rows.audit, _rows)
+
+    def claim_outbox(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int
+    ) -> Query[list[OutboxItem]]:
+        args = (worker, lease_until, now, now, worker, limit)
+        return Query(
+            _CLAIM_OUTBOX, args, False, self.rows.outbox, lambda rs: sorted(rs, key=_by_id)
+        )
+
+    def finish_outbox(self, item_id: int, worker: str, now: datetime) -> Query[bool]:
+        return Query(
+            "UPDATE outbox SET state = %s, claimed_by = NULL, claimed_until = NULL, "
+            "updated_at = %s WHERE id = %s AND claimed_by = %s AND state = 'pending'",
+            (DONE, now, item_id, worker), True, None, _updated_one,
+        )  # fmt: skip
+
+    def retry_outbox(
+        self, item_id: int, worker: str, error: str, next_attempt_at: datetime, now: datetime
+    ) -> Query[bool]:
+        return Query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = %s, next_attempt_at = %s, "
+            "claimed_by = NULL, claimed_until = NULL, updated_at = %s "
+            "WHERE id = %s AND claimed_by = %s AND state = 'pending'",
+            (error, next_attempt_at, now, item_id, worker), True, None, _updated_one,
+        )  # fmt: skip
+
+    def park_outbox(self, item_id: int, worker: str, error: str, now: datetime) -> Query[bool]:
+        return Query(
+            "UPDATE outbox SET state = %s, attempts = attempts + 1, last_error = %s, "
+            "claimed_by = NULL, claimed_until = NULL, updated_at = %s "
+            "WHERE id = %s AND claimed_by = %s AND state = 'pending'",
+            (PARKED, error, now, item_id, worker), True, None, _updated_one,
+        )  # fmt: skip
+
+    def requeue_outbox(self, item_id: int, now: datetime) -> Query[bool]:
+        return Query(
+            "UPDATE outbox SET state = %s, next_attempt_at = %s, updated_at = %s "
+            "WHERE id = %s AND state = 'parked'",
+            (PENDING, now, now, item_id), True, None, _updated_one,
+        )  # fmt: skip
+
+    def outbox(
+        self, state: str | None, agent_id: str | None, limit: int | None
+    ) -> Query[list[OutboxItem]]:
+        check_filter("state", state)
+        check_filter("agent_id", agent_id)
+        check_count("limit", limit, optional=True)
+        if not all(v is None or _key_ok(v) for v in (state, agent_id)):
+            return Query(None, (), False, None, _rows)  # nothing is stored under such a key
+        sql = (
+            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE (%s::text IS NULL OR state = %s) "
+            "AND (%s::text IS NULL OR agent_id = %s) ORDER BY id LIMIT %s"
+        )
+        args = (state, state, agent_id, agent_id, limit)
+        return Query(sql, args, False, self.rows.outbox, _rows)
+
+    def prune_done(self, older_than: datetime, limit: int | None) -> Query[int]:
+        if limit is not None and (type(limit) is not int or not 0 < limit <= MAX_INT):
+            raise StoreError(f"limit must be a positive number of rows or None, not {quote(limit)}")
+        check_instant("older_than", older_than)
+        return Query(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+            "WHERE state = 'done' AND updated_at < %s ORDER BY id LIMIT %s "
+            "FOR UPDATE SKIP LOCKED)",
+            (older_than, limit), True, None, _count,
+        )  # fmt: skip
+
+    def claim_timers(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int
+    ) -> Query[list[TimerRow]]:
+        args = (worker, lease_until, now, now, worker, limit)
+        return Query(
+            _CLAIM_TIMERS, args, False, self.rows.timer, lambda ts: sorted(ts, key=_by_due)
+        )
+
+    def consume_timer(self, token: str) -> Query[bool]:
+        return Query("DELETE FROM timers WHERE token = %s", (token,), True, None, _updated_one)
+
+    def counts(
+        self, now: datetime, late_after: timedelta
+    ) -> tuple[Query[list[Any]], Query[list[Any]], Query[list[Any]]]:
+        """The three counting queries of ``counts`` (agents, outbox, timers)."""
+        return (
+            Query(
+                "SELECT machine, status, COUNT(*) FROM agents GROUP BY machine, status",
+                (), False, None, _rows,
+            ),
+            Query(
+                "SELECT state, COUNT(*), MIN(created_at) FROM outbox "
+                "WHERE state IN ('pending', 'parked') GROUP BY state",
+                (), False, None, _rows,
+            ),
+            Query(
+                "SELECT COUNT(*), SUM((due_at <= %s)::int) FROM timers WHERE due_at <= %s",
+                (now - late_after, now), False, None, _rows,
+            ),
+        )  # fmt: skip
+
+    def timers(self, agent_id: str | None) -> Query[list[TimerRow]]:
         check_filter("agent_id", agent_id)
         if agent_id is not None and not _key_ok(agent_id):
-            return []
+            return Query(None, (), False, None, _rows)
         sql = (
             f"SELECT {_TIMER_COLS} FROM timers WHERE (%s::text IS NULL OR agent_id = %s) "
             "ORDER BY due_at"
         )
-        return self._read(sql, (agent_id, agent_id), self._rows.timer)
+        return Query(sql, (agent_id, agent_id), False, self.rows.timer, _rows)
+
+
+def _by_id(item: OutboxItem) -> int:
+    return item.id
+
+
+def _by_due(timer: TimerRow) -> tuple[datetime, str]:
+    return timer.due_at, timer.token
+
+
+class Statement(NamedTuple):
+    """One statement of a write plan. ``wait``: its row count decides what follows, so the
+    driver syncs the pipeline and sends the count back into the plan."""
+
+    sql: str
+    args: Any
+    many: bool = False
+    wait: bool = False
+
+
+WritePlan = Generator[Statement, int | None, None]
+"""The statements of one write, in order; sent each waited statement's row count."""
+
+
+def notify_channel(schema: str) -> str:
+    """The ``LISTEN``/``NOTIFY`` channel a schema's commits announce new work on."""
+    return f"agentfsm_{schema}"
+
+
+def plan_commit(
+    writes: Sequence[Write], dumps: Callable[[Any], str], channel: str
+) -> list[tuple[Write, WritePlan]] | None:
+    """The plans of a batch, for the sync and the async store alike; ``None`` when the batch
+    is one write of one statement (run it with ``single_plan``, outside a transaction).
+
+    Raises:
+        DuplicateEvent, AgentExists, VersionConflict, CodecError: see ``check_batch``.
+    """
+    check_batch(writes)
+    if len(writes) == 1 and _one_statement(writes[0]):
+        return None
+    plans = [(w, _statements(w, dumps)) for w in writes]
+    if any(w.outbox or w.timers for w in writes):
+        plans.append((writes[-1], _notify(channel)))
+    return plans
+
+
+def single_plan(w: Write, dumps: Callable[[Any], str]) -> tuple[Write, WritePlan]:
+    """The plan of a write ``plan_commit`` found to be one statement."""
+    return w, _statements(w, dumps)
+
+
+def _notify(channel: str) -> WritePlan:
+    yield Statement("SELECT pg_notify(%s, '')", (channel,))
+
+
+def unique_error(exc: Exception, w: Write) -> StoreError:
+    """What a unique violation raised by ``w``'s statements means."""
+    constraint = getattr(getattr(exc, "diag", None), "constraint_name", "") or ""
+    if constraint.startswith("agents"):
+        return AgentExists(f"an agent {w.agent_id!r} is already stored")
+    return DuplicateEvent(w.event_id, w.agent_id, w.scope)
+
+
+def _run_plan(
+    cur: psycopg.Cursor[Any],
+    plan: tuple[Write, WritePlan],
+    pipe: psycopg.Pipeline | None,
+    unique: type[Exception],
+) -> None:
+    w, statements = plan
+    try:
+        stmt: Statement | None = next(statements, None)
+        while stmt is not None:
+            if stmt.many:
+                cur.executemany(stmt.sql, stmt.args)
+            else:
+                cur.execute(stmt.sql, stmt.args)
+            count: int | None = None
+            if stmt.wait:
+                if pipe is not None:
+                    pipe.sync()
+                count = cur.rowcount
+            stmt = send_outcome(statements, count)
+        if pipe is not None:
+            pipe.sync()  # so that an error is charged to this write
+    except unique as exc:
+        raise unique_error(exc, w) from None
+
+
+def send_outcome(plan: WritePlan, outcome: int | None) -> Statement | None:
+    """The plan's next statement, given the last one's outcome; ``None`` when it is done."""
+    try:
+        return plan.send(outcome)
+    except StopIteration:
+        return None
+
+
+def _statements(w: Write, dumps: Callable[[Any], str]) -> WritePlan:
+    snap = w.snapshot
+    at = w.at
+    ref = w.refusal
+    if w.kind == CREATE:
+        yield Statement(
+            _INSERT_AGENT,
+            (w.agent_id, w.machine, snap.status, snap.version, snap.since, dumps(snap.data),
+             at, at, w.machine_version),
+        )  # fmt: skip
+        yield Statement(
+            _INSERT_AUDIT,
+            (w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload),
+             w.from_status, snap.status, snap.version, at, w.correlation_id, w.scope,
+             w.principal, w.machine_version),
+        )  # fmt: skip
+    else:
+        if ref is None:
+            stmt = Statement(
+                _CAS_AND_LOG,
+                (snap.status, snap.version, snap.since, dumps(snap.data), at, w.agent_id,
+                 w.expected_version, w.event_id, w.kind, w.actor, w.event, dumps(w.payload),
+                 w.from_status, snap.status, snap.version, at, w.correlation_id, w.scope,
+                 w.principal, w.machine_version),
+                wait=True,
+            )  # fmt: skip
+        else:
+            stmt = Statement(
+                _CHECK_AND_LOG,
+                (w.agent_id, w.expected_version, w.event_id, w.kind, w.actor, w.event,
+                 dumps(w.payload), w.from_status, snap.status, snap.version, ref.code,
+                 ref.message, ref.guard, at, w.correlation_id, w.scope, w.principal,
+                 w.machine_version),
+                wait=True,
+            )  # fmt: skip
+        # The outcome of the compare-and-set decides what follows.
+        if (yield stmt) != 1:
+            exists = yield Statement("SELECT 1 FROM agents WHERE id = %s", (w.agent_id,), wait=True)
+            if not exists:
+                raise UnknownAgent(f"no agent {w.agent_id!r} is stored; create it first")
+            raise VersionConflict(w.agent_id, w.expected_version or 0)
+    if w.outbox:
+        yield Statement(
+            _INSERT_OUTBOX,
+            [
+                (w.agent_id, o.kind, dumps(o.payload), o.key, at, at, at, w.trace_context)
+                for o in w.outbox
+            ],
+            many=True,
+        )
+    if w.consume_timer is not None:
+        yield Statement("DELETE FROM timers WHERE token = %s", (w.consume_timer,))
+    if w.cancels:
+        yield Statement(
+            "DELETE FROM timers WHERE agent_id = %s AND event = ANY(%s)",
+            (w.agent_id, list(w.cancels)),
+        )
+    for t in w.timers:
+        yield Statement(_SET_TIMER, (w.agent_id, t.event, t.due_at, t.token))
 
 
 def _key_ok(value: object) -> bool:
@@ -596,9 +835,15 @@ def _key_ok(value: object) -> bool:
     return storable_key(value) and "\x00" not in value  # type: ignore[operator]
 
 
-def _check_open_arguments(
+def check_open_arguments(
     dsn: object, schema: object, min_size: object, max_size: object, connect_timeout: object
 ) -> None:
+    """Check the arguments both PostgreSQL stores open with, before anything connects.
+
+    Raises:
+        InvalidInput: an argument has the wrong type or an impossible value.
+        StoreError: the DSN holds a NUL or a lone surrogate.
+    """
     if not isinstance(dsn, str):
         raise InvalidInput(f"the DSN must be a string, not {quote(dsn)}")
     if not _key_ok(dsn):

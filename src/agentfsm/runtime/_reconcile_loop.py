@@ -20,7 +20,8 @@ from __future__ import annotations
 import heapq
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterable
+import time
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
@@ -28,6 +29,8 @@ import attrs
 
 from agentfsm.runtime._clock import Clock
 from agentfsm.runtime._errors import PermanentError, TemporaryError
+from agentfsm.runtime._steps import Invoke, Steps, run_steps
+from agentfsm.runtime._telemetry import TELEMETRY
 
 log = logging.getLogger("agentfsm.runtime")
 
@@ -80,21 +83,13 @@ def backoff_delay(failures: int) -> timedelta:
     return min(delay, MAX_DELAY)
 
 
-class ReconcileLoop:
-    """A work queue of keys and the workers that reconcile them.
-
-    Args:
-        reconciler: the function that reconciles one key.
-        clock: when keys are due; a ``ManualClock`` in tests.
-        on_error: called with (key, exception) for every failed pass (logging by default).
-
-    Drive it with ``run_due()`` from your own loop (deterministic, one thread), or with
-    ``start(workers=N)`` / ``stop()`` for background threads.
-    """
+class KeyQueue:
+    """The work queue of keys and what a pass does with a key, shared by ``ReconcileLoop`` and
+    ``AsyncReconcileLoop`` (a pass is a generator of requests, see ``_steps``)."""
 
     def __init__(
         self,
-        reconciler: Reconciler,
+        reconciler: Reconciler | Callable[[str], Awaitable[timedelta | None]],
         clock: Clock,
         *,
         on_error: Callable[[str, BaseException], None] | None = None,
@@ -124,7 +119,7 @@ class ReconcileLoop:
             raise ValueError(f"a reconcile key must be a non-empty string, not {key!r}")
         with self._lock:
             self._schedule(key, self._clock.now() + after)
-            self._lock.notify_all()
+            self._notify()
 
     def enqueue_all(self, keys: Iterable[str]) -> None:
         """Enqueue every key at once (after a restart: reconcile everything from its state)."""
@@ -183,11 +178,29 @@ class ReconcileLoop:
                 candidates.append(now + requeue)
             if candidates:
                 self._schedule(key, min(candidates))
-            self._lock.notify_all()
+            self._notify()
 
-    def _run_one(self, key: str) -> PassResult:
+    def _notify(self) -> None:
+        # The lock is held: wake the threads waiting for a due key.
+        self._lock.notify_all()
+
+    def _pass_steps(self, key: str) -> Steps[PassResult]:
+        span = TELEMETRY.span("agentfsm.reconcile", {"agentfsm.key": key})
+        began = time.perf_counter()
+        outcome = "cancelled"
         try:
-            requeue = self._reconcile(key)
+            outcome = yield from self._reconcile_once(key)
+            return outcome
+        finally:
+            span.set_attribute("agentfsm.outcome", outcome)
+            span.end()
+            TELEMETRY.reconcile_duration.record(
+                time.perf_counter() - began, {"agentfsm.outcome": outcome}
+            )
+
+    def _reconcile_once(self, key: str) -> Steps[PassResult]:
+        try:
+            requeue = yield Invoke(self._reconcile, (key,))
         except TemporaryError as exc:
             self._on_error(key, exc)
             failures = self._failures.get(key, 0) + 1
@@ -199,6 +212,10 @@ class ReconcileLoop:
             self._failures.pop(key, None)
             self._finish(key, None)
             return "abandoned"
+        except GeneratorExit:
+            # The pass was cancelled (an asyncio task): the key is free again, due at once.
+            self._finish(key, timedelta(0))
+            raise
         except Exception as exc:
             self._on_error(key, exc)
             failures = self._failures.get(key, 0) + 1
@@ -208,6 +225,52 @@ class ReconcileLoop:
         self._failures.pop(key, None)
         self._finish(key, requeue)
         return "reconciled"
+
+    def _run_due_steps(self, limit: int | None, once: bool) -> Steps[PassReport]:
+        done: dict[str, list[str]] = {"reconciled": [], "failed": [], "abandoned": []}
+        ran: set[str] = set()
+        count = 0
+        while limit is None or count < limit:
+            with self._lock:
+                key = self._take(self._clock.now(), ran if once else ())
+            if key is None:
+                break
+            done[(yield from self._pass_steps(key))].append(key)
+            ran.add(key)
+            count += 1
+        return PassReport(
+            tuple(done["reconciled"]), tuple(done["failed"]), tuple(done["abandoned"])
+        )
+
+    def _run_now_steps(self, key: str) -> Steps[PassResult | None]:
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"a reconcile key must be a non-empty string, not {key!r}")
+        with self._lock:
+            if key in self._active:
+                return None
+            self._due.pop(key, None)  # its heap entry is now stale: ``_take`` skips it
+            self._active.add(key)
+        return (yield from self._pass_steps(key))
+
+    def failures(self, key: str) -> int:
+        """How many times in a row ``key`` has failed (0 after a success)."""
+        return self._failures.get(key, 0)
+
+
+class ReconcileLoop(KeyQueue):
+    """A work queue of keys and the workers that reconcile them.
+
+    Args:
+        reconciler: the function that reconciles one key.
+        clock: when keys are due; a ``ManualClock`` in tests.
+        on_error: called with (key, exception) for every failed pass (logging by default).
+
+    Drive it with ``run_due()`` from your own loop (deterministic, one thread), or with
+    ``start(workers=N)`` / ``stop()`` for background threads.
+    """
+
+    def _run_one(self, key: str) -> PassResult:
+        return run_steps(self._pass_steps(key), None)
 
     def run_due(self, limit: int | None = None, *, once: bool = False) -> PassReport:
         """Reconcile every key due now, one at a time, in this thread.
@@ -223,20 +286,7 @@ class ReconcileLoop:
         Returns:
             Which keys were reconciled, failed, or abandoned.
         """
-        done: dict[str, list[str]] = {"reconciled": [], "failed": [], "abandoned": []}
-        ran: set[str] = set()
-        count = 0
-        while limit is None or count < limit:
-            with self._lock:
-                key = self._take(self._clock.now(), ran if once else ())
-            if key is None:
-                break
-            done[self._run_one(key)].append(key)
-            ran.add(key)
-            count += 1
-        return PassReport(
-            tuple(done["reconciled"]), tuple(done["failed"]), tuple(done["abandoned"])
-        )
+        return run_steps(self._run_due_steps(limit, once), None)
 
     def run_now(self, key: str) -> PassResult | None:
         """Reconcile ``key`` in this thread at once, due or not, unless a worker has it.
@@ -251,18 +301,7 @@ class ReconcileLoop:
         Raises:
             ValueError: ``key`` is not a non-empty string.
         """
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"a reconcile key must be a non-empty string, not {key!r}")
-        with self._lock:
-            if key in self._active:
-                return None
-            self._due.pop(key, None)  # its heap entry is now stale: ``_take`` skips it
-            self._active.add(key)
-        return self._run_one(key)
-
-    def failures(self, key: str) -> int:
-        """How many times in a row ``key`` has failed (0 after a success)."""
-        return self._failures.get(key, 0)
+        return run_steps(self._run_now_steps(key), None)
 
     def start(self, workers: int = 2, poll: float = 0.05) -> None:
         """Run ``workers`` background threads; different keys run in parallel."""

@@ -120,6 +120,8 @@ class Write(NamedTuple):
         principal: who sent the event, as the embedder names them (part of the key's scope).
         machine_version: the version of the machine that decided it (stored on the audit row,
             and on the agent for ``create``).
+        trace_context: the decision's trace context (a W3C ``traceparent``), stored on its
+            outbox items so the spans of the effects link to the decision's.
     """
 
     agent_id: str
@@ -141,6 +143,7 @@ class Write(NamedTuple):
     machine: str | None = None
     principal: str | None = None
     machine_version: int = 1
+    trace_context: str | None = None
 
     @property
     def scope(self) -> str:
@@ -211,6 +214,7 @@ class OutboxItem(NamedTuple):
         last_error: the last failure's message, if any.
         claimed_by: the worker holding it, if any.
         claimed_until: when that worker's claim lapses.
+        trace_context: the trace context of the decision that wrote it, if it was traced.
     """
 
     id: int
@@ -224,6 +228,7 @@ class OutboxItem(NamedTuple):
     last_error: str | None
     claimed_by: str | None
     claimed_until: datetime | None
+    trace_context: str | None = None
 
 
 class TimerRow(NamedTuple):

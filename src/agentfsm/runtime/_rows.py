@@ -178,6 +178,7 @@ class RowReader:
                 self._loads(r[3]), _text(r[4], "key"), _code(r[5], "state", _STATES),
                 _count(r[6], "attempts"), self._time(r[7]), _opt_text(r[8], "last_error"),
                 _opt_text(r[9], "claimed_by"), self._opt_time(r[10]),
+                _opt_text(r[11], "trace_context"),
             )  # fmt: skip
         except _DAMAGE as exc:
             raise self._damaged("outbox", r[0], exc) from exc

@@ -9,6 +9,8 @@ take their scope from their actor (or kind), which is what they would have been 
 Version 4 records the machine version that decided each agent and each audit row
 (``machine_version`` on ``agents`` and ``audit``); rows written before it were decided by
 version 1 of their machine, the only one there was, and say so.
+Version 5 gives outbox items the trace context of the decision that wrote them
+(``trace_context``, a W3C ``traceparent``; empty when no tracing SDK records the decision).
 
 A store opening an older database applies the missing steps in one transaction; a database at
 a higher version than ``SCHEMA_VERSION`` is refused.
@@ -16,7 +18,7 @@ a higher version than ``SCHEMA_VERSION`` is refused.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The schema version this agentfsm writes."""
 
 APPLICATION = "agentfsm"
@@ -90,6 +92,10 @@ SQLITE_STEPS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX agents_machine ON agents (machine, machine_version, status)",
         "UPDATE agentfsm_schema SET version = 4",
     ),
+    5: (
+        "ALTER TABLE outbox ADD COLUMN trace_context TEXT",
+        "UPDATE agentfsm_schema SET version = 5",
+    ),
 }
 """``version -> statements`` that take a database from ``version - 1`` to ``version``."""
 
@@ -143,5 +149,9 @@ POSTGRES_STEPS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE audit ADD COLUMN machine_version INTEGER NOT NULL DEFAULT 1",
         "CREATE INDEX agents_machine ON agents (machine, machine_version, status)",
         "UPDATE agentfsm_schema SET version = 4",
+    ),
+    5: (
+        "ALTER TABLE outbox ADD COLUMN trace_context TEXT",
+        "UPDATE agentfsm_schema SET version = 5",
     ),
 }

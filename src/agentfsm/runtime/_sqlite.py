@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agentfsm._errors import InvalidInput
@@ -40,6 +40,7 @@ from agentfsm.runtime._errors import (
     UnknownAgent,
     VersionConflict,
 )
+from agentfsm.runtime._gauges import StoreCounts, counts_from
 from agentfsm.runtime._records import (
     CREATE,
     DONE,
@@ -79,7 +80,7 @@ _AUDIT_COLS = (
 )
 _OUTBOX_COLS = (
     "id, agent_id, kind, payload, key, state, attempts, next_attempt_at, last_error, "
-    "claimed_by, claimed_until"
+    "claimed_by, claimed_until, trace_context"
 )
 _TIMER_COLS = "agent_id, event, due_at, token, claimed_by, claimed_until"
 
@@ -94,7 +95,7 @@ _CAS = (
 )
 _INSERT_OUTBOX = (
     "INSERT INTO outbox (agent_id, kind, payload, key, state, attempts, next_attempt_at, "
-    "created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)"
+    "created_at, updated_at, trace_context) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)"
 )
 _SET_TIMER = (
     "INSERT INTO timers (agent_id, event, due_at, token) VALUES (?, ?, ?, ?) "
@@ -151,14 +152,7 @@ class SQLiteStore:
         busy_timeout: float = 30.0,
         synchronous: str = "NORMAL",
     ) -> None:
-        if not isinstance(synchronous, str):
-            raise InvalidInput(f"synchronous must be a string, not {quote(synchronous)}")
-        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            raise StoreError(
-                f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {quote(synchronous)}"
-            )
-        check_seconds("busy_timeout", busy_timeout)
-        self.path = _checked_path(path)
+        self.path = check_open_arguments(path, busy_timeout, synchronous)
         self.codec = codec
         self._busy = busy_timeout
         self._sync = synchronous.upper()
@@ -382,6 +376,40 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             raise _translate(exc, self.path) from exc
 
+    def commit_each(self, batches: Sequence[Sequence[Write]]) -> list[Exception | None]:
+        """Apply several independent batches in one transaction, each whole or not at all.
+
+        Each batch runs in a savepoint, in order, as ``commit`` would run it alone: a batch
+        that fails (a version conflict, a duplicate…) is rolled back to its savepoint and its
+        error returned in its place; the others are committed together. One transaction for
+        many callers is what makes concurrent callers cheaper per event (a group commit).
+
+        Returns:
+            Per batch, ``None`` (written) or the error ``commit`` would have raised.
+
+        Raises:
+            StoreError: the transaction as a whole failed (nothing was written).
+        """
+        outcomes: list[Exception | None] = []
+        try:
+            with self._write() as conn:
+                for writes in batches:
+                    conn.execute("SAVEPOINT batch")
+                    try:
+                        self._apply(conn, writes)
+                    except sqlite3.DatabaseError as exc:
+                        conn.execute("ROLLBACK TO batch")
+                        outcomes.append(_translate(exc, self.path))
+                    except StoreError as exc:
+                        conn.execute("ROLLBACK TO batch")
+                        outcomes.append(exc)
+                    else:
+                        outcomes.append(None)
+                    conn.execute("RELEASE batch")
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc, self.path) from exc
+        return outcomes
+
     def _apply(self, conn: sqlite3.Connection, writes: Sequence[Write]) -> None:
         # Statements of one kind go to SQLite together (executemany), which is what makes a
         # batch several times faster per event than single writes. That is exact because the
@@ -430,7 +458,16 @@ class SQLiteStore:
             w = writes[conn.total_changes - before]
             raise DuplicateEvent(w.event_id, w.agent_id, w.scope) from None
         entries = [
-            (w.agent_id, o.kind, dumps(o.payload), o.key, _ts(w.at), _ts(w.at), _ts(w.at))
+            (
+                w.agent_id,
+                o.kind,
+                dumps(o.payload),
+                o.key,
+                _ts(w.at),
+                _ts(w.at),
+                _ts(w.at),
+                w.trace_context,
+            )
             for w in writes
             for o in w.outbox
         ]
@@ -631,6 +668,27 @@ class SQLiteStore:
         sql = f"SELECT {_TIMER_COLS} FROM timers WHERE (? IS NULL OR agent_id = ?) ORDER BY due_at"
         return [self._timer(r) for r in self._read(sql, (agent_id, agent_id))]
 
+    def counts(self, now: datetime, late_after: timedelta = timedelta(minutes=1)) -> StoreCounts:
+        """Agents per status, the outbox's backlog and the timers due at ``now`` (for gauges).
+
+        Raises:
+            CorruptDatabase: a counted time is damaged.
+        """
+        return _counts(self, now, late_after)
+
+
+def _counts(store: SQLiteStore, now: datetime, late_after: timedelta) -> StoreCounts:
+    agents = store._read("SELECT machine, status, COUNT(*) FROM agents GROUP BY machine, status")
+    outbox = store._read(
+        "SELECT state, COUNT(*), MIN(created_at) FROM outbox "
+        "WHERE state IN ('pending', 'parked') GROUP BY state"
+    )
+    timers = store._read(
+        "SELECT COUNT(*), SUM(due_at <= ?) FROM timers WHERE due_at <= ?",
+        (_ts(now - late_after), _ts(now)),
+    )
+    return counts_from(agents, outbox, timers[0], parse_time)
+
 
 def _audit_args(w: Write, dumps: Any) -> tuple[Any, ...]:
     ref = w.refusal
@@ -645,6 +703,27 @@ def _audit_args(w: Write, dumps: Any) -> tuple[Any, ...]:
 def _check_limit(limit: int | None) -> None:
     if limit is not None and (type(limit) is not int or not 0 < limit <= MAX_INT):
         raise StoreError(f"limit must be a positive number of rows or None, not {quote(limit)}")
+
+
+def check_open_arguments(path: object, busy_timeout: object, synchronous: object) -> str:
+    """Check the arguments both SQLite stores open with, before any file is touched.
+
+    Returns:
+        The path as a string.
+
+    Raises:
+        InvalidInput: an argument has the wrong type, or the path holds a NUL or a lone
+            surrogate.
+        StoreError: ``synchronous`` is not one of SQLite's settings.
+    """
+    if not isinstance(synchronous, str):
+        raise InvalidInput(f"synchronous must be a string, not {quote(synchronous)}")
+    if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+        raise StoreError(
+            f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {quote(synchronous)}"
+        )
+    check_seconds("busy_timeout", busy_timeout)
+    return _checked_path(path)
 
 
 def _checked_path(path: object) -> str:

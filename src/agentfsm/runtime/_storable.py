@@ -74,6 +74,7 @@ def check_writes(writes: Sequence[Write]) -> None:
                     w.agent_id, w.event_id, w.kind, w.event, w.snapshot.status,
                     w.actor or "", w.from_status or "", w.correlation_id or "",
                     w.consume_timer or "", w.machine or "", w.principal or "",
+                    w.trace_context or "",
                 )
             )  # fmt: skip
             ref = w.refusal
@@ -114,6 +115,7 @@ def _texts(w: Write) -> tuple[tuple[str, Any], ...]:
         ("event name", w.event), ("status", w.snapshot.status), ("actor", w.actor),
         ("status before", w.from_status), ("correlation id", w.correlation_id),
         ("timer token", w.consume_timer), ("machine", w.machine), ("principal", w.principal),
+        ("trace context", w.trace_context),
     )  # fmt: skip
 
 
