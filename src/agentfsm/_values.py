@@ -112,6 +112,13 @@ def _role(code: str, label: str, person: bool) -> Role:
 
 
 _ROLE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+
+
+def is_role_code(value: object) -> bool:
+    """Whether ``value`` could be a role's stored code: a shipped actor's, or a ``Role``'s."""
+    return isinstance(value, str) and _ROLE_CODE.fullmatch(value) is not None
+
+
 _ROLES: dict[str, Role] = {}
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from agentfsm._values import Refusal, Snapshot
+from agentfsm._values import Refusal, Snapshot, is_role_code
 from agentfsm.runtime._codec import Codec
 from agentfsm.runtime._errors import CodecError, CorruptDatabase
 from agentfsm.runtime._migrate_sql import StoredAgent
@@ -36,7 +36,6 @@ from agentfsm.runtime._records import (
 )
 
 _KINDS = frozenset({CREATE, EVENT, ERASE, MIGRATE})
-_ACTORS = frozenset({"U", "S", "T", None})
 _OUTBOX_KINDS = frozenset({EFFECT, DOMAIN_EVENT})
 _STATES = frozenset({PENDING, DONE, PARKED})
 # What reading a damaged value raises on the way: a bad time or number, a wrong type, JSON the
@@ -75,6 +74,14 @@ def _code(value: Any, column: str, known: frozenset[Any]) -> Any:
     if value not in known:
         raise _Damage(f"{column} is {value!r}, not one of the codes the store writes")
     return value
+
+
+def _actor(value: Any) -> str | None:
+    # A machine may have roles of its own (``Role("owner")``), so any role code is a code the
+    # store writes; the store cannot know which machine's roles they are.
+    if value is not None and not is_role_code(value):
+        raise _Damage(f"actor is {value!r}, not a role code")
+    return value  # type: ignore[no-any-return]
 
 
 def parse_time(value: Any) -> datetime:
@@ -162,7 +169,7 @@ class RowReader:
                 )
             return AuditRow(
                 _count(r[0], "seq"), _text(r[1], "event_id"), _text(r[2], "agent_id"),
-                _code(r[3], "kind", _KINDS), _code(r[4], "actor", _ACTORS), event, payload,
+                _code(r[3], "kind", _KINDS), _actor(r[4]), event, payload,
                 from_status, to_status, _count(r[9], "version"), refusal, self._time(r[13]),
                 _opt_text(r[14], "correlation_id"), _opt_text(r[15], "principal"),
                 _machine_version(r[16]),
