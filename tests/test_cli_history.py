@@ -221,7 +221,7 @@ def _stream_reads_back(path: Path, data: st.DataObject) -> None:
 @pytest.mark.parametrize(
     "damage",
     [
-        "UPDATE audit SET actor = 'no such role!'",
+        "UPDATE audit SET actor = 'no role!'",
         "UPDATE audit SET at = 'noon'",
         "UPDATE agents SET since = 'yesterday'",
         "UPDATE audit SET payload = '{not json'",
