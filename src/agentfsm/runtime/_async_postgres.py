@@ -23,14 +23,10 @@ from agentfsm.runtime._codec import DEFAULT_CODEC, Codec
 from agentfsm.runtime._errors import StoreError, StoreUnavailable
 from agentfsm.runtime._gauges import StoreCounts, counts_from
 from agentfsm.runtime._postgres import (
-    _SCHEMA_NAME,
-    PostgresQueries,
     Query,
     Statement,
     WritePlan,
-    _redact,
-    check_open_arguments,
-    notify_channel,
+    open_parts,
     plan_commit,
     prepare_schema,
     send_outcome,
@@ -39,7 +35,7 @@ from agentfsm.runtime._postgres import (
     unique_error,
 )
 from agentfsm.runtime._records import AgentRecord, AuditRow, OutboxItem, TimerRow, Write
-from agentfsm.runtime._rows import RowReader, given_time
+from agentfsm.runtime._rows import given_time
 from agentfsm.runtime._steps import cancelling
 from agentfsm.runtime._wakeup import WorkSignal
 
@@ -88,20 +84,13 @@ class AsyncPostgresStore:
             import psycopg_pool
         except ImportError as exc:  # pragma: no cover - the extra is installed in tests
             raise MissingExtra("AsyncPostgresStore", "postgres", "psycopg") from exc
-        check_open_arguments(dsn, schema, min_size, max_size, connect_timeout)
-        if not _SCHEMA_NAME.match(schema):
-            raise StoreError(
-                f"the schema name {schema!r} must be lower-case letters, digits and underscores"
-            )
+        parts = open_parts(dsn, schema, codec, min_size, max_size, connect_timeout)
         self._psycopg = psycopg
         self._pool_module = psycopg_pool
         self._dsn = dsn
         self.schema = schema
         self.codec = codec
-        self.channel = notify_channel(schema)
-        self._where = _redact(dsn)
-        self._rows = RowReader(codec, f"the schema {schema!r} at {self._where!r}", given_time)
-        self._q = PostgresQueries(schema, self._rows)
+        self.channel, self._where, self._rows, self._q = parts
         self._min, self._max = min_size, max_size
         self._timeout = connect_timeout
         self._listen = listen

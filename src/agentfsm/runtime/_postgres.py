@@ -172,18 +172,11 @@ class PostgresStore:
             import psycopg_pool
         except ImportError as exc:  # pragma: no cover - the extra is installed in tests
             raise MissingExtra("PostgresStore", "postgres", "psycopg") from exc
-        check_open_arguments(dsn, schema, min_size, max_size, connect_timeout)
-        if not _SCHEMA_NAME.match(schema):
-            raise StoreError(
-                f"the schema name {schema!r} must be lower-case letters, digits and underscores"
-            )
+        parts = open_parts(dsn, schema, codec, min_size, max_size, connect_timeout)
         self._psycopg = psycopg
         self.schema = schema
         self.codec = codec
-        self.channel = notify_channel(schema)
-        self._where = _redact(dsn)
-        self._rows = RowReader(codec, f"the schema {schema!r} at {self._where!r}", given_time)
-        self._q = PostgresQueries(schema, self._rows)
+        self.channel, self._where, self._rows, self._q = parts
         timeout = max(1, int(connect_timeout))
         try:
             with psycopg.connect(dsn, connect_timeout=timeout, autocommit=True) as conn:
@@ -860,6 +853,51 @@ def check_open_arguments(
             f"the pool needs 1 <= max_size and min_size <= max_size ({min_size}, {max_size})"
         )
     check_seconds("connect_timeout", connect_timeout)
+
+
+class OpenParts(NamedTuple):
+    """What both PostgreSQL stores derive from their arguments before connecting."""
+
+    channel: str
+    where: str
+    rows: RowReader
+    queries: PostgresQueries
+
+
+def open_parts(
+    dsn: str,
+    schema: str,
+    codec: Codec,
+    min_size: object,
+    max_size: object,
+    connect_timeout: object,
+) -> OpenParts:
+    """Check a PostgreSQL store's arguments and build its channel, redacted DSN and queries.
+
+    Args:
+        dsn: the libpq connection string or URL.
+        schema: the PostgreSQL schema name.
+        codec: how the store turns data into JSON.
+        min_size: the pool's lower bound.
+        max_size: the pool's upper bound.
+        connect_timeout: seconds to wait for the server.
+
+    Returns:
+        The notification channel, the DSN without its password, the row reader and the
+        queries.
+
+    Raises:
+        InvalidInput: an argument has the wrong type or an impossible value.
+        StoreError: the DSN holds a NUL or a lone surrogate, or the schema name is malformed.
+    """
+    check_open_arguments(dsn, schema, min_size, max_size, connect_timeout)
+    if not _SCHEMA_NAME.match(schema):
+        raise StoreError(
+            f"the schema name {schema!r} must be lower-case letters, digits and underscores"
+        )
+    where = _redact(dsn)
+    rows = RowReader(codec, f"the schema {schema!r} at {where!r}", given_time)
+    return OpenParts(notify_channel(schema), where, rows, PostgresQueries(schema, rows))
 
 
 def _one_statement(w: Write) -> bool:
