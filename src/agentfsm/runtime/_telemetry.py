@@ -53,8 +53,38 @@ _NO_SPAN = _NoSpan()
 _NO_INSTRUMENT = _NoInstrument()
 
 
+# The runtime's instruments: attribute, kind, name, unit, description.
+_INSTRUMENTS = (
+    ("transitions", "counter", "agentfsm.transitions", "{event}",
+     "Accepted events, by machine, event and status"),
+    ("refusals", "counter", "agentfsm.refusals", "{event}",
+     "Refused events, by machine, event and refusal code"),
+    ("conflicts", "counter", "agentfsm.version_conflicts", "{conflict}",
+     "Compare-and-set conflicts, retried"),
+    ("time_in_status", "histogram", "agentfsm.time_in_status", "s",
+     "Time an agent spent in a status, on leaving it"),
+    ("effects", "counter", "agentfsm.effects", "{effect}",
+     "Outbox items performed, by effect and outcome"),
+    ("timers_fired", "counter", "agentfsm.timers_fired", "{timer}",
+     "Timers fired, by event and outcome"),
+    ("timer_lateness", "histogram", "agentfsm.timer_lateness", "s",
+     "How long after its due time a timer fired"),
+    ("reconcile_duration", "histogram", "agentfsm.reconcile.duration", "s",
+     "Reconcile passes, by outcome"),
+)  # fmt: skip
+
+
 class Telemetry:
     """The runtime's instruments, created once on the global (proxy) tracer and meter."""
+
+    transitions: Any
+    refusals: Any
+    conflicts: Any
+    time_in_status: Any
+    effects: Any
+    timers_fired: Any
+    timer_lateness: Any
+    reconcile_duration: Any
 
     def __init__(self) -> None:
         self.use()
@@ -64,41 +94,14 @@ class Telemetry:
         ones). For tests, which cannot replace the global providers once they are set."""
         if _trace is None or _metrics is None:  # pragma: no cover - the API is missing
             self._tracer: Any = None
-            self.transitions: Any = _NO_INSTRUMENT
-            self.refusals: Any = _NO_INSTRUMENT
-            self.conflicts: Any = _NO_INSTRUMENT
-            self.time_in_status: Any = _NO_INSTRUMENT
-            self.effects: Any = _NO_INSTRUMENT
-            self.timers_fired: Any = _NO_INSTRUMENT
-            self.timer_lateness: Any = _NO_INSTRUMENT
-            self.reconcile_duration: Any = _NO_INSTRUMENT
+            for attribute, *_ in _INSTRUMENTS:
+                setattr(self, attribute, _NO_INSTRUMENT)
             return
         self._tracer = _trace.get_tracer(SCOPE, tracer_provider=tracer_provider)
         meter = _metrics.get_meter(SCOPE, meter_provider=meter_provider)
-        self.transitions = meter.create_counter(
-            "agentfsm.transitions", "{event}", "Accepted events, by machine, event and status"
-        )
-        self.refusals = meter.create_counter(
-            "agentfsm.refusals", "{event}", "Refused events, by machine, event and refusal code"
-        )
-        self.conflicts = meter.create_counter(
-            "agentfsm.version_conflicts", "{conflict}", "Compare-and-set conflicts, retried"
-        )
-        self.time_in_status = meter.create_histogram(
-            "agentfsm.time_in_status", "s", "Time an agent spent in a status, on leaving it"
-        )
-        self.effects = meter.create_counter(
-            "agentfsm.effects", "{effect}", "Outbox items performed, by effect and outcome"
-        )
-        self.timers_fired = meter.create_counter(
-            "agentfsm.timers_fired", "{timer}", "Timers fired, by event and outcome"
-        )
-        self.timer_lateness = meter.create_histogram(
-            "agentfsm.timer_lateness", "s", "How long after its due time a timer fired"
-        )
-        self.reconcile_duration = meter.create_histogram(
-            "agentfsm.reconcile.duration", "s", "Reconcile passes, by outcome"
-        )
+        for attribute, kind, name, unit, description in _INSTRUMENTS:
+            create = meter.create_counter if kind == "counter" else meter.create_histogram
+            setattr(self, attribute, create(name, unit, description))
 
     def span(self, name: str, attributes: Mapping[str, Any], link: str | None = None) -> Any:
         """A started span (not made current: the runtime's steps cross awaits and threads),
