@@ -27,12 +27,12 @@ from typing import Any
 
 import attrs
 
-from agentfsm._engine import decide, offered
-from agentfsm._values import Actor, Context, Event, Snapshot
+from agentfsm._engine import offered
+from agentfsm._values import Actor, Context, Snapshot
 from agentfsm.analysis._checker import DEFAULT_MAX_STATES, PathStep, _oracle_machine
 from agentfsm.analysis._invariants import Invariant, invariants_for
 from agentfsm.analysis._profiles import START, CheckProfile, profile_for
-from agentfsm.migrate._explore import Reached, cases_for, explore, forced_outcomes
+from agentfsm.migrate._explore import Reached, cases_for, decisions, explore
 from agentfsm.migrate._migration import Migration
 
 CHECKS = ("status-map", "into-terminal", "data-transform", "timers", "reachable", "actions")
@@ -232,31 +232,24 @@ def check_migration(
         if k in invariants_checked:
             continue
         invariants_checked.add(k)
-        for case in cases:
-            ev, actor, payload, _fits = case
-            event = Event(ev.name, actor, payload)
-            forced, outcomes = forced_outcomes(new, mapped.status, case, new_profile)
-            for values in outcomes:
-                oracle.forced.clear()
-                oracle.forced.update(zip(forced, values, strict=True))
-                try:
-                    result = decide(oracle_machine, mapped, event, context)
-                except Exception as exc:
-                    fail("invariant decide-never-raises", f"decide raised {exc!r}", mapped)
+        tried = decisions(new, oracle_machine, oracle, mapped, cases, context, new_profile)
+        for (ev, actor, _payload, _fits), event, _guards, result, error in tried:
+            if result is None:
+                fail("invariant decide-never-raises", f"decide raised {error!r}", mapped)
+                continue
+            for inv in checked:
+                name = f"invariant {inv.name}"
+                if name in failures:
                     continue
-                for inv in checked:
-                    name = f"invariant {inv.name}"
-                    if name in failures:
-                        continue
-                    try:
-                        message = inv.check(mapped, event, result, oracle_machine, context)
-                    except Exception as exc:
-                        message = f"the check raised {exc!r}"
-                    if message is not None:
-                        fail(
-                            name, f"{ev.name} by {actor.label} from the migrated agent: {message}",
-                            mapped, invariant=inv.name,
-                        )  # fmt: skip
+                try:
+                    message = inv.check(mapped, event, result, oracle_machine, context)
+                except Exception as exc:
+                    message = f"the check raised {exc!r}"
+                if message is not None:
+                    fail(
+                        name, f"{ev.name} by {actor.label} from the migrated agent: {message}",
+                        mapped, invariant=inv.name,
+                    )  # fmt: skip
     oracle.forced.clear()
     names = (*CHECKS, *(f"invariant {inv.name}" for inv in checked))
     order = {n: i for i, n in enumerate(names)}

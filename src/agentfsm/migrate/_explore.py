@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Hashable, Mapping
-from typing import Any
+from collections.abc import Hashable, Iterator, Mapping
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -20,11 +20,12 @@ from agentfsm._effects import CancelTimer, ScheduleTimer
 from agentfsm._engine import decide
 from agentfsm._machine import Machine
 from agentfsm._spec import EventSpec
-from agentfsm._values import Actor, Context, Event, Snapshot, Step
+from agentfsm._values import Actor, Context, Event, Refusal, Snapshot, Step
 from agentfsm.analysis._checker import (
     PathStep,
     _forced_guards,
     _Node,
+    _Oracle,
     _oracle_machine,
     _outcome,
     _path,
@@ -34,7 +35,16 @@ from agentfsm.analysis._profiles import START, CheckProfile
 
 Case = tuple[EventSpec, Actor, Mapping[str, Any], bool]
 
-__all__ = ["Case", "Explored", "Reached", "cases_for", "explore", "forced_outcomes"]
+__all__ = [
+    "Case",
+    "Decided",
+    "Explored",
+    "Reached",
+    "cases_for",
+    "decisions",
+    "explore",
+    "forced_outcomes",
+]
 
 
 @attrs.frozen(slots=True)
@@ -82,6 +92,46 @@ def forced_outcomes(
     return forced, list(itertools.product((True, False), repeat=len(forced)))
 
 
+class Decided(NamedTuple):
+    """One decision tried from a snapshot: what ``decide`` returned, or what it raised."""
+
+    case: Case
+    event: Event
+    guards: tuple[tuple[str, bool], ...]
+    result: Step | Refusal | None
+    error: Exception | None
+
+
+def decisions(
+    machine: Machine,
+    oracle_machine: Machine,
+    oracle: _Oracle,
+    snapshot: Snapshot,
+    cases: list[Case],
+    context: Context,
+    profile: CheckProfile,
+) -> Iterator[Decided]:
+    """Decide every case from ``snapshot`` under every outcome of the guards the oracle forces.
+
+    The oracle holds each outcome while its ``Decided`` is being looked at, so a check that
+    decides again (an invariant) sees the same guards.
+    """
+    for case in cases:
+        ev, actor, payload, _fits = case
+        event = Event(ev.name, actor, payload)
+        forced, outcomes = forced_outcomes(machine, snapshot.status, case, profile)
+        for values in outcomes:
+            guards = tuple(zip(forced, values, strict=True))
+            oracle.forced.clear()
+            oracle.forced.update(guards)
+            try:
+                result = decide(oracle_machine, snapshot, event, context)
+            except Exception as exc:
+                yield Decided(case, event, guards, None, exc)
+                continue
+            yield Decided(case, event, guards, result, None)
+
+
 def _timers_after(timers: frozenset[str], event: Event, step: Step) -> frozenset[str]:
     pending = set(timers)
     if event.actor is Actor.TIMER:
@@ -108,32 +158,22 @@ def explore(machine: Machine, profile: CheckProfile, max_states: int) -> Explore
         here = queue.popleft()
         before = here.snapshot
         context = Context(now=START + profile.tick * (here.depth + 1))
-        for case in cases:
-            ev, actor, payload, _fits = case
-            event = Event(ev.name, actor, payload)
-            forced, outcomes = forced_outcomes(machine, before.status, case, profile)
-            for values in outcomes:
-                oracle.forced.clear()
-                oracle.forced.update(zip(forced, values, strict=True))
-                try:
-                    result = decide(oracle_machine, before, event, context)
-                except Exception:  # the model checker reports these; nothing to explore here
-                    continue
-                if not isinstance(result, Step):
-                    continue
-                timers = _timers_after(here.timers, event, result)
-                k = (key(result.snapshot), timers)
-                if k in states:
-                    continue
-                if len(states) >= max_states:
-                    truncated = True
-                    break
-                guards = tuple(zip(forced, values, strict=True))
-                step = PathStep(ev.name, actor, payload, guards, _outcome(before, result))
-                reached = Reached(result.snapshot, timers, here.depth + 1, (here.node, step))
-                states[k] = reached
-                queue.append(reached)
-            if truncated:
+        tried = decisions(machine, oracle_machine, oracle, before, cases, context, profile)
+        for case, event, guards, result, _error in tried:
+            # An error is the model checker's to report; nothing to explore from it.
+            if not isinstance(result, Step):
+                continue
+            timers = _timers_after(here.timers, event, result)
+            k = (key(result.snapshot), timers)
+            if k in states:
+                continue
+            if len(states) >= max_states:
+                truncated = True
                 break
+            ev, actor, payload, _fits = case
+            step = PathStep(ev.name, actor, payload, guards, _outcome(before, result))
+            reached = Reached(result.snapshot, timers, here.depth + 1, (here.node, step))
+            states[k] = reached
+            queue.append(reached)
     oracle.forced.clear()
     return Explored(states, truncated)
