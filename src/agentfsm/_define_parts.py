@@ -192,11 +192,7 @@ def guard(
     """
 
     def make(f: GuardFunction) -> GuardDef:
-        if not callable(f):
-            raise InvalidInput(f"@guard decorates a function, not {quote(f)}")
-        named = name or getattr(f, "__name__", "")
-        if not isinstance(named, str) or not named.isidentifier():
-            raise InvalidInput(f"a guard needs a name that is an identifier, not {quote(named)}")
+        named = _defined_name("guard", "a guard", f, name)
         about = description if description is not None else _first_line(f) or readable(named)
         for what, value in (("code", code), ("sentence", sentence), ("description", about)):
             if value is not None and not isinstance(value, str):
@@ -212,6 +208,16 @@ def guard(
         return GuardDef(f, spec)
 
     return make(fn) if fn is not None else make
+
+
+def _defined_name(decorator: str, what: str, f: object, name: str | None) -> str:
+    # What every decorator here checks first: it wraps a function, named by an identifier.
+    if not callable(f):
+        raise InvalidInput(f"@{decorator} decorates a function, not {quote(f)}")
+    named = name or getattr(f, "__name__", "")
+    if not isinstance(named, str) or not named.isidentifier():
+        raise InvalidInput(f"{what} needs a name that is an identifier, not {quote(named)}")
+    return named
 
 
 def _first_line(fn: Callable[..., Any]) -> str:
@@ -256,11 +262,7 @@ ActionFunction = Callable[..., Any]
 
 def _action(kind: str, fn: ActionFunction | None, name: str | None) -> Any:
     def make(f: ActionFunction) -> ActionDef:
-        if not callable(f):
-            raise InvalidInput(f"@{kind} decorates a function, not {quote(f)}")
-        named = name or getattr(f, "__name__", "")
-        if not isinstance(named, str) or not named.isidentifier():
-            raise InvalidInput(f"an {kind} needs a name that is an identifier, not {quote(named)}")
+        named = _defined_name(kind, f"an {kind}", f, name)
         return ActionDef(f, kind, named, _first_line(f))
 
     return make(fn) if fn is not None else make
