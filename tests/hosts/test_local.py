@@ -350,7 +350,8 @@ def test_regression_a_rebooted_process_reconnecting_before_it_stops_counts_as_th
         h.reboot("a1", 1)
         sink.wait_for("a1", "connected", count=2)
         new = h.pid("a1")
-        assert new is not None and new != old
+        assert new is not None
+        assert new != old
         assert _wait_gone(old)
         assert h.observe("a1").connected
         assert "connection_lost" not in sink.names("a1")
