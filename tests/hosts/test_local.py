@@ -333,3 +333,25 @@ def test_regression_heartbeat_buffered_before_revocation_counted_as_connected(
     time.sleep(10 * FAST["heartbeat_interval"])  # the buffered heartbeat has long been read
     assert sink.names("a1").count("connected") == 1  # the boot's, and no other
     assert not host.observe("a1").connected
+
+
+def test_regression_a_rebooted_process_reconnecting_before_it_stops_counts_as_the_new_boot(
+    sink: RecordingSink, tmp_path: Path
+) -> None:
+    # The old process outlives SIGTERM here (it ignores it until SIGKILL), as a loaded one
+    # may: it reconnects during the stop. Its boot was superseded by the reboot, so it is
+    # refused: the reboot's connected comes from the new process, and the old one's death is
+    # not a lost connection.
+    args = {**FAST, "stop_timeout": 0.6}
+    with LocalProcessHost(
+        sink, base_dir=tmp_path, extra_agent_args=["--ignore-sigterm"], **args
+    ) as h:
+        old = _running(h, sink, "a1")
+        h.reboot("a1", 1)
+        sink.wait_for("a1", "connected", count=2)
+        new = h.pid("a1")
+        assert new is not None
+        assert new != old
+        assert _wait_gone(old)
+        assert h.observe("a1").connected
+        assert "connection_lost" not in sink.names("a1")

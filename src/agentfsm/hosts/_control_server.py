@@ -124,7 +124,7 @@ class ControlServer:
         if not secrets.compare_digest(expected, str(hello.get("proof", ""))):
             return "bad proof of credentials", None
         h = agent.host
-        if h is None or h.number != hello.get("host") or h.boot_id != boot:
+        if h is None or h.number != hello.get("host") or not h.boot_id or h.boot_id != boot:
             return "superseded: this process is not the agent's current boot", None
         return "", h
 

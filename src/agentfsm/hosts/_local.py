@@ -396,6 +396,10 @@ class LocalProcessHost:
         agent.epoch += 1
         epoch, process = agent.epoch, h.process
         h.phase, h.process = "booting", None
+        # The old process may outlive SIGTERM for a while (slow to stop, or loaded) and
+        # reconnect meanwhile: its boot must already be superseded, or its heartbeat would
+        # count as the reboot's ``connected`` and its death as a lost connection.
+        h.boot_id = ""
         self._control.drop_connection(h)
 
         async def reboot() -> None:
