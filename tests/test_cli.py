@@ -10,9 +10,9 @@ import attrs
 import pytest
 
 from agentfsm import Machine, offered
-from agentfsm._story import demo_text
 from agentfsm.analysis import check
 from agentfsm.cli import main
+from agentfsm.cli._story import demo_text
 from agentfsm.models import ALFE_IMPLEMENTATIONS, ALFE_SPEC, MACHINES
 from agentfsm.render import sample_snapshot, to_dot, to_markdown_table, to_mermaid
 from agentfsm.render._samples import sample_context

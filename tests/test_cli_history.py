@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentfsm import Actor, Event
-from agentfsm._cli_history import history_text
 from agentfsm.cli import main
+from agentfsm.cli._history import history_text
 from agentfsm.models import ALFE, MACHINES, AlfeAgent, RecifAgent
 from agentfsm.runtime import Controller, ManualClock, SQLiteStore
 from agentfsm.testing import events

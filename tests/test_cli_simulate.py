@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentfsm import Actor, Context, Event, Refusal, decide
-from agentfsm._cli_simulate import Simulation, format_simulation, simulate
 from agentfsm._errors import InvalidInput
 from agentfsm.cli import main
+from agentfsm.cli._simulate import Simulation, format_simulation, simulate
 from agentfsm.models import ALFE, MACHINES, RECIF
 
 

@@ -1,7 +1,7 @@
-"""The ``agentfsm`` command: look at the shipped models, check them, and run the demo.
+"""The ``agentfsm`` argument parser and its dispatch.
 
 This module only parses arguments and dispatches; what each command does lives in
-``agentfsm._cli_commands``. ``main(argv)`` returns the exit status (0 done, 1 a check failed,
+``agentfsm.cli._commands``. ``main(argv)`` returns the exit status (0 done, 1 a check failed,
 2 a usage error) so tests can call it directly.
 """
 
@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from agentfsm import _cli_commands as commands
-from agentfsm import _cli_migrate as migrate
-from agentfsm._demo_layout import DEFAULT_DEMO_DIR, demo_db
+from agentfsm.cli import _commands as commands
+from agentfsm.cli import _migrate as migrate
+from agentfsm.cli._demo_layout import DEFAULT_DEMO_DIR, demo_db
 from agentfsm.models import MACHINES
 from agentfsm.render import DEFAULT_DOCS_DIR
 

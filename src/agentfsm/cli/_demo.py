@@ -5,7 +5,7 @@ the agents and their audit log, a SQLite credit-pool ledger, a Git release repos
 Recif agents, and the working directories of the Alfe agents, which run as real processes on
 this machine (``LocalProcessHost``). Recif agents run on a ``SimulatedCluster`` that the
 platform's reconcile loop drives. A ``Platform`` ticks in a background thread while the main
-thread plays the beats of ``agentfsm._demo_script`` on a schedule and draws the fleet.
+thread plays the beats of ``agentfsm.cli._demo_script`` on a schedule and draws the fleet.
 
 Ctrl-C (or SIGTERM) stops it cleanly: the platform stops ticking and the host adapter kills
 every agent process before the command returns (exit status 130).
@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, TextIO
 
 import attrs
 
-from agentfsm._demo_display import AgentRow, Display, make_display
-from agentfsm._demo_layout import DB_FILE, HOSTS_DIR, LEDGER_FILE, RELEASES_DIR
-from agentfsm._demo_script import PRICE_SMALL, Beat, Cast, Stage, beats, cast_for
 from agentfsm._errors import InvalidInput, MissingExtra
 from agentfsm.billing import PriceTable, SQLiteLedger
+from agentfsm.cli._demo_display import AgentRow, Display, make_display
+from agentfsm.cli._demo_layout import DB_FILE, HOSTS_DIR, LEDGER_FILE, RELEASES_DIR
+from agentfsm.cli._demo_script import PRICE_SMALL, Beat, Cast, Stage, beats, cast_for
 from agentfsm.hosts import EventSink, LocalProcessHost
 from agentfsm.platform import Platform, SimulatedCluster
 from agentfsm.runtime import AuditRow, SQLiteStore, StoreError, UnknownAgent

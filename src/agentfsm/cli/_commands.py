@@ -10,14 +10,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
-from agentfsm._cli_load import LoadError, is_reference, load_reference
-from agentfsm._demo_layout import DEFAULT_DEMO_DIR, demo_db
 from agentfsm._engine import offered
 from agentfsm._errors import InvalidInput
 from agentfsm._machine import Machine
-from agentfsm._story import demo_text
 from agentfsm.analysis import check as check_machine
 from agentfsm.analysis import profile_for
+from agentfsm.cli._demo_layout import DEFAULT_DEMO_DIR, demo_db
+from agentfsm.cli._load import LoadError, is_reference, load_reference
+from agentfsm.cli._story import demo_text
 from agentfsm.models import MACHINES
 from agentfsm.render import (
     DEFAULT_DOCS_DIR,
@@ -40,7 +40,7 @@ class UsageError(Exception):
 
 def machine_named(name: str) -> Machine:
     """The shipped machine called ``name``, or the user's machine it references
-    (``path/to/file.py:NAME`` or ``package.module:NAME``; see ``agentfsm._cli_load``).
+    (``path/to/file.py:NAME`` or ``package.module:NAME``; see ``agentfsm.cli._load``).
 
     Raises:
         UsageError: there is none; the message lists the models.
@@ -152,10 +152,10 @@ def story(out: TextIO) -> int:
 
 
 def demo(directory: str | None, agents: int, seconds: float, live: bool, out: TextIO) -> int:
-    """Run a small fleet live (see ``agentfsm._cli_demo``); 130 when interrupted."""
+    """Run a small fleet live (see ``agentfsm.cli._demo``); 130 when interrupted."""
     # Imported in each command: the runtime, the adapters and the platform weigh on the start
     # of every other command.
-    from agentfsm._cli_demo import DemoError, DemoOptions, run_demo
+    from agentfsm.cli._demo import DemoError, DemoOptions, run_demo
 
     folder = Path(directory) if directory is not None else DEFAULT_DEMO_DIR
     options = DemoOptions(folder, agents, seconds, live)
@@ -167,7 +167,7 @@ def demo(directory: str | None, agents: int, seconds: float, live: bool, out: Te
 
 def simulate(model: str, seed: int, steps: int, faults: float, agents: int, out: TextIO) -> int:
     """Print a seeded random walk of a small fleet of ``model`` agents, with faults."""
-    from agentfsm._cli_simulate import run_simulation  # the simulated host and cluster
+    from agentfsm.cli._simulate import run_simulation  # the simulated host and cluster
 
     machine = machine_named(model)
     try:
@@ -180,7 +180,7 @@ def simulate(model: str, seed: int, steps: int, faults: float, agents: int, out:
 
 def history(agent: str, db: str | None, as_json: bool, out: TextIO) -> int:
     """Print an agent's audit log from a SQLite store (default: the demo's database)."""
-    from agentfsm._cli_history import HistoryError, history_text  # the runtime's store
+    from agentfsm.cli._history import HistoryError, history_text  # the runtime's store
 
     path = Path(db) if db is not None else demo_db()
     try:

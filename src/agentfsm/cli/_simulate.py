@@ -22,9 +22,9 @@ from agentfsm import _effects as fx
 from agentfsm._engine import decide, offered
 from agentfsm._errors import InvalidInput
 from agentfsm._machine import Machine
-from agentfsm._simulate_worlds import Note, Report, World, world_for
-from agentfsm._story import STORY_START, Line, _wrap, format_timeline
 from agentfsm._values import Actor, Context, Event, Refusal, Snapshot
+from agentfsm.cli._simulate_worlds import Note, Report, World, world_for
+from agentfsm.cli._story import STORY_START, Line, _wrap, format_timeline
 from agentfsm.hosts import ManualClock
 
 NAMES = ("helpdesk", "triage", "scribe", "courier", "atlas", "ledger", "sentry", "relay")
