@@ -8,13 +8,16 @@ This module only parses arguments and dispatches; what each command does lives i
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TextIO
 
+from agentfsm import __version__
 from agentfsm.cli import _commands as commands
 from agentfsm.cli import _migrate as migrate
 from agentfsm.cli._demo_layout import DEFAULT_DEMO_DIR, demo_db
+from agentfsm.cli._names import did_you_mean
 from agentfsm.models import MACHINES
 from agentfsm.render import DEFAULT_DOCS_DIR
 
@@ -41,24 +44,44 @@ examples:
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (exit status 2)."""
+    """An argument parser whose errors are one line (exit status 2), with a closest-name hint."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        hint = _choice_hint(message)
+        self.exit(2, f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``agentfsm`` argument parser, with one sub-command per command."""
-    parser = _Parser(
-        prog="agentfsm",
-        description="The lifecycle of hosted AI agents as explicit, checked state machines.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+_INVALID_CHOICE = re.compile(r"invalid choice: '(?P<typed>[^']*)' \(choose from (?P<names>.*)\)")
+
+
+def _choice_hint(message: str) -> str:
+    """For argparse's ``invalid choice`` message (a mistyped command), the closest choice."""
+    found = _INVALID_CHOICE.search(message)
+    if found is None:
+        return ""
+    names = [n.strip().strip("'") for n in found.group("names").split(",")]
+    return did_you_mean(found.group("typed"), names)
+
+
+Register = Callable[[Any, str], argparse.ArgumentParser]
+"""Adds a command's sub-parser: ``register(subparsers, name)`` returns the new parser."""
+
+Run = Callable[[argparse.Namespace, TextIO], int]
+"""Runs a command from its parsed arguments, writing to the stream; returns the exit status."""
+
+
+def _model_help() -> str:
+    return f"the model: {_MODELS} ({_OWN})"
+
+
+def _add_json(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def _register_demo(sub: Any, name: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        name, help="run a small fleet live, with injected faults"
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    model_help = f"the model: {_MODELS} ({_OWN})"
-
-    p = sub.add_parser("demo", help="run a small fleet live, with injected faults")
     p.description = (
         "Run a small fleet on the embedded defaults: a SQLite store and a Git release "
         "repository in DIR, Alfe agents as real processes on this machine, Recif agents on a "
@@ -88,23 +111,42 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="print plain lines instead of a live table (the default when not a terminal)",
     )
+    return p
 
-    p = sub.add_parser("story", help="print a scripted lifecycle of two agents (instant)")
+
+def _run_demo(args: argparse.Namespace, out: TextIO) -> int:
+    return commands.demo(args.dir, args.agents, args.seconds, args.live, out)
+
+
+def _register_story(sub: Any, name: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        name, help="print a scripted lifecycle of two agents (instant)"
+    )
     p.description = (
         "Drive one Alfe agent and one Recif agent through a scripted lifecycle on a virtual "
         "clock and print the timeline: every event, who sent it, the status change, the "
         "effects, and the refusals. Nothing is performed; it runs in a fraction of a second."
     )
+    return p
 
-    p = sub.add_parser("simulate", help="a seeded random walk of a small fleet, with faults")
+
+def _run_story(args: argparse.Namespace, out: TextIO) -> int:
+    return commands.story(out)
+
+
+def _register_simulate(sub: Any, name: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        name, help="a seeded random walk of a small fleet, with faults"
+    )
     p.description = (
         "Walk a small fleet of MODEL agents through random user actions, platform reports and "
         "timers on a virtual clock, with injected faults (Alfe: a simulated host and billing; "
         "Recif: a simulated cluster driven by reconcile). Every event is decided by the pure "
-        "engine and printed as a timeline, refusals marked, then a summary. The same seed "
-        "prints the same run."
+        "engine and printed as it is decided, refusals marked, then a summary; on a terminal a "
+        "progress bar on standard error shows how far the walk is. The same seed prints the "
+        "same run."
     )
-    p.add_argument("model", metavar="MODEL", help=model_help)
+    p.add_argument("model", metavar="MODEL", help=_model_help())
     p.add_argument("--seed", type=int, default=1, metavar="N", help="the seed (default: 1)")
     p.add_argument(
         "--steps", type=int, default=50, metavar="K", help="events to decide (default: 50)"
@@ -119,8 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--agents", type=int, default=2, metavar="N", help="the fleet's size (default: 2)"
     )
+    _add_json(p, "one JSON object per line (each decision, then the summary)")
+    return p
 
-    p = sub.add_parser("history", help="an agent's audit log from a SQLite store")
+
+def _run_simulate(args: argparse.Namespace, out: TextIO) -> int:
+    return commands.simulate(
+        args.model, args.seed, args.steps, args.faults, args.agents, out, as_json=args.json
+    )
+
+
+def _register_history(sub: Any, name: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        name, help="an agent's audit log from a SQLite store"
+    )
     p.description = (
         "Print every event decided for AGENT, oldest first: when, who sent it, the status "
         "before and after, and the refusal code when it was refused (what GET "
@@ -134,36 +188,74 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help=f"the SQLite database (default: {demo_db()})",
     )
-    p.add_argument("--json", action="store_true", help="print the events as a JSON array")
+    _add_json(p, "the events (a JSON array of audit rows)")
+    return p
 
-    p = sub.add_parser("show", help="print a model's transition table (Markdown)")
+
+def _run_history(args: argparse.Namespace, out: TextIO) -> int:
+    return commands.history(args.agent, args.db, args.json, out)
+
+
+def _register_show(sub: Any, name: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        name, help="print a model's transition table (Markdown)"
+    )
     p.description = "Print every transition of MODEL: event, actor, from, to, guard, effects."
-    p.add_argument("model", metavar="MODEL", help=model_help)
+    p.add_argument("model", metavar="MODEL", help=_model_help())
+    _add_json(p, "the machine's definition")
+    return p
 
-    p = sub.add_parser("diagram", help="print a model's state diagram (Mermaid or DOT)")
+
+def _run_show(args: argparse.Namespace, out: TextIO) -> int:
+    return commands.show(args.model, out, as_json=args.json)
+
+
+def _register_diagram(sub: Any, name: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        name, help="print a model's state diagram (Mermaid or DOT)"
+    )
     p.description = "Print MODEL's state diagram, as Mermaid (default) or Graphviz DOT source."
-    p.add_argument("model", metavar="MODEL", help=model_help)
+    p.add_argument("model", metavar="MODEL", help=_model_help())
     p.add_argument(
         "--format",
         default="mermaid",
         metavar="FORMAT",
         help=f"{' or '.join(commands.FORMATS)} (default: mermaid)",
     )
+    return p
 
-    p = sub.add_parser("check", help="validate and model-check the models (exit 1 on failure)")
+
+def _run_diagram(args: argparse.Namespace, out: TextIO) -> int:
+    return commands.diagram(args.model, args.format, out)
+
+
+def _register_check(sub: Any, name: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        name, help="validate and model-check the models (exit 1 on failure)"
+    )
     p.description = (
         "Validate MODEL (or every model) and explore all its reachable abstract states, "
         "checking every invariant on every transition. Exits 1 and prints a shortest "
         "counterexample when an invariant fails."
     )
-    p.add_argument("model", metavar="MODEL", nargs="?", help=f"{model_help} (default: all)")
+    p.add_argument("model", metavar="MODEL", nargs="?", help=f"{_model_help()} (default: all)")
+    _add_json(p, "each model's report")
+    return p
 
-    p = sub.add_parser("offered", help="which actions a status offers, and why not the others")
+
+def _run_check(args: argparse.Namespace, out: TextIO) -> int:
+    return commands.check(args.model, out, as_json=args.json)
+
+
+def _register_offered(sub: Any, name: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        name, help="which actions a status offers, and why not the others"
+    )
     p.description = (
         "For a representative agent of MODEL in STATUS, list every user action: offered, or "
         "refused with its code and the sentence a dashboard would show."
     )
-    p.add_argument("model", metavar="MODEL", help=model_help)
+    p.add_argument("model", metavar="MODEL", help=_model_help())
     p.add_argument("status", metavar="STATUS", help="one of the model's statuses")
     p.add_argument(
         "--waited",
@@ -172,25 +264,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MINUTES",
         help="how long the agent has been in STATUS (default: 0; Alfe's stuck limit is 10)",
     )
+    _add_json(p, "the offers (a JSON array)")
+    return p
 
-    _add_migration_commands(sub)
 
-    p = sub.add_parser("docs", help="write or check the generated docs pages")
-    p.description = (
-        "Generate one Markdown page per model (diagram, tables, offered actions, invariants). "
-        f"--write writes them; --check exits 1 when a committed page differs. DIR defaults to "
-        f"{DEFAULT_DOCS_DIR}."
+def _run_offered(args: argparse.Namespace, out: TextIO) -> int:
+    return commands.offered_actions(args.model, args.status, args.waited, out, as_json=args.json)
+
+
+_MIGRATION_REF = "a Migration, as package.module:NAME"
+
+
+def _register_diff(sub: Any, name: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        name, help="what changed between two versions of a model"
     )
-    mode = p.add_mutually_exclusive_group(required=True)
-    default_dir = str(DEFAULT_DOCS_DIR)
-    mode.add_argument("--write", nargs="?", const=default_dir, metavar="DIR", help="write pages")
-    mode.add_argument("--check", nargs="?", const=default_dir, metavar="DIR", help="check pages")
-    return parser
-
-
-def _add_migration_commands(sub: Any) -> None:
-    ref = "a Migration, as package.module:NAME"
-    p = sub.add_parser("diff", help="what changed between two versions of a model")
     p.description = (
         "Print what changed from MODEL_A to MODEL_B: statuses and events added, removed or "
         "renamed, transitions whose target, guard or effects changed, and the user actions "
@@ -200,18 +288,34 @@ def _add_migration_commands(sub: Any) -> None:
     p.add_argument("model_a", metavar="MODEL_A")
     p.add_argument("model_b", metavar="MODEL_B")
     p.add_argument("--format", default="text", metavar="FORMAT", help="text or mermaid")
-    p.add_argument("--migration", metavar="REF", help=f"{ref}: its status map names renames")
+    p.add_argument(
+        "--migration", metavar="REF", help=f"{_MIGRATION_REF}: its status map names renames"
+    )
+    return p
 
-    p = sub.add_parser("check-migration", help="prove a migration (exit 1 on failure)")
+
+def _run_diff(args: argparse.Namespace, out: TextIO) -> int:
+    return migrate.diff_command(args.model_a, args.model_b, args.format, args.migration, out)
+
+
+def _register_check_migration(sub: Any, name: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(name, help="prove a migration (exit 1 on failure)")
     p.description = (
         "Explore both machines' finite abstractions and check that every reachable old agent "
         "maps to one the new machine can reach and whose events keep its invariants, that no "
         "pending timer is left with nothing to deliver, and that no user action is lost "
         "unless the migration lists it. Prints a shortest counterexample for each failure."
     )
-    p.add_argument("migration", metavar="MIGRATION", help=ref)
+    p.add_argument("migration", metavar="MIGRATION", help=_MIGRATION_REF)
+    return p
 
-    p = sub.add_parser("migrate", help="plan or apply a migration on a store")
+
+def _run_check_migration(args: argparse.Namespace, out: TextIO) -> int:
+    return migrate.check_command(args.migration, out)
+
+
+def _register_migrate(sub: Any, name: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(name, help="plan or apply a migration on a store")
     p.description = (
         "plan: count, by status, the stored agents each rule moves and the pending timers "
         "that change. apply: check the migration, then migrate in batches (one transaction "
@@ -220,48 +324,78 @@ def _add_migration_commands(sub: Any) -> None:
     p.add_argument("action", choices=("plan", "apply"))
     p.add_argument("--db", required=True, metavar="DB", help="a SQLite file or PostgreSQL DSN")
     p.add_argument("--schema", default="agentfsm", help="the PostgreSQL schema (default: agentfsm)")
-    p.add_argument("--migration", required=True, metavar="REF", help=ref)
+    p.add_argument("--migration", required=True, metavar="REF", help=_MIGRATION_REF)
     p.add_argument("--batch", type=int, default=1000, metavar="N", help="agents per transaction")
     p.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
     p.add_argument("--unchecked", action="store_true", help="apply without running the check")
+    return p
 
 
-def _dispatch_migration(args: argparse.Namespace) -> int | None:
-    out = sys.stdout
-    if args.command == "diff":
-        return migrate.diff_command(args.model_a, args.model_b, args.format, args.migration, out)
-    if args.command == "check-migration":
-        return migrate.check_command(args.migration, out)
-    if args.command == "migrate":
-        return migrate.migrate_command(
-            args.action, args.db, args.schema, args.migration, args.batch, args.dry_run,
-            args.unchecked, out,
-        )  # fmt: skip
-    return None
+def _run_migrate(args: argparse.Namespace, out: TextIO) -> int:
+    return migrate.migrate_command(
+        args.action, args.db, args.schema, args.migration, args.batch, args.dry_run,
+        args.unchecked, out,
+    )  # fmt: skip
+
+
+def _register_docs(sub: Any, name: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        name, help="write or check the generated docs pages"
+    )
+    p.description = (
+        "Generate one Markdown page per model (diagram, tables, offered actions, invariants). "
+        f"--write writes them; --check exits 1 when a committed page differs. DIR defaults to "
+        f"{DEFAULT_DOCS_DIR}."
+    )
+    mode = p.add_mutually_exclusive_group(required=True)
+    default_dir = str(DEFAULT_DOCS_DIR)
+    mode.add_argument("--write", nargs="?", const=default_dir, metavar="DIR", help="write pages")
+    mode.add_argument("--check", nargs="?", const=default_dir, metavar="DIR", help="check pages")
+    return p
+
+
+def _run_docs(args: argparse.Namespace, out: TextIO) -> int:
+    return commands.docs(args.write, args.check, out)
+
+
+COMMANDS: list[tuple[str, Register, Run]] = [
+    ("demo", _register_demo, _run_demo),
+    ("story", _register_story, _run_story),
+    ("simulate", _register_simulate, _run_simulate),
+    ("history", _register_history, _run_history),
+    ("show", _register_show, _run_show),
+    ("diagram", _register_diagram, _run_diagram),
+    ("check", _register_check, _run_check),
+    ("offered", _register_offered, _run_offered),
+    ("diff", _register_diff, _run_diff),
+    ("check-migration", _register_check_migration, _run_check_migration),
+    ("migrate", _register_migrate, _run_migrate),
+    ("docs", _register_docs, _run_docs),
+]
+"""Every ``agentfsm`` command, in the order ``--help`` lists them: its name, the function that
+adds its sub-parser, and the function that runs it. A new command is one more row."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``agentfsm`` argument parser, with one sub-command per row of ``COMMANDS``."""
+    parser = _Parser(
+        prog="agentfsm",
+        description="The lifecycle of hosted AI agents as explicit, checked state machines.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"agentfsm {__version__}", help="print the version"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, register, _ in COMMANDS:
+        register(sub, name)
+    return parser
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    out = sys.stdout
-    handled = _dispatch_migration(args)
-    if handled is not None:
-        return handled
-    if args.command == "demo":
-        return commands.demo(args.dir, args.agents, args.seconds, args.live, out)
-    if args.command == "story":
-        return commands.story(out)
-    if args.command == "simulate":
-        return commands.simulate(args.model, args.seed, args.steps, args.faults, args.agents, out)
-    if args.command == "history":
-        return commands.history(args.agent, args.db, args.json, out)
-    if args.command == "show":
-        return commands.show(args.model, out)
-    if args.command == "diagram":
-        return commands.diagram(args.model, args.format, out)
-    if args.command == "check":
-        return commands.check(args.model, out)
-    if args.command == "offered":
-        return commands.offered_actions(args.model, args.status, args.waited, out)
-    return commands.docs(args.write, args.check, out)
+    runs = {name: run for name, _, run in COMMANDS}
+    return runs[args.command](args, sys.stdout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -278,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as stop:  # --help, or a parse error already reported
+    except SystemExit as stop:  # --help, --version, or a parse error already reported
         return stop.code if isinstance(stop.code, int) else 2
     try:
         return _dispatch(args)

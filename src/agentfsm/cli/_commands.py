@@ -16,7 +16,9 @@ from agentfsm._machine import Machine
 from agentfsm.analysis import check as check_machine
 from agentfsm.analysis import profile_for
 from agentfsm.cli._demo_layout import DEFAULT_DEMO_DIR, demo_db
+from agentfsm.cli._json import report_json, spec_json, write_json
 from agentfsm.cli._load import LoadError, is_reference, load_reference
+from agentfsm.cli._names import did_you_mean
 from agentfsm.cli._story import demo_text
 from agentfsm.models import MACHINES
 from agentfsm.render import (
@@ -29,6 +31,7 @@ from agentfsm.render import (
     write_pages,
 )
 from agentfsm.render._samples import sample_context
+from agentfsm.wire import dump
 
 FORMATS = {"mermaid": to_mermaid, "dot": to_dot}
 """The diagram formats ``agentfsm diagram`` knows."""
@@ -53,15 +56,20 @@ def machine_named(name: str) -> Machine:
     machine = MACHINES.get(name)
     if machine is None:
         raise UsageError(
-            f"unknown model {name!r}; choose one of: {', '.join(MACHINES)}, "
-            "or name your own as path/to/file.py:NAME or package.module:NAME"
+            f"unknown model {name!r}{did_you_mean(name, MACHINES)}; choose one of: "
+            f"{', '.join(MACHINES)}, or name your own as path/to/file.py:NAME or "
+            "package.module:NAME"
         )
     return machine
 
 
-def show(model: str, out: TextIO) -> int:
-    """Print the model's transition table (Markdown)."""
-    out.write(to_markdown_table(machine_named(model)))
+def show(model: str, out: TextIO, *, as_json: bool = False) -> int:
+    """Print the model's transition table (Markdown), or its whole definition as JSON."""
+    machine = machine_named(model)
+    if as_json:
+        write_json(spec_json(machine.spec), out)
+        return 0
+    out.write(to_markdown_table(machine))
     return 0
 
 
@@ -70,20 +78,29 @@ def diagram(model: str, fmt: str, out: TextIO) -> int:
     machine = machine_named(model)
     render = FORMATS.get(fmt)
     if render is None:
-        raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+        hint = did_you_mean(fmt, FORMATS)
+        raise UsageError(f"unknown format {fmt!r}{hint}; choose one of: {', '.join(FORMATS)}")
     out.write(render(machine))
     return 0
 
 
-def check(model: str | None, out: TextIO) -> int:
-    """Validate and model-check one model, or every shipped one; 1 when any check fails."""
+def check(model: str | None, out: TextIO, *, as_json: bool = False) -> int:
+    """Validate and model-check one model, or every shipped one; 1 when any check fails.
+
+    With ``as_json``, one JSON array of the reports (each with ``"ok"``), printed at the end.
+    """
     names = [model] if model is not None else list(MACHINES)
     machines = [machine_named(n) for n in names]  # every name is checked before any work
     failed = False
+    reports = []
     for machine in machines:
         report = check_machine(machine)
-        out.write(report.format() + "\n")
+        if not as_json:
+            out.write(report.format() + "\n")
+        reports.append(report)
         failed = failed or not report.ok
+    if as_json:
+        write_json([report_json(r) for r in reports], out)
     return 1 if failed else 0
 
 
@@ -92,12 +109,20 @@ MAX_WAITED_MINUTES = 10_000_000
 sample agent's clock can still represent."""
 
 
-def offered_actions(model: str, status: str, waited_minutes: float, out: TextIO) -> int:
-    """Print which user actions a representative agent in ``status`` is offered, and why not."""
+def offered_actions(
+    model: str, status: str, waited_minutes: float, out: TextIO, *, as_json: bool = False
+) -> int:
+    """Print which user actions a representative agent in ``status`` is offered, and why not.
+
+    With ``as_json``, the ``Offer`` records as one JSON array.
+    """
     machine = machine_named(model)
     if status not in machine.states:
-        choices = ", ".join(machine.spec.state_names)
-        raise UsageError(f"the {model} model has no status {status!r}; choose one of: {choices}")
+        names = machine.spec.state_names
+        hint = did_you_mean(status, names)
+        raise UsageError(
+            f"the {model} model has no status {status!r}{hint}; choose one of: {', '.join(names)}"
+        )
     # Written so that nan fails it too (every comparison with nan is false).
     if not 0 <= waited_minutes <= MAX_WAITED_MINUTES:
         raise UsageError(
@@ -110,6 +135,9 @@ def offered_actions(model: str, status: str, waited_minutes: float, out: TextIO)
     people = tuple(r for r in machine.roles if r.person)  # every role a person may act in
     context = sample_context(timedelta(minutes=waited_minutes))
     offers = offered(machine, snapshot, context, actor=people)
+    if as_json:
+        write_json(dump(offers), out)
+        return 0
     out.write(f"An agent of the {model} model, {status} for {waited_minutes:g} min, is offered:\n")
     width = max(len(o.label) for o in offers) if offers else 0
     for o in offers:
@@ -165,16 +193,29 @@ def demo(directory: str | None, agents: int, seconds: float, live: bool, out: Te
         raise UsageError(str(error)) from error
 
 
-def simulate(model: str, seed: int, steps: int, faults: float, agents: int, out: TextIO) -> int:
-    """Print a seeded random walk of a small fleet of ``model`` agents, with faults."""
-    from agentfsm.cli._simulate import run_simulation  # the simulated host and cluster
+def simulate(
+    model: str,
+    seed: int,
+    steps: int,
+    faults: float,
+    agents: int,
+    out: TextIO,
+    *,
+    as_json: bool = False,
+) -> int:
+    """Print a seeded random walk of a small fleet of ``model`` agents, with faults, as it runs.
+
+    The timeline is written line by line while the walk goes on; when standard error is a
+    terminal a progress bar there says how far it is. With ``as_json``, one JSON object per
+    line instead (see ``agentfsm.cli._simulate_stream``).
+    """
+    from agentfsm.cli._simulate_stream import stream_simulation  # the simulated host and cluster
 
     machine = machine_named(model)
     try:
-        text = run_simulation(machine, seed, steps, faults, agents)
+        stream_simulation(machine, seed, steps, faults, agents, out, as_json=as_json)
     except InvalidInput as error:
         raise UsageError(str(error)) from error
-    out.write(text)
     return 0
 
 
