@@ -14,9 +14,11 @@ from collections.abc import Iterable
 def closest(typed: str, names: Iterable[str], *, limit: int = 1) -> list[str]:
     """The names nearest to ``typed``, nearest first (at most ``limit``; none when none is near).
 
-    A name equal to ``typed`` but for case always comes first.
+    A name spelled as ``typed`` comes first, then one equal to it but for case.
     """
     choices = list(dict.fromkeys(names))
+    if typed in choices:
+        return [typed][:limit]
     by_folded: dict[str, str] = {}
     for name in choices:
         by_folded.setdefault(name.casefold(), name)
