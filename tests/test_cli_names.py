@@ -85,7 +85,8 @@ def test_a_name_typed_in_another_case_is_always_found_first(
     machine = data.draw(st.sampled_from(sorted(MACHINES)))
     names = MACHINES[machine].spec.state_names
     name = data.draw(st.sampled_from(names))
-    typed = "".join(c.swapcase() if f else c for c, f in zip(name, flips * len(name)))
+    cycle = (flips * len(name))[: len(name)]
+    typed = "".join(c.swapcase() if f else c for c, f in zip(name, cycle, strict=True))
     assert closest(typed, names) == [name]
     assert did_you_mean(typed, names) == f" (did you mean {name}?)"
 
