@@ -116,3 +116,21 @@ def test_every_command_with_data_takes_json(
 ) -> None:
     assert main([command, "--help"]) == 0
     assert "--json" in capsys.readouterr().out
+
+
+def test_a_report_with_no_json_form_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentfsm._errors import InvalidInput
+
+    def unprintable(report: object) -> object:
+        raise InvalidInput("the object <Gpu> (Gpu) has no JSON form")
+
+    monkeypatch.setattr("agentfsm.cli._commands.report_json", unprintable)
+    assert main(["check", "recif", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        "agentfsm: error: the report cannot be printed as JSON: the object <Gpu> (Gpu) has no "
+        "JSON form"
+    ]

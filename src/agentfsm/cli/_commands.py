@@ -100,7 +100,11 @@ def check(model: str | None, out: TextIO, *, as_json: bool = False) -> int:
         reports.append(report)
         failed = failed or not report.ok
     if as_json:
-        write_json([report_json(r) for r in reports], out)
+        try:
+            printed = [report_json(r) for r in reports]
+        except InvalidInput as error:  # a value of the user's own check profile, say
+            raise UsageError(f"the report cannot be printed as JSON: {error}") from None
+        write_json(printed, out)
     return 1 if failed else 0
 
 
