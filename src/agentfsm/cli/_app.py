@@ -31,6 +31,8 @@ examples:
   agentfsm show alfe                 the Alfe transition table
   agentfsm diagram recif --format dot | dot -Tsvg > recif.svg
   agentfsm offered alfe stopped      what a stopped Alfe agent offers, and why not the rest
+  agentfsm offered recif Running --json   a Running Recif agent's offers, as JSON records
+                                          (check, show, simulate, history take --json too)
   agentfsm check                     prove every model's invariants
   agentfsm diff alfe agentfsm.migrate.examples:ALFE_V2
   agentfsm check-migration agentfsm.migrate.examples:ALFE_V1_TO_V2
