@@ -10,9 +10,9 @@ import attrs
 import pytest
 
 from agentfsm import Machine, offered
-from agentfsm._story import demo_text
 from agentfsm.analysis import check
 from agentfsm.cli import main
+from agentfsm.cli._story import demo_text
 from agentfsm.models import ALFE_IMPLEMENTATIONS, ALFE_SPEC, MACHINES
 from agentfsm.render import sample_snapshot, to_dot, to_markdown_table, to_mermaid
 from agentfsm.render._samples import sample_context
@@ -176,3 +176,53 @@ def test_the_installed_script_tells_the_story() -> None:
     )
     assert bad.returncode == 2
     assert "choose one of" in bad.stderr
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from agentfsm import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"agentfsm {__version__}\n"
+
+
+@pytest.mark.parametrize("module", ["agentfsm", "agentfsm.cli"])
+def test_python_dash_m_runs_the_command(module: str) -> None:
+    helped = subprocess.run(
+        [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("usage: agentfsm")
+    told = subprocess.run(
+        [sys.executable, "-m", module, "story"], capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert (told.returncode, told.stdout) == (0, demo_text())
+
+
+def test_every_command_is_one_row_of_the_table(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import argparse
+    from typing import Any, TextIO
+
+    from agentfsm.cli import _app
+
+    names = [name for name, _, _ in _app.COMMANDS]
+    assert len(set(names)) == len(names)
+    for name in names:
+        assert main([name, "--help"]) == 0
+        assert capsys.readouterr().out.startswith(f"usage: agentfsm {name}")
+
+    def register(sub: Any, name: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, help="say hello")
+        p.add_argument("who")
+        return p
+
+    def run(args: argparse.Namespace, out: TextIO) -> int:
+        out.write(f"hello {args.who}\n")
+        return 0
+
+    monkeypatch.setattr(_app, "COMMANDS", [*_app.COMMANDS, ("hello", register, run)])
+    assert main(["hello", "world"]) == 0
+    assert capsys.readouterr().out == "hello world\n"

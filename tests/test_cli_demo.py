@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from agentfsm._cli_demo import MARKER, prepare_directory
-from agentfsm._demo_display import event_text
-from agentfsm._demo_script import MAX_AGENTS, MIN_AGENTS, cast_for
 from agentfsm._values import Refusal
 from agentfsm.cli import main
+from agentfsm.cli._demo import MARKER, prepare_directory
+from agentfsm.cli._demo_display import event_text
+from agentfsm.cli._demo_script import MAX_AGENTS, MIN_AGENTS, cast_for
 from agentfsm.releases import GitReleaseStore
 from agentfsm.runtime import AuditRow, SQLiteStore
 

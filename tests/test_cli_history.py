@@ -14,11 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentfsm import Actor, Event
-from agentfsm._cli_history import history_text
 from agentfsm.cli import main
+from agentfsm.cli._history import history_text
 from agentfsm.models import ALFE, MACHINES, AlfeAgent, RecifAgent
-from agentfsm.runtime import Controller, ManualClock, SQLiteStore
+from agentfsm.runtime import AuditRow, Controller, ManualClock, SQLiteStore
 from agentfsm.testing import events
+from agentfsm.wire import dump, load
 
 START = datetime(2026, 4, 3, 9, 0, tzinfo=UTC)
 LABELS = {"U": "user", "S": "platform", "T": "timer", None: "runtime"}
@@ -96,13 +97,30 @@ def test_json_is_the_events_endpoint(capsys: pytest.CaptureFixture[str], db: Pat
     rows = _rows(db, "agt-1")
     assert [e["seq"] for e in events_out] == [r[0] for r in rows]
     for e, (_, actor, event, before, after, refusal) in zip(events_out, rows, strict=True):
-        assert e["actor"] == LABELS[actor]  # type: ignore[index]
-        assert (e["event"], e["from"], e["to"]) == (event, before, after)
-        assert e["accepted"] is (refusal is None)
+        assert e["actor"] == actor
+        assert (e["event"], e["from_status"], e["to_status"]) == (event, before, after)
         assert (e["refusal"] or {}).get("code") == refusal
         assert datetime.fromisoformat(e["at"]).tzinfo is not None
     assert events_out[5]["payload"] == {"confirmation": "helpdesc"}
     assert events_out[0]["payload"]["data"]["name"] == "helpdesk"
+
+
+def test_regression_history_json_used_from_to_and_platform(
+    capsys: pytest.CaptureFixture[str], db: Path
+) -> None:
+    # It printed its own shape ("from"/"to", actor "platform"), not the library's AuditRow.
+    code, out, _ = _run(capsys, "history", "agt-1", "--db", str(db), "--json")
+    assert code == 0
+    printed = json.loads(out)
+    store = SQLiteStore(db)
+    try:
+        rows = store.history("agt-1")
+    finally:
+        store.close()
+    assert printed == [dump(row) for row in rows]
+    assert [load(AuditRow, e) for e in printed] == rows
+    assert not any("from" in e or "to" in e for e in printed)
+    assert {e["actor"] for e in printed} >= {"S", "U"}
 
 
 def test_the_default_database_is_the_demos(
@@ -211,11 +229,11 @@ def _stream_reads_back(path: Path, data: st.DataObject) -> None:
     assert len(rows) == sent + 1
     assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
     for previous, row in itertools.pairwise(rows):
-        assert row["from"] == previous["to"]
-        if not row["accepted"]:
-            assert row["to"] == row["from"]
+        assert row["from_status"] == previous["to_status"]
+        if row["refusal"] is not None:
+            assert row["to_status"] == row["from_status"]
             assert row["version"] == previous["version"]
-    assert rows[-1]["to"] == snap.status
+    assert rows[-1]["to_status"] == snap.status
 
 
 @pytest.mark.parametrize(

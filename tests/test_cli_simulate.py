@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
+import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentfsm import Actor, Context, Event, Refusal, decide
-from agentfsm._cli_simulate import Simulation, format_simulation, simulate
 from agentfsm._errors import InvalidInput
 from agentfsm.cli import main
+from agentfsm.cli._simulate import Simulation, format_simulation, simulate
+from agentfsm.cli._simulate_stream import stream_simulation
 from agentfsm.models import ALFE, MACHINES, RECIF
 
 
@@ -195,3 +201,60 @@ def test_the_library_call_checks_its_numbers_too() -> None:
         simulate(ALFE, seed=1, steps=True, fault_rate=0.1)
     with pytest.raises(InvalidInput, match="seed"):
         simulate(ALFE, seed=1.5, steps=3, fault_rate=0.1)  # type: ignore[arg-type]
+
+
+class _Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_streamed_output_is_the_whole_printout(capsys: pytest.CaptureFixture[str]) -> None:
+    out = io.StringIO()
+    sim = stream_simulation(ALFE, 3, 80, 0.3, 3, out, progress_to=io.StringIO())
+    assert out.getvalue() == format_simulation(sim, ALFE)
+    assert sim == simulate(ALFE, seed=3, steps=80, fault_rate=0.3, agents=3)
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal_and_cleared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("agentfsm.cli._simulate_stream._EVERY", 0.0)  # draw after every line
+    bar = _Terminal()
+    out = io.StringIO()
+    stream_simulation(RECIF, 1, 40, 0.2, 2, out, progress_to=bar)
+    drawn = bar.getvalue()
+    assert "\r[" in drawn
+    assert "/40 events" in drawn
+    assert drawn.endswith("\r\x1b[K")  # nothing of the bar is left on the screen
+    assert "\r" not in out.getvalue()  # the timeline never gets a piece of the bar
+
+
+def test_no_progress_bar_when_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("agentfsm.cli._simulate_stream._EVERY", 0.0)
+    quiet = io.StringIO()
+    stream_simulation(RECIF, 1, 40, 0.2, 2, io.StringIO(), progress_to=quiet)
+    assert quiet.getvalue() == ""
+
+
+def test_regression_simulate_printed_nothing_until_the_walk_ended(tmp_path: Path) -> None:
+    # 100,000 steps: the first rows must be on disk while the walk is still going.
+    timeline = tmp_path / "timeline.txt"
+    script = Path(sys.executable).with_name("agentfsm")
+    with timeline.open("w") as sink:
+        process = subprocess.Popen(
+            [str(script), "simulate", "alfe", "--steps", "100000", "--agents", "8"],
+            stdout=sink, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while timeline.read_text().count("\n") < 20:
+                assert process.poll() is None, "the walk ended before printing anything"
+                assert time.monotonic() < deadline, "nothing printed while the walk ran"
+                time.sleep(0.05)
+            assert process.poll() is None  # still walking: the rows came as they were made
+        finally:
+            process.kill()
+            process.communicate()
+    assert "from -> to" in timeline.read_text()

@@ -23,6 +23,8 @@ PUBLIC_MODULES = (
     "agentfsm.migrate",
     "agentfsm.define",
     "agentfsm.runtime",
+    "agentfsm.wire",
+    "agentfsm.http",
 )
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentfsm import Actor, Context, Event, InvalidInput, Refusal, Step, decide, effects
-from agentfsm._story import (
+from agentfsm.cli._story import (
     CAST,
     STORY,
     STORY_START,

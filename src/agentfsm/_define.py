@@ -9,6 +9,7 @@ from typing import Any, Union
 
 import attrs
 
+from agentfsm._actors import _to_actor
 from agentfsm._define_parts import (
     ActionDef,
     Condition,
@@ -32,7 +33,7 @@ from agentfsm._spec import (
     StateSpec,
     TransitionSpec,
 )
-from agentfsm._values import DEFAULT_POLICY, Actor, AnyRole, Policy, Role, _to_actor
+from agentfsm._values import DEFAULT_POLICY, Actor, AnyRole, Policy, Role
 from agentfsm._words import quote, readable
 
 GuardLike = Union[Condition, str, GuardExpr, Sequence["GuardLike"], None]

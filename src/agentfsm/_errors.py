@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from agentfsm._values import Refusal
+from agentfsm._refusal import Refusal
 
 
 class AgentFSMError(Exception):

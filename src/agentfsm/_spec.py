@@ -14,7 +14,7 @@ from typing import Union
 
 import attrs
 
-from agentfsm._values import Actor, AnyRole
+from agentfsm._actors import Actor, AnyRole
 
 SAME = "="
 """A transition target meaning "stay in the source status" (an internal transition)."""

@@ -39,7 +39,9 @@ _NUMBERS = st.sampled_from(
     ("0", "1", "3", "-1", "nan", "inf", "-inf", "1e20", "1e309", "0x10", "", " ", "9" * 5000)
 )
 _SMALL = st.sampled_from(("0", "1", "2", "5", "-1", "nan", "", "9" * 5000, "1e3"))
-_TOKENS = st.one_of(h.text(), st.sampled_from(("--help", "-h", "--json", "--", "-", "--db")))
+_TOKENS = st.one_of(
+    h.text(), st.sampled_from(("--help", "-h", "--json", "--version", "--", "-", "--db"))
+)
 
 
 def _argv(draw: st.DrawFn) -> list[Any]:

@@ -17,8 +17,9 @@ import pytest
 from _hosts_driver import AlfeDriver
 
 from agentfsm import Actor, Event
-from agentfsm._agent_program import EXIT_REFUSED, encode, proof
 from agentfsm.hosts import LocalProcessHost, RecordingSink, TemporaryError, wall_clock
+from agentfsm.hosts._agent_program import EXIT_REFUSED, encode, proof
+from agentfsm.hosts._processes import AGENT_COMMAND
 
 FAST = {"heartbeat_interval": 0.05, "missed_heartbeats": 4, "stop_timeout": 0.5}
 
@@ -166,7 +167,7 @@ def test_recreate_revokes_old_credentials_and_an_agent_holding_them_is_refused(
     assert new_secret != stolen.read_text()
     assert host.observe("a1").credentials == 2
     stray = subprocess.run(
-        [sys.executable, "-m", "agentfsm._agent_program", "--port", str(host.port),
+        [*AGENT_COMMAND, "--port", str(host.port),
          "--agent", "a1", "--host", "1", "--generation", "1", "--credentials", str(stolen),
          "--boot", "x", "--interval-ms", "50", "--orphan-timeout", "2"],
         capture_output=True, text=True, timeout=20,

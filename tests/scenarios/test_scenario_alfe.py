@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -25,9 +24,10 @@ from scenario_helpers import (
 )
 
 from agentfsm import DEFAULT_POLICY, Refusal
-from agentfsm._agent_program import EXIT_REFUSED
 from agentfsm.billing import PriceTable, SQLiteLedger
 from agentfsm.hosts import EventSink, LocalProcessHost
+from agentfsm.hosts._agent_program import EXIT_REFUSED
+from agentfsm.hosts._processes import AGENT_COMMAND
 from agentfsm.models import ALFE, AlfeAgent
 from agentfsm.platform import Platform
 from agentfsm.runtime import ManualClock, SQLiteStore, replay_agent
@@ -146,7 +146,7 @@ def test_the_alfe_story(world: World, tmp_path: Path) -> None:
     # A process presenting the revoked credentials is refused by the control plane.
     impostor = subprocess.run(
         [
-            sys.executable, "-m", "agentfsm._agent_program", "--port", str(world.local.port),
+            *AGENT_COMMAND, "--port", str(world.local.port),
             "--agent", AGENT, "--host", "1", "--generation", "1", "--credentials", str(kept),
             "--boot", "old-boot", "--orphan-timeout", "5",
         ],

@@ -25,7 +25,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from agentfsm._agent_program import PROTOCOL, encode, proof
+from agentfsm.hosts._agent_program import PROTOCOL, encode, proof
 from agentfsm.hosts._local_state import AgentRecord, HostRecord
 from agentfsm.hosts._processes import ChildRegistry
 from agentfsm.hosts._protocol import EventIds, EventSink

@@ -1,6 +1,6 @@
 """A host adapter whose hosts are real processes on this machine.
 
-Each managed agent runs ``agentfsm._agent_program`` in its own process directory
+Each managed agent runs ``agentfsm.hosts._agent_program`` in its own process directory
 (``base_dir/<agent>/host-<n>/``), in its own session, and connects back to a small control
 server on 127.0.0.1 that this adapter runs on an ephemeral port (see ``_control_server``). The
 server authenticates each connection (an HMAC over a fresh nonce with the agent's current

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal, Union
 
+from agentfsm._actors import _ROLES
 from agentfsm._errors import InvalidInput, MissingExtra
 from agentfsm._machine import Implementations, Machine
 from agentfsm._spec import (
@@ -26,7 +27,7 @@ from agentfsm._spec import (
     StateSpec,
     TransitionSpec,
 )
-from agentfsm._values import _ROLES, Actor, AnyRole, Role
+from agentfsm._values import Actor, AnyRole, Role
 
 try:
     from pydantic import BaseModel, ConfigDict, Field, ValidationError

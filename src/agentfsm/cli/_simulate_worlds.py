@@ -4,7 +4,7 @@ A world stands for everything outside the machine: for Alfe a ``SimulatedHost`` 
 random host faults) and a billing system whose credit pool runs dry now and then; for Recif a
 simulated cluster that the pure ``reconcile`` drives with ``apply_actions``, where injected
 pod faults strike and are later fixed; for a model with neither, the platform just answers the
-statuses that wait for it. The walk (``agentfsm._cli_simulate``) decides every event with the
+statuses that wait for it. The walk (``agentfsm.cli._simulate``) decides every event with the
 pure engine; a world only performs effects, reports what it saw, and disturbs.
 
 Every choice comes from the ``random.Random`` the walk passes in, and nothing iterates a set or

@@ -199,8 +199,14 @@ def _sent(s: Stage, agent: str, event: str, payload: dict[str, Any] | None = Non
     return []
 
 
-def beats(cast: Cast) -> list[Beat]:
-    """The demo's beats, in order."""
+def beats(cast: Cast, *, releases: bool = True) -> list[Beat]:
+    """The demo's beats, in order.
+
+    Args:
+        cast: who is who.
+        releases: whether Recif releases are recorded (not on an install without the ``git``
+            extra); the beats promise only what will happen.
+    """
     bot, clerk, *_ = cast.alfe
     crashy, scaled, *_ = cast.recif
     return [
@@ -273,8 +279,9 @@ def beats(cast: Cast) -> list[Beat]:
             f"{bot} running on host 2 with new credentials",
         ),
         Beat(
-            f"{scaled} and {clerk} are deleted: {scaled}'s releases end with a tombstone, "
-            f"{clerk}'s process is stopped",
+            f"{scaled} and {clerk} are deleted: "
+            + (f"{scaled}'s releases end with a tombstone, " if releases else "")
+            + f"{clerk}'s process is stopped",
             lambda s: _sent(s, scaled, "delete") + _sent(s, clerk, "delete"),
             lambda s: (
                 s.all_in((scaled, clerk), "deleted")

@@ -288,6 +288,44 @@ def _clock(at: datetime, start: datetime, fmt: str = "%H:%M") -> str:
     return at.strftime(fmt) if days == 0 else f"+{days}d {at.strftime(fmt)}"
 
 
+def timeline_cells(line: Line, start: datetime, fmt: str) -> tuple[str, str, str, str, str]:
+    """One line's five cells: time, agent, event (actor), from -> to, effects (or outcome)."""
+    actor = f" ({line.actor.value})" if line.actor is not None else ""
+    # What a person typed explains the outcome; what the platform reports is shown by it.
+    given = _payload_text(line.payload) if line.actor is Actor.USER else ""
+    if line.note is not None:
+        move, outcome = "", line.note
+    elif line.refusal is not None:
+        move, outcome = f"{line.before} (stays)", f"REFUSED {line.refusal.code}"
+    else:
+        move = f"{line.before} -> {line.after}" if line.before else f"-> {line.after}"
+        outcome = _effects_text(line)
+    outcome += f" ({given})" if given else ""
+    return (_clock(line.at, start, fmt), line.agent, line.event + actor, move, outcome)
+
+
+def timeline_header(widths: Sequence[int]) -> str:
+    """The header row for columns of ``widths`` (the first four; the last is free)."""
+    return "  ".join(c.ljust(w) for c, w in zip(_HEADER, (*widths, 0), strict=True)).rstrip()
+
+
+def timeline_row(
+    line: Line, cells: Sequence[str], widths: Sequence[int], width: int = 120
+) -> list[str]:
+    """The printed rows of one line: its cells padded to ``widths``, long text wrapped under
+    the event column, a refusal's sentence on the rows after. A cell wider than its column
+    pushes the rest of its row along rather than being cut."""
+    indent = " " * (widths[0] + widths[1] + 4)
+    head = "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=False))
+    first, *more = _wrap(cells[4], max(width - len(head) - 2, 30))
+    out = [f"{head}  {first}"]
+    rest = " ".join(more)
+    if line.refusal is not None:
+        rest = f"{rest} {line.refusal.message}".strip()
+    out += [indent + part for part in _wrap(rest, width - len(indent))] if rest else []
+    return out
+
+
 def format_timeline(
     lines: Sequence[Line],
     start: datetime = STORY_START,
@@ -295,6 +333,7 @@ def format_timeline(
     *,
     by_agent: bool = True,
     seconds: bool = False,
+    widths: Sequence[int] | None = None,
 ) -> str:
     """The timeline as aligned plain text: a header, then one row per line.
 
@@ -309,35 +348,18 @@ def format_timeline(
         width: the widest a printed row may be (long effect lists wrap).
         by_agent: the lines are grouped by agent; a blank line separates agents.
         seconds: print the time to the second (``09:01:37``).
+        widths: the first four columns' widths (default: the widest cell of each), for a
+            timeline printed as it is made, before its widest cell is known.
     """
     fmt = "%H:%M:%S" if seconds else "%H:%M"
-    rows = [_HEADER]
-    for line in lines:
-        actor = f" ({line.actor.value})" if line.actor is not None else ""
-        # What a person typed explains the outcome; what the platform reports is shown by it.
-        given = _payload_text(line.payload) if line.actor is Actor.USER else ""
-        if line.note is not None:
-            move, outcome = "", line.note
-        elif line.refusal is not None:
-            move, outcome = f"{line.before} (stays)", f"REFUSED {line.refusal.code}"
-        else:
-            move = f"{line.before} -> {line.after}" if line.before else f"-> {line.after}"
-            outcome = _effects_text(line)
-        outcome += f" ({given})" if given else ""
-        rows.append((_clock(line.at, start, fmt), line.agent, line.event + actor, move, outcome))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    indent = " " * (widths[0] + widths[1] + 4)
-    out = ["  ".join(c.ljust(w) for c, w in zip(_HEADER, (*widths, 0), strict=True)).rstrip()]
-    for i, (line, row) in enumerate(zip(lines, rows[1:], strict=True)):
+    rows = [timeline_cells(line, start, fmt) for line in lines]
+    if widths is None:
+        widths = [max(len(r[i]) for r in [_HEADER, *rows]) for i in range(4)]
+    out = [timeline_header(widths)]
+    for i, (line, row) in enumerate(zip(lines, rows, strict=True)):
         if by_agent and i and line.agent != lines[i - 1].agent:
             out.append("")
-        head = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False))
-        first, *more = _wrap(row[4], max(width - len(head) - 2, 30))
-        out.append(f"{head}  {first}")
-        rest = " ".join(more)
-        if line.refusal is not None:
-            rest = f"{rest} {line.refusal.message}".strip()
-        out += [indent + part for part in _wrap(rest, width - len(indent))] if rest else []
+        out += timeline_row(line, row, widths, width)
     return "\n".join(out) + "\n"
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 from agentfsm._machine import Machine
+from agentfsm.cli._names import did_you_mean
 
 
 class LoadError(Exception):
@@ -32,12 +33,13 @@ def load_reference(text: str) -> Machine:
     """
     where, _, attribute = text.partition(":")
     module = _import_file(where) if where.endswith(".py") else _import_module(where)
+    machines = {n: v for n, v in vars(module).items() if isinstance(v, Machine)}
     if attribute:
         found = getattr(module, attribute, None)
         if not isinstance(found, Machine):
-            raise LoadError(f"{where} has no Machine called {attribute!r}")
+            hint = did_you_mean(attribute, machines)
+            raise LoadError(f"{where} has no Machine called {attribute!r}{hint}")
         return found
-    machines = {n: v for n, v in vars(module).items() if isinstance(v, Machine)}
     if len(machines) != 1:
         names = ", ".join(sorted(machines)) or "none"
         raise LoadError(f"{where} holds {len(machines)} machines ({names}): name one, {where}:NAME")

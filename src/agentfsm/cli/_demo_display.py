@@ -142,6 +142,13 @@ _COLOURS = {
 }
 
 
+CAPTION = (
+    "v: the stored version (one more per accepted event)   ref: events refused   "
+    "world: h host and c credentials generation, the process id, or pods ready/wanted"
+)
+"""Under the live table: what its short column names mean."""
+
+
 class LiveDisplay:
     """A status table redrawn in place (``rich.live``), above the latest beats.
 
@@ -171,6 +178,8 @@ class LiveDisplay:
         table = Table(
             title=f"agentfsm demo  {elapsed:5.1f}s",
             title_justify="left",
+            caption=CAPTION,
+            caption_justify="left",
             box=box.SIMPLE_HEAD,
             pad_edge=False,
         )

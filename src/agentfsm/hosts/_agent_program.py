@@ -8,7 +8,8 @@ with ``EXIT_REFUSED``; on SIGTERM it exits 0. It never outlives the control
 plane: it asks the kernel to kill it when its parent dies, and gives up after
 ``--orphan-timeout`` seconds without reaching the control plane.
 
-Standard library only, so it starts fast: ``python -m agentfsm._agent_program --help``.
+Standard library only, so it starts fast; it is run as a script (``python -I _agent_program.py
+--help``), never imported by the process it stands for.
 The wire format is one JSON object per line; the helpers below are shared with the server.
 """
 
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the agent until it is told to stop."""
-    parser = argparse.ArgumentParser(prog="python -m agentfsm._agent_program")
+    parser = argparse.ArgumentParser(prog="_agent_program.py")
     parser.add_argument("--port", type=int, required=True, help="control plane port on 127.0.0.1")
     parser.add_argument("--agent", required=True, help="the agent id")
     parser.add_argument("--host", type=int, required=True, help="the host generation")

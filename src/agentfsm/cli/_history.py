@@ -24,6 +24,7 @@ import attrs
 
 from agentfsm._errors import InvalidInput
 from agentfsm._values import role_named
+from agentfsm.cli._names import did_you_mean
 from agentfsm.runtime import (
     AgentRecord,
     AuditRow,
@@ -32,6 +33,7 @@ from agentfsm.runtime import (
     UnknownAgent,
 )
 from agentfsm.runtime._sqlite_check import read_only_uri
+from agentfsm.wire import dump
 
 
 class HistoryError(Exception):
@@ -98,7 +100,8 @@ def read_history(path: Path, agent_id: str) -> tuple[AgentRecord, list[AuditRow]
             known = [a.agent_id for a in store.agents()]
             listed = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
             choose = f"its agents are: {listed}" if known else "it holds no agents yet"
-            raise HistoryError(f"no agent {agent_id!r} in {path}; {choose}") from None
+            hint = did_you_mean(agent_id, known)
+            raise HistoryError(f"no agent {agent_id!r} in {path}{hint}; {choose}") from None
         return record, store.history(agent_id)
     except StoreError as error:
         raise HistoryError(f"cannot read {path}: {error}") from error
@@ -134,27 +137,18 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def row_json(row: AuditRow) -> dict[str, Any]:
-    """One audit row as the events endpoint returns it (JSON-ready)."""
-    refusal = row.refusal
-    return {
-        "seq": row.seq,
-        "event_id": row.event_id,
-        "agent_id": row.agent_id,
-        "kind": row.kind,
-        "actor": _actor(row.actor),
-        "event": row.event,
-        "payload": _plain(row.payload),
-        "from": row.from_status,
-        "to": row.to_status,
-        "version": row.version,
-        "accepted": refusal is None,
-        "refusal": None
-        if refusal is None
-        else {"code": refusal.code, "message": refusal.message, "guard": refusal.guard},
-        "at": row.at.astimezone(UTC).isoformat(),
-        "correlation_id": row.correlation_id,
-    }
+def row_json(row: AuditRow) -> Any:
+    """One audit row in the records' one JSON form (``agentfsm.wire.dump``), as the events
+    endpoint returns it: ``from_status``/``to_status``, the actor as its role code.
+
+    Raises:
+        HistoryError: a stored payload holds a value that has no JSON form.
+    """
+    try:
+        return dump(row)
+    except InvalidInput as error:
+        where = f"event {row.seq} of {row.agent_id!r}"
+        raise HistoryError(f"{where} cannot be printed as JSON: {error}") from None
 
 
 def _given(payload: Mapping[str, Any], limit: int = 40) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agentfsm._machine import Machine
+from agentfsm.cli._names import did_you_mean
 from agentfsm.migrate import (
     Migration,
     MigrationError,
@@ -62,8 +63,8 @@ def machine_ref(ref: str) -> Machine:
         return MACHINES[ref]
     if ":" not in ref:
         raise MigrateUsageError(
-            f"unknown model {ref!r}; choose one of {', '.join(MACHINES)} or write "
-            "package.module:NAME"
+            f"unknown model {ref!r}{did_you_mean(ref, MACHINES)}; choose one of "
+            f"{', '.join(MACHINES)} or write package.module:NAME"
         )
     found = load_reference(ref)
     if not isinstance(found, Machine):
@@ -133,7 +134,8 @@ def migrate_command(
 def diff_command(a: str, b: str, fmt: str, migration: str | None, out: TextIO) -> int:
     """``agentfsm diff``: what changed between two machines, as text or Mermaid."""
     if fmt not in ("text", "mermaid"):
-        raise MigrateUsageError(f"unknown format {fmt!r}; choose text or mermaid")
+        hint = did_you_mean(fmt, ("text", "mermaid"))
+        raise MigrateUsageError(f"unknown format {fmt!r}{hint}; choose text or mermaid")
     diff = diff_machines(
         machine_ref(a), machine_ref(b), migration_named(migration) if migration else None
     )

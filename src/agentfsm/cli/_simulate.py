@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -22,9 +22,9 @@ from agentfsm import _effects as fx
 from agentfsm._engine import decide, offered
 from agentfsm._errors import InvalidInput
 from agentfsm._machine import Machine
-from agentfsm._simulate_worlds import Note, Report, World, world_for
-from agentfsm._story import STORY_START, Line, _wrap, format_timeline
 from agentfsm._values import Actor, Context, Event, Refusal, Snapshot
+from agentfsm.cli._simulate_worlds import Note, Report, World, world_for
+from agentfsm.cli._story import STORY_START, Line, _wrap, format_timeline
 from agentfsm.hosts import ManualClock
 
 NAMES = ("helpdesk", "triage", "scribe", "courier", "atlas", "ledger", "sentry", "relay")
@@ -77,9 +77,10 @@ class _Walk:
         rng: random.Random,
         fleet: int,
         fault_rate: float,
+        seed: int,
     ) -> None:
         self.machine, self.world, self.clock, self.rng = machine, world, clock, rng
-        self.fleet, self.fault_rate = fleet, fault_rate
+        self.fleet, self.fault_rate, self.seed = fleet, fault_rate, seed
         self.agents: dict[str, Snapshot] = {}
         self.initials: dict[str, Snapshot] = {}
         self.timers: dict[tuple[str, str], datetime] = {}
@@ -183,13 +184,53 @@ class _Walk:
             self.user_turn()
             self.next_user = when + self._think()
 
-    def run(self, steps: int) -> None:
-        while self.decided < steps:
+    def run(self, steps: int) -> Iterator[Line]:
+        """Walk until ``steps`` events are decided, yielding each line as soon as it is made."""
+        sent = 0
+        while True:
+            while sent < len(self.lines):
+                yield self.lines[sent]
+                sent += 1
+            if self.decided >= steps:
+                return
             if self.inbox:
                 key, event = self.inbox.popleft()
                 self.decide(key, event)
             else:
                 self.next_moment()
+
+    def result(self) -> Simulation:
+        """What the walk did so far."""
+        return Simulation(
+            self.machine.name, self.seed, self.fault_rate, tuple(self.lines), self.initials,
+            dict(self.agents),
+        )  # fmt: skip
+
+
+def start_walk(
+    machine: Machine, *, seed: int, steps: int, fault_rate: float = 0.1, agents: int = 2
+) -> _Walk:
+    """A walk of a fleet of ``agents`` agents of ``machine``, its first agents created; its
+    ``run(steps)`` yields the timeline as it goes and ``result()`` is the ``Simulation``.
+
+    Raises:
+        InvalidInput: a number is out of range (see ``simulate``).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InvalidInput(f"the seed must be a whole number of at least 0, not {seed!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise InvalidInput(f"steps must be a whole number from 1 to {MAX_STEPS}, not {steps!r}")
+    if not 0.0 <= fault_rate <= 1.0:
+        raise InvalidInput(f"the fault rate is a probability from 0 to 1, not {fault_rate!r}")
+    if isinstance(agents, bool) or not isinstance(agents, int) or not 1 <= agents <= MAX_AGENTS:
+        raise InvalidInput(f"agents must be a whole number from 1 to {MAX_AGENTS}, not {agents!r}")
+    rng = random.Random(seed)
+    clock = ManualClock(STORY_START)
+    world = world_for(machine, clock, seed, fault_rate)
+    walk = _Walk(machine, world, clock, rng, agents, fault_rate, seed)
+    for _ in range(agents):
+        walk.create()
+    return walk
 
 
 def simulate(
@@ -210,23 +251,37 @@ def simulate(
     Raises:
         InvalidInput: a number is out of range.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InvalidInput(f"the seed must be a whole number of at least 0, not {seed!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
-        raise InvalidInput(f"steps must be a whole number from 1 to {MAX_STEPS}, not {steps!r}")
-    if not 0.0 <= fault_rate <= 1.0:
-        raise InvalidInput(f"the fault rate is a probability from 0 to 1, not {fault_rate!r}")
-    if isinstance(agents, bool) or not isinstance(agents, int) or not 1 <= agents <= MAX_AGENTS:
-        raise InvalidInput(f"agents must be a whole number from 1 to {MAX_AGENTS}, not {agents!r}")
-    rng = random.Random(seed)
-    clock = ManualClock(STORY_START)
-    world = world_for(machine, clock, seed, fault_rate)
-    walk = _Walk(machine, world, clock, rng, agents, fault_rate)
-    for _ in range(agents):
-        walk.create()
-    walk.run(steps)
-    lines = tuple(walk.lines)
-    return Simulation(machine.name, seed, fault_rate, lines, walk.initials, dict(walk.agents))
+    walk = start_walk(machine, seed=seed, steps=steps, fault_rate=fault_rate, agents=agents)
+    for _ in walk.run(steps):
+        pass
+    return walk.result()
+
+
+def timeline_widths(machine: Machine) -> tuple[int, int, int, int]:
+    """Column widths that fit every row a walk of ``machine`` can print, known before it runs
+    (so the timeline can be printed as it is made): time, agent, event (actor), from -> to."""
+    spec = machine.spec
+    time = len("+9d 00:00:00")  # a walk past its tenth day pushes its rows one column on
+    agent = max(len(n) for n in NAMES) + len("-99")
+    codes = [r.code for r in machine.roles] or ["U"]
+    event = max(len(e.name) for e in spec.events) + len(" ()") + max(len(c) for c in codes)
+    moves = [f"-> {s}" for s in spec.state_names]
+    moves += [f"{s} (stays)" for s in spec.state_names]
+    choosers = {c.name: c for c in spec.choosers}
+    for row in spec.transitions:
+        for source in row.sources:
+            moves += [f"{source} -> {t}" for t in row.targets_from(source, choosers)]
+    return (time, agent, max(event, len("(created)")), max(len(m) for m in moves))
+
+
+def heading(model: str, seed: int, steps: int, fault_rate: float) -> list[str]:
+    """The lines that open a printed walk."""
+    head = (
+        f"agentfsm simulate {model} --seed {seed} --steps {steps} "
+        f"--faults {fault_rate:g}: a random walk on a virtual clock, decided by the pure "
+        "engine. Actors: U user, S platform, T timer; '~' marks something the world did."
+    )
+    return _wrap(head, 118)
 
 
 def summary(sim: Simulation, machine: Machine) -> list[str]:
@@ -254,14 +309,12 @@ def summary(sim: Simulation, machine: Machine) -> list[str]:
 
 def format_simulation(sim: Simulation, machine: Machine) -> str:
     """The whole printout: a heading, the timeline, and the summary."""
-    head = (
-        f"agentfsm simulate {sim.model} --seed {sim.seed} --steps {len(sim.decisions)} "
-        f"--faults {sim.fault_rate:g}: a random walk on a virtual clock, decided by the pure "
-        "engine. Actors: U user, S platform, T timer; '~' marks something the world did."
+    head = heading(sim.model, sim.seed, len(sim.decisions), sim.fault_rate)
+    timeline = format_timeline(
+        sim.lines, sim.start, by_agent=False, seconds=True, widths=timeline_widths(machine)
     )
-    timeline = format_timeline(sim.lines, sim.start, by_agent=False, seconds=True)
     closing = [part for text in summary(sim, machine) for part in _wrap(text, 118)]
-    return "\n".join([*_wrap(head, 118), "", timeline.rstrip("\n"), "", *closing]) + "\n"
+    return "\n".join([*head, "", timeline.rstrip("\n"), "", *closing]) + "\n"
 
 
 def run_simulation(machine: Machine, seed: int, steps: int, fault_rate: float, agents: int) -> str:

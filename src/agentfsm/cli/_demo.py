@@ -5,7 +5,7 @@ the agents and their audit log, a SQLite credit-pool ledger, a Git release repos
 Recif agents, and the working directories of the Alfe agents, which run as real processes on
 this machine (``LocalProcessHost``). Recif agents run on a ``SimulatedCluster`` that the
 platform's reconcile loop drives. A ``Platform`` ticks in a background thread while the main
-thread plays the beats of ``agentfsm._demo_script`` on a schedule and draws the fleet.
+thread plays the beats of ``agentfsm.cli._demo_script`` on a schedule and draws the fleet.
 
 Ctrl-C (or SIGTERM) stops it cleanly: the platform stops ticking and the host adapter kills
 every agent process before the command returns (exit status 130).
@@ -17,6 +17,7 @@ import contextlib
 import logging
 import shutil
 import signal
+import textwrap
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -27,11 +28,11 @@ from typing import TYPE_CHECKING, TextIO
 
 import attrs
 
-from agentfsm._demo_display import AgentRow, Display, make_display
-from agentfsm._demo_layout import DB_FILE, HOSTS_DIR, LEDGER_FILE, RELEASES_DIR
-from agentfsm._demo_script import PRICE_SMALL, Beat, Cast, Stage, beats, cast_for
 from agentfsm._errors import InvalidInput, MissingExtra
 from agentfsm.billing import PriceTable, SQLiteLedger
+from agentfsm.cli._demo_display import AgentRow, Display, make_display
+from agentfsm.cli._demo_layout import DB_FILE, HOSTS_DIR, LEDGER_FILE, RELEASES_DIR
+from agentfsm.cli._demo_script import PRICE_SMALL, Beat, Cast, Stage, beats, cast_for
 from agentfsm.hosts import EventSink, LocalProcessHost
 from agentfsm.platform import Platform, SimulatedCluster
 from agentfsm.runtime import AuditRow, SQLiteStore, StoreError, UnknownAgent
@@ -191,6 +192,7 @@ class _Fleet:
         self._seq = 0
         self._last: dict[str, AuditRow] = {}
         self._refused: dict[str, int] = {}
+        self.ended = False  # set once the platform is closed: no process runs any more
 
     def poll(self) -> tuple[list[AgentRow], list[AuditRow]]:
         """The fleet now, and the audit rows written since the last poll (oldest first)."""
@@ -239,8 +241,24 @@ class _Fleet:
             pid = None
         host = getattr(data, "host", 0)
         creds = getattr(data, "credentials", 0)
+        if self.ended:  # the platform is closed: every process was ended with it
+            return f"h{host} c{creds} process ended"
         proc = f"pid {pid}" if pid is not None else "no process"
         return f"h{host} c{creds} {proc}"
+
+
+LEGEND = (
+    "In the fleet: v5 is the agent's stored version (one more per accepted event); in the "
+    "live table, ref counts its refused events and world shows h<host> c<credentials> "
+    "(their generations) with the agent's process id, or a Recif agent's pods ready/wanted."
+)
+"""What the fleet lines' and the live table's short columns mean (printed with the intro)."""
+
+ENDED = (
+    "the platform has stopped: the statuses are the last ones stored (an agent left running "
+    "stays running in the store), and every agent process was ended with the demo"
+)
+"""Said under the last frame, whose agents may show running with no process."""
 
 
 def _last_text(row: AuditRow | None) -> str:
@@ -321,10 +339,12 @@ class _Run:
             display = make_display(self.out, self.options.live)
             platform.start(interval=0.05)
             fleet = _Fleet(stage)
-            self._beats(stage, display, fleet, beats(self.cast))
+            self._beats(stage, display, fleet, beats(self.cast, releases=self.releases is not None))
             self._settle(stage, display, fleet)
             platform.close()  # stop ticking and end every agent process
+            fleet.ended = True
             fleet.draw(display, self.elapsed())  # the last rows the platform wrote
+            display.say(self.elapsed(), ENDED)
             display.close()
             display = None
             self._summary(store)
@@ -342,17 +362,26 @@ class _Run:
                     ledger.close()
 
     def _intro(self) -> None:
-        self.out.write(
-            f"agentfsm demo: a fleet of {len(self.cast.everyone)} agents in "
-            f"{_shown(self.dir)}/\n"
-            f"  Alfe agents ({', '.join((*self.cast.alfe, self.cast.late))}) run as real "
+        releases = f", releases {RELEASES_DIR}/" if self.releases is not None else ""
+        paragraphs = [
+            f"Alfe agents ({', '.join((*self.cast.alfe, self.cast.late))}) run as real "
             "processes on this machine; Recif agents "
-            f"({', '.join(self.cast.recif)}) on a simulated cluster.\n"
-            f"  Store {DB_FILE}, ledger {LEDGER_FILE}, releases {RELEASES_DIR}/, agent "
-            f"processes under {HOSTS_DIR}/. Ctrl-C stops it cleanly.\n"
-        )
+            f"({', '.join(self.cast.recif)}) on a simulated cluster.",
+            f"Store {DB_FILE}, ledger {LEDGER_FILE}{releases}, agent processes under "
+            f"{HOSTS_DIR}/. Ctrl-C stops it cleanly.",
+            LEGEND,
+        ]
         if self.release_note:
-            self.out.write(f"  Note: {self.release_note}\n")
+            paragraphs.append(f"Note: {self.release_note}")
+        width = max(min(shutil.get_terminal_size((80, 24)).columns, 100), 40)
+        head = f"agentfsm demo: a fleet of {len(self.cast.everyone)} agents in {_shown(self.dir)}/"
+        lines = textwrap.wrap(head, width - 1, break_long_words=False, break_on_hyphens=False)
+        for text in paragraphs:
+            lines += textwrap.wrap(
+                text, width - 1, initial_indent="  ", subsequent_indent="    ",
+                break_long_words=False, break_on_hyphens=False,
+            )  # fmt: skip
+        self.out.write("\n".join(lines) + "\n")
         self.out.flush()
 
     def _watch(self, stage: Stage, display: Display, fleet: _Fleet, until: float) -> None:
