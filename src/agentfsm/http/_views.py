@@ -61,6 +61,6 @@ def cursor_after(cursor: str | None) -> str | None:
     if cursor is None:
         return None
     try:
-        return base64.urlsafe_b64decode(cursor.encode("ascii")).decode("utf-8")
+        return base64.b64decode(cursor.encode("ascii"), b"-_", validate=True).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
         raise Problem("invalid-request", "not a cursor of this list", {"field": "cursor"}) from None

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from starlette.testclient import TestClient
 
 from agentfsm.runtime import ThrowawayPostgres
 from agentfsm.runtime._pgserver import INSTALL_HINT, find_pg_bin
-from tests.http.support import make_app, sqlite_where
+from tests.web.support import make_app, sqlite_where
+
+with warnings.catch_warnings():
+    # Starlette's TestClient warns that it will move to another HTTP client; it is the
+    # in-process transport these tests use on purpose.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from starlette.testclient import TestClient
 
 
 @pytest.fixture(scope="session")

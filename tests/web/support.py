@@ -82,3 +82,30 @@ def real_server(app: FastAPI) -> Iterator[str]:
         server.should_exit = True
         thread.join(20)
         sock.close()
+
+
+API = "/api/v1"
+
+
+def create_alfe(client: Any, agent_id: str, token: str = "alice-token") -> Any:
+    return client.post(
+        f"{API}/agents",
+        json={
+            "agent_id": agent_id,
+            "machine": "alfe",
+            "data": {"agent_id": agent_id, "name": "bot"},
+        },
+        headers=bearer(token),
+    )
+
+
+def running_alfe(client: Any, agent_id: str) -> None:
+    """An Alfe agent of alice's, brought to ``running`` by the platform's reports."""
+    assert create_alfe(client, agent_id).status_code == 201
+    for event in ("provision", "host_up", "connected"):
+        answer = client.post(f"{API}/agents/{agent_id}/{event}", headers=bearer("pf-token"))
+        assert answer.status_code == 200, answer.text
+    assert (
+        client.get(f"{API}/agents/{agent_id}", headers=bearer("alice-token")).json()["status"]
+        == "running"
+    )
