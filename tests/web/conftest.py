@@ -16,7 +16,7 @@ from tests.web.support import make_app, sqlite_where
 with warnings.catch_warnings():
     # Starlette's TestClient warns that it will move to another HTTP client; it is the
     # in-process transport these tests use on purpose.
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 

@@ -102,14 +102,27 @@ def test_a_bad_payload_is_422_naming_the_field(
     assert rows[-1]["event"] == "connected"  # nothing was decided, or recorded
 
 
-def test_a_body_that_is_not_json_is_422(sqlite_client: TestClient) -> None:
+@pytest.mark.parametrize("body", [b"{not json", b"[" * 100_000 + b"]" * 100_000])
+def test_a_body_that_is_not_json_is_422(sqlite_client: TestClient, body: bytes) -> None:
     create_alfe(sqlite_client, "acme:j")
     answer = sqlite_client.post(
         f"{API}/agents/acme:j/recreate",
-        content=b"{not json",
+        content=body,
         headers={**ALICE, "content-type": "application/json"},
     )
     _problem(answer, 422, "invalid-request")
+
+
+def test_regression_a_body_nested_too_deep_was_answered_not_found(
+    sqlite_client: TestClient,
+) -> None:
+    create_alfe(sqlite_client, "acme:deep")
+    answer = sqlite_client.post(
+        f"{API}/agents/acme:deep/recreate",
+        content=b"[" * 100_000 + b"]" * 100_000,
+        headers={**ALICE, "content-type": "application/json"},
+    )
+    assert _problem(answer, 422, "invalid-request")["field"] == "body"
 
 
 def test_unknown_agents_routes_and_methods_are_problems(sqlite_client: TestClient) -> None:

@@ -262,8 +262,10 @@ def _handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 405:
             found = Problem("method-not-allowed", f"{request.method} is not allowed here")
-        else:
+        elif exc.status_code == 404:
             found = Problem("not-found", f"nothing is served at {request.url.path}")
+        else:  # FastAPI's 400 for a body it could not parse (nested too deep to read, say)
+            found = Problem("invalid-request", "the body could not be read", {"field": "body"})
         return found.response(request.url.path)
 
     async def crashed(request: Request, exc: Exception) -> Response:
