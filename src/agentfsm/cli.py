@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="print plain lines instead of a live table (the default when not a terminal)",
     )
 
+    from agentfsm.http import _serve  # the HTTP API over a live fleet
+
+    _serve.register(sub)
+
     p = sub.add_parser("story", help="print a scripted lifecycle of two agents (instant)")
     p.description = (
         "Drive one Alfe agent and one Recif agent through a scripted lifecycle on a virtual "
@@ -247,6 +251,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return handled
     if args.command == "demo":
         return commands.demo(args.dir, args.agents, args.seconds, args.live, out)
+    if args.command == "serve":
+        from agentfsm.http import _serve
+
+        return _serve.run(args, out)
     if args.command == "story":
         return commands.story(out)
     if args.command == "simulate":

@@ -25,9 +25,9 @@ def _problem(answer: Any, status: int, name: str) -> dict[str, Any]:
 
 
 def test_create_then_get_shows_status_version_since_and_offers(client: TestClient) -> None:
-    made = create_alfe(client, "acme:a1")
+    made = create_alfe(client, "acme.a1")
     assert made.status_code == 201
-    agent = client.get(f"{API}/agents/acme:a1", headers=ALICE).json()
+    agent = client.get(f"{API}/agents/acme.a1", headers=ALICE).json()
     assert (agent["status"], agent["version"], agent["machine"]) == ("pending", 0, "alfe")
     offers = {o["event"]: o for o in agent["offered"]}
     assert offers["delete"]["offered"] is True
@@ -37,14 +37,14 @@ def test_create_then_get_shows_status_version_since_and_offers(client: TestClien
 
 
 def test_a_running_agent_stops_through_the_api(client: TestClient) -> None:
-    running_alfe(client, "acme:a2")
-    step = client.post(f"{API}/agents/acme:a2/stop", headers=ALICE)
+    running_alfe(client, "acme.a2")
+    step = client.post(f"{API}/agents/acme.a2/stop", headers=ALICE)
     assert step.status_code == 200
     body = step.json()
     assert body["accepted"] is True
     assert body["snapshot"]["status"] == "stopping"
     assert any(e["@type"] == "ShutdownHost" for e in body["effects"])
-    rows = client.get(f"{API}/agents/acme:a2/events", headers=ALICE).json()["items"]
+    rows = client.get(f"{API}/agents/acme.a2/events", headers=ALICE).json()["items"]
     assert [r["event"] for r in rows][-1] == "stop"
     assert rows[-1]["principal"] == "alice"
     assert rows[-1]["actor"] == "U"
@@ -53,14 +53,14 @@ def test_a_running_agent_stops_through_the_api(client: TestClient) -> None:
 def test_recif_agents_show_their_phase_and_conditions(client: TestClient) -> None:
     made = client.post(
         f"{API}/agents",
-        json={"agent_id": "acme:r1", "machine": "recif", "data": {"slug": "support"}},
+        json={"agent_id": "acme.r1", "machine": "recif", "data": {"slug": "support"}},
         headers=ALICE,
     )
     assert made.status_code == 201, made.text
-    assert client.post(f"{API}/agents/acme:r1/deploy", headers=ALICE).status_code == 200
-    ready = client.post(f"{API}/agents/acme:r1/pods_ready", json={"ready_replicas": 1}, headers=PF)
+    assert client.post(f"{API}/agents/acme.r1/deploy", headers=ALICE).status_code == 200
+    ready = client.post(f"{API}/agents/acme.r1/pods_ready", json={"ready_replicas": 1}, headers=PF)
     assert ready.status_code == 200, ready.text
-    agent = client.get(f"{API}/agents/acme:r1", headers=ALICE).json()
+    agent = client.get(f"{API}/agents/acme.r1", headers=ALICE).json()
     assert agent["phase"] == "Running"
     assert {c["type"] for c in agent["conditions"]} >= {"Ready"}
 
@@ -68,18 +68,18 @@ def test_recif_agents_show_their_phase_and_conditions(client: TestClient) -> Non
 def test_a_refusal_is_409_with_code_sentence_and_guard_and_changes_nothing(
     client: TestClient,
 ) -> None:
-    running_alfe(client, "acme:a3")
-    assert client.post(f"{API}/agents/acme:a3/stop", headers=ALICE).status_code == 200
-    assert client.post(f"{API}/agents/acme:a3/shutdown_complete", headers=PF).status_code == 200
-    before = client.get(f"{API}/agents/acme:a3", headers=ALICE).json()
+    running_alfe(client, "acme.a3")
+    assert client.post(f"{API}/agents/acme.a3/stop", headers=ALICE).status_code == 200
+    assert client.post(f"{API}/agents/acme.a3/shutdown_complete", headers=PF).status_code == 200
+    before = client.get(f"{API}/agents/acme.a3", headers=ALICE).json()
     answer = client.post(
-        f"{API}/agents/acme:a3/recreate", json={"confirmation": "not-its-name"}, headers=ALICE
+        f"{API}/agents/acme.a3/recreate", json={"confirmation": "not-its-name"}, headers=ALICE
     )
     body = _problem(answer, 409, "refused")
     assert body["code"] == "confirmation_mismatch"
     assert body["guard"] == "confirmation_matches"
     assert body["event"] == "recreate"
-    after = client.get(f"{API}/agents/acme:a3", headers=ALICE).json()
+    after = client.get(f"{API}/agents/acme.a3", headers=ALICE).json()
     assert (after["status"], after["version"]) == (before["status"], before["version"])
 
 
@@ -95,18 +95,18 @@ def test_a_refusal_is_409_with_code_sentence_and_guard_and_changes_nothing(
 def test_a_bad_payload_is_422_naming_the_field(
     sqlite_client: TestClient, path: str, body: dict[str, Any], field: str
 ) -> None:
-    running_alfe(sqlite_client, "acme:p")
-    answer = sqlite_client.post(f"{API}/agents/acme:p/{path}", json=body, headers=ALICE)
+    running_alfe(sqlite_client, "acme.p")
+    answer = sqlite_client.post(f"{API}/agents/acme.p/{path}", json=body, headers=ALICE)
     assert _problem(answer, 422, "invalid-request")["field"] == field
-    rows = sqlite_client.get(f"{API}/agents/acme:p/events", headers=ALICE).json()["items"]
+    rows = sqlite_client.get(f"{API}/agents/acme.p/events", headers=ALICE).json()["items"]
     assert rows[-1]["event"] == "connected"  # nothing was decided, or recorded
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"[" * 100_000 + b"]" * 100_000])
 def test_a_body_that_is_not_json_is_422(sqlite_client: TestClient, body: bytes) -> None:
-    create_alfe(sqlite_client, "acme:j")
+    create_alfe(sqlite_client, "acme.j")
     answer = sqlite_client.post(
-        f"{API}/agents/acme:j/recreate",
+        f"{API}/agents/acme.j/recreate",
         content=body,
         headers={**ALICE, "content-type": "application/json"},
     )
@@ -116,9 +116,9 @@ def test_a_body_that_is_not_json_is_422(sqlite_client: TestClient, body: bytes) 
 def test_regression_a_body_nested_too_deep_was_answered_not_found(
     sqlite_client: TestClient,
 ) -> None:
-    create_alfe(sqlite_client, "acme:deep")
+    create_alfe(sqlite_client, "acme.deep")
     answer = sqlite_client.post(
-        f"{API}/agents/acme:deep/recreate",
+        f"{API}/agents/acme.deep/recreate",
         content=b"[" * 100_000 + b"]" * 100_000,
         headers={**ALICE, "content-type": "application/json"},
     )
@@ -126,12 +126,12 @@ def test_regression_a_body_nested_too_deep_was_answered_not_found(
 
 
 def test_unknown_agents_routes_and_methods_are_problems(sqlite_client: TestClient) -> None:
-    _problem(sqlite_client.get(f"{API}/agents/acme:nobody", headers=ALICE), 404, "unknown-agent")
+    _problem(sqlite_client.get(f"{API}/agents/acme.nobody", headers=ALICE), 404, "unknown-agent")
     _problem(
-        sqlite_client.post(f"{API}/agents/acme:nobody/stop", headers=ALICE), 404, "unknown-agent"
+        sqlite_client.post(f"{API}/agents/acme.nobody/stop", headers=ALICE), 404, "unknown-agent"
     )
     _problem(
-        sqlite_client.get(f"{API}/agents/acme:nobody/events", headers=ALICE),
+        sqlite_client.get(f"{API}/agents/acme.nobody/events", headers=ALICE),
         404,
         "unknown-agent",
     )
@@ -151,16 +151,16 @@ def test_no_or_unknown_credentials_are_401(sqlite_client: TestClient) -> None:
 
 
 def test_creating_an_existing_agent_is_409_and_bad_data_is_422(sqlite_client: TestClient) -> None:
-    assert create_alfe(sqlite_client, "acme:dup").status_code == 201
-    _problem(create_alfe(sqlite_client, "acme:dup"), 409, "agent-exists")
+    assert create_alfe(sqlite_client, "acme.dup").status_code == 201
+    _problem(create_alfe(sqlite_client, "acme.dup"), 409, "agent-exists")
     bad = sqlite_client.post(
         f"{API}/agents",
-        json={"agent_id": "acme:x", "machine": "alfe", "data": {"name": 5}},
+        json={"agent_id": "acme.x", "machine": "alfe", "data": {"name": 5}},
         headers=ALICE,
     )
     assert _problem(bad, 422, "invalid-request")["field"] == "data"
     unknown = sqlite_client.post(
-        f"{API}/agents", json={"agent_id": "acme:y", "machine": "zz", "data": {}}, headers=ALICE
+        f"{API}/agents", json={"agent_id": "acme.y", "machine": "zz", "data": {}}, headers=ALICE
     )
     assert _problem(unknown, 422, "invalid-request")["field"] == "machine"
 
@@ -170,24 +170,24 @@ def test_a_version_conflict_after_retries_is_503_with_retry_after(
 ) -> None:
     from agentfsm.runtime import VersionConflict
 
-    running_alfe(sqlite_client, "acme:busy")
+    running_alfe(sqlite_client, "acme.busy")
     store = sqlite_client.app.state.controller.store  # type: ignore[attr-defined]
 
     async def always_moved(writes: Any) -> None:
-        raise VersionConflict("acme:busy", 3)
+        raise VersionConflict("acme.busy", 3)
 
     monkeypatch.setattr(store, "commit", always_moved)
-    answer = sqlite_client.post(f"{API}/agents/acme:busy/stop", headers=ALICE)
+    answer = sqlite_client.post(f"{API}/agents/acme.busy/stop", headers=ALICE)
     _problem(answer, 503, "busy")
     assert answer.headers["retry-after"] == "1"
     assert sqlite_client.app.state.controller.stats.conflicts > 1  # type: ignore[attr-defined]
 
 
 def test_the_agent_list_is_cursor_paged_and_filtered(client: TestClient) -> None:
-    ids = [f"acme:l{i}" for i in range(5)]
+    ids = [f"acme.l{i}" for i in range(5)]
     for agent_id in ids:
         assert create_alfe(client, agent_id).status_code == 201
-    client.post(f"{API}/agents/acme:l2/provision", headers=PF)
+    client.post(f"{API}/agents/acme.l2/provision", headers=PF)
     seen: list[str] = []
     cursor = None
     pages = 0
@@ -202,7 +202,7 @@ def test_the_agent_list_is_cursor_paged_and_filtered(client: TestClient) -> None
     assert seen == ids
     assert pages == 3
     only = client.get(f"{API}/agents", params={"status": "provisioning"}, headers=ALICE).json()
-    assert [a["agent_id"] for a in only["items"]] == ["acme:l2"]
+    assert [a["agent_id"] for a in only["items"]] == ["acme.l2"]
     recif = client.get(f"{API}/agents", params={"model": "recif"}, headers=ALICE).json()
     assert recif["items"] == []
     bad = client.get(f"{API}/agents", params={"cursor": "%%%"}, headers=ALICE)
@@ -210,12 +210,12 @@ def test_the_agent_list_is_cursor_paged_and_filtered(client: TestClient) -> None
 
 
 def test_the_audit_log_is_cursor_paged(client: TestClient) -> None:
-    running_alfe(client, "acme:log")
+    running_alfe(client, "acme.log")
     rows: list[dict[str, Any]] = []
     cursor = None
     while True:
         params: dict[str, Any] = {"limit": 1, **({"cursor": cursor} if cursor else {})}
-        page = client.get(f"{API}/agents/acme:log/events", params=params, headers=ALICE).json()
+        page = client.get(f"{API}/agents/acme.log/events", params=params, headers=ALICE).json()
         rows += page["items"]
         cursor = page["next"]
         if cursor is None:

@@ -8,14 +8,8 @@ See docs/http.md.
 """
 
 from agentfsm.http._auth import TENANT_SEPARATOR, Authenticator, Caller, TokenAuthenticator
+from agentfsm.http._factory import create_app
 from agentfsm.http._problems import PROBLEM_BASE, PROBLEM_TYPES
-
-try:
-    from agentfsm.http._app import create_app
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    from agentfsm._errors import MissingExtra
-
-    raise MissingExtra("The HTTP API", "http", exc.name or "fastapi") from exc
 
 __all__ = [
     "PROBLEM_BASE",

@@ -80,7 +80,7 @@ class _Api:
     async def machine_of(self, agent_id: str) -> Machine:
         name = self._machine_of.get(agent_id)
         if name is None:
-            record = await self.guarded(self.controller.get(agent_id))
+            record = await self.guarded(self.controller.get(agent_id), agent_id)
             name = record.machine
             self.remember(agent_id, name)
         return self.machines[name]
@@ -91,12 +91,12 @@ class _Api:
             known.popitem(last=False)
         known[agent_id] = machine
 
-    async def guarded(self, call: Awaitable[Any]) -> Any:
+    async def guarded(self, call: Awaitable[Any], agent_id: str = "") -> Any:
         """Await a controller call, turning its documented errors into problems."""
         try:
             return await call
-        except UnknownAgent as exc:
-            raise _unknown(str(exc.args[0]) if exc.args else "") from None
+        except UnknownAgent:
+            raise _unknown(agent_id) from None
         except IdempotencyKeyMismatch as exc:
             raise Problem(
                 "idempotency-key-reused",
@@ -148,7 +148,7 @@ class _Api:
         except InvalidInput as exc:
             raise Problem("invalid-request", str(exc), {"field": "Idempotency-Key"}) from None
         result: Step | Refusal = await self.guarded(
-            self.controller.handle(agent_id, event, principal=caller.principal)
+            self.controller.handle(agent_id, event, principal=caller.principal), agent_id
         )
         if isinstance(result, Refusal):
             raise Problem(
@@ -180,7 +180,7 @@ def _sender(caller: Caller, spec: EventSpec) -> AnyRole:
     )
 
 
-def create_app(
+def build_app(
     controller: AsyncController,
     machines: Machine | Mapping[str, Machine] | Sequence[Machine] | None,
     authenticator: Authenticator,
@@ -190,30 +190,7 @@ def create_app(
     retry_after: int = 1,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
-    """The HTTP API of ``controller``'s agents, as an ASGI app to serve or mount.
-
-    Routes (under ``prefix``): ``POST /agents``, ``GET /agents`` (cursor-paged, filtered by
-    ``model`` and ``status``), ``GET`` and ``DELETE /agents/{id}``, ``POST /agents/{id}/{event}``
-    for every event a person or the platform may send, ``GET /agents/{id}/events`` (the audit
-    log, cursor-paged), ``GET /machines`` and ``GET /machines/{name}`` (with ``…/diagram.svg``).
-    Every error is an RFC 9457 problem document (see docs/http.md).
-
-    Args:
-        controller: the controller deciding every event (its store opened by the caller).
-        machines: the machines to serve (default: the controller's).
-        authenticator: who is calling, and which agents they may see.
-        prefix: where the routes live.
-        title: the OpenAPI document's title.
-        retry_after: the ``Retry-After`` seconds of a 503 after a version conflict.
-        lifespan: the app's lifespan (open the store and start the workers in it, on the
-            server's event loop: an async store belongs to the loop that opened it).
-
-    Returns:
-        A FastAPI application.
-
-    Raises:
-        InvalidInput: a machine is not one of the controller's.
-    """
+    """``agentfsm.http.create_app``, once FastAPI is known to be installed."""
     given = _machines(controller, machines)
     api = _Api(controller, given, authenticator, retry_after)
     app = FastAPI(title=title, version="1", openapi_url=f"{prefix}/openapi.json", docs_url=None,
@@ -362,7 +339,7 @@ def _agent_routes(app: FastAPI, api: _Api, prefix: str) -> None:
     async def get_agent(request: Request, agent_id: str) -> Response:
         caller = await api.caller(request)
         api.visible(caller, agent_id)
-        record = await api.guarded(controller.get(agent_id))
+        record = await api.guarded(controller.get(agent_id), agent_id)
         machine = api.machines.get(record.machine)
         if machine is None:
             raise _unknown(agent_id)
@@ -389,9 +366,11 @@ def _agent_routes(app: FastAPI, api: _Api, prefix: str) -> None:
             if not after.isdigit() or len(after) > 19:
                 raise Problem("invalid-request", "not a cursor of this log", {"field": "cursor"})
             seq = int(after)
-        rows = await api.guarded(controller.history(agent_id))
+        rows = await api.guarded(controller.history(agent_id), agent_id)
         if not rows:
-            await api.guarded(controller.get(agent_id))  # 404 for an agent that is not there
+            await api.guarded(
+                controller.get(agent_id), agent_id
+            )  # 404 for an agent that is not there
         later = [r for r in rows if r.seq > seq]
         page = later[:limit]
         more = len(later) > limit

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.responses import Response
+if TYPE_CHECKING:
+    from starlette.responses import Response
 
 PROBLEM_BASE = "https://agentfsm.dev/problems/"
 """Every problem type is this URI followed by its name (``…/problems/refused``)."""
@@ -70,6 +71,8 @@ class Problem(Exception):
         if instance is not None:
             body["instance"] = instance
         body.update(self.extra)
+        from starlette.responses import Response
+
         text = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8", "replace")
         return Response(text, status, headers=self.headers, media_type=MEDIA_TYPE)
 
