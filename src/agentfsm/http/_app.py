@@ -27,7 +27,15 @@ from agentfsm._values import AnyRole, Event, Refusal, Step
 from agentfsm.http._auth import Authenticator, Caller
 from agentfsm.http._bodies import CreateBody, body_model, payload_problem
 from agentfsm.http._machines_doc import http_events, machine_document, refusal_codes, svg
-from agentfsm.http._openapi import problem_responses, wire_response
+from agentfsm.http._openapi import (
+    agent_schema,
+    audit_row_schema,
+    json_response,
+    listed_agent_schema,
+    page_schema,
+    problem_responses,
+    wire_response,
+)
 from agentfsm.http._problems import Problem
 from agentfsm.http._views import agent_view, cursor_after, next_cursor
 from agentfsm.runtime._async_controller import AsyncController
@@ -265,7 +273,8 @@ def _agent_routes(app: FastAPI, api: _Api, prefix: str) -> None:
         status_code=201,
         summary="Create an agent",
         tags=["agents"],
-        responses=problem_responses(409, 422, 401, 403) | wire_response(201, "the agent"),
+        responses=problem_responses(409, 422, 401, 403)
+        | json_response(201, "the agent", agent_schema()),
     )
     async def create_agent(request: Request, body: CreateBody) -> Response:
         caller = await api.caller(request)
@@ -289,7 +298,8 @@ def _agent_routes(app: FastAPI, api: _Api, prefix: str) -> None:
         f"{prefix}/agents",
         summary="List the agents the caller may see",
         tags=["agents"],
-        responses=problem_responses(401, 422),
+        responses=problem_responses(401, 422)
+        | json_response(200, "a page of agents", page_schema(listed_agent_schema())),
     )
     async def list_agents(
         request: Request,
@@ -334,7 +344,7 @@ def _agent_routes(app: FastAPI, api: _Api, prefix: str) -> None:
         f"{prefix}/agents/{{agent_id}}",
         summary="An agent: status, version, since, and the actions offered to the caller",
         tags=["agents"],
-        responses=problem_responses(401, 404),
+        responses=problem_responses(401, 404) | json_response(200, "the agent", agent_schema()),
     )
     async def get_agent(request: Request, agent_id: str) -> Response:
         caller = await api.caller(request)
@@ -350,7 +360,8 @@ def _agent_routes(app: FastAPI, api: _Api, prefix: str) -> None:
         f"{prefix}/agents/{{agent_id}}/events",
         summary="The agent's audit log, oldest first",
         tags=["agents"],
-        responses=problem_responses(401, 404, 422),
+        responses=problem_responses(401, 404, 422)
+        | json_response(200, "a page of audit rows", page_schema(audit_row_schema())),
     )
     async def agent_events(
         request: Request,
