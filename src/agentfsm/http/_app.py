@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import attrs
 from fastapi import Body, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -286,10 +287,14 @@ def _agent_routes(app: FastAPI, api: _Api, prefix: str) -> None:
                 "forbidden", f"this caller may not create {body.agent_id!r}", {"field": "agent_id"}
             )
         try:
-            data = body.data if machine.record is None else wire.load(machine.record, body.data)
-        except InvalidInput as exc:
+            data = _record(machine, body.data)
+            await controller.create(body.agent_id, machine.name, data)
+        except InvalidInput as exc:  # not the machine's record: nothing was written
             raise Problem("invalid-request", str(exc), {"field": "data"}) from None
-        await api.guarded(controller.create(body.agent_id, machine.name, data))
+        except AgentExists as exc:
+            raise Problem("agent-exists", str(exc)) from None
+        except StoreError as exc:
+            await api.guarded(_raise(exc))
         api.remember(body.agent_id, machine.name)
         record = await api.guarded(controller.get(body.agent_id))
         return JSONResponse(agent_view(machine, record, caller, controller.clock.now()), 201)
@@ -404,6 +409,19 @@ def _agent_routes(app: FastAPI, api: _Api, prefix: str) -> None:
         idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
     ) -> Response:
         return await api.send(request, agent_id, "delete", {}, idempotency_key)
+
+
+def _record(machine: Machine, data: Any) -> Any:
+    """The agent's record from its JSON form: an attrs record through ``agentfsm.wire``, a
+    plain record (a number, a string) as it is; ``Machine.initial`` checks either."""
+    kind = machine.record
+    if isinstance(kind, type) and attrs.has(kind):
+        return wire.load(kind, data)
+    return data
+
+
+async def _raise(exc: BaseException) -> None:
+    raise exc
 
 
 def _phase(machine: Machine, status: str) -> str | None:
