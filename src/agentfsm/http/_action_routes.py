@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from agentfsm._machine import Machine
 from agentfsm._spec import EventSpec
+from agentfsm._words import quote
 from agentfsm.http._api import Api
 from agentfsm.http._bodies import body_model
 from agentfsm.http._machines_doc import http_events, machine_document, refusal_codes, svg
@@ -120,5 +121,5 @@ def add_machine_routes(app: FastAPI, api: Api, prefix: str) -> None:
 def _served(api: Api, name: str) -> Machine:
     machine = api.machines.get(name)
     if machine is None:
-        raise Problem("not-found", f"no machine {name!r} is served here")
+        raise Problem("not-found", f"no machine {quote(name)} is served here")
     return machine

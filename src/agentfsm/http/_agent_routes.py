@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from agentfsm import wire
 from agentfsm._errors import InvalidInput
 from agentfsm._machine import Machine
+from agentfsm._words import quote
 from agentfsm.http._api import Api, unknown_agent
 from agentfsm.http._bodies import CreateBody
 from agentfsm.http._openapi import (
@@ -45,10 +46,14 @@ def add_agent_routes(app: FastAPI, api: Api, prefix: str) -> None:
         caller = await api.caller(request)
         machine = api.machines.get(body.machine)
         if machine is None:
-            raise Problem("invalid-request", f"no machine {body.machine!r}", {"field": "machine"})
+            raise Problem(
+                "invalid-request", f"no machine {quote(body.machine)}", {"field": "machine"}
+            )
         if not api.auth.may_see(caller, body.agent_id):
             raise Problem(
-                "forbidden", f"this caller may not create {body.agent_id!r}", {"field": "agent_id"}
+                "forbidden",
+                f"this caller may not create {quote(body.agent_id)}",
+                {"field": "agent_id"},
             )
         try:
             data = _record(machine, body.data)

@@ -16,6 +16,7 @@ from agentfsm._errors import InvalidInput
 from agentfsm._machine import Machine
 from agentfsm._spec import EventSpec
 from agentfsm._values import AnyRole, Event, Refusal, Step
+from agentfsm._words import quote
 from agentfsm.http._auth import Authenticator, Caller
 from agentfsm.http._bodies import payload_problem
 from agentfsm.http._problems import Problem
@@ -124,7 +125,7 @@ class Api:
             spec = machine.spec.event(name)
         except KeyError:
             raise Problem(
-                "not-found", f"the {machine.name} machine has no action {name!r}"
+                "not-found", f"the {machine.name} machine has no action {quote(name)}"
             ) from None
         role = sender(caller, spec)
         bad = payload_problem(spec.fields, payload)
@@ -152,7 +153,7 @@ class Api:
 
 
 def unknown_agent(agent_id: str) -> Problem:
-    return Problem("unknown-agent", f"there is no agent {agent_id!r} you may see")
+    return Problem("unknown-agent", f"there is no agent {quote(agent_id)} you may see")
 
 
 def sender(caller: Caller, spec: EventSpec) -> AnyRole:
