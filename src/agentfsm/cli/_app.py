@@ -26,6 +26,7 @@ models: {parts.MODELS}
 
 examples:
   agentfsm demo                      run a small fleet live: real processes, faults, releases
+  agentfsm serve                     the HTTP API over a live fleet
   agentfsm story                     a scripted lifecycle of two agents, printed at once
   agentfsm simulate recif --seed 7   a random walk of Recif agents with faults, as a timeline
   agentfsm show alfe                 the Alfe transition table
@@ -73,6 +74,7 @@ COMMANDS: list[tuple[str, parts.Register, parts.Run]] = [
     ("diff", parts.register_diff, parts.run_diff),
     ("check-migration", parts.register_check_migration, parts.run_check_migration),
     ("migrate", parts.register_migrate, parts.run_migrate),
+    ("serve", parts.register_serve, parts.run_serve),
     ("docs", parts.register_docs, parts.run_docs),
 ]
 """Every ``agentfsm`` command, in the order ``--help`` lists them: its name, the function that

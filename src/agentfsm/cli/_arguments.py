@@ -298,6 +298,19 @@ def run_migrate(args: argparse.Namespace, out: TextIO) -> int:
     )  # fmt: skip
 
 
+def register_serve(sub: Any, name: str) -> argparse.ArgumentParser:
+    # Imported here: the HTTP API's module stays out of every other command's start-up.
+    from agentfsm.http import _serve
+
+    return _serve.register(sub)
+
+
+def run_serve(args: argparse.Namespace, out: TextIO) -> int:
+    from agentfsm.http import _serve
+
+    return _serve.run(args, out)
+
+
 def register_docs(sub: Any, name: str) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(
         name, help="write or check the generated docs pages"

@@ -88,24 +88,36 @@ class Authenticator(Protocol):
         ...
 
 
-TENANT_SEPARATOR = ":"
-"""Between a tenant and the rest of an agent id, for ``TokenAuthenticator`` (``acme:bot-1``)."""
+TENANT_SEPARATOR = "."
+"""Between a tenant and the rest of an agent id, for ``TokenAuthenticator`` (``acme.bot-1``)."""
 
 
 class TokenAuthenticator:
     """Bearer tokens to callers, and agents to tenants by the prefix of their id.
 
-    A caller with a tenant sees exactly the agents whose id starts with ``"<tenant>:"``; a
+    A caller with a tenant sees exactly the agents whose id starts with ``"<tenant>."``; a
     caller without one (the platform) sees every agent. Tokens are compared in constant time.
 
     Args:
         tokens: each bearer token and the caller it stands for.
+
+    Raises:
+        InvalidInput: a token that is not a non-empty string, a value that is not a
+            ``Caller``, or a tenant that is empty or holds the separator.
     """
 
     def __init__(self, tokens: Mapping[str, Caller]) -> None:
         for token, caller in tokens.items():
             if not isinstance(token, str) or not token or not isinstance(caller, Caller):
                 raise InvalidInput("tokens must map non-empty strings to Caller records")
+            if caller.tenant is not None and (
+                not caller.tenant or TENANT_SEPARATOR in caller.tenant
+            ):
+                # "a" would otherwise see the agents of "a.b" ("a.b.x" starts with "a.").
+                raise InvalidInput(
+                    f"a tenant must be a non-empty name without {TENANT_SEPARATOR!r}: "
+                    f"{caller.tenant!r}"
+                )
         self._tokens = dict(tokens)
 
     async def authenticate(self, request: HTTPConnection) -> Caller | None:
