@@ -62,9 +62,7 @@ class LeaseStore(Protocol):
         """Hold up to ``limit`` keys due at ``now`` that nobody holds, until ``until``."""
         ...
 
-    def release(
-        self, lease: Lease, now: datetime, due: datetime | None, failures: int
-    ) -> bool:
+    def release(self, lease: Lease, now: datetime, due: datetime | None, failures: int) -> bool:
         """Give the key back, next due at ``due`` (``None``: when enqueued); False when the
         lease had been taken over (nothing changed)."""
         ...
@@ -179,9 +177,7 @@ class SQLiteLeases:
         result: list[Lease] = self._write(work)
         return result
 
-    def release(
-        self, lease: Lease, now: datetime, due: datetime | None, failures: int
-    ) -> bool:
+    def release(self, lease: Lease, now: datetime, due: datetime | None, failures: int) -> bool:
         """See ``LeaseStore.release``."""
         again = now if due is None else min(now, due)
         args = (
@@ -190,13 +186,15 @@ class SQLiteLeases:
         )  # fmt: skip
         return bool(
             self._write(
-                lambda conn: conn.execute(
-                    "UPDATE leases SET holder = NULL, held_until = NULL, "
-                    "due_at = CASE WHEN again THEN ? ELSE ? END, again = 0, failures = ?, "
-                    "updated_at = ? WHERE key = ? AND token = ?",
-                    args,
-                ).rowcount
-                == 1
+                lambda conn: (
+                    conn.execute(
+                        "UPDATE leases SET holder = NULL, held_until = NULL, "
+                        "due_at = CASE WHEN again THEN ? ELSE ? END, again = 0, failures = ?, "
+                        "updated_at = ? WHERE key = ? AND token = ?",
+                        args,
+                    ).rowcount
+                    == 1
+                )
             )
         )
 
@@ -205,10 +203,12 @@ class SQLiteLeases:
         args = (self._ts(until), lease.key, lease.token)
         return bool(
             self._write(
-                lambda conn: conn.execute(
-                    "UPDATE leases SET held_until = ? WHERE key = ? AND token = ?", args
-                ).rowcount
-                == 1
+                lambda conn: (
+                    conn.execute(
+                        "UPDATE leases SET held_until = ? WHERE key = ? AND token = ?", args
+                    ).rowcount
+                    == 1
+                )
             )
         )
 
@@ -312,9 +312,7 @@ class PostgresLeases:
         leases = [Lease(k, holder, int(t), until, int(f)) for k, t, f in rows]
         return sorted(leases, key=lambda x: x.token)
 
-    def release(
-        self, lease: Lease, now: datetime, due: datetime | None, failures: int
-    ) -> bool:
+    def release(self, lease: Lease, now: datetime, due: datetime | None, failures: int) -> bool:
         """See ``LeaseStore.release``."""
         again = now if due is None else min(now, due)
         count, _ = self._exec(_PG_RELEASE, (again, due, failures, now, lease.key, lease.token))
