@@ -164,8 +164,8 @@ def replica_main(
 
     def reconcile_agent(key: str) -> timedelta | None:
         fence = current_fence()
-        assert fence is not None
-        until = time.time() + lease
+        assert fence is not None and fence.until is not None
+        until = fence.until.timestamp()
         cluster.begin_pass(key, replica_id, fence.token, until)
         try:
             record = store.load(key)
@@ -188,13 +188,16 @@ def replica_main(
             if event is not None:
                 event = attrs.evolve(event, id=f"sync:{key}:{fence.token}")
                 controller.handle(key, event)
-            return timedelta(seconds=period)
+            # A watch would bring the agent back once its pods moved; a short requeue stands
+            # in for it while the agent is converging, the period once nothing is left to do.
+            busy = bool(result.actions) or record.snapshot.status != "Running"
+            return timedelta(seconds=min(period, 1.0) if busy else period)
         finally:
             cluster.end_pass(key, replica_id, fence.token)
 
     loop = SharedReconcileLoop(
         store, reconcile_agent, clock, replica_id=replica_id,
-        lease=timedelta(seconds=lease), batch_size=4,
+        lease=timedelta(seconds=lease), batch_size=8,
     )  # fmt: skip
     loop.offer(r.agent_id for r in store.agents())  # what is tracked already keeps its schedule
     Path(markers, f"{replica_id}.up").touch()

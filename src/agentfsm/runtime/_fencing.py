@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -55,11 +56,13 @@ class Fence:
         token: the number drawn from the store's counter when the lease or claim was taken.
         holder: the replica (or worker) holding it.
         key: the lease's key (an agent id) or the outbox item's idempotency key.
+        until: when the lease or claim lapses (work after it may be refused), if known.
     """
 
     token: int
     holder: str
     key: str
+    until: datetime | None = None
 
 
 _CURRENT: ContextVar[Fence | None] = ContextVar("agentfsm_fence", default=None)

@@ -181,7 +181,8 @@ class _OutboxSteps:
 
     def _batch_steps(self) -> Steps[BatchReport]:
         now = self.clock.now()
-        items = yield Call("claim_outbox", (self.worker_id, now, now + self.lease, self.batch_size))
+        until = now + self.lease
+        items = yield Call("claim_outbox", (self.worker_id, now, until, self.batch_size))
         report = BatchReport(claimed=len(items))
         fences = (yield from self._fence_steps(items)) if items else None
         for item in items:
@@ -189,7 +190,7 @@ class _OutboxSteps:
                 report.lost += 1  # the claim lapsed before it was fenced: another worker has it
                 continue
             previous = set_fence(
-                None if fences is None else Fence(fences[item.id], self.worker_id, item.key)
+                None if fences is None else Fence(fences[item.id], self.worker_id, item.key, until)
             )
             try:
                 yield from self._perform(item, report)

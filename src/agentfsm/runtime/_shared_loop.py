@@ -169,7 +169,7 @@ class SharedReconcileLoop:
             )
 
     def _reconcile_once(self, lease: Lease) -> Steps[str]:
-        previous = set_fence(Fence(lease.token, lease.holder, lease.key))
+        previous = set_fence(Fence(lease.token, lease.holder, lease.key, lease.until))
         outcome = "reconciled"
         failures = 0
         due: datetime | None
