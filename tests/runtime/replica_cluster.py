@@ -164,7 +164,8 @@ def replica_main(
 
     def reconcile_agent(key: str) -> timedelta | None:
         fence = current_fence()
-        assert fence is not None and fence.until is not None
+        assert fence is not None
+        assert fence.until is not None
         until = fence.until.timestamp()
         cluster.begin_pass(key, replica_id, fence.token, until)
         try:

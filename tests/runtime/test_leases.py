@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from runtime_support import T0
 
 from agentfsm import Actor, Event
-from agentfsm import effects as fx
 from agentfsm.models import MACHINES, AlfeAgent
 from agentfsm.runtime import (
     Controller,
@@ -53,19 +52,26 @@ class Recorder:
 
     def __call__(self, key: str) -> timedelta | None:
         fence = current_fence()
-        assert fence is not None and fence.key == key
+        assert fence is not None
+        assert fence.key == key
         self.log.append((self.name, key, fence.token))
         return PERIOD
 
 
-def _loops(store: Store, clock: ManualClock, n: int, log: list[tuple[str, str, int]]) -> list[SharedReconcileLoop]:
+def _loops(
+    store: Store, clock: ManualClock, n: int, log: list[tuple[str, str, int]]
+) -> list[SharedReconcileLoop]:
     return [
-        SharedReconcileLoop(store, Recorder(f"r{i}", log), clock, replica_id=f"r{i}", lease=LEASE, batch_size=3)
+        SharedReconcileLoop(
+            store, Recorder(f"r{i}", log), clock, replica_id=f"r{i}", lease=LEASE, batch_size=3
+        )
         for i in range(n)
     ]
 
 
-def test_replicas_take_disjoint_keys_with_increasing_tokens(store: Store, clock: ManualClock) -> None:
+def test_replicas_take_disjoint_keys_with_increasing_tokens(
+    store: Store, clock: ManualClock
+) -> None:
     log: list[tuple[str, str, int]] = []
     a, b = _loops(store, clock, 2, log)
     assert a.offer([f"k{i}" for i in range(7)]) == 7
@@ -76,11 +82,14 @@ def test_replicas_take_disjoint_keys_with_increasing_tokens(store: Store, clock:
     assert set(first.reconciled).isdisjoint(second.reconciled)
     assert sorted(first.reconciled + second.reconciled) == sorted(f"k{i}" for i in range(9))
     tokens = [t for _, _, t in log]
-    assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens)
+    assert tokens == sorted(tokens)
+    assert len(set(tokens)) == len(tokens)
     assert a.run_due().passes == b.run_due().passes == 0  # nothing is due before the period
 
 
-def test_every_key_is_reconciled_once_per_period_by_the_fleet(store: Store, clock: ManualClock) -> None:
+def test_every_key_is_reconciled_once_per_period_by_the_fleet(
+    store: Store, clock: ManualClock
+) -> None:
     log: list[tuple[str, str, int]] = []
     loops = _loops(store, clock, 3, log)
     keys = [f"agent-{i}" for i in range(12)]
@@ -91,7 +100,7 @@ def test_every_key_is_reconciled_once_per_period_by_the_fleet(store: Store, cloc
             loops[step % 3].run_due(limit=5)
         clock.advance(PERIOD)
     per_key = Counter(key for _, key, _ in log)
-    assert per_key == {k: 4 for k in keys}
+    assert per_key == dict.fromkeys(keys, 4)
     assert len({name for name, _, _ in log}) > 1  # the work was shared
 
 
@@ -105,7 +114,8 @@ def test_a_lapsed_lease_is_taken_over_and_the_late_release_changes_nothing(
     assert leases.take("b", clock.now(), clock.now() + LEASE, 5) == []  # held: not due
     clock.advance(LEASE + timedelta(seconds=1))
     (taken,) = leases.take("b", clock.now(), clock.now() + LEASE, 5)
-    assert taken.token > held.token and taken.holder == "b"
+    assert taken.token > held.token
+    assert taken.holder == "b"
     assert leases.release(held, clock.now(), clock.now(), 0) is False
     assert leases.renew(held, clock.now() + LEASE) is False
     assert leases.schedule()["x"][1] == "b"
@@ -113,7 +123,9 @@ def test_a_lapsed_lease_is_taken_over_and_the_late_release_changes_nothing(
     assert leases.schedule()["x"] == (clock.now() + PERIOD, None)
 
 
-def test_a_key_enqueued_while_held_runs_again_after_its_pass(store: Store, clock: ManualClock) -> None:
+def test_a_key_enqueued_while_held_runs_again_after_its_pass(
+    store: Store, clock: ManualClock
+) -> None:
     log: list[tuple[str, str, int]] = []
     seen: list[str] = []
 
@@ -140,7 +152,9 @@ def test_failures_back_off_across_replicas(store: Store, clock: ManualClock) -> 
         raise RuntimeError("a reconciler bug")
 
     a = SharedReconcileLoop(store, failing, clock, replica_id="a", lease=LEASE)
-    b = SharedReconcileLoop(store, broken, clock, replica_id="b", lease=LEASE, on_error=lambda k, e: None)
+    b = SharedReconcileLoop(
+        store, broken, clock, replica_id="b", lease=LEASE, on_error=lambda k, e: None
+    )
     a.offer(["x"])
     assert a.run_due().failed == ("x",)
     assert a.pending()["x"] == clock.now() + timedelta(seconds=7)
@@ -164,10 +178,13 @@ def test_a_terminal_error_waits_for_the_next_change(store: Store, clock: ManualC
     assert loop.run_due().passes == 0
     loop.enqueue("x")
     assert loop.run_due().abandoned == ("x",)
-    assert loop.forget("x") is True and loop.pending() == {}
+    assert loop.forget("x") is True
+    assert loop.pending() == {}
 
 
-def test_a_pass_refused_as_stale_is_lost_and_releases_nothing(store: Store, clock: ManualClock) -> None:
+def test_a_pass_refused_as_stale_is_lost_and_releases_nothing(
+    store: Store, clock: ManualClock
+) -> None:
     book = FenceBook()
     book.admit("x", 10**9)  # a newer owner has acted already
 
@@ -183,7 +200,9 @@ def test_a_pass_refused_as_stale_is_lost_and_releases_nothing(store: Store, cloc
     assert book.applied("x") == 10**9
 
 
-def test_a_lease_that_lapsed_before_its_pass_began_is_not_run(store: Store, clock: ManualClock) -> None:
+def test_a_lease_that_lapsed_before_its_pass_began_is_not_run(
+    store: Store, clock: ManualClock
+) -> None:
     ran: list[str] = []
 
     def slow(key: str) -> timedelta | None:
@@ -194,7 +213,9 @@ def test_a_lease_that_lapsed_before_its_pass_began_is_not_run(store: Store, cloc
     loop = SharedReconcileLoop(store, slow, clock, replica_id="a", lease=LEASE, batch_size=2)
     loop.offer(["x", "y"])
     report = loop.run_due(limit=2)
-    assert len(ran) == 1 and report.lost == (report.lost[0],) and len(report.lost) == 1
+    assert len(ran) == 1
+    assert report.lost == (report.lost[0],)
+    assert len(report.lost) == 1
 
 
 def test_shared_loop_refuses_bad_arguments(store: Store, clock: ManualClock) -> None:
@@ -240,11 +261,15 @@ KEYS = ("a", "b", "c")
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.sampled_from(["take", "release", "advance"]), st.integers(0, 2), st.integers(1, 12)),
+        st.tuples(
+            st.sampled_from(["take", "release", "advance"]), st.integers(0, 2), st.integers(1, 12)
+        ),
         max_size=30,
     )
 )
-def test_property_one_valid_holder_per_key_and_tokens_only_grow(ops: list[tuple[str, int, int]]) -> None:
+def test_property_one_valid_holder_per_key_and_tokens_only_grow(
+    ops: list[tuple[str, int, int]],
+) -> None:
     store = SQLiteStore()
     clock = ManualClock(T0)
     leases = leases_of(store)
@@ -311,7 +336,9 @@ def test_outbox_claims_carry_increasing_tokens(store: Store, clock: ManualClock)
     report = worker.drain()
     assert report.done == len(handler.calls) > 0
     tokens = [t for _, t in handler.calls]
-    assert None not in tokens and tokens == sorted(tokens) and len(set(tokens)) == len(tokens)
+    assert None not in tokens
+    assert tokens == sorted(tokens)
+    assert len(set(tokens)) == len(tokens)
     assert current_fence() is None  # the worker gives the context back
 
 
@@ -430,7 +457,13 @@ def test_fenced_release_store_refuses_a_late_release() -> None:
 
     inner = Releases()
     store = FencedReleaseStore(inner, FenceBook())  # type: ignore[arg-type]
-    args: dict[str, Any] = {"event": "deployed", "image": "i", "replicas": 1, "config": {}, "at": T0}
+    args: dict[str, Any] = {
+        "event": "deployed",
+        "image": "i",
+        "replicas": 1,
+        "config": {},
+        "at": T0,
+    }
     previous = set_fence(Fence(3, "r1", "k"))
     store.record_release("a", key="k1", **args)
     set_fence(Fence(2, "r0", "k"))

@@ -9,6 +9,7 @@ records overlapping passes), and between them reconcile each agent once per peri
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import random
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from replica_cluster import NAMESPACE, ClusterManager, connect, replica_main
+from replica_cluster import ClusterManager, connect, replica_main
 from runtime_support import StoreSpec
 
 from agentfsm import Actor, Event
@@ -122,7 +123,8 @@ def test_a_replica_paused_past_its_lease_is_refused_and_nothing_is_applied_twice
     assert int((tmp_path / f"{first}.refused").read_text()) == stale
     owners = [(owner, token) for agent, owner, token, _ in report["passes"] if agent == "ag"]
     assert owners[0] == (first, stale)
-    assert {o for o, _ in owners[1:]} == {second} and min(t for _, t in owners[1:]) > stale
+    assert {o for o, _ in owners[1:]} == {second}
+    assert min(t for _, t in owners[1:]) > stale
     assert report["refused"] == 1
     assert report["overlaps"] == []  # the first replica's lease had lapsed when the second began
     # ConfigMap, Service and Deployment were each written once: by the second replica.
@@ -141,7 +143,7 @@ def _gaps(passes: list[tuple[str, str, int, float]], since: float) -> list[float
     for agent, _, _, at in passes:
         if at >= since:
             times.setdefault(agent, []).append(at)
-    return [b - a for ts in times.values() for a, b in zip(ts, ts[1:], strict=False)]
+    return [b - a for ts in times.values() for a, b in itertools.pairwise(ts)]
 
 
 @pytest.mark.slow
@@ -185,7 +187,7 @@ def test_three_replicas_share_a_thousand_agents_through_random_kills(
         store.close()
     assert kills >= 6
     assert report["overlaps"] == []
-    assert report["ready"] == {a: 1 for a in agents}
+    assert report["ready"] == dict.fromkeys(agents, 1)
     # Kubernetes writes: what one replica alone writes (ConfigMap, Service, Deployment) for
     # all but the agents a killed replica was writing, which the next owner finished.
     writes = Counter(report["writes"][a] for a in agents)
@@ -195,7 +197,8 @@ def test_three_replicas_share_a_thousand_agents_through_random_kills(
     # three replicas with a queue each would reconcile every agent three times per period.
     steady = [p for p in report["passes"] if p[3] >= steady_from]
     gaps = _gaps(report["passes"], steady_from)
-    assert steady and all(g >= 0.9 * PERIOD for g in gaps), sorted(gaps)[:5]
+    assert steady
+    assert all(g >= 0.9 * PERIOD for g in gaps), sorted(gaps)[:5]
     assert len({owner for _, owner, _, _ in steady}) == 3  # shared by the replicas up then
     print(
         f"{AGENTS} agents converged {converged_after:.0f} s after the replicas started, "

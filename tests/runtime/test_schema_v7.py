@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from runtime_support import T0
+from test_schema_v5 import _v4_rows
 
 from agentfsm.runtime import (
     SCHEMA_VERSION,
@@ -24,8 +25,6 @@ from agentfsm.runtime import (
 from agentfsm.runtime._leases import leases_of
 from agentfsm.runtime._schema import POSTGRES_STEPS, POSTGRES_V1, SQLITE_STEPS, SQLITE_V1
 from agentfsm.runtime._schema_leases import LEASES_VERSION
-
-from test_schema_v5 import _v4_rows
 
 STEPS_TO_5 = (2, 3, 4, 5)
 
@@ -45,7 +44,8 @@ def _leases_work(store: Store, fence_column: list[object]) -> None:
     passes: list[str] = []
     loop = SharedReconcileLoop(store, lambda k: passes.append(k) or None, ManualClock(T0))
     assert loop.offer(["old"]) == 1
-    assert loop.run_due().reconciled == ("old",) and passes == ["old"]
+    assert loop.run_due().reconciled == ("old",)
+    assert passes == ["old"]
 
 
 def test_sqlite_version_5_is_migrated_to_leases(tmp_path: Path) -> None:

@@ -99,7 +99,7 @@ from agentfsm.runtime._records import (
 )
 from agentfsm.runtime._replay import ReplayMismatch, replay, replay_agent, replay_differences
 from agentfsm.runtime._schema import SCHEMA_VERSION
-from agentfsm.runtime._shared_loop import SharedReconcileLoop
+from agentfsm.runtime._shared_loop import AsyncSharedReconcileLoop, SharedReconcileLoop
 from agentfsm.runtime._sqlite import SQLiteStore
 from agentfsm.runtime._store import Store
 from agentfsm.runtime._telemetry import use_telemetry_providers
@@ -126,6 +126,7 @@ __all__ = [
     "AsyncPostgresStore",
     "AsyncReconcileLoop",
     "AsyncSQLiteStore",
+    "AsyncSharedReconcileLoop",
     "AsyncStore",
     "AsyncTimerWorker",
     "AuditRow",

@@ -16,9 +16,9 @@ one-row counter.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import attrs
 
@@ -282,71 +282,138 @@ _PG_FENCE_OUTBOX = """
     WHERE id = ANY(%s) AND claimed_by = %s AND state = 'pending' RETURNING id, fence"""
 
 
+class _Plan(NamedTuple):
+    """One PostgreSQL statement of the leases and what its outcome means, for either driver."""
+
+    sql: str
+    args: Any
+    finish: Callable[[int, list[Any]], Any]
+
+
+def _count(count: int, rows: list[Any]) -> int:
+    return count
+
+
+def _one(count: int, rows: list[Any]) -> bool:
+    return count == 1
+
+
+def _nothing(count: int, rows: list[Any]) -> None:
+    return None
+
+
+def _schedule_rows(count: int, rows: list[Any]) -> dict[str, tuple[datetime | None, str | None]]:
+    return {k: (None if d is None else given_time(d), h) for k, d, h in rows}
+
+
+def _fence_rows(count: int, rows: list[Any]) -> dict[int, int]:
+    return {int(i): int(t) for i, t in rows}
+
+
+class PostgresPlans:
+    """The statements of every lease operation on PostgreSQL (see ``LeaseStore``)."""
+
+    @staticmethod
+    def offer(keys: Iterable[str], at: datetime) -> _Plan | None:
+        wanted = [_check_key(k) for k in keys]
+        return _Plan(_PG_OFFER, (at, at, wanted), _count) if wanted else None
+
+    @staticmethod
+    def enqueue(key: str, at: datetime) -> _Plan:
+        return _Plan(_PG_ENQUEUE, {"key": _check_key(key), "at": at}, _nothing)
+
+    @staticmethod
+    def take(holder: str, now: datetime, until: datetime, limit: int) -> _Plan:
+        args = {"holder": holder, "until": until, "now": now, "limit": _check_limit(limit)}
+
+        def finish(count: int, rows: list[Any]) -> list[Lease]:
+            leases = [Lease(k, holder, int(t), until, int(f)) for k, t, f in rows]
+            return sorted(leases, key=lambda x: x.token)
+
+        return _Plan(_PG_TAKE, args, finish)
+
+    @staticmethod
+    def release(lease: Lease, now: datetime, due: datetime | None, failures: int) -> _Plan:
+        again = now if due is None else min(now, due)
+        return _Plan(_PG_RELEASE, (again, due, failures, now, lease.key, lease.token), _one)
+
+    @staticmethod
+    def renew(lease: Lease, until: datetime) -> _Plan:
+        sql = "UPDATE leases SET held_until = %s WHERE key = %s AND token = %s"
+        return _Plan(sql, (until, lease.key, lease.token), _one)
+
+    @staticmethod
+    def forget(key: str) -> _Plan:
+        return _Plan("DELETE FROM leases WHERE key = %s", (_check_key(key),), _one)
+
+    @staticmethod
+    def schedule() -> _Plan:
+        return _Plan("SELECT key, due_at, holder FROM leases ORDER BY key", (), _schedule_rows)
+
+    @staticmethod
+    def fence_outbox(worker: str, item_ids: Sequence[int]) -> _Plan | None:
+        return _Plan(_PG_FENCE_OUTBOX, (list(item_ids), worker), _fence_rows) if item_ids else None
+
+
+_EMPTY = {"offer": 0, "fence_outbox": {}}
+
+
 class PostgresLeases:
     """The leases of a ``PostgresStore`` (its pool, its schema)."""
 
     def __init__(self, store: Any) -> None:
         self._store = store
 
-    def _exec(self, sql: str, args: Any) -> Any:
+    def _exec(self, plan: _Plan | None, name: str) -> Any:
+        if plan is None:
+            return _EMPTY[name]
         with self._store._tx(transaction=False) as conn:
-            cur = conn.execute(sql, args)
-            return cur.rowcount, (cur.fetchall() if cur.description else [])
+            cur = conn.execute(plan.sql, plan.args)
+            return plan.finish(cur.rowcount, cur.fetchall() if cur.description else [])
 
     def offer(self, keys: Iterable[str], at: datetime) -> int:
         """See ``LeaseStore.offer``."""
-        wanted = [_check_key(k) for k in keys]
-        if not wanted:
-            return 0
-        count, _ = self._exec(_PG_OFFER, (at, at, wanted))
-        return int(count)
+        return int(self._exec(PostgresPlans.offer(keys, at), "offer"))
 
     def enqueue(self, key: str, at: datetime) -> None:
         """See ``LeaseStore.enqueue``."""
-        self._exec(_PG_ENQUEUE, {"key": _check_key(key), "at": at})
+        self._exec(PostgresPlans.enqueue(key, at), "enqueue")
 
     def take(self, holder: str, now: datetime, until: datetime, limit: int) -> list[Lease]:
         """See ``LeaseStore.take``."""
-        args = {"holder": holder, "until": until, "now": now, "limit": _check_limit(limit)}
-        _, rows = self._exec(_PG_TAKE, args)
-        leases = [Lease(k, holder, int(t), until, int(f)) for k, t, f in rows]
-        return sorted(leases, key=lambda x: x.token)
+        leases: list[Lease] = self._exec(PostgresPlans.take(holder, now, until, limit), "take")
+        return leases
 
     def release(self, lease: Lease, now: datetime, due: datetime | None, failures: int) -> bool:
         """See ``LeaseStore.release``."""
-        again = now if due is None else min(now, due)
-        count, _ = self._exec(_PG_RELEASE, (again, due, failures, now, lease.key, lease.token))
-        return bool(count == 1)
+        return bool(self._exec(PostgresPlans.release(lease, now, due, failures), "release"))
 
     def renew(self, lease: Lease, until: datetime) -> bool:
         """See ``LeaseStore.renew``."""
-        count, _ = self._exec(
-            "UPDATE leases SET held_until = %s WHERE key = %s AND token = %s",
-            (until, lease.key, lease.token),
-        )
-        return bool(count == 1)
+        return bool(self._exec(PostgresPlans.renew(lease, until), "renew"))
 
     def forget(self, key: str) -> bool:
         """See ``LeaseStore.forget``."""
-        count, _ = self._exec("DELETE FROM leases WHERE key = %s", (_check_key(key),))
-        return bool(count == 1)
+        return bool(self._exec(PostgresPlans.forget(key), "forget"))
 
     def schedule(self) -> dict[str, tuple[datetime | None, str | None]]:
         """See ``LeaseStore.schedule``."""
-        _, rows = self._exec("SELECT key, due_at, holder FROM leases ORDER BY key", ())
-        return {k: (None if d is None else given_time(d), h) for k, d, h in rows}
+        found: dict[str, tuple[datetime | None, str | None]] = self._exec(
+            PostgresPlans.schedule(), "schedule"
+        )
+        return found
 
     def fence_outbox(self, worker: str, item_ids: Sequence[int]) -> dict[int, int]:
         """See ``LeaseStore.fence_outbox``."""
-        if not item_ids:
-            return {}
-        _, rows = self._exec(_PG_FENCE_OUTBOX, (list(item_ids), worker))
-        return {int(i): int(t) for i, t in rows}
+        tokens: dict[int, int] = self._exec(
+            PostgresPlans.fence_outbox(worker, item_ids), "fence_outbox"
+        )
+        return tokens
 
 
 def leases_of(store: object) -> LeaseStore | None:
-    """The leases of ``store``: a ``SQLiteStore`` or ``PostgresStore`` (and their async
-    stores' own sync stores); ``None`` for any other store, which then runs unfenced.
+    """The leases of ``store``, a ``SQLiteStore`` or a ``PostgresStore``; ``None`` for any
+    other store, which then runs unfenced (see ``async_leases_of`` for the asyncio stores).
     """
     from agentfsm.runtime._postgres import PostgresStore
     from agentfsm.runtime._sqlite import SQLiteStore

@@ -26,6 +26,7 @@ import attrs
 
 from agentfsm._effects import RemoveRetainedData
 from agentfsm._values import Event
+from agentfsm.runtime._async_leases import async_leases_of
 from agentfsm.runtime._controller import Controller, Decisions, Delivery
 from agentfsm.runtime._errors import PermanentError, StoreError, TemporaryError
 from agentfsm.runtime._fencing import Fence, StaleFence, set_fence
@@ -206,7 +207,7 @@ class _OutboxSteps:
     def _fence_steps(self, items: Sequence[OutboxItem]) -> Steps[dict[int, int] | None]:
         # Every claim gets a fencing token from the store's counter (schema 7); a store that
         # keeps none runs unfenced, and the handler sees ``current_fence() is None``.
-        leases = leases_of(self.store)
+        leases: Any = leases_of(self.store) or async_leases_of(self.store)
         if leases is None:
             return None
         tokens: dict[int, int] = yield Invoke(

@@ -20,12 +20,15 @@ the same error rules and backoff), now across processes:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 
+from agentfsm.runtime._async_leases import AsyncLeaseStore, require_async_leases
 from agentfsm.runtime._clock import Clock
 from agentfsm.runtime._errors import PermanentError, TemporaryError
 from agentfsm.runtime._fencing import Fence, StaleFence, set_fence
@@ -37,89 +40,38 @@ from agentfsm.runtime._reconcile_loop import (
     TerminalError,
     backoff_delay,
 )
-from agentfsm.runtime._steps import Call, Invoke, Steps, run_steps
+from agentfsm.runtime._steps import Call, Invoke, Steps, run_steps, run_steps_async
 from agentfsm.runtime._telemetry import TELEMETRY
 
 log = logging.getLogger("agentfsm.runtime")
 
 
-class SharedReconcileLoop:
-    """A reconcile loop whose keys, schedule and owners live in the store, for many replicas.
+def _checked(lease: timedelta, batch_size: int) -> None:
+    if not isinstance(lease, timedelta) or lease <= timedelta(0):
+        raise ValueError(f"lease must be a positive timedelta, not {lease!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
 
-    Args:
-        store: a ``SQLiteStore`` or ``PostgresStore`` at schema version 7 or later, shared by
-            every replica.
-        reconciler: reconciles one key (``key -> requeue after``); ``current_fence()`` gives
-            the pass's fencing token while it runs.
-        clock: the time leases and due times are measured in (every replica's must agree:
-            ``SystemClock`` in production).
-        replica_id: the name this replica's leases are held under (unique per process by
-            default).
-        lease: how long a key is held; a pass must finish within it, and a dead replica's keys
-            wait this long before another replica takes them.
-        batch_size: keys taken per round trip.
-        on_error: called with (key, exception) for every failed pass (logging by default).
 
-    Raises:
-        StoreError: the store keeps no leases (another ``Store`` implementation).
-        ValueError: ``lease`` is not positive, or ``batch_size`` is below 1.
-    """
+class _SharedLoopSteps:
+    """What a pass of the shared loop does, for the sync and the asyncio loop (see ``_steps``):
+    its ``Call`` requests go to the store's leases."""
 
     def __init__(
         self,
-        store: object,
-        reconciler: Reconciler,
+        reconciler: Reconciler | Callable[[str], Awaitable[timedelta | None]],
         clock: Clock,
-        *,
-        replica_id: str | None = None,
-        lease: timedelta = timedelta(seconds=60),
-        batch_size: int = 8,
-        on_error: Callable[[str, BaseException], None] | None = None,
+        replica_id: str | None,
+        lease: timedelta,
+        batch_size: int,
+        on_error: Callable[[str, BaseException], None] | None,
     ) -> None:
-        if not isinstance(lease, timedelta) or lease <= timedelta(0):
-            raise ValueError(f"lease must be a positive timedelta, not {lease!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
-        self.leases: LeaseStore = require_leases(store)
         self.replica_id = replica_id or default_worker_id()
         self.lease = lease
         self.batch_size = batch_size
         self._reconcile = reconciler
         self._clock = clock
         self._on_error = on_error or (lambda k, e: log.warning("reconcile %s failed: %s", k, e))
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    # -- the schedule ----------------------------------------------------------------------------
-
-    def offer(self, keys: Iterable[str]) -> int:
-        """Track ``keys`` the fleet does not track yet, due at once; returns how many were new.
-
-        Keys already tracked keep their schedule, so every replica may offer the whole fleet
-        when it starts without making anything due again.
-
-        Raises:
-            InvalidInput: a key is not a non-empty string.
-        """
-        return self.leases.offer(keys, self._clock.now())
-
-    def enqueue(self, key: str, after: timedelta = timedelta(0)) -> None:
-        """Make ``key`` due ``after`` from now at the latest (a change was seen).
-
-        A key being reconciled runs again once that pass is over, on whichever replica.
-
-        Raises:
-            InvalidInput: ``key`` is not a non-empty string.
-        """
-        self.leases.enqueue(key, self._clock.now() + after)
-
-    def forget(self, key: str) -> bool:
-        """Stop reconciling ``key`` (its agent is gone); False when it was not tracked."""
-        return self.leases.forget(key)
-
-    def pending(self) -> dict[str, datetime | None]:
-        """Every tracked key and when it is next due (``None``: once it is enqueued)."""
-        return {k: due for k, (due, _) in self.leases.schedule().items()}
 
     # -- passes ----------------------------------------------------------------------------------
 
@@ -203,6 +155,79 @@ class SharedReconcileLoop:
             return "lost"
         return outcome
 
+
+class SharedReconcileLoop(_SharedLoopSteps):
+    """A reconcile loop whose keys, schedule and owners live in the store, for many replicas.
+
+    Args:
+        store: a ``SQLiteStore`` or ``PostgresStore`` at schema version 7 or later, shared by
+            every replica.
+        reconciler: reconciles one key (``key -> requeue after``); ``current_fence()`` gives
+            the pass's fencing token while it runs.
+        clock: the time leases and due times are measured in (every replica's must agree:
+            ``SystemClock`` in production).
+        replica_id: the name this replica's leases are held under (unique per process by
+            default).
+        lease: how long a key is held; a pass must finish within it, and a dead replica's keys
+            wait this long before another replica takes them.
+        batch_size: keys taken per round trip.
+        on_error: called with (key, exception) for every failed pass (logging by default).
+
+    Raises:
+        StoreError: the store keeps no leases (another ``Store`` implementation).
+        ValueError: ``lease`` is not positive, or ``batch_size`` is below 1.
+    """
+
+    def __init__(
+        self,
+        store: object,
+        reconciler: Reconciler,
+        clock: Clock,
+        *,
+        replica_id: str | None = None,
+        lease: timedelta = timedelta(seconds=60),
+        batch_size: int = 8,
+        on_error: Callable[[str, BaseException], None] | None = None,
+    ) -> None:
+        _checked(lease, batch_size)
+        self.leases: LeaseStore = require_leases(store)
+        super().__init__(reconciler, clock, replica_id, lease, batch_size, on_error)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- the schedule ----------------------------------------------------------------------------
+
+    def offer(self, keys: Iterable[str]) -> int:
+        """Track ``keys`` the fleet does not track yet, due at once; returns how many were new.
+
+        Keys already tracked keep their schedule, so every replica may offer the whole fleet
+        when it starts without making anything due again.
+
+        Raises:
+            InvalidInput: a key is not a non-empty string.
+        """
+        return self.leases.offer(keys, self._clock.now())
+
+    def enqueue(self, key: str, after: timedelta = timedelta(0)) -> None:
+        """Make ``key`` due ``after`` from now at the latest (a change was seen).
+
+        A key being reconciled runs again once that pass is over, on whichever replica.
+
+        Raises:
+            InvalidInput: ``key`` is not a non-empty string.
+        """
+        self.leases.enqueue(key, self._clock.now() + after)
+
+    def forget(self, key: str) -> bool:
+        """Stop reconciling ``key`` (its agent is gone); False when it was not tracked."""
+        return self.leases.forget(key)
+
+    def pending(self) -> dict[str, datetime | None]:
+        """Every tracked key and when it is next due (``None``: once it is enqueued)."""
+        return {k: due for k, (due, _) in self.leases.schedule().items()}
+
+    # -- passes ------------------------------------------------------------------------------------
+
     def run_due(self, limit: int | None = None) -> PassReport:
         """Take the keys due now that no replica holds and reconcile them, in this thread.
 
@@ -253,3 +278,106 @@ class SharedReconcileLoop:
         for t in self._threads:
             t.join(timeout)
         self._threads.clear()
+
+
+class AsyncSharedReconcileLoop(_SharedLoopSteps):
+    """``SharedReconcileLoop`` for asyncio: on ``AsyncSQLiteStore`` or ``AsyncPostgresStore``,
+    with a reconciler that may be a coroutine function.
+
+    Args:
+        store: the asyncio store, opened, at schema version 7 or later.
+        reconciler: reconciles one key (``key -> requeue after``), sync or ``async def``.
+        clock: the time leases and due times are measured in.
+        replica_id: the name this replica's leases are held under.
+        lease: how long a key is held.
+        batch_size: keys taken per round trip.
+        on_error: called with (key, exception) for every failed pass.
+
+    Raises:
+        StoreError: the store keeps no leases.
+        ValueError: ``lease`` is not positive, or ``batch_size`` is below 1.
+
+    A pass cancelled at an ``await`` keeps its lease until it lapses: another replica (or this
+    one) takes the key then. Drive it with ``await run_due()``, or ``start``/``stop`` tasks.
+    """
+
+    def __init__(
+        self,
+        store: object,
+        reconciler: Reconciler | Callable[[str], Awaitable[timedelta | None]],
+        clock: Clock,
+        *,
+        replica_id: str | None = None,
+        lease: timedelta = timedelta(seconds=60),
+        batch_size: int = 8,
+        on_error: Callable[[str, BaseException], None] | None = None,
+    ) -> None:
+        _checked(lease, batch_size)
+        self.leases: AsyncLeaseStore = require_async_leases(store)
+        super().__init__(reconciler, clock, replica_id, lease, batch_size, on_error)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+
+    async def offer(self, keys: Iterable[str]) -> int:
+        """Track ``keys`` the fleet does not track yet (see ``SharedReconcileLoop.offer``).
+
+        Raises:
+            InvalidInput: a key is not a non-empty string.
+        """
+        return await self.leases.offer(list(keys), self._clock.now())
+
+    async def enqueue(self, key: str, after: timedelta = timedelta(0)) -> None:
+        """Make ``key`` due ``after`` from now at the latest (see ``SharedReconcileLoop``).
+
+        Raises:
+            InvalidInput: ``key`` is not a non-empty string.
+        """
+        await self.leases.enqueue(key, self._clock.now() + after)
+
+    async def forget(self, key: str) -> bool:
+        """Stop reconciling ``key``; False when it was not tracked."""
+        return await self.leases.forget(key)
+
+    async def pending(self) -> dict[str, datetime | None]:
+        """Every tracked key and when it is next due."""
+        return {k: due for k, (due, _) in (await self.leases.schedule()).items()}
+
+    async def run_due(self, limit: int | None = None) -> PassReport:
+        """Take the due keys nobody holds and reconcile them (see ``SharedReconcileLoop``)."""
+        return await run_steps_async(self._run_due_steps(limit), self.leases)
+
+    def start(self, workers: int = 1, poll: float = 0.2) -> None:
+        """Run ``workers`` tasks on the running loop taking due keys.
+
+        Raises:
+            ValueError: ``workers`` is below 1.
+        """
+        if workers < 1:
+            raise ValueError("a reconcile loop needs at least one worker")
+        self._stopping.clear()
+        loop = asyncio.get_running_loop()
+        self._tasks += [loop.create_task(self._work(poll)) for _ in range(workers)]
+
+    async def _work(self, poll: float) -> None:
+        while not self._stopping.is_set():
+            try:
+                report = await self.run_due(limit=self.batch_size)
+            except Exception as exc:  # a store outage: wait it out
+                log.warning("shared reconcile loop %s: %s", self.replica_id, exc)
+                report = PassReport()
+            if not report.passes:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), poll)
+
+    async def stop(self) -> None:
+        """Stop the tasks after the passes in progress (each ends with its release)."""
+        self._stopping.set()
+        tasks, self._tasks = self._tasks, []
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def __aenter__(self) -> AsyncSharedReconcileLoop:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
