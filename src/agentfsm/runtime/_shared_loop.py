@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from agentfsm.runtime._async_leases import AsyncLeaseStore, require_async_leases
 from agentfsm.runtime._clock import Clock
@@ -59,7 +60,7 @@ class _SharedLoopSteps:
 
     def __init__(
         self,
-        reconciler: Reconciler | Callable[[str], Awaitable[timedelta | None]],
+        reconciler: Callable[[str], Any],
         clock: Clock,
         replica_id: str | None,
         lease: timedelta,
@@ -181,7 +182,7 @@ class SharedReconcileLoop(_SharedLoopSteps):
     def __init__(
         self,
         store: object,
-        reconciler: Reconciler,
+        reconciler: Reconciler | Callable[[str], timedelta | None],
         clock: Clock,
         *,
         replica_id: str | None = None,
@@ -304,7 +305,11 @@ class AsyncSharedReconcileLoop(_SharedLoopSteps):
     def __init__(
         self,
         store: object,
-        reconciler: Reconciler | Callable[[str], Awaitable[timedelta | None]],
+        reconciler: (
+            Reconciler
+            | Callable[[str], timedelta | None]
+            | Callable[[str], Awaitable[timedelta | None]]
+        ),
         clock: Clock,
         *,
         replica_id: str | None = None,
