@@ -15,6 +15,7 @@ records passes over one agent by two owners at once.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from datetime import timedelta
@@ -205,3 +206,67 @@ def replica_main(
     loop.start(workers=1, poll=0.05)
     while True:
         time.sleep(3600)
+
+
+class LedgerResource:
+    """A resource in a SQLite file that checks fencing tokens itself: in one transaction it
+    compares the work's token with the largest it applied for the agent, and either refuses
+    (``StaleFence``, nothing changed) or records the token and applies the effect."""
+
+    def __init__(self, path: str) -> None:
+        import sqlite3
+
+        self.conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self.conn.execute("CREATE TABLE IF NOT EXISTS fences (agent TEXT PRIMARY KEY, token INT)")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS applied (key TEXT, pid INT, token INT)")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS refused (key TEXT, pid INT, token INT)")
+
+    def apply(self, agent_id: str, key: str, token: int) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        row = self.conn.execute("SELECT token FROM fences WHERE agent = ?", (agent_id,)).fetchone()
+        if row is not None and token < row[0]:
+            self.conn.execute("INSERT INTO refused VALUES (?, ?, ?)", (key, os.getpid(), token))
+            self.conn.execute("COMMIT")
+            raise StaleFence(agent_id, token, row[0])
+        self.conn.execute(
+            "INSERT INTO fences VALUES (?, ?) ON CONFLICT (agent) DO UPDATE SET token = ?",
+            (agent_id, token, token),
+        )
+        self.conn.execute("INSERT INTO applied VALUES (?, ?, ?)", (key, os.getpid(), token))
+        self.conn.execute("COMMIT")
+
+
+def outbox_worker_main(
+    spec: StoreSpec, ledger: str, worker_id: str, lease: float, markers: str, pause: bool
+) -> None:
+    """An outbox worker performing through a ``LedgerResource``, until killed. With ``pause``,
+    its first call writes ``<markers>/<worker>.claimed`` and waits for ``<markers>/go``."""
+    from agentfsm import Actor, Event
+    from agentfsm.runtime import OutboxWorker
+
+    store = spec.open()
+    controller = Controller(MACHINES, store, SystemClock())
+    resource = LedgerResource(ledger)
+    first = [pause]
+
+    def perform(agent_id: str, effect: Any, key: str) -> list[Event]:
+        fence = current_fence()
+        assert fence is not None
+        if first[0]:
+            first[0] = False
+            Path(markers, f"{worker_id}.claimed").write_text(str(fence.token))
+            while not Path(markers, "go").exists():
+                time.sleep(0.01)
+        try:
+            resource.apply(agent_id, key, fence.token)
+        except StaleFence:
+            Path(markers, f"{worker_id}.refused").write_text(str(fence.token))
+            raise
+        return [Event("host_up", Actor.SYSTEM)] if type(effect).__name__ == "ProvisionHost" else []
+
+    worker = OutboxWorker(
+        controller, perform, worker_id=worker_id, lease=timedelta(seconds=lease), batch_size=1
+    )
+    while True:
+        if not worker.run_once().claimed:
+            time.sleep(0.05)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from replica_cluster import ClusterManager, connect, replica_main
+from replica_cluster import ClusterManager, connect, outbox_worker_main, replica_main
 from runtime_support import StoreSpec
 
 from agentfsm import Actor, Event
@@ -96,6 +96,7 @@ class Replicas:
             self.kill(name)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_a_replica_paused_past_its_lease_is_refused_and_nothing_is_applied_twice(
     pg_dsn: str, cluster: tuple[Any, Any, bytes], tmp_path: Path
@@ -130,6 +131,67 @@ def test_a_replica_paused_past_its_lease_is_refused_and_nothing_is_applied_twice
     # ConfigMap, Service and Deployment were each written once: by the second replica.
     assert report["writes"]["ag"] == 3
     assert report["ready"] == {"ag": 1}
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_an_outbox_worker_paused_past_its_claim_is_refused_and_nothing_is_applied_twice(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    from agentfsm.models import AlfeAgent
+
+    spec = StoreSpec("postgres", pg_dsn, f"t_{uuid.uuid4().hex[:12]}")
+    store = spec.open()
+    controller = Controller(MACHINES, store, SystemClock())
+    controller.create("ag", "alfe", AlfeAgent("ag", "Ag"))
+    controller.handle("ag", Event("provision", Actor.SYSTEM))
+    item = store.outbox()[0]  # the oldest: the first one claimed
+    ledger = str(tmp_path / "ledger.db")
+    markers = str(tmp_path)
+    late = SPAWN.Process(
+        target=outbox_worker_main, args=(spec, ledger, "late", 2.0, markers, True), daemon=True
+    )
+    late.start()
+    workers = [late]
+    try:
+        _wait("the first worker's claim", (tmp_path / "late.claimed").exists, 60)
+        assert late.pid is not None
+        os.kill(late.pid, signal.SIGSTOP)  # paused inside the handler, before the effect
+        (tmp_path / "go").touch()
+        on_time = SPAWN.Process(
+            target=outbox_worker_main,
+            args=(spec, ledger, "on-time", 2.0, markers, False),
+            daemon=True,
+        )
+        on_time.start()
+        workers.append(on_time)
+        _wait(
+            "the second worker to perform the item",
+            lambda: [i.state for i in store.outbox() if i.id == item.id] == ["done"],
+            60,
+        )
+        os.kill(late.pid, signal.SIGCONT)
+        _wait("the first worker's stale effect", (tmp_path / "late.refused").exists, 30)
+    finally:
+        for proc in workers:
+            if proc.pid is not None and proc.exitcode is None:
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.join(10)
+    stale = int((tmp_path / "late.claimed").read_text())
+    assert int((tmp_path / "late.refused").read_text()) == stale
+    conn = sqlite3.connect(ledger)
+    applied = conn.execute("SELECT key, token FROM applied").fetchall()
+    refused = conn.execute("SELECT key, token FROM refused").fetchall()
+    conn.close()
+    assert [k for k, _ in applied].count(item.key) == 1  # applied once, by the newer claim
+    assert max(Counter(k for k, _ in applied).values()) == 1  # and so was every other item
+    assert next(t for k, t in applied if k == item.key) > stale
+    assert refused == [(item.key, stale)]
+    assert store.outbox(state="parked") == []
+    assert [r.event for r in store.history("ag")].count("host_up") == 1  # fed back once
+    store.close()
 
 
 AGENTS = int(os.environ.get("AGENTFSM_REPLICA_AGENTS", "1000"))
