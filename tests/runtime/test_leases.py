@@ -402,6 +402,12 @@ def test_fence_book_keeps_the_largest_token_per_resource() -> None:
     with pytest.raises(StaleFence):
         strict.admit("x", None)
     assert isinstance(book, FenceGuard)
+    from agentfsm import InvalidInput
+
+    for resource, token in [("", 1), (3, 1), ("x", "9"), ("x", True), ("x", 1.5)]:
+        with pytest.raises(InvalidInput):
+            book.admit(resource, token)  # type: ignore[arg-type]
+    assert book.applied("x") == 9  # a refusal changes nothing
 
 
 def test_fenced_host_refuses_late_work_and_passes_reads() -> None:

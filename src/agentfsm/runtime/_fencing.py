@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from agentfsm._errors import InvalidInput
 from agentfsm.runtime._errors import PermanentError
 
 
@@ -126,9 +127,15 @@ class FenceBook:
         """Admit ``token`` for ``resource`` (see ``FenceGuard.admit``).
 
         Raises:
-            StaleFence: an equal-or-newer owner has acted (a token of ``None`` is refused only
-                with ``refuse_unfenced``, and reported as token 0).
+            StaleFence: a newer owner has acted (a token of ``None`` is refused only with
+                ``refuse_unfenced``, and reported as token 0).
+            InvalidInput: ``resource`` is not a non-empty string, or ``token`` is neither a
+                whole number nor ``None``. Nothing changed.
         """
+        if not isinstance(resource, str) or not resource:
+            raise InvalidInput(f"a fenced resource is a non-empty string, not {resource!r}")
+        if token is not None and (isinstance(token, bool) or not isinstance(token, int)):
+            raise InvalidInput(f"a fencing token is a whole number or None, not {token!r}")
         with self._lock:
             applied = self._applied.get(resource)
             if token is None:
