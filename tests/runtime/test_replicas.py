@@ -117,6 +117,7 @@ def test_a_replica_paused_past_its_lease_is_refused_and_nothing_is_applied_twice
         )  # fmt: skip
         replicas.signal(first, signal.SIGCONT)
         _wait("the first replica's stale write", (tmp_path / f"{first}.refused").exists, 30)
+        _wait("the pods to be ready", lambda: proxy.report()["ready"] == {"ag": 1}, 30)
         report = proxy.report()
     finally:
         replicas.kill_all()
