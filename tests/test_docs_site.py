@@ -228,6 +228,7 @@ PAGE_ROLES = {
         "the-controller",
         "workers",
         "the-reconcile-loop",
+        "replicas-and-fencing",
         "replay",
         "telemetry",
         "records",

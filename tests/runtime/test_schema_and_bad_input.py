@@ -224,8 +224,8 @@ def test_postgres_version_1_is_migrated_and_newer_refused(pg_dsn: str) -> None:
     assert replay_differences(store, MACHINES) == []
     store.close()
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f"UPDATE {schema}.agentfsm_schema SET version = 7")
-    with pytest.raises(SchemaTooNew, match="version 7"):
+        conn.execute(f"UPDATE {schema}.agentfsm_schema SET version = %s", (SCHEMA_VERSION + 1,))
+    with pytest.raises(SchemaTooNew, match=f"version {SCHEMA_VERSION + 1}"):
         PostgresStore(pg_dsn, schema=schema)
 
 

@@ -3,7 +3,8 @@
 ``HostAdapter`` is the Protocol; ``HostEffectHandler`` maps each host effect record to one
 adapter call. ``SimulatedHost`` is the deterministic, fault-injecting one for tests and
 simulations; ``LocalProcessHost`` runs each agent as a real process on this machine that
-connects back over loopback and heartbeats.
+connects back over loopback and heartbeats. ``FencedHost`` wraps any adapter so that work whose
+fencing token is out of date (a replica paused past its claim) is refused.
 """
 
 from agentfsm.hosts._clock import Clock, ManualClock, wall_clock
@@ -18,6 +19,7 @@ from agentfsm.hosts._faults import (
     StuckShutdown,
     random_faults,
 )
+from agentfsm.hosts._fenced import FencedHost
 from agentfsm.hosts._handler import HOST_EFFECTS, HostEffectHandler
 from agentfsm.hosts._local import LocalProcessHost
 from agentfsm.hosts._protocol import REPORTS, EventSink, HostAdapter, HostObservation
@@ -34,6 +36,7 @@ __all__ = [
     "Crash",
     "EventSink",
     "Fault",
+    "FencedHost",
     "HostAdapter",
     "HostEffectHandler",
     "HostObservation",

@@ -19,7 +19,8 @@ import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
 from agentfsm._errors import InvalidInput
-from agentfsm.runtime import PermanentError, TemporaryError
+from agentfsm.kubernetes._names import FENCE_ANNOTATION
+from agentfsm.runtime import PermanentError, StaleFence, TemporaryError, current_fence
 
 _T = TypeVar("_T")
 MAX_CONFLICTS = 5
@@ -115,6 +116,37 @@ def delete_if_present(doing: str, fn: Callable[[], object]) -> bool:
     return read_or_none(doing, fn) is not None
 
 
+def check_fence(doing: str, live: Any | None) -> None:
+    """Refuse to change ``live`` when a newer owner wrote it (see ``stamp_fence``).
+
+    The check and the write it guards are one compare-and-set: a replace carries the
+    ``resourceVersion`` read with the stamp, so a newer owner's write in between is a 409,
+    and the next round reads its stamp.
+
+    Raises:
+        StaleFence: the current work's fencing token is older than the object's stamp.
+    """
+    fence = current_fence()
+    if fence is None or live is None:
+        return
+    annotations = getattr(live.metadata, "annotations", None) or {}
+    try:
+        applied = int(annotations.get(FENCE_ANNOTATION, ""))
+    except ValueError:
+        return  # no stamp (or one that is not ours to read): nothing to compare with
+    if fence.token < applied:
+        raise StaleFence(doing, fence.token, applied)
+
+
+def stamp_fence(body: Any) -> None:
+    """Write the current work's fencing token into ``body``'s annotations (if it has one)."""
+    fence = current_fence()
+    if fence is None:
+        return
+    meta = body.metadata
+    meta.annotations = {**(meta.annotations or {}), FENCE_ANNOTATION: str(fence.token)}
+
+
 def apply(
     doing: str,
     read: Callable[[], Any],
@@ -131,6 +163,9 @@ def apply(
             when the live object already matches. A body replacing a live object is sent with
             the live ``resourceVersion``, so a concurrent writer makes it fail with 409.
 
+    Work carrying a fencing token (``current_fence()``) stamps it on what it writes and is
+    refused when the live object bears a newer one.
+
     Returns:
         What the API returned for the write, or ``None`` when nothing needed writing.
 
@@ -139,15 +174,18 @@ def apply(
             failed or timed out.
         PermanentError: the API server refused the request (a 4xx other than 404 and 409), or
             the live object is not agentfsm's.
+        StaleFence: a newer owner wrote the object (nothing was written).
     """
     for _ in range(MAX_CONFLICTS):
         live = read_or_none(doing, read)
+        check_fence(doing, live)
         try:
             body = desired(live)
         except InvalidInput as exc:
             raise translate(exc, doing) from exc
         if body is None:
             return None
+        stamp_fence(body)
         try:
             if live is None:
                 return create(body)

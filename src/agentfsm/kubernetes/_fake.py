@@ -9,6 +9,10 @@ strikes them or their ConfigMap is missing. A rollout replaces every pod at once
 Fault injection: ``fail(method, status)`` makes the next call(s) of a method answer with an
 HTTP error, ``fail_with(method, error)`` raise any exception (a timeout), and
 ``break_pods(reason, image=..., config=...)`` keeps matching pods waiting with ``reason``.
+
+Replicas: ``begin_pass``/``end_pass`` let reconcile passes announce themselves, and the fake
+records every pass over an agent that began while another owner's pass over it was still
+running within its lease (``overlaps``): what one owner per agent at a time rules out.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import hashlib
 import itertools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import attrs
@@ -89,6 +93,10 @@ class FakeKubernetesApi:
         self.calls: list[tuple[str, str]] = []
         self.pod_faults: list[PodFault] = []
         self._writes = 0
+        self._writes_by_name: dict[str, int] = {}
+        self._open: dict[str, tuple[str, int, float]] = {}  # agent -> (owner, token, until)
+        self.passes: list[tuple[str, str, int, float]] = []
+        self.overlaps: list[tuple[str, tuple[str, int], tuple[str, int]]] = []
 
     # -- scripting ------------------------------------------------------------------------------
 
@@ -141,14 +149,41 @@ class FakeKubernetesApi:
         """The names of the stored objects of ``kind`` (``Deployment``, ``Pod``…), sorted."""
         return sorted(k[2] for k in self._store if k[0] == kind and k[1] == namespace)
 
-    def writes(self) -> int:
-        """How many create, replace, patch and delete calls changed something (not failed ones)."""
-        return self._writes
+    def writes(self, name: str | None = None) -> int:
+        """How many create, replace, patch and delete calls changed something (not failed ones),
+        in all or for the objects called ``name``."""
+        return self._writes if name is None else self._writes_by_name.get(name, 0)
 
-    def settle(self) -> None:
-        """Let the controllers and kubelets catch up: pods follow their Deployment's template."""
-        deployments = [(k, d) for k, d in self._store.items() if k[0] == "Deployment"]
-        owners = {(k[1], k[2]) for k, _ in deployments}
+    # -- reconcile passes -----------------------------------------------------------------------
+
+    def begin_pass(self, agent: str, owner: str, token: int, until: float, at: float) -> None:
+        """A pass over ``agent`` by ``owner`` begins at ``at``, its lease valid until ``until``
+        (seconds since the epoch). It overlaps if another owner's pass over the agent has not
+        ended and its lease has not lapsed."""
+        running = self._open.get(agent)
+        if running is not None and running[0] != owner and running[2] > at:
+            self.overlaps.append((agent, (running[0], running[1]), (owner, token)))
+        self._open[agent] = (owner, token, until)
+        self.passes.append((agent, owner, token, at))
+
+    def end_pass(self, agent: str, owner: str, token: int) -> None:
+        """The pass by ``owner`` with ``token`` is over (a later one's is left alone)."""
+        running = self._open.get(agent)
+        if running is not None and running[:2] == (owner, token):
+            del self._open[agent]
+
+    def settle(self, names: Collection[str] | None = None) -> None:
+        """Let the controllers and kubelets catch up: pods follow their Deployment's template.
+
+        Args:
+            names: settle only the Deployments with these names (all by default).
+        """
+        deployments = [
+            (k, d)
+            for k, d in self._store.items()
+            if k[0] == "Deployment" and (names is None or k[2] in names)
+        ]
+        owners = {(k[1], k[2]) for k in self._store if k[0] == "Deployment"}
         for key in [k for k, p in self._store.items() if k[0] == "Pod"]:
             if (key[1], self._store[key].metadata.labels.get("fake/owner")) not in owners:
                 del self._store[key]
@@ -243,6 +278,8 @@ class FakeKubernetesApi:
 
     def _bump(self, obj: Any) -> Any:
         self._writes += 1
+        name = obj.metadata.name
+        self._writes_by_name[name] = self._writes_by_name.get(name, 0) + 1
         obj.metadata.resource_version = str(next(self._versions))
         return copy.deepcopy(obj)
 
@@ -283,6 +320,7 @@ class FakeKubernetesApi:
         self._live(kind, namespace, name)
         del self._store[(kind, namespace, name)]
         self._writes += 1
+        self._writes_by_name[name] = self._writes_by_name.get(name, 0) + 1
         return client.V1Status(status="Success")
 
     def _settle_deployment(self, namespace: str, name: str, dep: Any) -> None:

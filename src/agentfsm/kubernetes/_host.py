@@ -80,6 +80,13 @@ class KubernetesHost:
     ``TemporaryError`` means retry later (API server down, 5xx, 429, repeated conflicts);
     ``PermanentError`` means the work cannot succeed (a refused request, an object agentfsm
     does not own, an effect that is not a Recif one).
+
+    Fencing: work performed with a fencing token (``current_fence()``: an outbox claim's, or a
+    ``SharedReconcileLoop`` pass's) stamps it on every object it writes (the
+    ``agentfsm.dev/fence`` annotation) and is refused with ``StaleFence``, before writing, when
+    the object bears a newer token. A replace carries the ``resourceVersion`` it read the stamp
+    with, so the check and the write are one compare-and-set. Work without a token is not
+    checked.
     """
 
     def __init__(

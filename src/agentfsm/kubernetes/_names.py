@@ -22,6 +22,8 @@ MANAGED_BY = "agentfsm"
 """The value of the ``app.kubernetes.io/managed-by`` label on every object the host makes."""
 CONFIG_HASH_ANNOTATION = "agents.recif.dev/config-hash"
 """The pod-template annotation holding ``config_hash`` of the ConfigMap the pods read."""
+FENCE_ANNOTATION = "agentfsm.dev/fence"
+"""The annotation holding the fencing token of the work that last wrote the object."""
 
 CONTAINER = "agent"
 CONFIG_VOLUME = "config"

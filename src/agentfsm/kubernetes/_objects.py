@@ -201,6 +201,7 @@ class AgentObjects:
             raise PermanentError(f"agent {self.slug!r} has no Deployment to scale; deploy it first")
         if workload_of(live).replicas == replicas:  # also refuses a foreign Deployment
             return
+        _api.check_fence(f"scaling Deployment {self.slug}", live)
         _api.call(
             f"scaling Deployment {self.slug} to {replicas}",
             lambda: self.apps.patch_namespaced_deployment(
@@ -223,6 +224,7 @@ class AgentObjects:
         live = self.read_config_map()
         if live is not None:
             check_managed(live, "ConfigMap")
+            _api.check_fence(f"deleting ConfigMap {self.slug}", live)
             _api.delete_if_present(
                 f"deleting ConfigMap {self.slug}",
                 lambda: self.core.delete_namespaced_config_map(self.slug, self.namespace),
@@ -234,6 +236,7 @@ class AgentObjects:
         if live is None:
             return
         check_managed(live, "Deployment")
+        _api.check_fence(f"deleting Deployment {name}", live)
         # Background: the Deployment goes now, its ReplicaSets and pods right after.
         _api.delete_if_present(
             f"deleting Deployment {name}",
@@ -248,6 +251,7 @@ class AgentObjects:
         if live is None:
             return
         check_managed(live, "Service")
+        _api.check_fence(f"deleting Service {name}", live)
         _api.delete_if_present(
             f"deleting Service {name}",
             lambda: self.core.delete_namespaced_service(name, self.namespace),

@@ -29,6 +29,7 @@ from agentfsm.releases._errors import (
     ReleaseStoreBusy,
     ReleaseStoreError,
 )
+from agentfsm.releases._fenced import FencedReleaseStore
 from agentfsm.releases._git import GitReleaseStore
 from agentfsm.releases._handler import ReleaseEffectHandler
 from agentfsm.releases._retry import Backoff
@@ -42,6 +43,7 @@ __all__ = [
     "AgentRelease",
     "AgentTombstone",
     "Backoff",
+    "FencedReleaseStore",
     "GitReleaseStore",
     "PushRejected",
     "ReleaseConflict",

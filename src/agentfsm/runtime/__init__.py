@@ -11,6 +11,10 @@ Stores: ``SQLiteStore`` (standard library, the embedded default) and ``PostgresS
 
 For asyncio: ``AsyncController`` on ``AsyncSQLiteStore`` or ``AsyncPostgresStore``, with
 ``AsyncOutboxWorker``, ``AsyncTimerWorker`` and ``AsyncReconcileLoop``: the same logic, awaited.
+
+For several replicas: ``SharedReconcileLoop`` shares reconcile work through the store (per-key
+leases), and every lease and outbox claim carries a fencing token (``current_fence()``) that a
+resource checks with a ``FenceGuard`` such as ``FenceBook``, refusing late work (``StaleFence``).
 """
 
 from agentfsm.runtime._async_controller import AsyncController
@@ -54,7 +58,9 @@ from agentfsm.runtime._errors import (
     UnknownStoredStatus,
     VersionConflict,
 )
+from agentfsm.runtime._fencing import Fence, FenceBook, FenceGuard, StaleFence, current_fence
 from agentfsm.runtime._gauges import StoreCounts, StoreGauges
+from agentfsm.runtime._leases import Lease
 from agentfsm.runtime._outbox import (
     BatchReport,
     EffectHandler,
@@ -93,6 +99,7 @@ from agentfsm.runtime._records import (
 )
 from agentfsm.runtime._replay import ReplayMismatch, replay, replay_agent, replay_differences
 from agentfsm.runtime._schema import SCHEMA_VERSION
+from agentfsm.runtime._shared_loop import AsyncSharedReconcileLoop, SharedReconcileLoop
 from agentfsm.runtime._sqlite import SQLiteStore
 from agentfsm.runtime._store import Store
 from agentfsm.runtime._telemetry import use_telemetry_providers
@@ -119,6 +126,7 @@ __all__ = [
     "AsyncPostgresStore",
     "AsyncReconcileLoop",
     "AsyncSQLiteStore",
+    "AsyncSharedReconcileLoop",
     "AsyncStore",
     "AsyncTimerWorker",
     "AuditRow",
@@ -135,8 +143,12 @@ __all__ = [
     "EffectHandler",
     "EffectRouter",
     "EventIdReused",
+    "Fence",
+    "FenceBook",
+    "FenceGuard",
     "ForeignDatabase",
     "IdempotencyKeyMismatch",
+    "Lease",
     "MachineVersionMismatch",
     "ManualClock",
     "OutboxEntry",
@@ -153,6 +165,8 @@ __all__ = [
     "SchemaError",
     "SchemaTooNew",
     "Scrubber",
+    "SharedReconcileLoop",
+    "StaleFence",
     "Store",
     "StoreCounts",
     "StoreError",
@@ -172,6 +186,7 @@ __all__ = [
     "VersionConflict",
     "Write",
     "backoff_delay",
+    "current_fence",
     "default_scrub",
     "exponential_backoff",
     "idempotency_scope",

@@ -26,8 +26,11 @@ import attrs
 
 from agentfsm._effects import RemoveRetainedData
 from agentfsm._values import Event
+from agentfsm.runtime._async_leases import async_leases_of
 from agentfsm.runtime._controller import Controller, Decisions, Delivery
 from agentfsm.runtime._errors import PermanentError, StoreError, TemporaryError
+from agentfsm.runtime._fencing import Fence, StaleFence, set_fence
+from agentfsm.runtime._leases import leases_of
 from agentfsm.runtime._polling import run_until_stopped
 from agentfsm.runtime._records import OutboxItem
 from agentfsm.runtime._steps import Call, Invoke, Steps, run_steps
@@ -179,16 +182,38 @@ class _OutboxSteps:
 
     def _batch_steps(self) -> Steps[BatchReport]:
         now = self.clock.now()
-        items = yield Call("claim_outbox", (self.worker_id, now, now + self.lease, self.batch_size))
+        until = now + self.lease
+        items = yield Call("claim_outbox", (self.worker_id, now, until, self.batch_size))
         report = BatchReport(claimed=len(items))
+        fences = (yield from self._fence_steps(items)) if items else None
         for item in items:
-            yield from self._perform(item, report)
+            if fences is not None and item.id not in fences:
+                report.lost += 1  # the claim lapsed before it was fenced: another worker has it
+                continue
+            previous = set_fence(
+                None if fences is None else Fence(fences[item.id], self.worker_id, item.key, until)
+            )
+            try:
+                yield from self._perform(item, report)
+            finally:
+                set_fence(previous)
         self.total.add(report)
         if items:
             log.debug("outbox worker %s: %s", self.worker_id, report)
             if self.on_batch is not None:
                 self.on_batch(report)
         return report
+
+    def _fence_steps(self, items: Sequence[OutboxItem]) -> Steps[dict[int, int] | None]:
+        # Every claim gets a fencing token from the store's counter (schema 7); a store that
+        # keeps none runs unfenced, and the handler sees ``current_fence() is None``.
+        leases: Any = leases_of(self.store) or async_leases_of(self.store)
+        if leases is None:
+            return None
+        tokens: dict[int, int] = yield Invoke(
+            leases.fence_outbox, (self.worker_id, [i.id for i in items])
+        )
+        return tokens
 
     def _drain_steps(self, max_batches: int) -> Steps[BatchReport]:
         total = BatchReport()
@@ -230,6 +255,11 @@ class _OutboxSteps:
                 delivery = Delivery(item.agent_id, event, item.key)
                 yield from self.controller._handle_steps(delivery)
                 report.fed_back += 1
+        except StaleFence as exc:
+            # A newer claim has acted on the resource: this one owns nothing any more.
+            log.warning("outbox item %s: %s", item.id, exc)
+            report.lost += 1
+            return
         except PermanentError as exc:
             yield from self._park(item, f"permanent: {exc}", report)
             return

@@ -69,11 +69,19 @@ class PassReport:
         reconciled: keys reconciled successfully.
         failed: keys whose reconcile raised and will be retried.
         abandoned: keys that raised a terminal error.
+        lost: keys whose lease lapsed before their pass was over (``SharedReconcileLoop``
+            only): another replica owns them now.
     """
 
     reconciled: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
     abandoned: tuple[str, ...] = ()
+    lost: tuple[str, ...] = ()
+
+    @property
+    def passes(self) -> int:
+        """How many keys this call took, whatever became of them."""
+        return len(self.reconciled) + len(self.failed) + len(self.abandoned) + len(self.lost)
 
 
 def backoff_delay(failures: int) -> timedelta:

@@ -11,6 +11,8 @@ Version 4 records the machine version that decided each agent and each audit row
 version 1 of their machine, the only one there was, and say so.
 Version 5 gives outbox items the trace context of the decision that wrote them
 (``trace_context``, a W3C ``traceparent``; empty when no tracing SDK records the decision).
+Version 7 adds the per-key reconcile leases and the fencing counter that let several replicas
+share work (``leases``, ``agentfsm_fence``, ``outbox.fence``; see ``_schema_leases``).
 
 A store opening an older database applies the missing steps in one transaction; a database at
 a higher version than ``SCHEMA_VERSION`` is refused.
@@ -18,13 +20,15 @@ a higher version than ``SCHEMA_VERSION`` is refused.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+from agentfsm.runtime._schema_leases import LEASES_POSTGRES, LEASES_SQLITE
+
+SCHEMA_VERSION = 7
 """The schema version this agentfsm writes."""
 
 APPLICATION = "agentfsm"
 """Written beside the version, so a database of another program is never taken for ours."""
 
-OUR_TABLES = ("agentfsm_schema", "agents", "audit", "outbox", "timers")
+OUR_TABLES = ("agentfsm_schema", "agents", "audit", "outbox", "timers", "leases")
 
 # -- SQLite ----------------------------------------------------------------------------------
 
@@ -96,6 +100,9 @@ SQLITE_STEPS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE outbox ADD COLUMN trace_context TEXT",
         "UPDATE agentfsm_schema SET version = 5",
     ),
+    # Version 6 is the stored outcomes' step; until it is here, only the number moves.
+    6: ("UPDATE agentfsm_schema SET version = 6",),
+    7: (*LEASES_SQLITE, "UPDATE agentfsm_schema SET version = 7"),
 }
 """``version -> statements`` that take a database from ``version - 1`` to ``version``."""
 
@@ -154,4 +161,6 @@ POSTGRES_STEPS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE outbox ADD COLUMN trace_context TEXT",
         "UPDATE agentfsm_schema SET version = 5",
     ),
+    6: ("UPDATE agentfsm_schema SET version = 6",),
+    7: (*LEASES_POSTGRES, "UPDATE agentfsm_schema SET version = 7"),
 }
