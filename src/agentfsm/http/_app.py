@@ -29,6 +29,7 @@ from agentfsm.http._bodies import CreateBody, body_model, payload_problem
 from agentfsm.http._machines_doc import http_events, machine_document, refusal_codes, svg
 from agentfsm.http._openapi import problem_responses, wire_response
 from agentfsm.http._problems import Problem
+from agentfsm.http._ui import add_ui
 from agentfsm.http._views import agent_view, cursor_after, next_cursor
 from agentfsm.runtime._async_controller import AsyncController
 from agentfsm.runtime._errors import (
@@ -189,6 +190,7 @@ def build_app(
     title: str = "agentfsm",
     retry_after: int = 1,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    ui: bool = True,
 ) -> FastAPI:
     """``agentfsm.http.create_app``, once FastAPI is known to be installed."""
     given = _machines(controller, machines)
@@ -200,6 +202,8 @@ def build_app(
     _agent_routes(app, api, prefix)
     _event_routes(app, api, prefix)
     _machine_routes(app, api, prefix)
+    if ui:
+        add_ui(app, api)  # the dashboard at /ui (docs/dashboard.md)
     return app
 
 
