@@ -103,10 +103,7 @@ class _Dashboard:
         self.stream_seconds = stream_seconds
         self.watch = AuditWatch(api.controller.store, poll)
         self.assets = {name: _asset(name) for name in _ASSETS}
-        statuses: list[str] = []
-        for machine in api.machines.values():
-            statuses.extend(s.name for s in machine.spec.states if s.name not in statuses)
-        self.statuses = statuses
+        self.statuses = {m.name: [s.name for s in m.spec.states] for m in api.machines.values()}
 
     def now(self) -> Any:
         return self.api.controller.clock.now()

@@ -8,7 +8,7 @@ one way whether it is loaded or refreshed live.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from agentfsm._machine import Machine
 from agentfsm._spec import EventSpec
+from agentfsm._values import Actor
 from agentfsm.runtime._records import AgentRecord, AuditRow
 
 TIMELINE_ROWS = 100
@@ -95,15 +96,20 @@ def _since(since: datetime, now: datetime) -> str:
 def fleet(
     base: str,
     items: Sequence[Mapping[str, Any]],
-    statuses: Iterable[str],
+    statuses: Mapping[str, Sequence[str]],
     chosen: str | None,
     now: datetime,
 ) -> str:
-    """The fleet's live part: a status filter and a row per agent."""
-    options = ['<option value="">every status</option>'] + [
-        f'<option value="{_e(s)}"{" selected" if s == chosen else ""}>{_e(s)}</option>'
-        for s in statuses
-    ]
+    """The fleet's live part: a status filter (``statuses``: each machine's) and a row per
+    agent."""
+    options = ['<option value="">every status</option>']
+    for machine, names in statuses.items():
+        options.append(f'<optgroup label="{_e(machine)}">')
+        options.extend(
+            f'<option value="{_e(s)}"{" selected" if s == chosen else ""}>{_e(s)}</option>'
+            for s in names
+        )
+        options.append("</optgroup>")
     rows = [
         f'<tr data-agent="{_e(a["agent_id"])}">'
         f'<td><a href="{_e(agent_url(base, a["agent_id"]))}">{_e(a["agent_id"])}</a></td>'
@@ -235,7 +241,7 @@ def _timeline(rows: Sequence[AuditRow]) -> str:
             if row.from_status is not None
             else f"created in {_e(row.to_status)}"
         )
-        who = _e(row.actor or "runtime")
+        who = _e(_ACTOR_WORDS.get(row.actor or "", row.actor or "the runtime"))
         if row.principal:
             who += f" ({_e(row.principal)})"
         refused = ""
@@ -254,6 +260,8 @@ def _timeline(rows: Sequence[AuditRow]) -> str:
         f'<ol class="timeline">{"".join(items)}</ol>{more}</section>'
     )
 
+
+_ACTOR_WORDS = {a.code: a.label for a in Actor}
 
 _PROLOG = re.compile(r"\A.*?(?=<svg\b)", re.DOTALL)
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
