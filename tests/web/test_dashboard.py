@@ -48,16 +48,40 @@ def sign_in(client: TestClient, token: str) -> None:
 
 
 def test_pages_ask_for_a_sign_in_and_a_wrong_token_is_refused(ui: TestClient) -> None:
-    for path in ("/ui/", "/ui/agents/acme.one", "/ui/?part=live"):
+    for path in ("/ui/", "/ui/agents/acme.one"):
+        answer = ui.get(path, follow_redirects=False)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == f"/ui/sign-in?next={path}"
+    form = ui.get("/ui/sign-in?next=/ui/agents/acme.one")
+    assert '<input type="hidden" name="next" value="/ui/agents/acme.one">' in form.text
+    for path in ("/ui/?part=live", "/ui/agents/acme.one?part=live"):
         answer = ui.get(path)
         assert answer.status_code == 401
         assert 'action="/ui/sign-in"' in answer.text
-        assert "acme.one" not in answer.text.replace('action="/ui/sign-in"', "")
+        assert "running" not in answer.text
     wrong = ui.post("/ui/sign-in", data={"token": "guess"}, follow_redirects=False)
     assert wrong.status_code == 401
     assert "names no one" in wrong.text
     assert COOKIE not in wrong.headers.get("set-cookie", "")
     assert ui.get("/ui/stream").status_code == 401
+    assert ui.post("/ui/agents/acme.one/actions/stop", json={}).status_code == 401
+    status = ui.get(f"{API}/agents/acme.one", headers=bearer("alice-token")).json()["status"]
+    assert status == "running"
+
+
+def test_signing_in_returns_to_the_page_asked_for_and_never_to_another_site(
+    ui: TestClient,
+) -> None:
+    def back(wanted: str) -> str:
+        answer = ui.post(
+            "/ui/sign-in", data={"token": "alice-token", "next": wanted}, follow_redirects=False
+        )
+        assert answer.status_code == 303
+        return answer.headers["location"]
+
+    assert back("/ui/agents/acme.one") == "/ui/agents/acme.one"
+    for elsewhere in ("https://evil.example/", "//evil.example/ui/", "/ui//evil", "/api/v1/x"):
+        assert back(elsewhere) == "/ui/", elsewhere
 
 
 def test_the_sign_in_cookie_is_http_only_strict_and_kept_to_the_dashboard(ui: TestClient) -> None:
@@ -71,7 +95,7 @@ def test_the_sign_in_cookie_is_http_only_strict_and_kept_to_the_dashboard(ui: Te
     assert ui.get(f"{API}/agents").status_code == 401
     out = ui.post("/ui/sign-out", follow_redirects=False)
     assert out.status_code == 303
-    assert ui.get("/ui/").status_code == 401
+    assert ui.get("/ui/", follow_redirects=False).status_code == 303
 
 
 def test_a_bearer_header_works_without_the_cookie(ui: TestClient) -> None:

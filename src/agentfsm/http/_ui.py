@@ -128,10 +128,21 @@ class _Dashboard:
             pages.frame(self.base, title, live, who=who, stream=stream, now=self.now()), status
         )
 
-    def signed_out(self, part: str | None, problem: str | None = None) -> HTMLResponse:
-        detail = problem or "Sign in to see the fleet."
-        live = pages.sign_in(self.base, detail)
+    def signed_out(self, request: Request, part: str | None) -> Response:
+        """A page asked for without a credential: a person is sent to the sign-in form (and
+        back afterwards); the script's re-read of a live part gets a plain 401."""
+        if part is None and request.method == "GET":
+            back = quote(request.url.path, safe="/")
+            return RedirectResponse(f"{self.base}/sign-in?next={back}", 303)
+        live = pages.sign_in(self.base, None, "Sign in to see the fleet.")
         return self.page("Sign in", live, caller=None, part=part, status=401)
+
+    def back_to(self, wanted: str | None) -> str:
+        """Where to go after signing in: a dashboard page asked for, never another site."""
+        fleet = f"{self.base}/"
+        if not wanted or not wanted.startswith(fleet) or "//" in wanted or "\\" in wanted:
+            return fleet
+        return wanted
 
     def missing(self, caller: Caller, agent_id: str, part: str | None) -> HTMLResponse:
         live = pages.not_found(self.base, f"There is no agent {agent_id!r} you may see.")
@@ -171,7 +182,7 @@ class _Dashboard:
     ) -> Response:
         caller = await self.caller(request)
         if caller is None:
-            return self.signed_out(part)
+            return self.signed_out(request, part)
         api = self.api
         chosen = status or None
         records = await api.guarded(api.controller.store.agents())
@@ -198,7 +209,7 @@ class _Dashboard:
     ) -> Response:
         caller = await self.caller(request)
         if caller is None:
-            return self.signed_out(part)
+            return self.signed_out(request, part)
         live = await self.agent_part(caller, agent_id)
         if live is None:
             return self.missing(caller, agent_id, part)
@@ -241,7 +252,7 @@ class _Dashboard:
         """A button pressed with the script off: the same send, answered with the page."""
         caller = await self.caller(request)
         if caller is None:
-            return self.signed_out(None)
+            return self.signed_out(request, None)
         body = await request.body()
         if len(body) > _MAX_FORM:
             raise Problem("invalid-request", "the form is too large", {"field": "body"})
@@ -300,15 +311,16 @@ class _Dashboard:
                     )
                     yield f"id: {row.seq}\nevent: change\ndata: {data}\n\n"
 
-    async def sign_in_form(self, request: Request) -> Response:
-        live = pages.sign_in(self.base, None)
+    async def sign_in_form(self, request: Request, next: str | None = Query(None)) -> Response:
+        live = pages.sign_in(self.base, self.back_to(next), None)
         return self.page("Sign in", live, caller=None, part=None)
 
     async def sign_in(self, request: Request) -> Response:
         self.same_site(request)
         body = await request.body()
-        token = (parse_qs(body[:_MAX_FORM].decode("utf-8", "replace")).get("token") or [""])[0]
-        token = token.strip()
+        form = parse_qs(body[:_MAX_FORM].decode("utf-8", "replace"))
+        token = (form.get("token") or [""])[0].strip()
+        back = self.back_to((form.get("next") or [None])[0])
         caller = None
         if token:
             scope = dict(request.scope)
@@ -319,8 +331,9 @@ class _Dashboard:
             ]
             caller = await self.api.auth.authenticate(Request(scope, request.receive))
         if caller is None:
-            return self.signed_out(None, "That token names no one this server knows.")
-        answer = RedirectResponse(f"{self.base}/", 303)
+            live = pages.sign_in(self.base, back, "That token names no one this server knows.")
+            return self.page("Sign in", live, caller=None, part=None, status=401)
+        answer = RedirectResponse(back, 303)
         answer.set_cookie(
             COOKIE,
             quote(token, safe=""),

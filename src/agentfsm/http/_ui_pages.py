@@ -283,13 +283,15 @@ def _diagram(drawn: bytes | None, status: str) -> str:
     )
 
 
-def sign_in(base: str, problem: str | None) -> str:
-    """The sign-in form's live part: a token, kept by the browser in a cookie."""
+def sign_in(base: str, back: str | None, problem: str | None) -> str:
+    """The sign-in form's live part: a token, kept by the browser in a cookie; ``back`` is
+    the page to return to."""
     note = f'<p class="message bad" role="alert">{_e(problem)}</p>' if problem else ""
+    hidden = f'<input type="hidden" name="next" value="{_e(back)}">' if back else ""
     return (
         "<h1>Sign in</h1>"
         f"{note}"
-        f'<form class="sign-in" method="post" action="{_e(base)}/sign-in">'
+        f'<form class="sign-in" method="post" action="{_e(base)}/sign-in">{hidden}'
         '<label>Token <input type="password" name="token" autocomplete="current-password" '
         'required></label><button type="submit">Sign in</button></form>'
         '<p class="hint">The same bearer token the API takes; the browser keeps it in a '
