@@ -267,13 +267,32 @@ _PROLOG = re.compile(r"\A.*?(?=<svg\b)", re.DOTALL)
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
+_SIZE = re.compile(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"')
+_FONT_SIZE = re.compile(r'font-size="([\d.]+)"')
+_SMALLEST_TEXT_PX = 12.0
+_PX_PER_PT = 4 / 3
+
+
+def _legible(svg: str) -> str:
+    """Size the picture so its smallest label is 12 px tall (at most its natural size): a
+    picture wider than the page then scrolls sideways rather than shrinking unreadably. Done
+    with the width and height attributes, since the page allows no inline style."""
+    size = _SIZE.search(svg)
+    fonts = [float(f) for f in _FONT_SIZE.findall(svg)]
+    if size is None or not fonts:
+        return svg
+    scale = min(1.0, _SMALLEST_TEXT_PX / (min(fonts) * _PX_PER_PT))
+    width, height = (float(v) * _PX_PER_PT * scale for v in size.groups())
+    return svg.replace(size.group(0), f'<svg width="{width:.0f}" height="{height:.0f}"', 1)
+
+
 def _diagram(drawn: bytes | None, status: str) -> str:
     if drawn is None:
         return (
             '<section class="machine"><h2>Machine</h2><p class="empty">No diagram: Graphviz '
             "(<code>dot</code>) is not installed on the server.</p></section>"
         )
-    svg = _COMMENT.sub("", _PROLOG.sub("", drawn.decode("utf-8", "replace")))
+    svg = _legible(_COMMENT.sub("", _PROLOG.sub("", drawn.decode("utf-8", "replace"))))
     # Graphviz writes each status as <g class="node"><title>name</title>…: mark the current one.
     title = f"<title>{escape(status, quote=False)}</title>"
     svg = svg.replace(f'class="node">\n{title}', f'class="node current">\n{title}', 1)
