@@ -302,8 +302,10 @@ def _read_events(response: httpx.Response, found: list[dict[str, object]], stop:
                 return
 
 
-def test_the_event_stream_tells_each_tenant_of_its_own_agents_only(tmp_path: Path) -> None:
-    app = make_app("sqlite", sqlite_where(tmp_path))
+def test_the_event_stream_tells_each_tenant_of_its_own_agents_only(
+    store_kind: str, where: str
+) -> None:
+    app = make_app(store_kind, where)
     with real_server(app) as url, httpx.Client(base_url=url, timeout=20) as client:
         running_alfe(client, "acme.live")
         assert create_alfe(client, "evil.live", "mallory-token").status_code == 201
