@@ -320,7 +320,7 @@ class _Dashboard:
         body = await request.body()
         form = parse_qs(body[:_MAX_FORM].decode("utf-8", "replace"))
         token = (form.get("token") or [""])[0].strip()
-        back = self.back_to((form.get("next") or [None])[0])
+        back = self.back_to((form.get("next") or [""])[0])
         caller = None
         if token:
             scope = dict(request.scope)
