@@ -49,6 +49,8 @@ API_PAGES = {
             "billing",
             "platform",
             "kubernetes",
+            "wire",
+            "http",
         )
     },
 }
@@ -248,6 +250,8 @@ PAGE_ROLES = {
         "the-cluster-api",
         "the-errors",
     ),
+    "agentfsm.wire": ("the-things-you-call", "the-vocabulary"),
+    "agentfsm.http": ("the-app", "who-is-calling", "the-errors"),
 }
 
 # Where an exception may be documented: among the errors (the runtime's schema errors also

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -16,6 +15,7 @@ from fastapi import FastAPI
 
 from agentfsm import Actor
 from agentfsm.http import Caller, TokenAuthenticator, create_app
+from agentfsm.http._serve import listening_socket
 from agentfsm.models import MACHINES
 from agentfsm.runtime import AsyncController, AsyncPostgresStore, AsyncSQLiteStore, ManualClock
 
@@ -65,8 +65,7 @@ def real_server(app: FastAPI) -> Iterator[str]:
     """``app`` served by uvicorn on a loopback port; yields its base URL."""
     import uvicorn
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = listening_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

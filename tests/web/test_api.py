@@ -263,3 +263,34 @@ def test_the_openapi_document_lists_each_actions_refusal_codes_and_body(
     assert {"get", "delete"} <= set(paths[f"{API}/agents/{{agent_id}}"])
     headers = [p["name"] for p in recreate["parameters"] if p["in"] == "header"]
     assert headers == ["Idempotency-Key"]
+
+
+def test_what_the_api_sends_validates_against_the_wire_schemas(client: TestClient) -> None:
+    from agentfsm import Offer, Step, wire
+    from agentfsm.runtime import AuditRow
+    from tests.json_schema_check import problems
+
+    running_alfe(client, "acme.w")
+    step = client.post(f"{API}/agents/acme.w/stop", headers=ALICE).json()
+    assert problems(step, wire.schema(Step)) == []
+    rows = client.get(f"{API}/agents/acme.w/events", headers=ALICE).json()["items"]
+    assert len(rows) == 5
+    for row in rows:
+        assert problems(row, wire.schema(AuditRow)) == []
+        assert wire.dump(wire.load(AuditRow, row)) == row
+    for offer in client.get(f"{API}/agents/acme.w", headers=ALICE).json()["offered"]:
+        assert problems(offer, wire.schema(Offer)) == []
+
+
+def test_the_openapi_document_describes_the_agent_and_the_pages(sqlite_client: TestClient) -> None:
+    from tests.json_schema_check import problems
+
+    doc = sqlite_client.get(f"{API}/openapi.json").json()
+    one = doc["paths"][f"{API}/agents/{{agent_id}}"]["get"]["responses"]["200"]
+    schema = one["content"]["application/json"]["schema"]
+    running_alfe(sqlite_client, "acme.doc")
+    agent = sqlite_client.get(f"{API}/agents/acme.doc", headers=ALICE).json()
+    assert problems(agent, schema) == []
+    log = doc["paths"][f"{API}/agents/{{agent_id}}/events"]["get"]["responses"]["200"]
+    page = sqlite_client.get(f"{API}/agents/acme.doc/events", headers=ALICE).json()
+    assert problems(page, log["content"]["application/json"]["schema"]) == []

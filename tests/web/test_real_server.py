@@ -26,3 +26,15 @@ def test_a_real_server_creates_stops_and_refuses(tmp_path: Path) -> None:
     with real_server(make_app("sqlite", where)) as url, httpx.Client(base_url=url) as client:
         agent = client.get(f"{API}/agents/acme.live", headers=bearer("alice-token")).json()
         assert (agent["status"], agent["version"]) == ("stopping", 4)
+
+
+def test_regression_a_pre_bound_socket_kept_nagle_and_each_answer_waited_40_ms() -> None:
+    import socket
+
+    from agentfsm.http._serve import listening_socket
+
+    sock = listening_socket("127.0.0.1", 0)
+    try:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        sock.close()

@@ -57,13 +57,14 @@ def body_model(name: str, events: list[EventSpec]) -> type[BaseModel] | None:
 
 
 class CreateBody(BaseModel):
-    """``POST /agents``: the new agent's id, its machine, and its record's fields."""
+    """``POST /agents``: the new agent's id, its machine, and its record (an attrs record's
+    fields as an object, or the plain value of a machine whose record is a plain type)."""
 
     model_config = ConfigDict(extra="forbid")
 
     agent_id: StrictStr
     machine: StrictStr
-    data: dict[str, Any]
+    data: Any = None
 
 
 def payload_problem(

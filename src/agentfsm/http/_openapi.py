@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from agentfsm import wire
-from agentfsm._values import Step
+from agentfsm._values import Offer, Step
 from agentfsm.http._problems import MEDIA_TYPE, PROBLEM_TYPES, problem_schema
+from agentfsm.runtime._records import AuditRow
 
 _WHY = {
     401: "unauthenticated",
@@ -58,3 +59,57 @@ def inline(schema: dict[str, Any]) -> dict[str, Any]:
 
     made: dict[str, Any] = walk(schema, 0)
     return made
+
+
+_STR = {"type": "string"}
+_TIME = {"type": "string", "format": "date-time"}
+
+
+def agent_schema() -> dict[str, Any]:
+    """The schema of ``GET /agents/{id}``'s answer."""
+    props: dict[str, Any] = {
+        "agent_id": _STR,
+        "machine": _STR,
+        "machine_version": {"type": "integer"},
+        "status": _STR,
+        "phase": {"anyOf": [_STR, {"type": "null"}]},
+        "conditions": {"type": "array", "items": {"type": "object"}},
+        "version": {"type": "integer"},
+        "since": _TIME,
+        "created_at": _TIME,
+        "updated_at": _TIME,
+        "data": {"type": "object", "description": "the agent's record, with its @type"},
+        "offered": {"type": "array", "items": inline(wire.schema(Offer))},
+    }
+    return {"type": "object", "properties": props, "required": list(props)}
+
+
+def page_schema(item: dict[str, Any]) -> dict[str, Any]:
+    """The schema of a cursor-paged answer of ``item``s."""
+    return {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": item},
+            "next": {"anyOf": [_STR, {"type": "null"}], "description": "the next page's cursor"},
+        },
+        "required": ["items", "next"],
+    }
+
+
+def json_response(status: int, description: str, schema: dict[str, Any]) -> dict[int | str, Any]:
+    """An OpenAPI response with a JSON body of ``schema``."""
+    return {
+        status: {"description": description, "content": {"application/json": {"schema": schema}}}
+    }
+
+
+def audit_row_schema() -> dict[str, Any]:
+    """The wire schema of an audit row, inlined for the OpenAPI document."""
+    return inline(wire.schema(AuditRow))
+
+
+def listed_agent_schema() -> dict[str, Any]:
+    """One agent of ``GET /agents``."""
+    props = {k: v for k, v in agent_schema()["properties"].items()
+             if k in ("agent_id", "machine", "status", "phase", "version", "since")}  # fmt: skip
+    return {"type": "object", "properties": props, "required": list(props)}

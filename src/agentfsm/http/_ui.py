@@ -1,7 +1,7 @@
 """The dashboard at ``/ui``: the fleet, each agent's controls, history and diagram, kept live.
 
 The pages are rendered on the server from the same view the API answers (``agent_view``: the
-machine's ``offered``), and every button goes through the API's own path (``_Api.send``: the
+machine's ``offered``), and every button goes through the API's own path (``Api.send``: the
 same caller, the same checks, the same refusals as RFC 9457 problems). A browser signs in once
 with its bearer token, which it then keeps in an ``HttpOnly``, ``SameSite=Strict`` cookie read
 only under the dashboard's path; the cookie is handed to the authenticator as the
@@ -34,7 +34,7 @@ from agentfsm.http._views import agent_view
 from agentfsm.runtime._errors import UnknownAgent
 
 if TYPE_CHECKING:
-    from agentfsm.http._app import _Api
+    from agentfsm.http._api import Api
 
 COOKIE = "agentfsm_ui"
 """The cookie the dashboard keeps the browser's token in."""
@@ -56,7 +56,7 @@ _BODY = {"field": "body"}
 
 
 def add_ui(
-    app: FastAPI, api: _Api, *, path: str = "/ui", poll: float = 1.0, stream_seconds: float = 25.0
+    app: FastAPI, api: Api, *, path: str = "/ui", poll: float = 1.0, stream_seconds: float = 25.0
 ) -> None:
     """Serve the dashboard under ``path`` in ``app``, beside the API (left out of its OpenAPI).
 
@@ -97,7 +97,7 @@ def _html(text: str, status: int = 200, headers: Mapping[str, str] | None = None
 
 
 class _Dashboard:
-    def __init__(self, api: _Api, base: str, poll: float, stream_seconds: float) -> None:
+    def __init__(self, api: Api, base: str, poll: float, stream_seconds: float) -> None:
         self.api = api
         self.base = base
         self.stream_seconds = stream_seconds
@@ -361,7 +361,7 @@ class _Dashboard:
         )
 
 
-def _phase(api: _Api, machine: str, status: str) -> str | None:
+def _phase(api: Api, machine: str, status: str) -> str | None:
     try:
         return api.machines[machine].spec.state(status).phase
     except KeyError:
