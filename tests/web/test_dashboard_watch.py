@@ -104,7 +104,7 @@ def test_an_idle_follower_waits_for_the_stores_wake_up_and_stops_with_its_last_s
     asyncio.run(run())
 
 
-def test_regression_a_slow_stream_is_told_to_reread_rather_than_holding_rows_unbounded() -> None:
+def test_a_slow_stream_is_told_to_reread_rather_than_holding_rows_unbounded() -> None:
     async def run() -> None:
         log = _Log()
         watch = AuditWatch(log, poll=5.0)
@@ -175,3 +175,21 @@ def _pages(agent_id: str, name: str) -> tuple[str, str]:
             "version": 3, "since": T0}  # fmt: skip
     fleet = pages.fleet("/ui", [item], {"alfe": ["running", name]}, name, T0)
     return agent, fleet
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 5000), unique=True, max_size=40))
+def test_the_follower_finds_the_last_row_of_any_log(seqs: list[int]) -> None:
+    log = _Log()
+    log.rows = [_row(seq) for seq in sorted(seqs)]  # gaps, as after pruning
+    watch = AuditWatch(log, poll=1.0)
+    assert asyncio.run(watch._end()) == max(seqs, default=0)
+    assert log.reads <= 2 * 13 + 2  # about two one-row reads per bit of the last position
+
+
+def test_regression_a_machine_without_a_clock_shows_no_time_in_status() -> None:
+    item = {"agent_id": "acme.a", "machine": "plain", "status": "on", "phase": None,
+            "version": 1, "since": None}  # fmt: skip
+    html = pages.fleet("/ui", [item], {"plain": ["on"]}, None, T0)
+    assert "not timed" in html
+    assert "<time" not in html

@@ -31,7 +31,6 @@ from agentfsm.http._machines_doc import svg
 from agentfsm.http._problems import PROBLEM_TYPES, Problem
 from agentfsm.http._ui_watch import AuditWatch
 from agentfsm.http._views import agent_view
-from agentfsm.runtime._errors import UnknownAgent
 
 if TYPE_CHECKING:
     from agentfsm.http._api import Api
@@ -223,9 +222,11 @@ class _Dashboard:
         if not api.auth.may_see(caller, agent_id):
             return None
         try:
-            record = await api.controller.get(agent_id)
-        except UnknownAgent:
-            return None
+            record = await api.guarded(api.controller.get(agent_id), agent_id)
+        except Problem as problem:
+            if problem.name == "unknown-agent":
+                return None
+            raise  # the store is down, say: the API's problem document
         machine = api.machines.get(record.machine)
         if machine is None:
             return None

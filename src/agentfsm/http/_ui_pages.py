@@ -89,7 +89,9 @@ def _badge(status: str, phase: str | None) -> str:
     return f'<span class="status tone-{colour}" data-status="{_e(status)}">{_e(status)}</span>'
 
 
-def _since(since: datetime, now: datetime) -> str:
+def _since(since: datetime | None, now: datetime) -> str:
+    if since is None:  # a machine without a clock keeps no time
+        return '<span class="untimed">not timed</span>'
     return f'<time class="since" datetime="{_e(since.isoformat())}">{elapsed(since, now)}</time>'
 
 

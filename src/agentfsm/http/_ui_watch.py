@@ -67,15 +67,29 @@ class AuditWatch:
         self._subs: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
         self._cursor: int | None = None
+        self._ready: asyncio.Event | None = None
 
     @contextlib.asynccontextmanager
     async def subscribe(self) -> AsyncIterator[Subscription]:
-        """A subscription to the rows written from now on, for as long as the block runs."""
+        """A subscription to the rows written from now on, for as long as the block runs.
+
+        It is handed over once the follower knows where the log ends, so a page that re-reads
+        itself when its stream opens misses nothing written in between.
+        """
         sub = Subscription()
         self._subs.add(sub)
         if self._task is None or self._task.done():
+            # A fresh start finds the end again: what was written while nobody watched is
+            # in the pages their streams re-read on opening.
+            self._cursor = None
+            self._ready = asyncio.Event()
             self._task = asyncio.create_task(self._follow(), name="agentfsm-ui-watch")
+        ready = self._ready
         try:
+            if ready is not None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(5.0, self._poll)):  # a store that is down
+                        await ready.wait()
             yield sub
         finally:
             self._subs.discard(sub)
@@ -97,6 +111,8 @@ class AuditWatch:
         store = self._store
         if self._cursor is None:
             self._cursor = await self._end()
+            if self._ready is not None:
+                self._ready.set()
         while True:
             seen = store.work_seen()
             rows: list[AuditRow] = await store.audit_log(self._cursor, _PAGE)
@@ -109,12 +125,21 @@ class AuditWatch:
             await store.wait_for_work(seen, self._poll)
 
     async def _end(self) -> int:
-        """The last row's position: the streams start from what is written after it."""
-        cursor = 0
-        while True:
-            rows: list[AuditRow] = await self._store.audit_log(cursor, _PAGE * 10)
-            if not rows:
-                return cursor
-            cursor = rows[-1].seq
-            if len(rows) < _PAGE * 10:
-                return cursor
+        """The last row's position, found by doubling then halving with one-row reads (about
+        40 for a million rows) rather than by reading the whole log."""
+
+        async def beyond(seq: int) -> bool:
+            return bool(await self._store.audit_log(seq, 1))
+
+        if not await beyond(0):
+            return 0
+        low, high = 0, 1  # rows after ``low``; none after ``high`` once the doubling stops
+        while await beyond(high):
+            low, high = high, high * 2
+        while high - low > 1:
+            middle = (low + high) // 2
+            if await beyond(middle):
+                low = middle
+            else:
+                high = middle
+        return high
