@@ -263,14 +263,19 @@ def test_the_dashboard_is_left_out_of_the_openapi_document_and_can_be_left_out(
 
     with TestClient(make_app("sqlite", sqlite_where(tmp_path))) as client:
         paths = client.get(f"{API}/openapi.json").json()["paths"]
+        assert paths
         assert not [p for p in paths if p.startswith("/ui")]
+        assert client.get("/ui/sign-in").status_code == 200
     from agentfsm.http import TokenAuthenticator
     from agentfsm.models import MACHINES
     from agentfsm.runtime import AsyncController
 
     store = make_store("sqlite", sqlite_where(tmp_path))
     bare = create_app(AsyncController(MACHINES, store), None, TokenAuthenticator(TOKENS), ui=False)
-    assert not [r for r in bare.routes if getattr(r, "path", "").startswith("/ui")]
+    with TestClient(bare) as client:
+        assert client.get("/ui/sign-in").status_code == 404
+        assert client.get("/ui/assets/dashboard.js").status_code == 404
+        assert client.get(f"{API}/machines").status_code == 200
 
 
 def test_time_in_status_and_colours() -> None:
