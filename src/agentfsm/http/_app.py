@@ -23,6 +23,7 @@ from agentfsm.http._agent_routes import add_agent_routes
 from agentfsm.http._api import Api
 from agentfsm.http._auth import Authenticator
 from agentfsm.http._problems import Problem
+from agentfsm.http._ui import add_ui
 from agentfsm.runtime._async_controller import AsyncController
 
 log = logging.getLogger("agentfsm.http")
@@ -37,6 +38,7 @@ def build_app(
     title: str = "agentfsm",
     retry_after: int = 1,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    ui: bool = True,
 ) -> FastAPI:
     """``agentfsm.http.create_app``, once FastAPI is known to be installed."""
     given = _machines(controller, machines)
@@ -48,6 +50,8 @@ def build_app(
     add_agent_routes(app, api, prefix)
     add_action_routes(app, api, prefix)
     add_machine_routes(app, api, prefix)
+    if ui:
+        add_ui(app, api)  # the dashboard at /ui (docs/dashboard.md)
     return app
 
 

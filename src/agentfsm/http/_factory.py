@@ -29,6 +29,7 @@ def create_app(
     title: str = "agentfsm",
     retry_after: int = 1,
     lifespan: Callable[[Any], AbstractAsyncContextManager[None]] | None = None,
+    ui: bool = True,
 ) -> FastAPI:
     """The HTTP API of ``controller``'s agents, as an ASGI app to serve or mount.
 
@@ -47,6 +48,8 @@ def create_app(
         retry_after: the ``Retry-After`` seconds of a 503 after a version conflict.
         lifespan: the app's lifespan (open the store and start the workers in it, on the
             server's event loop: an async store belongs to the loop that opened it).
+        ui: also serve the dashboard at ``/ui`` (see docs/dashboard.md), signed in with the
+            same credentials as the API.
 
     Returns:
         A FastAPI application.
@@ -67,4 +70,5 @@ def create_app(
         title=title,
         retry_after=retry_after,
         lifespan=lifespan,
+        ui=ui,
     )

@@ -148,9 +148,12 @@ class _Serve:
             self._seed(platform)
             platform.start(interval=0.1)
             self._banner(port)
-            server = uvicorn.Server(
-                uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
-            )
+            # The dashboard's event streams stay open: Ctrl-C ends them after 2 s.
+            config = uvicorn.Config(
+                app, log_level="warning", lifespan="on", access_log=False,
+                timeout_graceful_shutdown=2,
+            )  # fmt: skip
+            server = uvicorn.Server(config)
             server.run(sockets=[sock])
             return 0
         finally:
@@ -244,6 +247,7 @@ class _Serve:
         self.out.write(
             f"agentfsm serve: {base}  (files and serve.log in {self.dir})\n"
             f"  OpenAPI:         {base}/openapi.json\n"
+            f"  dashboard:       http://{host}:{port}/ui/   (sign in with the user token)\n"
             f"  user token:      {self.user_token}   (tenant {TENANT!r}: agents {TENANT}.…)\n"
             f"  platform token:  {self.platform_token}\n"
             f"  try:  curl -H 'Authorization: Bearer {self.user_token}' {base}/agents\n"
