@@ -76,7 +76,8 @@ class _NoLock:
 _AGENT_COLS = "id, machine, status, version, since, data, created_at, updated_at, machine_version"
 _AUDIT_COLS = (
     "seq, event_id, agent_id, kind, actor, event, payload, from_status, to_status, version, "
-    "refusal_code, refusal_message, refusal_guard, at, correlation_id, principal, machine_version"
+    "refusal_code, refusal_message, refusal_guard, at, correlation_id, principal, machine_version, "
+    "before_since, before_data"
 )
 _OUTBOX_COLS = (
     "id, agent_id, kind, payload, key, state, attempts, next_attempt_at, last_error, "
@@ -87,7 +88,8 @@ _TIMER_COLS = "agent_id, event, due_at, token, claimed_by, claimed_until"
 _INSERT_AUDIT = (
     "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, "
     "to_status, version, refusal_code, refusal_message, refusal_guard, at, correlation_id, "
-    "scope, principal, machine_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "scope, principal, machine_version, before_since, before_data) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _CAS = (
     "UPDATE agents SET status = ?, version = ?, since = ?, data = ?, updated_at = ? "
@@ -447,10 +449,12 @@ class SQLiteStore:
         rows = [
             (w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload), w.from_status,
              w.snapshot.status, w.snapshot.version, None, None, None, _ts(w.at), w.correlation_id,
-             w.scope, w.principal, w.machine_version)
+             w.scope, w.principal, w.machine_version,
+             *((None, None) if b is None else (_ts(b.since), dumps(b.data))))
             if w.refusal is None
             else _audit_args(w, dumps)
             for w in writes
+            for b in (w.before,)
         ]  # fmt: skip
         try:
             conn.executemany(_INSERT_AUDIT, rows)
@@ -696,7 +700,7 @@ def _audit_args(w: Write, dumps: Any) -> tuple[Any, ...]:
         w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload), w.from_status,
         w.snapshot.status, w.snapshot.version, ref.code if ref else None,
         ref.message if ref else None, ref.guard if ref else None, _ts(w.at), w.correlation_id,
-        w.scope, w.principal, w.machine_version,
+        w.scope, w.principal, w.machine_version, None, None,
     )  # fmt: skip
 
 
