@@ -24,6 +24,11 @@ audit-log INSERT per event, with the JSON precomputed.
   process connects and prepares before a barrier; the rate is the events sent over the time
   from the first process's start to the last one's finish, for ours and bare SQL alike.
 - 100,000 due purge timers fired by a TimerWorker on SQLite.
+- A redelivered event (``duplicates``) on an agent with 10, 1,000 and 100,000 events of
+  history, on SQLite: answered from its audit row (schema 6 on), and, for comparison, by the
+  replay of the agent's log that a row written before schema 6 still takes.
+
+Every figure is measured ``--rounds`` times (default 2), each round printed.
 """
 
 from __future__ import annotations
@@ -378,6 +383,64 @@ def timer_figures(tmp: Path, count: int, log: Callable[[str], None]) -> dict[str
     return {"timers": count, "seconds": round(elapsed, 2), "per_s": round(count / elapsed)}
 
 
+def _history(store: Store, agent: str, events: int) -> Controller:
+    """An agent with ``events`` accepted events of history (billing suspend and resume)."""
+    controller = Controller(MACHINES, store, ManualClock(T0))
+    controller.create(agent, "alfe", AlfeAgent(agent, f"name-{agent}"))
+    cycle = CYCLES["same_work"]
+    for start in range(0, events, 500):
+        controller.handle_many(
+            [Delivery(agent, Event(cycle[n % 2][0], cycle[n % 2][1], cycle[n % 2][2],
+                                   id=f"h{n}"))
+             for n in range(start, min(start + 500, events))]
+        )  # fmt: skip
+    return controller
+
+
+def _duplicate_seconds(store: Store, agent: str, event_id: str, n: int, repeat: int) -> float:
+    """The best of ``repeat`` runs of the median of ``n`` redeliveries, each on a controller
+    that has nothing cached (as after a restart, or on another process)."""
+    name, actor, payload = CYCLES["same_work"][int(event_id[1:]) % 2]
+    event = Event(name, actor, payload, id=event_id)
+    best = float("inf")
+    for _ in range(repeat):
+        times = []
+        for _ in range(n):
+            controller = Controller(MACHINES, store, ManualClock(T0))
+            begin = time.perf_counter()
+            result = controller.handle(agent, event)
+            times.append(time.perf_counter() - begin)
+            assert controller.stats.duplicates == 1
+            assert result.accepted
+        best = min(best, sorted(times)[len(times) // 2])
+    return best
+
+
+def duplicate_figures(
+    tmp: Path, sizes: tuple[int, ...], log: Callable[[str], None]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for size in sizes:
+        store = SQLiteStore(tmp / f"dup-{size}.db")
+        _history(store, "d", size)
+        middle = f"h{size // 2}"  # a duplicate of an event in the middle of the history
+        lookup = _duplicate_seconds(store, "d", middle, 50, 3)
+        # A row written before schema 6 has no snapshot: the replay answers it.
+        conn = store._conn()
+        conn.execute("UPDATE audit SET before_since = NULL, before_data = NULL")
+        runs = 1 if size > 10_000 else 3
+        replayed = _duplicate_seconds(store, "d", middle, runs if size > 10_000 else 20, runs)
+        store.close()
+        out[f"history_{size}"] = {
+            "lookup_us": round(lookup * 1e6, 1),
+            "replay_us": round(replayed * 1e6, 1),
+        }
+        log(f"duplicate on an agent with {size:,} events of history: {lookup * 1e6:,.0f} us "
+            f"from its row; by replay (a row from before schema 6) "
+            f"{replayed * 1e6:,.0f} us")  # fmt: skip
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -385,27 +448,35 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
     parser.add_argument(
         "--only",
-        default="sqlite,postgres,timers",
-        help="comma-separated parts to run (sqlite, postgres, timers; default: all)",
+        default="sqlite,postgres,timers,duplicates",
+        help="comma-separated parts to run (sqlite, postgres, timers, duplicates; default: all)",
     )
+    parser.add_argument("--rounds", type=int, default=2, help="measure every figure N times")
     args = parser.parse_args()
     log: Callable[[str], None] = (
         (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
     )
     events = 4_000 if args.quick else 20_000
     timers = 10_000 if args.quick else 100_000
-    result: dict[str, Any] = {"python": sys.version.split()[0]}
+    sizes = (10, 1_000, 10_000) if args.quick else (10, 1_000, 100_000)
+    result: dict[str, Any] = {"python": sys.version.split()[0], "rounds": []}
     parts = {p.strip() for p in args.only.split(",")}
-    unknown = parts - {"sqlite", "postgres", "timers"}
+    unknown = parts - {"sqlite", "postgres", "timers", "duplicates"}
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
-    with tempfile.TemporaryDirectory(prefix="agentfsm-bench-") as tmp:
-        if "sqlite" in parts:
-            result.update(sqlite_figures(Path(tmp), events, log))
-        if "postgres" in parts and not args.no_postgres:
-            result.update(postgres_figures(events // 2 if not args.quick else 2_000, log))
-        if "timers" in parts:
-            result["timers_sqlite"] = timer_figures(Path(tmp), timers, log)
+    for n in range(args.rounds):
+        log(f"-- round {n + 1} of {args.rounds}")
+        figures: dict[str, Any] = {}
+        with tempfile.TemporaryDirectory(prefix="agentfsm-bench-") as tmp:
+            if "sqlite" in parts:
+                figures.update(sqlite_figures(Path(tmp), events, log))
+            if "postgres" in parts and not args.no_postgres:
+                figures.update(postgres_figures(events // 2 if not args.quick else 2_000, log))
+            if "timers" in parts:
+                figures["timers_sqlite"] = timer_figures(Path(tmp), timers, log)
+            if "duplicates" in parts:
+                figures["duplicates_sqlite"] = duplicate_figures(Path(tmp), sizes, log)
+        result["rounds"].append(figures)
     if args.json:
         print(json.dumps(result, indent=2))
 
