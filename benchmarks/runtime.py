@@ -28,6 +28,12 @@ audit-log INSERT per event, with the JSON precomputed.
   history, on SQLite: answered from its audit row (schema 6 on), and, for comparison, by the
   replay of the agent's log that a row written before schema 6 still takes.
 
+- The codec (``codec``) on the records every event stores: an Alfe agent's data, a Recif
+  agent's (with its spec and conditions) and an event's payload, written (each a fresh copy,
+  so the codec's memo of recent records does not answer) and read back, by the hand-written
+  path and, with the ``fast`` extra installed, by msgspec; beside them orjson, which writes
+  the same tree (``Codec.encode``) but not the same text for every value.
+
 Every figure is measured ``--rounds`` times (default 2), each round printed.
 """
 
@@ -441,6 +447,69 @@ def duplicate_figures(
     return out
 
 
+def _per_call(fn: Callable[[Any], Any], make: Callable[[], list[Any]], repeat: int = 5) -> float:
+    """The best of ``repeat`` runs: CPU microseconds per call of ``fn`` over fresh inputs."""
+    best = float("inf")
+    for _ in range(repeat):
+        values = make()
+        begin = time.process_time()
+        for v in values:
+            fn(v)
+        best = min(best, (time.process_time() - begin) / len(values))
+    return best * 1e6
+
+
+def codec_figures(log: Callable[[str], None]) -> dict[str, Any]:
+    from agentfsm.models import Condition, RecifAgent, RecifSpec
+    from agentfsm.runtime import Codec
+
+    hand = DEFAULT_CODEC.with_types()
+    hand._fast = None  # the core-only codec
+    spec = RecifSpec(config={"model": "gpt", "strategy": "react"})
+    ready = Condition("Ready", "True", "PodsReady", "All pods are ready.", 1, T0)
+    samples: dict[str, Any] = {
+        "alfe_data": AlfeAgent("a00001", "name-a00001", credentials=1, host=1,
+                               remembered="running", suspend_reason="payment_issue"),
+        "recif_data": RecifAgent("support-agent", spec, ready_replicas=1, conditions=(ready,)),
+        "payload": {"reason": "payment_issue"},
+    }  # fmt: skip
+    codecs: list[tuple[str, Codec]] = [("hand-written", hand)]
+    if DEFAULT_CODEC._fast is not None:
+        codecs.append(("msgspec", DEFAULT_CODEC))
+    out: dict[str, Any] = {}
+    for name, value in samples.items():
+
+        def fresh(value: Any = value) -> list[Any]:
+            copy = (lambda v: dict(v)) if isinstance(value, dict) else attrs.evolve
+            return [copy(value) for _ in range(2000)]
+
+        figures: dict[str, Any] = {}
+        for label, codec in codecs:
+            text = codec.dumps(value)
+            figures[label] = {
+                "dumps_us": round(_per_call(codec.dumps, fresh), 2),
+                "loads_us": round(_per_call(codec.loads, lambda t=text: [t] * 2000), 2),
+            }
+        try:
+            import orjson
+
+            figures["orjson (same tree)"] = {
+                "dumps_us": round(_per_call(lambda v: orjson.dumps(hand.encode(v)), fresh), 2),
+                "loads_us": round(
+                    _per_call(lambda t: hand.decode(orjson.loads(t)), lambda t=text: [t] * 2000),
+                    2,
+                ),
+            }  # fmt: skip
+        except ImportError:
+            pass
+        out[name] = figures
+        log(f"codec, {name}: " + "; ".join(
+            f"{label} {f['dumps_us']:.2f} us to write, {f['loads_us']:.2f} us to read"
+            for label, f in figures.items()
+        ))  # fmt: skip
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -448,8 +517,9 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
     parser.add_argument(
         "--only",
-        default="sqlite,postgres,timers,duplicates",
-        help="comma-separated parts to run (sqlite, postgres, timers, duplicates; default: all)",
+        default="codec,sqlite,postgres,timers,duplicates",
+        help="comma-separated parts to run (codec, sqlite, postgres, timers, duplicates; "
+        "default: all)",
     )
     parser.add_argument("--rounds", type=int, default=2, help="measure every figure N times")
     args = parser.parse_args()
@@ -461,13 +531,15 @@ def main() -> None:
     sizes = (10, 1_000, 10_000) if args.quick else (10, 1_000, 100_000)
     result: dict[str, Any] = {"python": sys.version.split()[0], "rounds": []}
     parts = {p.strip() for p in args.only.split(",")}
-    unknown = parts - {"sqlite", "postgres", "timers", "duplicates"}
+    unknown = parts - {"codec", "sqlite", "postgres", "timers", "duplicates"}
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
     for n in range(args.rounds):
         log(f"-- round {n + 1} of {args.rounds}")
         figures: dict[str, Any] = {}
         with tempfile.TemporaryDirectory(prefix="agentfsm-bench-") as tmp:
+            if "codec" in parts:
+                figures["codec"] = codec_figures(log)
             if "sqlite" in parts:
                 figures.update(sqlite_figures(Path(tmp), events, log))
             if "postgres" in parts and not args.no_postgres:

@@ -359,7 +359,12 @@ class Decisions:
         agent_id, event = delivery.agent_id, delivery.event
         fresh = False
         for attempt in range(self.max_retries + 1):
-            record, machine = yield from self._current(agent_id, fresh)
+            cached = None if fresh else self._cache.get(agent_id)
+            if cached is not None:  # the usual case, without a generator for it
+                record = cached
+                machine = self._versions[(cached.machine, cached.machine_version)]
+            else:
+                record, machine = yield from self._current(agent_id, True)
             # Each machine carries its policy: decide applies it, as offered does.
             ctx = Context(self.clock.now(), machine.policy)
             result = decide(machine, record.snapshot, event, ctx)
