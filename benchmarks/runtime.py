@@ -24,6 +24,17 @@ audit-log INSERT per event, with the JSON precomputed.
   process connects and prepares before a barrier; the rate is the events sent over the time
   from the first process's start to the last one's finish, for ours and bare SQL alike.
 - 100,000 due purge timers fired by a TimerWorker on SQLite.
+- A redelivered event (``duplicates``) on an agent with 10, 1,000 and 100,000 events of
+  history, on SQLite: answered from its audit row (schema 6 on), and, for comparison, by the
+  replay of the agent's log that a row written before schema 6 still takes.
+
+- The codec (``codec``) on the records every event stores: an Alfe agent's data, a Recif
+  agent's (with its spec and conditions) and an event's payload, written (each a fresh copy,
+  so the codec's memo of recent records does not answer) and read back, by the hand-written
+  path and, with the ``fast`` extra installed, by msgspec; beside them orjson, which writes
+  the same tree (``Codec.encode``) but not the same text for every value.
+
+Every figure is measured ``--rounds`` times (default 2), each round printed.
 """
 
 from __future__ import annotations
@@ -95,21 +106,24 @@ def _events(ids: list[str], count: int, workload: str) -> list[Delivery]:
 # -- ours -----------------------------------------------------------------------------------
 
 
-def _ours(store: Store, ids: list[str], count: int, batch: int, workload: str) -> float:
+def _ours(
+    store: Store, ids: list[str], count: int, batch: int, workload: str
+) -> tuple[float, float]:
+    """Events per second of wall time and of this process's CPU time."""
     clock = ManualClock(T0)
     controller = Controller(MACHINES, store, clock)
     _setup_agents(controller, ids, workload)
     deliveries = _events(ids, count, workload)
-    begin = time.perf_counter()
+    begin, cpu = time.perf_counter(), time.process_time()
     if batch == 1:
         for d in deliveries:
             controller.handle(d.agent_id, d.event)
     else:
         for start in range(0, count, batch):
             controller.handle_many(deliveries[start : start + batch])
-    elapsed = time.perf_counter() - begin
+    elapsed, cpu = time.perf_counter() - begin, time.process_time() - cpu
     assert controller.stats.handled >= count
-    return count / elapsed
+    return count / elapsed, count / cpu
 
 
 # -- bare SQL -------------------------------------------------------------------------------
@@ -119,7 +133,8 @@ _STATUSES = ("billing_suspended", "pending")
 _EVENTS = ("billing_suspend", "billing_resume")
 
 
-def _bare_sqlite(path: str, ids: list[str], count: int, batch: int) -> float:
+def _bare_sqlite(path: str, ids: list[str], count: int, batch: int) -> tuple[float, float]:
+    """Events per second of wall time and of this process's CPU time."""
     SQLiteStore(path).close()  # the same schema and indexes
     import sqlite3
 
@@ -142,7 +157,7 @@ def _bare_sqlite(path: str, ids: list[str], count: int, batch: int) -> float:
         "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, "
         "to_status, version, at, scope) VALUES (?, ?, 'event', 'U', ?, '{}', ?, ?, ?, ?, 'U')"
     )
-    begin = time.perf_counter()
+    begin, cpu = time.perf_counter(), time.process_time()
     n = 0
     while n < count:
         conn.execute("BEGIN IMMEDIATE")
@@ -160,9 +175,9 @@ def _bare_sqlite(path: str, ids: list[str], count: int, batch: int) -> float:
             version[agent] = v + 1
             n += 1
         conn.execute("COMMIT")
-    elapsed = time.perf_counter() - begin
+    elapsed, cpu = time.perf_counter() - begin, time.process_time() - cpu
     conn.close()
-    return count / elapsed
+    return count / elapsed, count / cpu
 
 
 def _bare_pg_writer(
@@ -297,23 +312,36 @@ def sqlite_figures(
     tmp: Path, count: int, log: Callable[[str], None], repeat: int = 3
 ) -> dict[str, Any]:
     """Each figure is the best of ``repeat`` runs, bare SQL and ours taking turns, so a slow
-    moment of a shared machine does not land on one side only."""
+    moment of a shared machine does not land on one side only. Beside the wall-clock rates,
+    the rates per second of this process's CPU time (SQLite runs in the process, and with
+    ``synchronous = NORMAL`` a WAL commit does not wait for the disk): on a loaded machine
+    those are what compares the work done, the wall clock also counting the turns waited."""
     ids = [f"a{i:05d}" for i in range(1000)]
     out: dict[str, Any] = {}
     for batch in (1, 100):
-        bare = 0.0
-        ours: dict[str, float] = dict.fromkeys(CYCLES, 0.0)
+        bare = (0.0, 0.0)
+        ours: dict[str, tuple[float, float]] = dict.fromkeys(CYCLES, (0.0, 0.0))
         for r in range(repeat):
-            bare = max(bare, _bare_sqlite(str(tmp / f"bare-{batch}-{r}.db"), ids, count, batch))
+            got = _bare_sqlite(str(tmp / f"bare-{batch}-{r}.db"), ids, count, batch)
+            bare = (max(bare[0], got[0]), max(bare[1], got[1]))
             for workload in CYCLES:
                 store = SQLiteStore(tmp / f"ours-{batch}-{workload}-{r}.db")
-                ours[workload] = max(ours[workload], _ours(store, ids, count, batch, workload))
+                got = _ours(store, ids, count, batch, workload)
+                best = ours[workload]
+                ours[workload] = (max(best[0], got[0]), max(best[1], got[1]))
                 store.close()
-        figures: dict[str, Any] = {"bare_sql_per_s": round(bare)}
-        for workload, rate in ours.items():
-            figures[workload] = {"events_per_s": round(rate), "ratio": round(rate / bare, 3)}
+        figures: dict[str, Any] = {"bare_sql_per_s": round(bare[0]),
+                                   "bare_sql_per_cpu_s": round(bare[1])}  # fmt: skip
+        for workload, (rate, cpu) in ours.items():
+            figures[workload] = {
+                "events_per_s": round(rate),
+                "ratio": round(rate / bare[0], 3),
+                "events_per_cpu_s": round(cpu),
+                "cpu_ratio": round(cpu / bare[1], 3),
+            }
             log(f"SQLite, {batch}/txn, {workload}: {rate:,.0f} events/s vs bare SQL "
-                f"{bare:,.0f}/s ({rate / bare:.0%})")  # fmt: skip
+                f"{bare[0]:,.0f}/s ({rate / bare[0]:.0%}); per CPU second {cpu:,.0f} vs "
+                f"{bare[1]:,.0f} ({cpu / bare[1]:.0%})")  # fmt: skip
         out[f"sqlite_batch_{batch}"] = figures
     return out
 
@@ -378,6 +406,127 @@ def timer_figures(tmp: Path, count: int, log: Callable[[str], None]) -> dict[str
     return {"timers": count, "seconds": round(elapsed, 2), "per_s": round(count / elapsed)}
 
 
+def _history(store: Store, agent: str, events: int) -> Controller:
+    """An agent with ``events`` accepted events of history (billing suspend and resume)."""
+    controller = Controller(MACHINES, store, ManualClock(T0))
+    controller.create(agent, "alfe", AlfeAgent(agent, f"name-{agent}"))
+    cycle = CYCLES["same_work"]
+    for start in range(0, events, 500):
+        controller.handle_many(
+            [Delivery(agent, Event(cycle[n % 2][0], cycle[n % 2][1], cycle[n % 2][2],
+                                   id=f"h{n}"))
+             for n in range(start, min(start + 500, events))]
+        )  # fmt: skip
+    return controller
+
+
+def _duplicate_seconds(store: Store, agent: str, event_id: str, n: int, repeat: int) -> float:
+    """The best of ``repeat`` runs of the median of ``n`` redeliveries, each on a controller
+    that has nothing cached (as after a restart, or on another process)."""
+    name, actor, payload = CYCLES["same_work"][int(event_id[1:]) % 2]
+    event = Event(name, actor, payload, id=event_id)
+    best = float("inf")
+    for _ in range(repeat):
+        times = []
+        for _ in range(n):
+            controller = Controller(MACHINES, store, ManualClock(T0))
+            begin = time.perf_counter()
+            result = controller.handle(agent, event)
+            times.append(time.perf_counter() - begin)
+            assert controller.stats.duplicates == 1
+            assert result.accepted
+        best = min(best, sorted(times)[len(times) // 2])
+    return best
+
+
+def duplicate_figures(
+    tmp: Path, sizes: tuple[int, ...], log: Callable[[str], None]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for size in sizes:
+        store = SQLiteStore(tmp / f"dup-{size}.db")
+        _history(store, "d", size)
+        middle = f"h{size // 2}"  # a duplicate of an event in the middle of the history
+        lookup = _duplicate_seconds(store, "d", middle, 50, 3)
+        # A row written before schema 6 has no snapshot: the replay answers it.
+        conn = store._conn()
+        conn.execute("UPDATE audit SET before_since = NULL, before_data = NULL")
+        runs = 1 if size > 10_000 else 3
+        replayed = _duplicate_seconds(store, "d", middle, runs if size > 10_000 else 20, runs)
+        store.close()
+        out[f"history_{size}"] = {
+            "lookup_us": round(lookup * 1e6, 1),
+            "replay_us": round(replayed * 1e6, 1),
+        }
+        log(f"duplicate on an agent with {size:,} events of history: {lookup * 1e6:,.0f} us "
+            f"from its row; by replay (a row from before schema 6) "
+            f"{replayed * 1e6:,.0f} us")  # fmt: skip
+    return out
+
+
+def _per_call(fn: Callable[[Any], Any], make: Callable[[], list[Any]], repeat: int = 5) -> float:
+    """The best of ``repeat`` runs: CPU microseconds per call of ``fn`` over fresh inputs."""
+    best = float("inf")
+    for _ in range(repeat):
+        values = make()
+        begin = time.process_time()
+        for v in values:
+            fn(v)
+        best = min(best, (time.process_time() - begin) / len(values))
+    return best * 1e6
+
+
+def codec_figures(log: Callable[[str], None]) -> dict[str, Any]:
+    from agentfsm.models import Condition, RecifAgent, RecifSpec
+    from agentfsm.runtime import Codec
+
+    hand = DEFAULT_CODEC.with_types()
+    hand._fast = None  # the core-only codec
+    spec = RecifSpec(config={"model": "gpt", "strategy": "react"})
+    ready = Condition("Ready", "True", "PodsReady", "All pods are ready.", 1, T0)
+    samples: dict[str, Any] = {
+        "alfe_data": AlfeAgent("a00001", "name-a00001", credentials=1, host=1,
+                               remembered="running", suspend_reason="payment_issue"),
+        "recif_data": RecifAgent("support-agent", spec, ready_replicas=1, conditions=(ready,)),
+        "payload": {"reason": "payment_issue"},
+    }  # fmt: skip
+    codecs: list[tuple[str, Codec]] = [("hand-written", hand)]
+    if DEFAULT_CODEC._fast is not None:
+        codecs.append(("msgspec", DEFAULT_CODEC))
+    out: dict[str, Any] = {}
+    for name, value in samples.items():
+
+        def fresh(value: Any = value) -> list[Any]:
+            copy = (lambda v: dict(v)) if isinstance(value, dict) else attrs.evolve
+            return [copy(value) for _ in range(2000)]
+
+        figures: dict[str, Any] = {}
+        for label, codec in codecs:
+            text = codec.dumps(value)
+            figures[label] = {
+                "dumps_us": round(_per_call(codec.dumps, fresh), 2),
+                "loads_us": round(_per_call(codec.loads, lambda t=text: [t] * 2000), 2),
+            }
+        try:
+            import orjson
+
+            figures["orjson (same tree)"] = {
+                "dumps_us": round(_per_call(lambda v: orjson.dumps(hand.encode(v)), fresh), 2),
+                "loads_us": round(
+                    _per_call(lambda t: hand.decode(orjson.loads(t)), lambda t=text: [t] * 2000),
+                    2,
+                ),
+            }  # fmt: skip
+        except ImportError:
+            pass
+        out[name] = figures
+        log(f"codec, {name}: " + "; ".join(
+            f"{label} {f['dumps_us']:.2f} us to write, {f['loads_us']:.2f} us to read"
+            for label, f in figures.items()
+        ))  # fmt: skip
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -385,27 +534,38 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
     parser.add_argument(
         "--only",
-        default="sqlite,postgres,timers",
-        help="comma-separated parts to run (sqlite, postgres, timers; default: all)",
+        default="codec,sqlite,postgres,timers,duplicates",
+        help="comma-separated parts to run (codec, sqlite, postgres, timers, duplicates; "
+        "default: all)",
     )
+    parser.add_argument("--rounds", type=int, default=2, help="measure every figure N times")
     args = parser.parse_args()
     log: Callable[[str], None] = (
         (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
     )
     events = 4_000 if args.quick else 20_000
     timers = 10_000 if args.quick else 100_000
-    result: dict[str, Any] = {"python": sys.version.split()[0]}
+    sizes = (10, 1_000, 10_000) if args.quick else (10, 1_000, 100_000)
+    result: dict[str, Any] = {"python": sys.version.split()[0], "rounds": []}
     parts = {p.strip() for p in args.only.split(",")}
-    unknown = parts - {"sqlite", "postgres", "timers"}
+    unknown = parts - {"codec", "sqlite", "postgres", "timers", "duplicates"}
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
-    with tempfile.TemporaryDirectory(prefix="agentfsm-bench-") as tmp:
-        if "sqlite" in parts:
-            result.update(sqlite_figures(Path(tmp), events, log))
-        if "postgres" in parts and not args.no_postgres:
-            result.update(postgres_figures(events // 2 if not args.quick else 2_000, log))
-        if "timers" in parts:
-            result["timers_sqlite"] = timer_figures(Path(tmp), timers, log)
+    for n in range(args.rounds):
+        log(f"-- round {n + 1} of {args.rounds}")
+        figures: dict[str, Any] = {}
+        with tempfile.TemporaryDirectory(prefix="agentfsm-bench-") as tmp:
+            if "codec" in parts:
+                figures["codec"] = codec_figures(log)
+            if "sqlite" in parts:
+                figures.update(sqlite_figures(Path(tmp), events, log))
+            if "postgres" in parts and not args.no_postgres:
+                figures.update(postgres_figures(events // 2 if not args.quick else 2_000, log))
+            if "timers" in parts:
+                figures["timers_sqlite"] = timer_figures(Path(tmp), timers, log)
+            if "duplicates" in parts:
+                figures["duplicates_sqlite"] = duplicate_figures(Path(tmp), sizes, log)
+        result["rounds"].append(figures)
     if args.json:
         print(json.dumps(result, indent=2))
 

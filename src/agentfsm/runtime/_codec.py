@@ -33,6 +33,7 @@ from typing import Any
 import attrs
 
 from agentfsm._values import Refusal
+from agentfsm.runtime import _codec_fast
 from agentfsm.runtime._errors import CodecError
 from agentfsm.runtime._storable import text_problem
 
@@ -101,6 +102,9 @@ class Codec:
         # the direct paths below would go around them.
         self._direct = type(self).encode is Codec.encode
         self._hooked = type(self).decode is Codec.decode
+        # With msgspec installed (the ``fast`` extra), records, payloads and stored text go
+        # through it; the text is the same (see ``_codec_fast``).
+        self._fast = _codec_fast.FastJSON(_iso) if _codec_fast.AVAILABLE else None
         for cls in types:
             self._add(cls)
 
@@ -124,6 +128,8 @@ class Codec:
         if self._direct:
             keys = tuple(f"{_quote(name)}:" for name in names)
             self._writers[cls] = ('{"@type":' + _quote(tag), keys, getter)
+            if self._fast is not None:
+                self._fast.add(cls, tag, names, getter)
 
     def with_types(self, *types: type[Any]) -> Codec:
         """A new codec that also knows ``types`` (this one is left unchanged)."""
@@ -224,7 +230,9 @@ class Codec:
             if (kind is dict or kind is MappingProxyType) and self._direct:
                 if not value:
                     return "{}"
-                flat = self._flat_mapping(value)
+                flat = self._fast.mapping(value) if self._fast is not None else None
+                if flat is None:
+                    flat = self._flat_mapping(value)
                 if flat is not None:
                     return flat
             elif not value and isinstance(value, Mapping):
@@ -234,7 +242,9 @@ class Codec:
         hit = memo.get(id(value))
         if hit is not None and hit[0] is value:
             return hit[1]
-        text = self._record_json(value, writer)
+        text = self._fast.record(value) if self._fast is not None else None
+        if text is None:
+            text = self._record_json(value, writer)
         if len(memo) >= _MEMO_SIZE:
             with contextlib.suppress(KeyError):  # another thread emptied it meanwhile
                 memo.popitem(last=False)
@@ -308,6 +318,15 @@ class Codec:
         Raises:
             CodecError: ``text`` is not JSON, or ``decode`` refuses it.
         """
+        if self._hooked and self._fast is not None:
+            data = self._fast.parse(text)
+            if data is not _codec_fast.SLOW:  # else the standard parser reads it, or says why
+                try:
+                    return self.decode(data)
+                except CodecError:
+                    raise
+                except _UNREADABLE as exc:
+                    raise CodecError(f"stored JSON is malformed: {_reason(exc)}") from None
         if self._hooked and isinstance(text, str) and "@map" not in text:
             # Records and tags are rebuilt by the parser as it closes each object, innermost
             # first, instead of by a second walk over the parsed data. An "@map" wrapper says

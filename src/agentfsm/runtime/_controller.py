@@ -126,7 +126,7 @@ def write_for(d: Delivery, record: AgentRecord, result: Step | Refusal, ctx: Con
             d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
             before.version, result.snapshot, before.status, None, ctx.now, d.correlation_id,
             consume_timer=d.timer_token, principal=d.principal,
-            machine_version=record.machine_version,
+            machine_version=record.machine_version, before=before,
         )  # fmt: skip
     outbox: list[OutboxEntry] = []
     timers: dict[str, TimerEntry | None] = {}
@@ -146,7 +146,7 @@ def write_for(d: Delivery, record: AgentRecord, result: Step | Refusal, ctx: Con
         before.version, result.snapshot, before.status, None, ctx.now, d.correlation_id,
         tuple(outbox), tuple(t for t in timers.values() if t is not None),
         tuple(e for e, t in timers.items() if t is None), d.timer_token,
-        principal=d.principal, machine_version=record.machine_version,
+        principal=d.principal, machine_version=record.machine_version, before=before,
     )  # fmt: skip
 
 
@@ -359,7 +359,12 @@ class Decisions:
         agent_id, event = delivery.agent_id, delivery.event
         fresh = False
         for attempt in range(self.max_retries + 1):
-            record, machine = yield from self._current(agent_id, fresh)
+            cached = None if fresh else self._cache.get(agent_id)
+            if cached is not None:  # the usual case, without a generator for it
+                record = cached
+                machine = self._versions[(cached.machine, cached.machine_version)]
+            else:
+                record, machine = yield from self._current(agent_id, True)
             # Each machine carries its policy: decide applies it, as offered does.
             ctx = Context(self.clock.now(), machine.policy)
             result = decide(machine, record.snapshot, event, ctx)
@@ -473,18 +478,19 @@ class Decisions:
         self.stats.duplicates += 1
         if row.refusal is not None:
             return row.refusal  # type: ignore[no-any-return]
-        # Rebuild the recorded step exactly: replay the agent's log up to the row, then decide
-        # the recorded event again at its recorded time.
-        record = yield Call("load", (agent_id,))
-        machine = self._versions.get((record.machine, row.machine_version))
+        # Rebuild the recorded step exactly: decide the recorded event again, at its recorded
+        # time, on the snapshot it was decided on. The row carries that snapshot (schema 6
+        # on); for an older row it is found by replaying the agent's log up to the row.
+        name = (yield Call("load", (agent_id,))).machine
+        machine = self._versions.get((name, row.machine_version))
         if machine is None:
-            given = sorted(v for n, v in self._versions if n == record.machine)
-            raise MachineVersionMismatch(
-                agent_id, record.machine, row.machine_version, tuple(given)
-            )
-        rows = yield Call("history", (agent_id,))
-        same = [m for (name, _), m in self._versions.items() if name == record.machine]
-        before = replay_agent(same, [r for r in rows if r.seq < row.seq])
+            given = sorted(v for n, v in self._versions if n == name)
+            raise MachineVersionMismatch(agent_id, name, row.machine_version, tuple(given))
+        before = row.before
+        if before is None:
+            rows = yield Call("history", (agent_id,))
+            same = [m for (n, _), m in self._versions.items() if n == name]
+            before = replay_agent(same, [r for r in rows if r.seq < row.seq])
         recorded = Event(row.event, row.actor or "U", row.payload, row.event_id)
         return decide(machine, before, recorded, Context(row.at))
 

@@ -73,7 +73,7 @@ _AGENT_COLS = (
 _AUDIT_COLS = (
     "seq, event_id, agent_id, kind, actor, event, payload::text, from_status, to_status, "
     "version, refusal_code, refusal_message, refusal_guard, at, correlation_id, principal, "
-    "machine_version"
+    "machine_version, before_since, before_data::text"
 )
 _OUTBOX_COLS = (
     "id, agent_id, kind, payload::text, key, state, attempts, next_attempt_at, last_error, "
@@ -89,8 +89,9 @@ _CAS_AND_LOG = """
         WHERE id = %s AND version = %s RETURNING id)
     INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, to_status,
                        version, refusal_code, refusal_message, refusal_guard, at, correlation_id,
-                       scope, principal, machine_version)
-    SELECT %s, id, %s, %s, %s, %s::jsonb, %s, %s, %s, NULL, NULL, NULL, %s, %s, %s, %s, %s
+                       scope, principal, machine_version, before_since, before_data)
+    SELECT %s, id, %s, %s, %s, %s::jsonb, %s, %s, %s, NULL, NULL, NULL, %s, %s, %s, %s, %s,
+           %s, %s::jsonb
     FROM moved"""
 # A refusal changes nothing but must be decided on the current version: FOR SHARE holds the
 # row against writers until the audit row is committed.
@@ -780,12 +781,14 @@ def _statements(w: Write, dumps: Callable[[Any], str]) -> WritePlan:
         )  # fmt: skip
     else:
         if ref is None:
+            before = w.before
             stmt = Statement(
                 _CAS_AND_LOG,
                 (snap.status, snap.version, snap.since, dumps(snap.data), at, w.agent_id,
                  w.expected_version, w.event_id, w.kind, w.actor, w.event, dumps(w.payload),
                  w.from_status, snap.status, snap.version, at, w.correlation_id, w.scope,
-                 w.principal, w.machine_version),
+                 w.principal, w.machine_version, None if before is None else before.since,
+                 None if before is None else dumps(before.data)),
                 wait=True,
             )  # fmt: skip
         else:

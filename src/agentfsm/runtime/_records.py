@@ -122,6 +122,8 @@ class Write(NamedTuple):
             and on the agent for ``create``).
         trace_context: the decision's trace context (a W3C ``traceparent``), stored on its
             outbox items so the spans of the effects link to the decision's.
+        before: for an accepted event, the snapshot it was decided on, stored on the audit
+            row so that the event delivered again is answered from that row alone.
     """
 
     agent_id: str
@@ -144,6 +146,7 @@ class Write(NamedTuple):
     principal: str | None = None
     machine_version: int = 1
     trace_context: str | None = None
+    before: Snapshot | None = None
 
     @property
     def scope(self) -> str:
@@ -170,6 +173,9 @@ class AuditRow(NamedTuple):
         correlation_id: the correlation id given, if any.
         principal: who sent the event, as the embedder named them, if it did.
         machine_version: the version of the machine that decided the row.
+        before: for an accepted event, the snapshot it was decided on (deciding the event on
+            it at ``at`` gives the recorded step again); ``None`` for refusals, the runtime's
+            own rows, and events recorded before schema version 6.
     """
 
     seq: int
@@ -187,6 +193,7 @@ class AuditRow(NamedTuple):
     correlation_id: str | None
     principal: str | None = None
     machine_version: int = 1
+    before: Snapshot | None = None
 
     @property
     def scope(self) -> str:

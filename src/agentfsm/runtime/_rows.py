@@ -167,15 +167,27 @@ class RowReader:
                     from_status or to_status,
                     _opt_text(r[12], "refusal_guard"),
                 )
+            version = _count(r[9], "version")
             return AuditRow(
                 _count(r[0], "seq"), _text(r[1], "event_id"), _text(r[2], "agent_id"),
                 _code(r[3], "kind", _KINDS), _actor(r[4]), event, payload,
-                from_status, to_status, _count(r[9], "version"), refusal, self._time(r[13]),
+                from_status, to_status, version, refusal, self._time(r[13]),
                 _opt_text(r[14], "correlation_id"), _opt_text(r[15], "principal"),
-                _machine_version(r[16]),
+                _machine_version(r[16]), self._before(r[17], r[18], from_status, version),
             )  # fmt: skip
         except _DAMAGE as exc:
             raise self._damaged("audit", r[0], exc) from exc
+
+    def _before(
+        self, since: Any, data: Any, from_status: str | None, version: int
+    ) -> Snapshot | None:
+        # The snapshot an accepted event was decided on: its status and version are the row's
+        # own (the status before, one version less), so only its time and data are stored.
+        if since is None and data is None:
+            return None
+        if since is None or data is None or from_status is None or version < 1:
+            raise _Damage("before_since and before_data are not both set on an accepted event")
+        return Snapshot(from_status, version - 1, self._time(since), self._loads(data))
 
     def outbox(self, r: Any) -> OutboxItem:
         """An ``outbox`` row (``_OUTBOX_COLS`` of either store)."""

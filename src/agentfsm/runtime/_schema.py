@@ -11,6 +11,11 @@ Version 4 records the machine version that decided each agent and each audit row
 version 1 of their machine, the only one there was, and say so.
 Version 5 gives outbox items the trace context of the decision that wrote them
 (``trace_context``, a W3C ``traceparent``; empty when no tracing SDK records the decision).
+Version 6 stores, on each accepted event's audit row, the snapshot the event was decided on
+(``before_since`` and ``before_data``; the status and version are the row's ``from_status`` and
+``version - 1``), so an event delivered again is answered by deciding it once more on that
+snapshot instead of replaying the agent's whole log. Rows written before it have none, and a
+duplicate of one of them is still answered by the replay.
 Version 7 adds the per-key reconcile leases and the fencing counter that let several replicas
 share work (``leases``, ``agentfsm_fence``, ``outbox.fence``; see ``_schema_leases``).
 
@@ -100,8 +105,11 @@ SQLITE_STEPS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE outbox ADD COLUMN trace_context TEXT",
         "UPDATE agentfsm_schema SET version = 5",
     ),
-    # Version 6 is the stored outcomes' step; until it is here, only the number moves.
-    6: ("UPDATE agentfsm_schema SET version = 6",),
+    6: (
+        "ALTER TABLE audit ADD COLUMN before_since TEXT",
+        "ALTER TABLE audit ADD COLUMN before_data TEXT",
+        "UPDATE agentfsm_schema SET version = 6",
+    ),
     7: (*LEASES_SQLITE, "UPDATE agentfsm_schema SET version = 7"),
 }
 """``version -> statements`` that take a database from ``version - 1`` to ``version``."""
@@ -161,6 +169,9 @@ POSTGRES_STEPS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE outbox ADD COLUMN trace_context TEXT",
         "UPDATE agentfsm_schema SET version = 5",
     ),
-    6: ("UPDATE agentfsm_schema SET version = 6",),
+    6: (
+        "ALTER TABLE audit ADD COLUMN before_since TIMESTAMPTZ, ADD COLUMN before_data JSONB",
+        "UPDATE agentfsm_schema SET version = 6",
+    ),
     7: (*LEASES_POSTGRES, "UPDATE agentfsm_schema SET version = 7"),
 }

@@ -55,7 +55,7 @@ from agentfsm.runtime._records import (
 from agentfsm.runtime._rows import RowReader, parse_time
 from agentfsm.runtime._schema import SCHEMA_VERSION, SQLITE_STEPS, SQLITE_V1
 from agentfsm.runtime._sqlite_check import check_file_read_only, schema_version
-from agentfsm.runtime._storable import storable_key, wanted_ids
+from agentfsm.runtime._storable import check_writes, storable_key, wanted_ids
 from agentfsm.runtime._store import check_batch
 
 
@@ -76,7 +76,8 @@ class _NoLock:
 _AGENT_COLS = "id, machine, status, version, since, data, created_at, updated_at, machine_version"
 _AUDIT_COLS = (
     "seq, event_id, agent_id, kind, actor, event, payload, from_status, to_status, version, "
-    "refusal_code, refusal_message, refusal_guard, at, correlation_id, principal, machine_version"
+    "refusal_code, refusal_message, refusal_guard, at, correlation_id, principal, machine_version, "
+    "before_since, before_data"
 )
 _OUTBOX_COLS = (
     "id, agent_id, kind, payload, key, state, attempts, next_attempt_at, last_error, "
@@ -87,7 +88,8 @@ _TIMER_COLS = "agent_id, event, due_at, token, claimed_by, claimed_until"
 _INSERT_AUDIT = (
     "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, "
     "to_status, version, refusal_code, refusal_message, refusal_guard, at, correlation_id, "
-    "scope, principal, machine_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "scope, principal, machine_version, before_since, before_data) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _CAS = (
     "UPDATE agents SET status = ?, version = ?, since = ?, data = ?, updated_at = ? "
@@ -415,6 +417,16 @@ class SQLiteStore:
         # batch several times faster per event than single writes. That is exact because the
         # write lock is held: the stored versions are checked once up front, and the batch's
         # own writes to one agent must chain (each expects the version the previous one left).
+        if len(writes) == 1:
+            w = writes[0]
+            if (
+                w.kind != CREATE
+                and w.refusal is None
+                and not (w.outbox or w.timers or w.cancels)
+                and w.consume_timer is None
+            ):
+                self._apply_move(conn, w)
+                return
         dumps = self.codec.dumps
         base, checks, creates = check_batch(writes)
         if creates:
@@ -447,10 +459,12 @@ class SQLiteStore:
         rows = [
             (w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload), w.from_status,
              w.snapshot.status, w.snapshot.version, None, None, None, _ts(w.at), w.correlation_id,
-             w.scope, w.principal, w.machine_version)
+             w.scope, w.principal, w.machine_version,
+             *((None, None) if b is None else (_ts(b.since), dumps(b.data))))
             if w.refusal is None
             else _audit_args(w, dumps)
             for w in writes
+            for b in (w.before,)
         ]  # fmt: skip
         try:
             conn.executemany(_INSERT_AUDIT, rows)
@@ -493,6 +507,31 @@ class SQLiteStore:
             ]
             if settings:
                 conn.executemany(_SET_TIMER, settings)
+
+    def _apply_move(self, conn: sqlite3.Connection, w: Write) -> None:
+        # The most common write alone (an accepted event that writes no outbox item and
+        # touches no timer): the same two statements as ``_apply`` would run, without its
+        # batch bookkeeping.
+        check_writes((w,))
+        dumps = self.codec.dumps
+        s = w.snapshot
+        at = _ts(w.at)
+        cas = (s.status, s.version, _ts(s.since), dumps(s.data), at, w.agent_id, w.expected_version)
+        if conn.execute(_CAS, cas).rowcount != 1:
+            expected = w.expected_version if w.expected_version is not None else -1
+            self._check_versions(conn, {w.agent_id: expected})
+            raise VersionConflict(w.agent_id, expected)  # pragma: no cover
+        b = w.before
+        try:
+            conn.execute(
+                _INSERT_AUDIT,
+                (w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload),
+                 w.from_status, s.status, s.version, None, None, None, at, w.correlation_id,
+                 w.scope, w.principal, w.machine_version,
+                 None if b is None else _ts(b.since), None if b is None else dumps(b.data)),
+            )  # fmt: skip
+        except sqlite3.IntegrityError:
+            raise DuplicateEvent(w.event_id, w.agent_id, w.scope) from None
 
     @staticmethod
     def _existing(conn: sqlite3.Connection, ids: list[str]) -> list[str]:
@@ -696,7 +735,7 @@ def _audit_args(w: Write, dumps: Any) -> tuple[Any, ...]:
         w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload), w.from_status,
         w.snapshot.status, w.snapshot.version, ref.code if ref else None,
         ref.message if ref else None, ref.guard if ref else None, _ts(w.at), w.correlation_id,
-        w.scope, w.principal, w.machine_version,
+        w.scope, w.principal, w.machine_version, None, None,
     )  # fmt: skip
 
 
