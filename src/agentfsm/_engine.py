@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from agentfsm._errors import InvalidInput, TransitionRefused
+from agentfsm._fastpath import fast_decider
 from agentfsm._machine import (
     CompiledEvent,
     CompiledTransition,
@@ -113,9 +114,10 @@ def decide(
             name) or ``Context``, ``payload``/``actor`` come with an ``Event``, or the context
             is missing for a timed machine: a programming error, not a bad event.
     """
-    # This is the hot path: it reads the tables ``Machine`` prepared (see CompiledTransition)
-    # and allocates nothing but the new snapshot and the step, besides what updates and effect
-    # builders make. Every refusal it returns was built when the machine was compiled.
+    # This is the hot path. The usual case is answered by the (event, status) pair's
+    # straight-line decider (see _fastpath), which allocates nothing but the new snapshot and
+    # the step, besides what updates and effect builders make; anything else by the generic
+    # path below it, which gives the same answers and words every unusual one.
     ev: Event = event  # type: ignore[assignment]
     if event.__class__ is _str:
         ev = Event.named(event, Actor.USER if actor is None else actor, payload)
@@ -124,88 +126,26 @@ def decide(
     # No context: the machine's clockless one; None for a timed machine (see _malformed).
     ctx: Context = context or machine.no_clock  # type: ignore[assignment]
     try:
-        compiled = machine.events.get(ev.name)
-        if compiled is None:
-            return _unknown_event(machine, snapshot, ev)
-        policy = ctx.policy
-        if policy is not machine.policy:
-            if policy is None:
-                ctx = _filled(machine, ctx)
-            else:
-                machine = machine.with_policy(policy)
-                compiled = machine.events[ev.name]
-        # The snapshot is the caller's: a quick look for a foreign record, a version that is
-        # not an int or a ``since`` that is not an aware datetime (``None`` is fine for an
-        # untimed machine); only a suspect one gets the full diagnosis.
-        record = machine.record
-        since = snapshot.since
-        if (
-            (record is not None and snapshot.data.__class__ is not record)
-            or snapshot.version.__class__ is not int
-            or (
-                since.tzinfo is None
-                if since.__class__ is _datetime
-                else since is not machine.unset_since
-            )
-        ):
-            bad = _bad_snapshot(machine, snapshot, ev)
-            if bad is not None:
-                return bad
-        status = snapshot.status
-        if ev.actor not in compiled.senders:
-            return _actor_refused(machine, compiled, snapshot, ev)
-        payload_ok = compiled.payload_ok
-        if payload_ok is not None:
-            if not payload_ok(ev.payload):
-                bad = _payload_refusal(machine, compiled, snapshot, ev)
-                if bad is not None:
-                    return bad
-        elif ev.payload is not _EMPTY and ev.payload:
-            bad = _payload_refusal(machine, compiled, snapshot, ev)
-            if bad is not None:
-                return bad
-        candidates = compiled.by_status.get(status)
-        if candidates is None:
-            refusal = compiled.status_refusals.get(status)
-            return refusal if refusal is not None else _unknown_status(machine, snapshot, ev)
-        first: Refusal | None = None
-        for row in candidates:
-            for test, spec in row.checks:
-                if spec is None:  # a compiled guard expression: it names what failed
-                    failed = test(snapshot, ev, ctx)
-                    if failed is None:
-                        continue
-                elif test(snapshot, ev, ctx):
-                    continue
-                else:
-                    failed = spec
-                if first is None:
-                    first = row.refusals.get(id(failed)) or _refusal_for(
-                        machine, failed, compiled, status
-                    )
-                break
-            else:
-                moves = row.moves
-                if moves is None:  # only a row with a chooser leaves ``moves`` unknown
-                    target = row.chooser(snapshot, ev, ctx)  # type: ignore[misc]
-                    moves = target != status or row.spec.reenter
-                else:
-                    target = row.target
-                update = row.update
-                data = snapshot.data if update is None else update(snapshot.data, snapshot, ev, ctx)
-                after = _tuple_new(
-                    Snapshot,
-                    (target, snapshot.version + 1, ctx.now if moves else snapshot.since, data),
-                )
-                effect = row.effect
-                if effect is None:
-                    return _tuple_new(Step, (after, (), row.spec))
-                effects = effect(snapshot, after, ev, ctx)
-                if effects.__class__ is not tuple:
-                    effects = tuple(effects)
-                return _tuple_new(Step, (after, effects, row.spec))
-        assert first is not None
-        return first
+        deciders = machine.fast.get(ev.name)
+        if deciders is not None:
+            status = snapshot.status
+            if status.__class__ is _str:
+                policy = ctx.policy
+                here, filled = machine, ctx
+                if policy is not machine.policy:
+                    if policy is None:
+                        filled = _filled(machine, ctx)
+                    else:
+                        here = machine.with_policy(policy)
+                        deciders = here.fast[ev.name]
+                fast = deciders.get(status)
+                if fast is None and status in here.states:
+                    fast = deciders[status] = fast_decider(here, here.events[ev.name], status)
+                if fast is not None:
+                    result = fast(snapshot, ev, filled)
+                    if result is not None:
+                        return result  # type: ignore[no-any-return]
+        return _decide_generic(machine, snapshot, ev, ctx)
     except (TypeError, AttributeError) as exc:
         # Exceptions cost nothing until raised: malformed input is diagnosed only here.
         return _malformed(machine, snapshot, ev, ctx, exc)
@@ -213,6 +153,115 @@ def decide(
         # Only time arithmetic overflows here (now + a timeout near datetime.max, or a policy
         # duration too long to add): the decision has no representable outcome.
         return _out_of_range(machine, snapshot, ev, ctx)
+
+
+def decide_reference(
+    machine: Machine[RecordT], snapshot: Snapshot[RecordT], event: Event, context: Context | None
+) -> Step[RecordT] | Refusal:
+    """``decide`` by the generic path alone: the semantics the straight-line deciders keep.
+
+    The tests compare the two on long walks; nothing else needs it.
+    """
+    ctx: Context = context or machine.no_clock  # type: ignore[assignment]
+    try:
+        return _decide_generic(machine, snapshot, event, ctx)
+    except (TypeError, AttributeError) as exc:
+        return _malformed(machine, snapshot, event, ctx, exc)
+    except OverflowError:
+        return _out_of_range(machine, snapshot, event, ctx)
+
+
+def _decide_generic(
+    machine: Machine[RecordT], snapshot: Snapshot[RecordT], ev: Event, ctx: Context
+) -> Step[RecordT] | Refusal:
+    # The generic path: it reads the tables ``Machine`` prepared (see CompiledTransition).
+    # Every refusal it returns that does not depend on the input was built at compile time.
+    compiled = machine.events.get(ev.name)
+    if compiled is None:
+        return _unknown_event(machine, snapshot, ev)
+    policy = ctx.policy
+    if policy is not machine.policy:
+        if policy is None:
+            ctx = _filled(machine, ctx)
+        else:
+            machine = machine.with_policy(policy)
+            compiled = machine.events[ev.name]
+    # The snapshot is the caller's: a quick look for a foreign record, a version that is
+    # not an int or a ``since`` that is not an aware datetime (``None`` is fine for an
+    # untimed machine); only a suspect one gets the full diagnosis.
+    record = machine.record
+    since = snapshot.since
+    if (
+        (record is not None and snapshot.data.__class__ is not record)
+        or snapshot.version.__class__ is not int
+        or (
+            since.tzinfo is None
+            if since.__class__ is _datetime
+            else since is not machine.unset_since
+        )
+    ):
+        bad = _bad_snapshot(machine, snapshot, ev)
+        if bad is not None:
+            return bad
+    status = snapshot.status
+    if status.__class__ is not _str and not isinstance(status, str):
+        # Not even a string: no status of the machine's, and looking it up would hash it
+        # (a caller's object may fail to hash; a tuple holding one does).
+        return _unknown_status(machine, snapshot, ev)
+    if ev.actor not in compiled.senders:
+        return _actor_refused(machine, compiled, snapshot, ev)
+    payload_ok = compiled.payload_ok
+    if payload_ok is not None:
+        if not payload_ok(ev.payload):
+            bad = _payload_refusal(machine, compiled, snapshot, ev)
+            if bad is not None:
+                return bad
+    elif ev.payload is not _EMPTY and ev.payload:
+        bad = _payload_refusal(machine, compiled, snapshot, ev)
+        if bad is not None:
+            return bad
+    candidates = compiled.by_status.get(status)
+    if candidates is None:
+        refusal = compiled.status_refusals.get(status)
+        return refusal if refusal is not None else _unknown_status(machine, snapshot, ev)
+    first: Refusal | None = None
+    for row in candidates:
+        for test, spec in row.checks:
+            if spec is None:  # a compiled guard expression: it names what failed
+                failed = test(snapshot, ev, ctx)
+                if failed is None:
+                    continue
+            elif test(snapshot, ev, ctx):
+                continue
+            else:
+                failed = spec
+            if first is None:
+                first = row.refusals.get(id(failed)) or _refusal_for(
+                    machine, failed, compiled, status
+                )
+            break
+        else:
+            moves = row.moves
+            if moves is None:  # only a row with a chooser leaves ``moves`` unknown
+                target = row.chooser(snapshot, ev, ctx)  # type: ignore[misc]
+                moves = target != status or row.spec.reenter
+            else:
+                target = row.target
+            update = row.update
+            data = snapshot.data if update is None else update(snapshot.data, snapshot, ev, ctx)
+            after = _tuple_new(
+                Snapshot,
+                (target, snapshot.version + 1, ctx.now if moves else snapshot.since, data),
+            )
+            effect = row.effect
+            if effect is None:
+                return _tuple_new(Step, (after, (), row.spec))
+            effects = effect(snapshot, after, ev, ctx)
+            if effects.__class__ is not tuple:
+                effects = tuple(effects)
+            return _tuple_new(Step, (after, effects, row.spec))
+    assert first is not None
+    return first
 
 
 def _actor_refused(
