@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Union
 
 from agentfsm._errors import InvalidInput, TransitionRefused
 from agentfsm._fastpath import fast_decider
@@ -126,25 +126,21 @@ def decide(
     # No context: the machine's clockless one; None for a timed machine (see _malformed).
     ctx: Context = context or machine.no_clock  # type: ignore[assignment]
     try:
-        deciders = machine.fast.get(ev.name)
-        if deciders is not None:
-            status = snapshot.status
-            if status.__class__ is _str:
-                policy = ctx.policy
-                here, filled = machine, ctx
-                if policy is not machine.policy:
-                    if policy is None:
-                        filled = _filled(machine, ctx)
-                    else:
-                        here = machine.with_policy(policy)
-                        deciders = here.fast[ev.name]
-                fast = deciders.get(status)
-                if fast is None and status in here.states:
-                    fast = deciders[status] = fast_decider(here, here.events[ev.name], status)
+        status = snapshot.status
+        if status.__class__ is _str:
+            if ctx.policy is machine.policy:
+                try:
+                    fast = machine.fast[ev.name][status]
+                except KeyError:  # not made yet, or an unknown event or status
+                    fast = _fast_decider(machine, ev.name, status)
                 if fast is not None:
-                    result = fast(snapshot, ev, filled)
+                    result = fast(snapshot, ev, ctx)
                     if result is not None:
                         return result  # type: ignore[no-any-return]
+            else:
+                result = _decide_fast_in_force(machine, snapshot, ev, ctx, status)
+                if result is not None:
+                    return result
         return _decide_generic(machine, snapshot, ev, ctx)
     except (TypeError, AttributeError) as exc:
         # Exceptions cost nothing until raised: malformed input is diagnosed only here.
@@ -153,6 +149,38 @@ def decide(
         # Only time arithmetic overflows here (now + a timeout near datetime.max, or a policy
         # duration too long to add): the decision has no representable outcome.
         return _out_of_range(machine, snapshot, ev, ctx)
+
+
+def _fast_decider(machine: Machine, name: str, status: str) -> Any:
+    """The straight-line decider of (``name``, ``status``), made and kept on first use;
+    ``None`` for an event or a status the machine does not have (the generic path says so)."""
+    deciders = machine.fast.get(name)
+    if deciders is None or status not in machine.states:
+        return None
+    made = deciders[status] = fast_decider(machine, machine.events[name], status)
+    return made
+
+
+def _decide_fast_in_force(
+    machine: Machine, snapshot: Snapshot, ev: Event, ctx: Context, status: str
+) -> Step | Refusal | None:
+    # A context without a policy (the machine's applies) or with another one: the decider
+    # of the machine in force, given the context with the policy filled in.
+    policy = ctx.policy
+    if policy is None:
+        ctx = _filled(machine, ctx)
+    else:
+        machine = machine.with_policy(policy)
+    fast = machine.fast.get(ev.name, _NO_DECIDERS).get(status)
+    if fast is None:
+        fast = _fast_decider(machine, ev.name, status)
+        if fast is None:
+            return None
+    result: Step | Refusal | None = fast(snapshot, ev, ctx)
+    return result
+
+
+_NO_DECIDERS: dict[str, Any] = {}
 
 
 def decide_reference(
@@ -358,26 +386,60 @@ def offered(
         raise InvalidInput(
             f"offered was given a snapshot that is not one of this model's: {problem}"
         )
-    plans = machine.offer_plans
-    if plans is None:
-        plans = machine.offer_plans = _plan_offers(machine)
+    prepared = machine.offer_plans
+    if prepared is None:
+        prepared = machine.offer_plans = (_plan_offers(machine), {})
+    plans, listings = prepared
+    # What to list for these roles in this status, worked out once: the offers that depend
+    # on no guard, and for the others the plan, rows and probe to evaluate them with.
+    # A shipped actor is keyed by identity (its members live as long as the module; an enum
+    # hashes in Python), any other set of roles by equality, as ``in`` compares them.
+    key: object = id(actor) if actor.__class__ is Actor else held
+    by_status = listings.get(key)
+    if by_status is None:
+        by_status = {}
+        if len(listings) < _LISTINGS_KEPT:
+            listings[key] = by_status
+    listing = by_status.get(status)
+    if listing is None:
+        listing = by_status[status] = _listing(plans, held, status)
+    if listing[0] is not None:  # no guard to evaluate: the answer itself was kept
+        return listing[0]  # type: ignore[no-any-return]
     out: list[Offer] = []
     try:
-        for plan in plans:
-            sender = next((a for a in plan.senders if a in held), None)
-            if sender is None:
-                continue
-            entry = plan.by_status[status]
-            if entry.__class__ is Offer:
-                out.append(entry)
+        for item in listing[1]:
+            if item.__class__ is Offer:
+                out.append(item)
             else:
-                out.append(_offer(plan, entry, snapshot, plan.probes[sender], context))
+                plan, rows, probe = item
+                out.append(_offer(plan, rows, snapshot, probe, context))
     except OverflowError as exc:
         raise InvalidInput(
             f"a time the {machine.name} guards compute from now ({context.now.isoformat()}) "
             "is out of range"
         ) from exc
     return tuple(out)
+
+
+# Role sets whose listings a machine keeps (a caller passing ever new sets must not grow it).
+_LISTINGS_KEPT = 256
+
+_ListItem = Union[Offer, tuple["_OfferPlan", tuple["_RowPlan", ...], Event]]
+
+
+def _listing(
+    plans: tuple[_OfferPlan, ...], held: tuple[AnyRole, ...], status: str
+) -> tuple[tuple[Offer, ...] | None, tuple[_ListItem, ...]]:
+    """(the offers when none depends on a guard, else None; what to list, in order)."""
+    out: list[_ListItem] = []
+    for plan in plans:
+        sender = next((a for a in plan.senders if a in held), None)
+        if sender is None:
+            continue
+        entry = plan.by_status[status]
+        out.append(entry if entry.__class__ is Offer else (plan, entry, plan.probes[sender]))  # type: ignore[arg-type]
+    fixed = tuple(i for i in out if i.__class__ is Offer)
+    return (fixed if len(fixed) == len(out) else None), tuple(out)
 
 
 def _held_roles(actor: object) -> tuple[AnyRole, ...]:
@@ -517,7 +579,14 @@ class _OfferPlan:
                     )
                 refused = {key: Offer(ev.name, label, False, r) for key, r in row.refusals.items()}
                 plans.append((row, typed_offer, others, refused))
-            self.by_status[status] = tuple(plans)
+            # A first row with nothing to evaluate is the answer whatever the agent holds.
+            row, typed_offer, others, _ = plans[0]
+            if typed_offer is None and row.guard is None:
+                self.by_status[status] = self.offer
+            elif typed_offer is not None and not others:
+                self.by_status[status] = typed_offer
+            else:
+                self.by_status[status] = tuple(plans)
 
 
 def _plan_offers(machine: Machine) -> tuple[_OfferPlan, ...]:
