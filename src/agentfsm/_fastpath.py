@@ -25,7 +25,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from agentfsm._machine import CompiledEvent, CompiledTransition, Machine
+from agentfsm._machine import (
+    _EXACT_TYPES,
+    _MISSING,
+    CompiledEvent,
+    CompiledTransition,
+    Machine,
+    field_problem,
+)
 from agentfsm._values import _EMPTY, Snapshot, Step
 
 FastFn = Callable[[Snapshot, Any, Any], Any]
@@ -75,9 +82,7 @@ def fast_decider(machine: Machine, compiled: CompiledEvent, status: str) -> Fast
         add("    if p is not EMPTY and p:")
         add("        return None")
     else:
-        scope["PAYLOAD_OK"] = compiled.payload_ok
-        add("    if not PAYLOAD_OK(e.payload):")
-        add("        return None")
+        _payload_checks(lines, scope, compiled)
     rows = compiled.by_status.get(status)
     if rows is None:
         scope["NOT_HERE"] = compiled.status_refusals[status]
@@ -91,6 +96,40 @@ def fast_decider(machine: Machine, compiled: CompiledEvent, status: str) -> Fast
     exec(compile("\n".join(lines) + "\n", f"<agentfsm {machine.name} decider>", "exec"), namespace)
     made: FastFn = namespace["decide_fast"]
     return made
+
+
+def _payload_checks(lines: list[str], scope: dict[str, Any], compiled: CompiledEvent) -> None:
+    # The quick payload check of _machine._payload_checker, written out field by field: a
+    # value of the field's exact type is surely fine, anything else is left to the generic
+    # path (which words the refusal, or finds it fine after all).
+    add = lines.append
+    scope["MISSING"] = _MISSING
+    scope["FIELD_PROBLEM"] = field_problem
+    add("    p = e.payload")
+    add("    n = 0")
+    for i, f in enumerate(compiled.fields):
+        scope[f"FIELD{i}"] = f.name
+        scope[f"FIELD_SPEC{i}"] = f
+        add(f"    v = p.get(FIELD{i}, MISSING)")
+        exact = _EXACT_TYPES.get(f.kind)
+        if exact is not None:
+            scope[f"EXACT{i}"] = exact
+            bad = f"v.__class__ is not EXACT{i} and FIELD_PROBLEM(FIELD_SPEC{i}, v) is not None"
+        else:
+            bad = f"FIELD_PROBLEM(FIELD_SPEC{i}, v) is not None"
+        if f.required:
+            add("    if v is MISSING:")
+            add("        return None")
+            add(f"    if {bad}:")
+            add("        return None")
+            add("    n += 1")
+        else:
+            add("    if v is not MISSING:")
+            add(f"        if {bad}:")
+            add("            return None")
+            add("        n += 1")
+    add("    if n != len(p):  # a field the event does not declare")
+    add("        return None")
 
 
 def _row(
