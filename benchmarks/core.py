@@ -4,7 +4,7 @@ Run it from the repository root (it is not part of the test suite)::
 
     python benchmarks/core.py                # the table
     python benchmarks/core.py --json         # the figures as JSON
-    python benchmarks/core.py --events 200000 --agents 2000   # a quicker run
+    python benchmarks/core.py --events 200000 --agents 2000 --runs 1   # a quicker run
 
 What each figure means is written in ``benchmarks/README.md``.
 """
