@@ -4,7 +4,7 @@ Run it from the repository root (it is not part of the test suite)::
 
     python benchmarks/core.py                # the table
     python benchmarks/core.py --json         # the figures as JSON
-    python benchmarks/core.py --events 200000 --agents 2000   # a quicker run
+    python benchmarks/core.py --events 200000 --agents 2000 --runs 1   # a quicker run
 
 What each figure means is written in ``benchmarks/README.md``.
 """
@@ -27,6 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _plain import PlainWalk
+from _rows import PLAIN_IMPLEMENTATIONS, baseline_offered
 from _walk import (
     GUARDS,
     KINDS,
@@ -408,21 +410,143 @@ def refusal_costs() -> dict[str, float]:
     return out
 
 
-def offered_costs() -> dict[str, float]:
-    """ns per ``offered()`` call: on a running agent, and averaged over every status."""
-    context = Context(T0 + timedelta(minutes=1), POLICY)
+def offered_costs(memo: dict[str, Any]) -> dict[str, float]:
+    """ns per guard-aware listing of user actions, averaged over the twelve statuses.
+
+    agentfsm's ``offered`` (an ``Offer`` per user action, with its refusal when not offered),
+    the baseline's hand-written listing (a prebuilt reason string when not offered), and
+    transitions' ``get_triggers`` (the triggers of the status: no guards, no reasons).
+    """
+    later = T0 + timedelta(minutes=1)
+    context = Context(later, POLICY)
     base = ALFE.initial(AlfeAgent("a", "a"), Context(T0, POLICY))
-    running = base._replace(status="running")
-    snapshots = [base._replace(status=st) for st in sorted(ALFE.states)]
-    per_status = [_ns(lambda s=s: offered(ALFE, s, context), number=2_000) for s in snapshots]
+    statuses = sorted(ALFE.states)
+    snapshots = [base._replace(status=st) for st in statuses]
+    agents = []
+    for st in statuses:
+        agent = BaselineAgent("a", T0)
+        agent.status = st
+        agents.append(agent)
+    tr = memo.setdefault("transitions", Transitions())
+    user = {e.name for e in ALFE.spec.user_actions}
+    triggers = tr.machine.get_triggers
+
+    def trans_listing(st: str) -> list[str]:
+        return [t for t in triggers(st) if t in user]
+
     return {
-        "running": _ns(lambda: offered(ALFE, running, context), number=5_000),
-        "mean_over_statuses": statistics.fmean(per_status),
+        "agentfsm": statistics.fmean(
+            _ns(lambda s=s: offered(ALFE, s, context), number=2_000) for s in snapshots
+        ),
+        "baseline": statistics.fmean(
+            _ns(lambda a=a: baseline_offered(a, later), number=2_000) for a in agents
+        ),
+        "transitions": statistics.fmean(
+            _ns(lambda st=st: trans_listing(st), number=2_000) for st in statuses
+        ),
     }
+
+
+def plain_costs(walk: PlainWalk, limit_psm: int, repeat: int) -> dict[str, float]:
+    """ns per event replaying the plain-table walk on each implementation."""
+    n = len(walk)
+    out: dict[str, float] = {}
+    for make in PLAIN_IMPLEMENTATIONS:
+        impl = make()
+        limit = limit_psm if impl.name == "python-statemachine" else n
+        best = None
+        for _ in range(repeat if impl.name.startswith(("baseline", "agentfsm")) else 1):
+            agents = impl.track(walk.names)
+            items = impl.items(walk, agents)[:limit]
+            ns = _timed(lambda impl=impl, agents=agents, items=items: impl.run(agents, items))
+            best = ns if best is None else min(best, ns)
+            if limit == n and impl.statuses(agents) != walk.statuses:
+                raise SystemExit(f"{impl.label} disagrees with the plain walk")
+        assert best is not None
+        out[impl.name] = best / limit
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
 # The run
+
+GOALS = {
+    "alfe_walk_ratio": 3.5,
+    "plain_ratio": 2.0,
+    "plain_named_ratio": 3.0,
+    "offered_ratio": 4.0,
+    "bytes_per_agent": 150.0,
+}
+"""The goals of the engine rows (issue 14): ratios to the baseline, bytes per tracked agent."""
+
+
+def one_run(
+    args: argparse.Namespace, walk: Walk, plain: PlainWalk, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """Every figure once: the Alfe walk, the plain table, offered, memory, refusals."""
+    times = walk.times()
+    n = len(walk)
+    psm_n = min(args.psm_events, n)
+    impls: list[Any] = [Baseline(), Agentfsm(), Transitions(), PythonStatemachine()]
+    if args.only:
+        wanted = {"baseline", *args.only.split(",")}
+        impls = [i for i in impls if i.name in wanted]
+    figures: dict[str, dict[str, Any]] = {}
+    for impl in impls:
+        limit = psm_n if impl.name == "python-statemachine" else n
+        repeat = args.repeat if impl.name in ("baseline", "agentfsm") else 1
+        say(f"replaying {limit:,} Alfe events on {impl.label}…")
+        ns = per_event(impl, walk, times, limit, repeat)
+        figures[impl.name] = {"ns_per_event": ns, "events_timed": limit}
+    # Honesty check: every implementation ends where the walk's generator ended.
+    for impl in impls:
+        if impl.name == "python-statemachine":
+            expected = Walk(psm_n, args.agents, args.seed).statuses
+        else:
+            expected = walk.statuses
+        if impl.last_statuses != expected:
+            raise SystemExit(f"{impl.label} disagrees with the Alfe walk's final statuses")
+    for impl in impls:
+        count = {
+            "python-statemachine": args.psm_memory_agents,
+            "transitions": args.peer_memory_agents,
+        }.get(impl.name, args.memory_agents)
+        say(f"tracking {count:,} agents with {impl.label}…")
+        figures[impl.name]["bytes_per_agent"] = bytes_per_agent(impl, count)
+        figures[impl.name]["agents_tracked"] = count
+    say(f"replaying {len(plain):,} plain-table events…")
+    plain_ns = plain_costs(plain, min(args.psm_events, len(plain)), args.repeat)
+    say("timing refusals and offered actions…")
+    memo: dict[str, Any] = {}
+    return {
+        "alfe": figures,
+        "plain": plain_ns,
+        "offered": offered_costs(memo),
+        "refusals": refusal_costs(),
+        "loop_overhead_ns": loop_overhead(walk, times, n),
+    }
+
+
+def ratios(run: dict[str, Any]) -> dict[str, float]:
+    """The engine rows of the issue's table, from one run's figures."""
+    alfe, plain, offers = run["alfe"], run["plain"], run["offered"]
+    base = alfe["baseline"]["ns_per_event"]
+    out = {
+        "alfe_walk_ratio": alfe["agentfsm"]["ns_per_event"] / base,
+        "plain_ratio": plain["agentfsm"] / plain["baseline"],
+        "plain_named_ratio": plain["agentfsm_named"] / plain["baseline"],
+        "plain_by_name_ratio": plain["agentfsm_by_name"] / plain["baseline"],
+        "offered_ratio": offers["agentfsm"] / offers["baseline"],
+        "bytes_per_agent": alfe["agentfsm"]["bytes_per_agent"],
+    }
+    for peer in ("transitions", "python-statemachine"):
+        if peer in alfe:
+            out[f"alfe_walk_{peer}_ratio"] = alfe[peer]["ns_per_event"] / base
+        if peer in plain:
+            out[f"plain_{peer}_ratio"] = plain[peer] / plain["baseline"]
+    if "transitions" in offers:
+        out["offered_transitions_ratio"] = offers["transitions"] / offers["baseline"]
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -440,84 +564,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--memory-agents", type=int, default=100_000, help="agents tracked for memory (100,000)"
     )
     parser.add_argument(
+        "--peer-memory-agents",
+        type=int,
+        default=10_000,
+        help="agents tracked for transitions' memory (10,000): ~15 KB each, and slow to trace",
+    )
+    parser.add_argument(
         "--psm-memory-agents",
         type=int,
         default=2_000,
         help="agents tracked for python-statemachine's memory (2,000): ~250 KB each",
     )
     parser.add_argument(
-        "--repeat", type=int, default=3, help="runs of the baseline and agentfsm; best kept (3)"
+        "--repeat", type=int, default=3, help="replays of the baseline and agentfsm; best kept (3)"
     )
+    parser.add_argument("--runs", type=int, default=2, help="whole runs, each reported (2)")
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated implementations to run besides the baseline (default: all)",
+        help="comma-separated Alfe-walk implementations to run besides the baseline (default: all)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     say: Callable[[str], None] = (
         (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
     )
-
     say(f"generating a walk of {args.events:,} events over {args.agents:,} agents…")
     walk = Walk(args.events, args.agents, args.seed)
-    times = walk.times()
-    n = len(walk)
-    psm_n = min(args.psm_events, n)
-
-    impls: list[Any] = [Baseline(), Agentfsm(), Transitions(), PythonStatemachine()]
-    if args.only:
-        wanted = {"baseline", *args.only.split(",")}
-        impls = [i for i in impls if i.name in wanted]
-    figures: dict[str, dict[str, Any]] = {}
-    for impl in impls:
-        limit = psm_n if impl.name == "python-statemachine" else n
-        repeat = args.repeat if impl.name in ("baseline", "agentfsm") else 1
-        say(f"replaying {limit:,} events on {impl.label}…")
-        ns = per_event(impl, walk, times, limit, repeat)
-        figures[impl.name] = {"ns_per_event": ns, "events_timed": limit}
-
-    # Honesty check: every implementation ends where the walk's generator ended.
-    agrees = {}
-    for impl in impls:
-        if impl.name == "python-statemachine":
-            expected = Walk(psm_n, args.agents, args.seed).statuses
-        else:
-            expected = walk.statuses
-        agrees[impl.name] = impl.last_statuses == expected
-    if not all(agrees.values()):
-        say(f"implementations disagree on the final statuses: {agrees}")
-        return 1
-
-    for impl in impls:
-        count = args.psm_memory_agents if impl.name == "python-statemachine" else args.memory_agents
-        say(f"tracking {count:,} agents with {impl.label}…")
-        figures[impl.name]["bytes_per_agent"] = bytes_per_agent(impl, count)
-        figures[impl.name]["agents_tracked"] = count
-
-    say("timing refusals and offered actions…")
-    refusals = refusal_costs()
-    offers = offered_costs()
-    overhead = loop_overhead(walk, times, n)
-    base_ns = figures["baseline"]["ns_per_event"]
-    base_bytes = figures["baseline"]["bytes_per_agent"]
-    for f in figures.values():
-        f["ns_ratio"] = f["ns_per_event"] / base_ns
-        f["bytes_ratio"] = f["bytes_per_agent"] / base_bytes
+    plain = PlainWalk(args.events, args.agents, args.seed)
+    runs = []
+    for i in range(args.runs):
+        say(f"run {i + 1} of {args.runs}")
+        run = one_run(args, walk, plain, say)
+        run["ratios"] = ratios(run)
+        runs.append(run)
     result = {
-        "walk": {"events": n, "agents": args.agents, "seed": args.seed},
+        "walk": {"events": len(walk), "agents": args.agents, "seed": args.seed},
         "python": platform.python_version(),
-        "implementations": figures,
-        "loop_overhead_ns": overhead,
-        "refusal_ns": refusals,
-        "offered_ns": offers,
-        "targets": {
-            "ns_ratio_max": 3.0,
-            "ns_ratio_met": figures["agentfsm"]["ns_ratio"] <= 3.0,
-            "bytes_per_agent_max": 250,
-            "bytes_per_agent_met": figures["agentfsm"]["bytes_per_agent"] <= 250,
-        },
-        "final_statuses_agree": agrees,
+        "goals": GOALS,
+        "runs": runs,
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -526,28 +611,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+_ROWS = (
+    ("full Alfe walk, decide+apply, × baseline", "alfe_walk_ratio", "alfe_walk_transitions_ratio"),
+    ("plain 12-status table, × baseline", "plain_ratio", "plain_transitions_ratio"),
+    ("the same, each event built by name (Event.named)", "plain_named_ratio", None),
+    ("the same, decide(machine, snapshot, name)", "plain_by_name_ratio", None),
+    (
+        "offered (guard-aware, with reasons), × baseline's",
+        "offered_ratio",
+        "offered_transitions_ratio",
+    ),
+    ("memory per tracked agent, bytes", "bytes_per_agent", None),
+)
+
+
 def _print_table(r: dict[str, Any]) -> None:
-    figures = r["implementations"]
-    print()
-    head = ("implementation", "events", "ns/event", "× base", "B/agent", "× base")
-    print(f"{head[0]:<24}{head[1]:>11}{head[2]:>11}{head[3]:>9}{head[4]:>10}{head[5]:>9}")
-    for name, f in figures.items():
-        print(
-            f"{name:<24}{f['events_timed']:>11,}{f['ns_per_event']:>11,.0f}{f['ns_ratio']:>9.1f}"
-            f"{f['bytes_per_agent']:>10,.0f}{f['bytes_ratio']:>9.1f}"
+    runs = r["runs"]
+    walk = r["walk"]
+    print(f"\nPython {r['python']}; walk {walk['events']:,} events, {walk['agents']:,} agents")
+    head = "".join(f"{'run ' + str(i + 1):>10}" for i in range(len(runs)))
+    peers = "".join(f"{'transitions ' + str(i + 1):>15}" for i in range(len(runs)))
+    print(f"\n{'engine row':<52}{head}{'goal':>8}{peers}")
+    for label, key, peer in _ROWS:
+        cells = "".join(f"{run['ratios'][key]:>10.2f}" for run in runs)
+        goal = GOALS.get(key)
+        goal_cell = f"{'≤ ' + format(goal, 'g'):>8}" if goal is not None else " " * 8
+        peer_cells = "".join(
+            f"{run['ratios'].get(peer, float('nan')):>15.1f}" if peer else " " * 15 for run in runs
         )
-    print(f"\nreplay loop overhead (included above): {r['loop_overhead_ns']:.0f} ns/event")
-    print("refusals (ns):")
-    for k, v in r["refusal_ns"].items():
-        print(f"  {k:<46}{v:>10,.0f}")
-    print("offered actions (ns per call):")
-    for k, v in r["offered_ns"].items():
-        print(f"  {k:<46}{v:>10,.0f}")
-    t = r["targets"]
-    print(
-        f"\ntargets: ≤ 3× baseline: {'met' if t['ns_ratio_met'] else 'NOT met'}; "
-        f"≤ 250 B/agent: {'met' if t['bytes_per_agent_met'] else 'NOT met'}"
-    )
+        print(f"{label:<52}{cells}{goal_cell}{peer_cells}")
+    for i, run in enumerate(runs):
+        print(f"\nrun {i + 1}: the Alfe walk (ns/event, B/agent)")
+        base = run["alfe"]["baseline"]
+        for name, f in run["alfe"].items():
+            ns, size = f["ns_per_event"], f["bytes_per_agent"]
+            print(
+                f"  {name:<24}{ns:>9,.0f} ns {ns / base['ns_per_event']:>7.1f}×"
+                f"{size:>10,.0f} B {size / base['bytes_per_agent']:>6.1f}×"
+                f"  ({f['events_timed']:,} events, {f['agents_tracked']:,} agents)"
+            )
+        print(f"run {i + 1}: the plain table (ns/event)")
+        for name, ns in run["plain"].items():
+            print(f"  {name:<24}{ns:>9,.0f} ns {ns / run['plain']['baseline']:>7.1f}×")
+        print(f"run {i + 1}: listing user actions (ns per call, mean over the statuses)")
+        for name, ns in run["offered"].items():
+            print(f"  {name:<24}{ns:>9,.0f} ns {ns / run['offered']['baseline']:>7.1f}×")
+        print(f"run {i + 1}: refusals (ns)")
+        for k, v in run["refusals"].items():
+            print(f"  {k:<46}{v:>10,.0f}")
+        overhead = run["loop_overhead_ns"]
+        print(f"run {i + 1}: replay loop overhead (included above): {overhead:.0f} ns/event")
 
 
 if __name__ == "__main__":

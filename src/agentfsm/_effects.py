@@ -96,6 +96,29 @@ class EffectCache(dict[_K, tuple[_E]], Generic[_K, _E]):
         return value
 
 
+class LastBuilt:
+    """The effects a builder made for the last context it saw, to hand out again.
+
+    A timer carries a time computed from the context (now plus a timeout), so it cannot come
+    from an ``EffectCache``; but a batch decides many events with one context, and hashing a
+    fresh aware datetime to look one up would cost more than building it. A builder keeps
+    what it built with ``keep`` and, when asked again with the same context object (and the
+    same small ``key``, when its effects depend on one), returns the same tuple: the context
+    is immutable and held here, so identity means same time, same policy, same effects.
+    The pair is replaced as one value, so threads sharing a builder see a consistent one.
+    """
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last: tuple[object, object, tuple[Any, ...]] = (None, None, ())
+
+    def keep(self, context: object, key: object, effects: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Remember ``effects`` as what ``context`` (and ``key``) gave; return them."""
+        self.last = (context, key, effects)
+        return effects
+
+
 # -- host work (Alfe managed agents) ------------------------------------------------------------
 
 

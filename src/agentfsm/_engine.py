@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Union
 
 from agentfsm._errors import InvalidInput, TransitionRefused
+from agentfsm._fastpath import fast_decider
 from agentfsm._machine import (
     CompiledEvent,
     CompiledTransition,
@@ -113,9 +114,10 @@ def decide(
             name) or ``Context``, ``payload``/``actor`` come with an ``Event``, or the context
             is missing for a timed machine: a programming error, not a bad event.
     """
-    # This is the hot path: it reads the tables ``Machine`` prepared (see CompiledTransition)
-    # and allocates nothing but the new snapshot and the step, besides what updates and effect
-    # builders make. Every refusal it returns was built when the machine was compiled.
+    # This is the hot path. The usual case is answered by the (event, status) pair's
+    # straight-line decider (see _fastpath), which allocates nothing but the new snapshot and
+    # the step, besides what updates and effect builders make; anything else by the generic
+    # path below it, which gives the same answers and words every unusual one.
     ev: Event = event  # type: ignore[assignment]
     if event.__class__ is _str:
         ev = Event.named(event, Actor.USER if actor is None else actor, payload)
@@ -124,88 +126,22 @@ def decide(
     # No context: the machine's clockless one; None for a timed machine (see _malformed).
     ctx: Context = context or machine.no_clock  # type: ignore[assignment]
     try:
-        compiled = machine.events.get(ev.name)
-        if compiled is None:
-            return _unknown_event(machine, snapshot, ev)
-        policy = ctx.policy
-        if policy is not machine.policy:
-            if policy is None:
-                ctx = _filled(machine, ctx)
-            else:
-                machine = machine.with_policy(policy)
-                compiled = machine.events[ev.name]
-        # The snapshot is the caller's: a quick look for a foreign record, a version that is
-        # not an int or a ``since`` that is not an aware datetime (``None`` is fine for an
-        # untimed machine); only a suspect one gets the full diagnosis.
-        record = machine.record
-        since = snapshot.since
-        if (
-            (record is not None and snapshot.data.__class__ is not record)
-            or snapshot.version.__class__ is not int
-            or (
-                since.tzinfo is None
-                if since.__class__ is _datetime
-                else since is not machine.unset_since
-            )
-        ):
-            bad = _bad_snapshot(machine, snapshot, ev)
-            if bad is not None:
-                return bad
         status = snapshot.status
-        if ev.actor not in compiled.senders:
-            return _actor_refused(machine, compiled, snapshot, ev)
-        payload_ok = compiled.payload_ok
-        if payload_ok is not None:
-            if not payload_ok(ev.payload):
-                bad = _payload_refusal(machine, compiled, snapshot, ev)
-                if bad is not None:
-                    return bad
-        elif ev.payload is not _EMPTY and ev.payload:
-            bad = _payload_refusal(machine, compiled, snapshot, ev)
-            if bad is not None:
-                return bad
-        candidates = compiled.by_status.get(status)
-        if candidates is None:
-            refusal = compiled.status_refusals.get(status)
-            return refusal if refusal is not None else _unknown_status(machine, snapshot, ev)
-        first: Refusal | None = None
-        for row in candidates:
-            for test, spec in row.checks:
-                if spec is None:  # a compiled guard expression: it names what failed
-                    failed = test(snapshot, ev, ctx)
-                    if failed is None:
-                        continue
-                elif test(snapshot, ev, ctx):
-                    continue
-                else:
-                    failed = spec
-                if first is None:
-                    first = row.refusals.get(id(failed)) or _refusal_for(
-                        machine, failed, compiled, status
-                    )
-                break
+        if status.__class__ is _str:
+            if ctx.policy is machine.policy:
+                try:
+                    fast = machine.fast[ev.name][status]
+                except KeyError:  # not made yet, or an unknown event or status
+                    fast = _fast_decider(machine, ev.name, status)
+                if fast is not None:
+                    result = fast(snapshot, ev, ctx)
+                    if result is not None:
+                        return result  # type: ignore[no-any-return]
             else:
-                moves = row.moves
-                if moves is None:  # only a row with a chooser leaves ``moves`` unknown
-                    target = row.chooser(snapshot, ev, ctx)  # type: ignore[misc]
-                    moves = target != status or row.spec.reenter
-                else:
-                    target = row.target
-                update = row.update
-                data = snapshot.data if update is None else update(snapshot.data, snapshot, ev, ctx)
-                after = _tuple_new(
-                    Snapshot,
-                    (target, snapshot.version + 1, ctx.now if moves else snapshot.since, data),
-                )
-                effect = row.effect
-                if effect is None:
-                    return _tuple_new(Step, (after, (), row.spec))
-                effects = effect(snapshot, after, ev, ctx)
-                if effects.__class__ is not tuple:
-                    effects = tuple(effects)
-                return _tuple_new(Step, (after, effects, row.spec))
-        assert first is not None
-        return first
+                result = _decide_fast_in_force(machine, snapshot, ev, ctx, status)
+                if result is not None:
+                    return result
+        return _decide_generic(machine, snapshot, ev, ctx)
     except (TypeError, AttributeError) as exc:
         # Exceptions cost nothing until raised: malformed input is diagnosed only here.
         return _malformed(machine, snapshot, ev, ctx, exc)
@@ -213,6 +149,147 @@ def decide(
         # Only time arithmetic overflows here (now + a timeout near datetime.max, or a policy
         # duration too long to add): the decision has no representable outcome.
         return _out_of_range(machine, snapshot, ev, ctx)
+
+
+def _fast_decider(machine: Machine, name: str, status: str) -> Any:
+    """The straight-line decider of (``name``, ``status``), made and kept on first use;
+    ``None`` for an event or a status the machine does not have (the generic path says so)."""
+    deciders = machine.fast.get(name)
+    if deciders is None or status not in machine.states:
+        return None
+    made = deciders[status] = fast_decider(machine, machine.events[name], status)
+    return made
+
+
+def _decide_fast_in_force(
+    machine: Machine, snapshot: Snapshot, ev: Event, ctx: Context, status: str
+) -> Step | Refusal | None:
+    # A context without a policy (the machine's applies) or with another one: the decider
+    # of the machine in force, given the context with the policy filled in.
+    policy = ctx.policy
+    if policy is None:
+        ctx = _filled(machine, ctx)
+    else:
+        machine = machine.with_policy(policy)
+    fast = machine.fast.get(ev.name, _NO_DECIDERS).get(status)
+    if fast is None:
+        fast = _fast_decider(machine, ev.name, status)
+        if fast is None:
+            return None
+    result: Step | Refusal | None = fast(snapshot, ev, ctx)
+    return result
+
+
+_NO_DECIDERS: dict[str, Any] = {}
+
+
+def decide_reference(
+    machine: Machine[RecordT], snapshot: Snapshot[RecordT], event: Event, context: Context | None
+) -> Step[RecordT] | Refusal:
+    """``decide`` by the generic path alone: the semantics the straight-line deciders keep.
+
+    The tests compare the two on long walks; nothing else needs it.
+    """
+    ctx: Context = context or machine.no_clock  # type: ignore[assignment]
+    try:
+        return _decide_generic(machine, snapshot, event, ctx)
+    except (TypeError, AttributeError) as exc:
+        return _malformed(machine, snapshot, event, ctx, exc)
+    except OverflowError:
+        return _out_of_range(machine, snapshot, event, ctx)
+
+
+def _decide_generic(
+    machine: Machine[RecordT], snapshot: Snapshot[RecordT], ev: Event, ctx: Context
+) -> Step[RecordT] | Refusal:
+    # The generic path: it reads the tables ``Machine`` prepared (see CompiledTransition).
+    # Every refusal it returns that does not depend on the input was built at compile time.
+    compiled = machine.events.get(ev.name)
+    if compiled is None:
+        return _unknown_event(machine, snapshot, ev)
+    policy = ctx.policy
+    if policy is not machine.policy:
+        if policy is None:
+            ctx = _filled(machine, ctx)
+        else:
+            machine = machine.with_policy(policy)
+            compiled = machine.events[ev.name]
+    # The snapshot is the caller's: a quick look for a foreign record, a version that is
+    # not an int or a ``since`` that is not an aware datetime (``None`` is fine for an
+    # untimed machine); only a suspect one gets the full diagnosis.
+    record = machine.record
+    since = snapshot.since
+    if (
+        (record is not None and snapshot.data.__class__ is not record)
+        or snapshot.version.__class__ is not int
+        or (
+            since.tzinfo is None
+            if since.__class__ is _datetime
+            else since is not machine.unset_since
+        )
+    ):
+        bad = _bad_snapshot(machine, snapshot, ev)
+        if bad is not None:
+            return bad
+    status = snapshot.status
+    if status.__class__ is not _str and not isinstance(status, str):
+        # Not even a string: no status of the machine's, and looking it up would hash it
+        # (a caller's object may fail to hash; a tuple holding one does).
+        return _unknown_status(machine, snapshot, ev)
+    if ev.actor not in compiled.senders:
+        return _actor_refused(machine, compiled, snapshot, ev)
+    payload_ok = compiled.payload_ok
+    if payload_ok is not None:
+        if not payload_ok(ev.payload):
+            bad = _payload_refusal(machine, compiled, snapshot, ev)
+            if bad is not None:
+                return bad
+    elif ev.payload is not _EMPTY and ev.payload:
+        bad = _payload_refusal(machine, compiled, snapshot, ev)
+        if bad is not None:
+            return bad
+    candidates = compiled.by_status.get(status)
+    if candidates is None:
+        refusal = compiled.status_refusals.get(status)
+        return refusal if refusal is not None else _unknown_status(machine, snapshot, ev)
+    first: Refusal | None = None
+    for row in candidates:
+        for test, spec in row.checks:
+            if spec is None:  # a compiled guard expression: it names what failed
+                failed = test(snapshot, ev, ctx)
+                if failed is None:
+                    continue
+            elif test(snapshot, ev, ctx):
+                continue
+            else:
+                failed = spec
+            if first is None:
+                first = row.refusals.get(id(failed)) or _refusal_for(
+                    machine, failed, compiled, status
+                )
+            break
+        else:
+            moves = row.moves
+            if moves is None:  # only a row with a chooser leaves ``moves`` unknown
+                target = row.chooser(snapshot, ev, ctx)  # type: ignore[misc]
+                moves = target != status or row.spec.reenter
+            else:
+                target = row.target
+            update = row.update
+            data = snapshot.data if update is None else update(snapshot.data, snapshot, ev, ctx)
+            after = _tuple_new(
+                Snapshot,
+                (target, snapshot.version + 1, ctx.now if moves else snapshot.since, data),
+            )
+            effect = row.effect
+            if effect is None:
+                return _tuple_new(Step, (after, (), row.spec))
+            effects = effect(snapshot, after, ev, ctx)
+            if effects.__class__ is not tuple:
+                effects = tuple(effects)
+            return _tuple_new(Step, (after, effects, row.spec))
+    assert first is not None
+    return first
 
 
 def _actor_refused(
@@ -309,26 +386,60 @@ def offered(
         raise InvalidInput(
             f"offered was given a snapshot that is not one of this model's: {problem}"
         )
-    plans = machine.offer_plans
-    if plans is None:
-        plans = machine.offer_plans = _plan_offers(machine)
+    prepared = machine.offer_plans
+    if prepared is None:
+        prepared = machine.offer_plans = (_plan_offers(machine), {})
+    plans, listings = prepared
+    # What to list for these roles in this status, worked out once: the offers that depend
+    # on no guard, and for the others the plan, rows and probe to evaluate them with.
+    # A shipped actor is keyed by identity (its members live as long as the module; an enum
+    # hashes in Python), any other set of roles by equality, as ``in`` compares them.
+    key: object = id(actor) if actor.__class__ is Actor else held
+    by_status = listings.get(key)
+    if by_status is None:
+        by_status = {}
+        if len(listings) < _LISTINGS_KEPT:
+            listings[key] = by_status
+    listing = by_status.get(status)
+    if listing is None:
+        listing = by_status[status] = _listing(plans, held, status)
+    if listing[0] is not None:  # no guard to evaluate: the answer itself was kept
+        return listing[0]  # type: ignore[no-any-return]
     out: list[Offer] = []
     try:
-        for plan in plans:
-            sender = next((a for a in plan.senders if a in held), None)
-            if sender is None:
-                continue
-            entry = plan.by_status[status]
-            if entry.__class__ is Offer:
-                out.append(entry)
+        for item in listing[1]:
+            if item.__class__ is Offer:
+                out.append(item)
             else:
-                out.append(_offer(plan, entry, snapshot, plan.probes[sender], context))
+                plan, rows, probe = item
+                out.append(_offer(plan, rows, snapshot, probe, context))
     except OverflowError as exc:
         raise InvalidInput(
             f"a time the {machine.name} guards compute from now ({context.now.isoformat()}) "
             "is out of range"
         ) from exc
     return tuple(out)
+
+
+# Role sets whose listings a machine keeps (a caller passing ever new sets must not grow it).
+_LISTINGS_KEPT = 256
+
+_ListItem = Union[Offer, tuple["_OfferPlan", tuple["_RowPlan", ...], Event]]
+
+
+def _listing(
+    plans: tuple[_OfferPlan, ...], held: tuple[AnyRole, ...], status: str
+) -> tuple[tuple[Offer, ...] | None, tuple[_ListItem, ...]]:
+    """(the offers when none depends on a guard, else None; what to list, in order)."""
+    out: list[_ListItem] = []
+    for plan in plans:
+        sender = next((a for a in plan.senders if a in held), None)
+        if sender is None:
+            continue
+        entry = plan.by_status[status]
+        out.append(entry if entry.__class__ is Offer else (plan, entry, plan.probes[sender]))  # type: ignore[arg-type]
+    fixed = tuple(i for i in out if i.__class__ is Offer)
+    return (fixed if len(fixed) == len(out) else None), tuple(out)
 
 
 def _held_roles(actor: object) -> tuple[AnyRole, ...]:
@@ -468,7 +579,14 @@ class _OfferPlan:
                     )
                 refused = {key: Offer(ev.name, label, False, r) for key, r in row.refusals.items()}
                 plans.append((row, typed_offer, others, refused))
-            self.by_status[status] = tuple(plans)
+            # A first row with nothing to evaluate is the answer whatever the agent holds.
+            row, typed_offer, others, _ = plans[0]
+            if typed_offer is None and row.guard is None:
+                self.by_status[status] = self.offer
+            elif typed_offer is not None and not others:
+                self.by_status[status] = typed_offer
+            else:
+                self.by_status[status] = tuple(plans)
 
 
 def _plan_offers(machine: Machine) -> tuple[_OfferPlan, ...]:

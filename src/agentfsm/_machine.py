@@ -382,6 +382,7 @@ class Machine(Generic[RecordT]):
         "_root",
         "_variants",
         "events",
+        "fast",
         "filled_context",
         "implementations",
         "no_clock",
@@ -466,6 +467,8 @@ class Machine(Generic[RecordT]):
         self.states: frozenset[str] = frozenset(spec.state_names)
         self._explanations = _explanation_lookup(spec)
         self.events: dict[str, CompiledEvent] = _compile_events(spec, implementations, self)
+        # Straight-line deciders by event, then status, generated on first use (_fastpath).
+        self.fast: dict[str, dict[str, Any]] = {name: {} for name in self.events}
         # Prepared by ``offered`` on first use (see _engine); None until then.
         self.offer_plans: Any = None
         # The last context without a policy that ``decide`` filled in with this one (_engine).

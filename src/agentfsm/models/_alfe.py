@@ -40,7 +40,9 @@ def _text(instance: object, attribute: attrs.Attribute[str], value: object) -> N
         raise InvalidInput(f"{attribute.name} must be a non-empty string, not {quote(value)}")
 
 
-@attrs.frozen(slots=True)
+# No weak-reference slot: a record is a value nobody needs a weak reference to, and without it
+# the record is 8 bytes smaller and ``replacer`` can copy it with plain stores (see there).
+@attrs.frozen(slots=True, weakref_slot=False)
 class AlfeAgent:
     """An Alfe agent's own data: identity, size, and the few facts its guards need.
 
@@ -382,13 +384,22 @@ def _issue_credentials(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[
     return _ISSUE[a.data.credentials]
 
 
+_CAPACITY_TIMER = fx.LastBuilt()
+_BOOT_TIMER = fx.LastBuilt()
+_RECOVERY_TIMER = fx.LastBuilt()
+
+
 def _schedule_capacity_retry(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object, ...]:
+    attempts = a.data.capacity_attempts
+    last = _CAPACITY_TIMER.last
+    if last[0] is c and last[1] == attempts:
+        return last[2]
     p = policy_in_force(c)
     # Cap the exponent before multiplying: 2**43 times 30 s overflows timedelta long before
     # min() could apply the cap (a day of waitlisting would otherwise crash decide).
-    doublings = min(max(a.data.capacity_attempts - 1, 0), 32)
+    doublings = min(max(attempts - 1, 0), 32)
     wait = min(p.capacity_retry_base * (2**doublings), p.capacity_retry_max)
-    return (_timer("capacity_retry", c.now + wait),)
+    return _CAPACITY_TIMER.keep(c, attempts, (_timer("capacity_retry", c.now + wait),))
 
 
 def _boot_agent(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object, ...]:
@@ -398,7 +409,11 @@ def _boot_agent(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object,
 def _schedule_boot_timeout(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object, ...]:
     if a.status not in ("starting", "rebooting"):
         return ()
-    return (_timer("boot_timeout", c.now + policy_in_force(c).boot_timeout),)
+    last = _BOOT_TIMER.last
+    if last[0] is c:
+        return last[2]
+    timer = _timer("boot_timeout", c.now + policy_in_force(c).boot_timeout)
+    return _BOOT_TIMER.keep(c, None, (timer,))
 
 
 def _cancel_recovery_deadline(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object, ...]:
@@ -412,7 +427,11 @@ def _start_recovery(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[obj
 def _schedule_recovery_deadline(
     b: Snapshot, a: Snapshot, e: Event, c: Context
 ) -> tuple[object, ...]:
-    return (_timer("recovery_exhausted", c.now + policy_in_force(c).recovery_timeout),)
+    last = _RECOVERY_TIMER.last
+    if last[0] is c:
+        return last[2]
+    timer = _timer("recovery_exhausted", c.now + policy_in_force(c).recovery_timeout)
+    return _RECOVERY_TIMER.keep(c, None, (timer,))
 
 
 def _shutdown_host(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object, ...]:
@@ -431,14 +450,25 @@ def _reboot_host(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object
     return _REBOOT[a.data.host]
 
 
+# Recreate's four effects by (old host, old credentials, size, new host, new credentials): one
+# lookup instead of four and three concatenations. Bounded like an EffectCache.
+_REPLACED: dict[tuple[int, int, str, int, int], tuple[object, ...]] = {}
+
+
 def _replace_host(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object, ...]:
     old, new = b.data, a.data
-    return (
-        (_DESTROY[old.host] if old.host else ())
-        + (_REVOKE[old.credentials] if old.credentials else ())
-        + _PROVISION[new.size, new.host]
-        + _ISSUE[new.credentials]
-    )
+    key = (old.host, old.credentials, new.size, new.host, new.credentials)
+    made = _REPLACED.get(key)
+    if made is None:
+        made = (
+            (_DESTROY[old.host] if old.host else ())
+            + (_REVOKE[old.credentials] if old.credentials else ())
+            + _PROVISION[new.size, new.host]
+            + _ISSUE[new.credentials]
+        )
+        if len(_REPLACED) < 4096:
+            _REPLACED[key] = made
+    return made
 
 
 def _stop_host_if_any(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object, ...]:
