@@ -6,8 +6,8 @@ migrations. ``migrate_batch`` selects up to ``limit`` agents still at the old ve
 PostgreSQL ``FOR UPDATE SKIP LOCKED``, so two appliers take disjoint batches), hands their rows
 to a function that decides each agent's move, then writes every move: the agent (compare-and-set
 on its version *and* its machine version), one ``migrate`` audit row, its timers cancelled or
-remapped, its outbox items cancelled. A batch is all or nothing, so an applier killed half-way
-leaves whole batches behind it and a rerun takes up the rest.
+remapped, its outbox items cancelled or remapped. A batch is all or nothing, so an applier
+killed half-way leaves whole batches behind it and a rerun takes up the rest.
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ class Rules(NamedTuple):
         note: written as the closed outbox items' ``last_error``.
         read_data: false when no move needs the stored data (the migration keeps it and
             chooses no status from it): it is then not read at all.
+        remap_outbox: record type -> a function from a pending item's stored payload (JSON
+            text) to the payload of the record it becomes.
     """
 
     machine: str
@@ -81,6 +83,7 @@ class Rules(NamedTuple):
     cancel_outbox: tuple[str, ...] = ()
     note: str = ""
     read_data: bool = True
+    remap_outbox: Mapping[str, Callable[[str], str]] = {}
 
 
 Decide = Callable[[list[StoredAgent]], list[Move]]
@@ -198,6 +201,20 @@ def _sqlite_side_effects(conn: Any, rules: Rules, ids: list[str], at: str) -> No
                 f"({_marks(len(rules.cancel_outbox), '?')})",
                 (rules.note, at, *chunk, *rules.cancel_outbox),
             )
+        if rules.remap_outbox:
+            kinds = tuple(rules.remap_outbox)
+            found = conn.execute(
+                f"SELECT id, json_extract(payload, '$.\"@type\"'), payload FROM outbox "
+                f"WHERE agent_id IN ({marks}) AND state = 'pending' "
+                f"AND json_extract(payload, '$.\"@type\"') IN ({_marks(len(kinds), '?')})",
+                (*chunk, *kinds),
+            ).fetchall()
+            # The claim is released: a worker performing the old record cannot finish the new.
+            conn.executemany(
+                "UPDATE outbox SET payload = ?, claimed_by = NULL, claimed_until = NULL, "
+                "updated_at = ? WHERE id = ?",
+                [(rules.remap_outbox[kind](payload), at, i) for i, kind, payload in found],
+            )
 
 
 def sqlite_read(store: Any, sql: str, args: Sequence[Any]) -> list[Any]:
@@ -278,6 +295,20 @@ def postgres_batch(
                 "AND state = 'pending' AND payload->>'@type' = ANY(%s)",
                 (rules.note, now, ids, list(rules.cancel_outbox)),
             )
+        if rules.remap_outbox:
+            found = cur.execute(
+                "SELECT id, payload->>'@type', payload::text FROM outbox "
+                "WHERE agent_id = ANY(%s) AND state = 'pending' AND payload->>'@type' = ANY(%s)",
+                (ids, list(rules.remap_outbox)),
+            ).fetchall()
+            if found:
+                cur.execute(
+                    "UPDATE outbox o SET payload = m.payload::jsonb, claimed_by = NULL, "
+                    "claimed_until = NULL, updated_at = %s "
+                    "FROM unnest(%s::bigint[], %s::text[]) AS m(id, payload) WHERE o.id = m.id",
+                    (now, [i for i, _k, _p in found],
+                     [rules.remap_outbox[k](p) for _i, k, p in found]),
+                )  # fmt: skip
         return len(moves), rows[-1][0]
 
 
