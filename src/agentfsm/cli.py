@@ -199,7 +199,7 @@ def _add_migration_commands(sub: Any) -> None:
     )
     p.add_argument("model_a", metavar="MODEL_A")
     p.add_argument("model_b", metavar="MODEL_B")
-    p.add_argument("--format", default="text", metavar="FORMAT", help="text or mermaid")
+    p.add_argument("--format", default="text", metavar="FORMAT", help="text, mermaid or dot")
     p.add_argument("--migration", metavar="REF", help=f"{ref}: its status map names renames")
 
     p = sub.add_parser("check-migration", help="prove a migration (exit 1 on failure)")
