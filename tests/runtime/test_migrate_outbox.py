@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from runtime_support import T0, StoreSpec
 
 from agentfsm import Event
 from agentfsm.effects import StartRecovery
-from agentfsm.migrate import MigrationError, apply_migration, plan_migration
+from agentfsm.migrate import DataTransform, MigrationError, apply_migration, plan_migration
 from agentfsm.models import ALFE
 from agentfsm.runtime import (
     DEFAULT_CODEC,
@@ -34,6 +35,13 @@ from agentfsm.runtime._sqlite import _ts
 from tests.migrations import ALFE_RECONNECT, OUTBOX_REMAP, ReconnectAgent
 
 CODEC = DEFAULT_CODEC.with_types(ReconnectAgent)
+
+
+def _same(data: Any, defaults: Any) -> Any:
+    return data
+
+
+SAME = DataTransform("same", _same)
 
 
 def _open(spec: StoreSpec, codec: Any = CODEC) -> Store:
@@ -114,8 +122,9 @@ def test_a_remap_the_store_codec_cannot_read_is_refused_and_changes_nothing(
     store.close()
 
 
+@pytest.mark.parametrize("through_python", [False, True], ids=["sql", "python"])
 def test_regression_a_pending_item_that_cannot_become_the_new_record_rolls_back_its_batch(
-    store_spec: StoreSpec,
+    store_spec: StoreSpec, through_python: bool
 ) -> None:
     # The outbox is rewritten in the batch's transaction: a record that cannot be built
     # leaves its agents unmigrated too, never agents at v2 with their items still at v1.
@@ -126,8 +135,9 @@ def test_regression_a_pending_item_that_cannot_become_the_new_record_rolls_back_
              ('{"@type":"StartRecovery"}', damaged))  # fmt: skip
     raw = "SELECT id, payload, state, claimed_by FROM outbox ORDER BY id"
     agents, outbox, log = store.agents(), store._read(raw, ()), len(store.audit_log())  # type: ignore[attr-defined]
+    migration = attrs.evolve(OUTBOX_REMAP, data=SAME) if through_python else OUTBOX_REMAP
     with pytest.raises(MigrationError, match="cannot become ReconnectAgent"):
-        apply_migration(store, OUTBOX_REMAP, batch_size=100)
+        apply_migration(store, migration, batch_size=100)
     assert store.agents() == agents
     assert store._read(raw, ()) == outbox  # type: ignore[attr-defined]
     assert len(store.audit_log()) == log
@@ -139,22 +149,25 @@ def test_regression_a_pending_item_that_cannot_become_the_new_record_rolls_back_
     count=st.integers(min_value=1, max_value=36),
     batch=st.integers(min_value=1, max_value=12),
     first_run=st.integers(min_value=0, max_value=3),
+    through_python=st.booleans(),
 )
 def test_an_agents_items_are_remapped_exactly_when_it_is_migrated(
-    count: int, batch: int, first_run: int
+    count: int, batch: int, first_run: int, through_python: bool
 ) -> None:
+    # A data transform takes the agents through Python; without one the database moves them.
+    migration = attrs.evolve(OUTBOX_REMAP, data=SAME) if through_python else OUTBOX_REMAP
     store = SQLiteStore(":memory:", codec=CODEC)
     _fleet(store, count)
     before = _recoveries(store)
     untouched = {i.id: i.payload for i in store.outbox() if i.id not in before}
-    apply_migration(store, OUTBOX_REMAP, batch_size=batch, max_batches=first_run)
+    apply_migration(store, migration, batch_size=batch, max_batches=first_run)
     # Half-way: an agent's items are the new record if and only if the agent was migrated.
     migrated = {a.agent_id for a in store.agents() if a.machine_version == 2}
     items = {i.id: i for i in store.outbox()}
     for item_id, old in before.items():
         remapped = isinstance(items[item_id].payload, ReconnectAgent)
         assert remapped == (old.agent_id in migrated)
-    apply_migration(store, OUTBOX_REMAP, batch_size=batch)
+    apply_migration(store, migration, batch_size=batch)
     items = {i.id: i for i in store.outbox()}
     assert {i: items[i].payload for i in before} == {
         i: ReconnectAgent(old.payload.host, 1) for i, old in before.items()

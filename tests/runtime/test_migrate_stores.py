@@ -19,6 +19,8 @@ from runtime_support import T0, StoreSpec
 from agentfsm import Actor, Context, Event, Step, decide
 from agentfsm.migrate import (
     CANCEL,
+    IDENTITY,
+    DataTransform,
     Migration,
     MigrationError,
     Remap,
@@ -115,7 +117,13 @@ def test_apply_migrates_every_agent_once_and_replay_still_rebuilds(store: Store)
     assert replay_differences(store, [ALFE, ALFE_V2]) == []
 
 
-def test_timer_and_outbox_rules_are_applied(store: Store) -> None:
+def _same(data: Any, defaults: Any) -> Any:
+    return data
+
+
+# The rules are statements of their own whether or not agents go through Python: both ways.
+@pytest.mark.parametrize("data", [IDENTITY, DataTransform("same", _same)], ids=["sql", "python"])
+def test_timer_and_outbox_rules_are_applied(store: Store, data: DataTransform) -> None:
     ids = _fleet(store, 24)
     recovery = {t.agent_id for t in store.timers() if t.event == "recovery_exhausted"}
     boots = {t.agent_id for t in store.timers() if t.event == "boot_timeout"}
@@ -128,6 +136,7 @@ def test_timer_and_outbox_rules_are_applied(store: Store) -> None:
     rules = Migration(
         ALFE,
         ALFE_V2,
+        data=data,
         timers={"boot_timeout": CANCEL, "recovery_exhausted": Remap("capacity_retry")},
         outbox={"StartRecovery": CANCEL},
     )
@@ -363,8 +372,9 @@ def test_regression_damaged_since_in_a_migration_batch_raised_bare_value_error(
     conn.execute("UPDATE agents SET since = 'yesterday' WHERE id = ?", (ids[3],))
     dump = "SELECT * FROM agents ORDER BY id"
     before = conn.execute(dump).fetchall(), len(store.audit_log())
-    cancelling = Migration(ALFE, ALFE_V2, timers={"boot_timeout": CANCEL})
+    # A data transform takes every row through Python (a status-only migration reads none).
+    reading = Migration(ALFE, ALFE_V2, data=DataTransform("unchanged", lambda d, _: d))
     with pytest.raises(CorruptDatabase, match=f"agents row '{ids[3]}'"):
-        apply_migration(store, cancelling, batch_size=10)
+        apply_migration(store, reading, batch_size=10)
     assert (conn.execute(dump).fetchall(), len(store.audit_log())) == before
     store.close()

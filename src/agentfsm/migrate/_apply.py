@@ -218,12 +218,15 @@ def _decider(migration: Migration, codec: Any) -> Callable[[list[StoredAgent]], 
                     )
                 data_json = a.data_json
             else:
-                snap = Snapshot(a.status, a.version, a.since, codec.loads(a.data_json))
-                status = migration.new_status(snap)
+                data = codec.loads(a.data_json)
+                status = migration.new_status(Snapshot(a.status, a.version, a.since, data))
+                data_json = a.data_json
                 if status is not None and not identity:
-                    data_json = codec.dumps(migration.data.apply(snap.data))
-                else:
-                    data_json = a.data_json
+                    # A transform that leaves a record alone returns it: nothing to re-encode
+                    # or rewrite, and the audit row need not repeat it.
+                    new = migration.data.apply(data)
+                    if new is not data:
+                        data_json = codec.dumps(new)
             if status is None:
                 raise MigrationError(
                     f"agent {a.agent_id!r} is in {a.status!r}, which v{migration.to_version} "
@@ -248,15 +251,10 @@ def _decider(migration: Migration, codec: Any) -> Callable[[list[StoredAgent]], 
 
 
 def _plain_mapping(migration: Migration, rules: Rules) -> dict[str, str] | None:
-    """``old status -> new status`` for every status that has one, when that is all the
-    migration does (no chooser, no data transform, no timer or outbox rule); else ``None``."""
-    if (
-        rules.read_data
-        or rules.cancel_timers
-        or rules.remap_timers
-        or rules.cancel_outbox
-        or rules.remap_outbox
-    ):
+    """``old status -> new status`` for every status that has one, when no agent's move
+    needs its row in Python (no chooser, no data transform; timer and outbox rules are
+    statements of their own); else ``None``."""
+    if rules.read_data:
         return None
     mapping: dict[str, str] = {}
     for status in migration.from_machine.spec.state_names:
