@@ -378,3 +378,55 @@ def test_regression_damaged_since_in_a_migration_batch_raised_bare_value_error(
         apply_migration(store, reading, batch_size=10)
     assert (conn.execute(dump).fetchall(), len(store.audit_log())) == before
     store.close()
+
+
+# -- statuses under a chooser: only their agents are read (SQLite), every agent still moved ----
+
+
+def _by_host(snapshot: Any) -> str:
+    return "stopped" if snapshot.data.host % 2 else "hibernated"
+
+
+def _nowhere(snapshot: Any) -> str:
+    return "running"
+
+
+def test_a_chooser_moves_its_agents_and_the_database_the_others(store: Store) -> None:
+    from agentfsm.migrate import StatusChooser
+
+    ids = _fleet(store, 48)
+    chooser = StatusChooser("by host", ("stopped", "hibernated"), _by_host)
+    migration = Migration(
+        ALFE, ALFE_V2, statuses={"stopped": chooser}, timers={"boot_timeout": CANCEL}
+    )
+    before = {a.agent_id: a.snapshot for a in store.agents()}
+    assert apply_migration(store, migration, batch_size=5).remaining == 0
+    _migrated_once(store, ids)
+    for a in store.agents():
+        old = before[a.agent_id]
+        expected = _by_host(old) if old.status == "stopped" else old.status
+        assert a.snapshot.status == expected
+        assert a.snapshot.data == old.data
+        assert a.snapshot.version == old.version + 1
+    assert not any(t.event == "boot_timeout" for t in store.timers())
+    assert replay_differences(store, [ALFE, ALFE_V2]) == []
+
+
+def test_a_chooser_batch_with_an_unmapped_status_or_a_stray_choice_writes_nothing(
+    store: Store,
+) -> None:
+    from agentfsm.migrate import StatusChooser
+    from tests.migrations import ALFE_NO_WAITLIST
+
+    _fleet(store, 24)
+    agents, log = store.agents(), len(store.audit_log())
+    stay = StatusChooser("stay", ("stopped",), _by_host)
+    unmapped = Migration(ALFE, ALFE_NO_WAITLIST, statuses={"stopped": stay})
+    with pytest.raises(MigrationError, match="waitlisted"):
+        apply_migration(store, unmapped, batch_size=1_000)
+    wrong = StatusChooser("stray", ("stopped",), _nowhere)
+    stray = Migration(ALFE, ALFE_V2, statuses={"stopped": wrong})
+    with pytest.raises(MigrationError, match="stray"):
+        apply_migration(store, stray, batch_size=1_000)
+    assert store.agents() == agents
+    assert len(store.audit_log()) == log

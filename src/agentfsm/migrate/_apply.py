@@ -33,6 +33,7 @@ from agentfsm.runtime._migrate_sql import (
     postgres_plain_batch,
     postgres_read,
     sqlite_batch,
+    sqlite_chooser_batch,
     sqlite_plain_batch,
     sqlite_read,
 )
@@ -256,8 +257,16 @@ def _plain_mapping(migration: Migration, rules: Rules) -> dict[str, str] | None:
     statements of their own); else ``None``."""
     if rules.read_data:
         return None
+    return _status_mapping(migration)
+
+
+def _status_mapping(migration: Migration) -> dict[str, str]:
+    """``old status -> new status`` for every status mapped by name or by the map itself (the
+    statuses under a chooser, and those without a rule, are left out)."""
     mapping: dict[str, str] = {}
     for status in migration.from_machine.spec.state_names:
+        if isinstance(migration.statuses.get(status), StatusChooser):
+            continue
         target = migration.new_status(Snapshot(status, 0, datetime.min, None))
         if target is not None:
             mapping[status] = target
@@ -406,6 +415,17 @@ def apply_migration(
     rules = _rules(migration, store.codec)  # type: ignore[attr-defined]
     decide = _decider(migration, store.codec)  # type: ignore[attr-defined]
     plain = _plain_mapping(migration, rules)
+    chosen = tuple(s for s, r in migration.statuses.items() if isinstance(r, StatusChooser))
+    if plain is None and migration.data is IDENTITY and isinstance(store, SQLiteStore):
+        # Only the agents under a chooser need Python; the database moves the rest.
+        mapping = _status_mapping(migration)
+
+        def batch(s: Any, r: Rules, limit: int, d: Any, now: datetime, after: str) -> Any:
+            try:
+                return sqlite_chooser_batch(s, r, limit, mapping, chosen, d, now, after)
+            except Unmapped as exc:
+                raise MigrationError(f"{exc}; nothing was written by this batch") from None
+
     if plain is not None:
         # Nothing to compute per agent: the database moves the batch itself.
         fast = sqlite_plain_batch if isinstance(store, SQLiteStore) else postgres_plain_batch

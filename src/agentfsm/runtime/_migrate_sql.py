@@ -413,6 +413,88 @@ def sqlite_plain_batch(
         raise _translate(exc, store.path) from exc
 
 
+def sqlite_chooser_batch(
+    store: Any,
+    rules: Rules,
+    limit: int,
+    mapping: Mapping[str, str],
+    chosen: Sequence[str],
+    decide: Decide,
+    now: datetime,
+    after: str,
+) -> tuple[int, str]:
+    """``sqlite_batch`` for a migration that keeps the data and has status choosers: only the
+    agents in ``chosen`` statuses are read into Python (``decide`` picks their status); the
+    database maps the others by ``mapping`` and moves the whole batch, as the plain path."""
+    import sqlite3
+
+    from agentfsm.runtime._sqlite import _translate, _ts
+
+    case, case_args = _case(mapping, "?")
+    at = _ts(now)
+    payload = f'{{"from_version":{rules.from_version},"to_version":{rules.to_version}}}'
+    marks = _marks(len(chosen), "?")
+    try:
+        with store._write() as conn:
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS agentfsm_choosing (id TEXT PRIMARY KEY, "
+                "status TEXT NOT NULL, version INTEGER NOT NULL, to_status TEXT)"
+            )
+            conn.execute("DELETE FROM agentfsm_choosing")
+            taken = conn.execute(
+                f"INSERT INTO agentfsm_choosing SELECT id, status, version, {case} "
+                f"FROM agents {_WALK}",
+                (*case_args, rules.machine, rules.from_version, after, limit),
+            ).rowcount
+            if not taken:
+                return 0, after
+            last = conn.execute("SELECT max(id) FROM agentfsm_choosing").fetchone()[0]
+            rows = conn.execute(
+                "SELECT a.id, a.status, a.version, a.since, a.data FROM agentfsm_choosing t "
+                f"JOIN agents a ON a.id = t.id WHERE t.status IN ({marks})",
+                tuple(chosen),
+            ).fetchall()
+            if rows:
+                moves = decide([store._rows.stored_agent(r) for r in rows])
+                conn.executemany(
+                    "UPDATE agentfsm_choosing SET to_status = ? WHERE id = ?",
+                    [(m.status, m.agent_id) for m in moves],
+                )
+            try:
+                conn.execute(
+                    "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, "
+                    "from_status, to_status, version, at, scope, machine_version) "
+                    "SELECT ?, id, ?, NULL, ?, ?, status, to_status, version + 1, ?, ?, ? "
+                    "FROM agentfsm_choosing",
+                    (rules.event_id, MIGRATE, rules.event, payload, at, MIGRATE_SCOPE,
+                     rules.to_version),
+                )  # fmt: skip
+            except sqlite3.IntegrityError as exc:
+                if "NOT NULL" in str(exc):
+                    raise Unmapped(_unmapped_chosen(conn)) from None
+                raise
+            moved = conn.execute(
+                "UPDATE agents SET status = (SELECT to_status FROM agentfsm_choosing t "
+                "WHERE t.id = agents.id), version = version + 1, machine_version = ?, "
+                "updated_at = ? WHERE id IN (SELECT id FROM agentfsm_choosing) "
+                "AND machine_version = ?",
+                (rules.to_version, at, rules.from_version),
+            ).rowcount
+            if moved != taken:  # pragma: no cover - the write lock is held
+                raise StoreError("a migrated agent changed under the write lock")
+            _sqlite_side_effects(conn, rules, [("IN (SELECT id FROM agentfsm_choosing)", ())], at)
+            return int(taken), str(last)
+    except sqlite3.DatabaseError as exc:
+        raise _translate(exc, store.path) from exc
+
+
+def _unmapped_chosen(conn: Any) -> str:
+    row = conn.execute(
+        "SELECT id, status FROM agentfsm_choosing WHERE to_status IS NULL LIMIT 1"
+    ).fetchone()
+    return f"agent {row[0]!r} is in {row[1]!r}, which the migration has no rule for"
+
+
 def _unmapped(conn: Any, mapping: Mapping[str, str], mark: str) -> str:
     marks = ", ".join([mark] * len(mapping))
     row = conn.execute(
