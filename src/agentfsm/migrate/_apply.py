@@ -200,6 +200,9 @@ def _rules(migration: Migration, codec: Any) -> Rules:
         migration.data is not IDENTITY
         or any(isinstance(r, StatusChooser) for r in migration.statuses.values()),
         _outbox_remaps(migration, codec),
+        ()
+        if migration.data is not IDENTITY
+        else tuple(s for s, r in migration.statuses.items() if isinstance(r, StatusChooser)),
     )
 
 

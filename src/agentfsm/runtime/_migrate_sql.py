@@ -71,6 +71,8 @@ class Rules(NamedTuple):
             chooses no status from it): it is then not read at all.
         remap_outbox: record type -> a function from a pending item's stored payload (JSON
             text) to the payload of the record it becomes.
+        data_of: with ``read_data``, the statuses whose agents' data is read (the statuses
+            under a chooser of a migration that keeps the data); empty: every agent's.
     """
 
     machine: str
@@ -84,6 +86,7 @@ class Rules(NamedTuple):
     note: str = ""
     read_data: bool = True
     remap_outbox: Mapping[str, Callable[[str], str]] = {}
+    data_of: tuple[str, ...] = ()
 
 
 Decide = Callable[[list[StoredAgent]], list[Move]]
@@ -257,11 +260,16 @@ def postgres_batch(
     with store._tx() as conn:
         cur = conn.cursor()
         column = "data::text" if rules.read_data else "''"
+        args: tuple[Any, ...] = (rules.machine, rules.from_version, after, limit)
+        if rules.read_data and rules.data_of:
+            # Only the agents under a chooser need their data: the others' stays in the table.
+            column = "CASE WHEN status = ANY(%s) THEN data::text ELSE '' END"
+            args = (list(rules.data_of), *args)
         rows = cur.execute(
             f"SELECT id, status, version, since, {column} FROM agents "
             "WHERE machine = %s AND machine_version = %s AND id > %s ORDER BY id LIMIT %s "
             "FOR UPDATE SKIP LOCKED",
-            (rules.machine, rules.from_version, after, limit),
+            args,
         ).fetchall()
         if not rows:
             return 0, after
