@@ -5,10 +5,12 @@
     python benchmarks/migrate.py --json
 
 The fleet: ``--agents`` Alfe v1 agents, every other one provisioned (so the store holds two
-statuses, outbox items and the log rows a real fleet has). Ours: ``apply_migration`` of
-``ALFE_V1_TO_V2`` in batches of ``--batch`` agents: per agent a compare-and-set of its row (new
-status, version and machine version) and one ``migrate v1→v2`` audit row, each batch one
-transaction. The baseline, on the same rows right after: one bare ``UPDATE agents SET
+statuses, outbox items and the log rows a real fleet has). Ours: ``apply_migration`` in batches
+of ``--batch`` agents: per agent a compare-and-set of its row (new status, version and machine
+version) and one ``migrate v1→v2`` audit row, each batch one transaction. Four migrations, by
+the path they take (``PATHS``): status-only and a timer rule (the database moves the rows),
+a status chooser and a data transform (every agent through Python); the fleet is put back at v1
+between them. The baseline, on the same rows right after: one bare ``UPDATE agents SET
 machine_version = 3, version = version + 1, updated_at = ...`` over all of them, in one
 statement, with no audit row. The ratio is ours over the baseline's agents per second.
 
@@ -28,12 +30,22 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agentfsm import Actor, Event
-from agentfsm.migrate import apply_migration, check_migration
+import attrs
+
+from agentfsm import Actor, Event, Snapshot
+from agentfsm.migrate import (
+    CANCEL,
+    DataTransform,
+    Migration,
+    StatusChooser,
+    apply_migration,
+    check_migration,
+)
 from agentfsm.migrate.examples import ALFE_V1_TO_V2, ALFE_V2, RECIF_V1_TO_V2
 from agentfsm.models import ALFE, AlfeAgent
 from agentfsm.runtime import (
@@ -65,11 +77,42 @@ def _fleet(store: Store, count: int) -> None:
         )
 
 
-def _ours(store: Store, count: int, batch: int) -> float:
-    report = apply_migration(store, ALFE_V1_TO_V2, batch_size=batch, clock=ManualClock(T0))
+def _renamed(data: AlfeAgent, defaults: Mapping[str, Any]) -> AlfeAgent:
+    return attrs.evolve(data, name=data.name + "-v2")
+
+
+def _keep_provisioning(snapshot: Snapshot) -> str:
+    return "provisioning"
+
+
+PATHS: dict[str, Migration] = {
+    # Moved by the database: no agent row is read into Python.
+    "status-only": ALFE_V1_TO_V2,
+    "timer rule": Migration(ALFE, ALFE_V2, timers={"boot_timeout": CANCEL}),
+    # Every agent through Python: a chooser reads the data of the agents it chooses for...
+    "chooser": Migration(
+        ALFE,
+        ALFE_V2,
+        statuses={"provisioning": StatusChooser("stay", ("provisioning",), _keep_provisioning)},
+    ),
+    # ...and a data transform decodes, rebuilds and re-encodes every agent's record.
+    "data transform": Migration(ALFE, ALFE_V2, data=DataTransform("rename", _renamed)),
+}
+"""The migrations timed, by the path they take through ``apply_migration``."""
+
+
+def _ours(store: Store, migration: Migration, count: int, batch: int) -> float:
+    report = apply_migration(store, migration, batch_size=batch, clock=ManualClock(T0))
     if report.migrated != count or report.remaining:
         raise RuntimeError(f"migrated {report.migrated} of {count}")
     return count / report.seconds
+
+
+_RESET = (
+    "DELETE FROM audit WHERE kind = 'migrate'",
+    "UPDATE agents SET machine_version = 1",
+)
+"""Back to a v1 fleet after a migration and its baseline (the rows' versions stay higher)."""
 
 
 def _bare_sqlite(path: str, count: int) -> float:
@@ -82,6 +125,8 @@ def _bare_sqlite(path: str, count: int) -> float:
     changed = conn.execute(_BARE.format(p="?"), (T0.isoformat(),)).rowcount
     conn.execute("COMMIT")
     elapsed = time.perf_counter() - begin
+    for sql in _RESET:
+        conn.execute(sql)
     conn.close()
     if changed != count:
         raise RuntimeError(f"the baseline updated {changed} of {count}")
@@ -96,6 +141,10 @@ def _bare_postgres(dsn: str, schema: str, count: int) -> float:
         begin = time.perf_counter()
         changed = conn.execute(_BARE.format(p="%s"), (T0,)).rowcount
         elapsed = time.perf_counter() - begin
+        for sql in _RESET:
+            conn.execute(sql)
+        conn.execute("VACUUM ANALYZE agents")
+        conn.execute("VACUUM ANALYZE audit")
     if changed != count:
         raise RuntimeError(f"the baseline updated {changed} of {count}")
     return count / elapsed
@@ -177,11 +226,14 @@ def live(store: Store, count: int, batch: int) -> dict[str, Any]:
     }
 
 
-def _figure(ours: float, bare: float) -> dict[str, float]:
-    return {"ours_per_s": round(ours), "bare_per_s": round(bare), "ratio": round(ours / bare, 3)}
+def _figure(path: str, ours: float, bare: float) -> dict[str, Any]:
+    return {"path": path, "ours_per_s": round(ours), "bare_per_s": round(bare),
+            "ratio": round(ours / bare, 3)}  # fmt: skip
 
 
-def run(count: int, runs: int, batch: int, live_count: int, log: Any) -> dict[str, Any]:
+def run(
+    count: int, runs: int, batch: int, live_count: int, paths: list[str], log: Any
+) -> dict[str, Any]:
     """Every figure, ``runs`` times each."""
     out: dict[str, Any] = {"agents": count, "batch": batch, "sqlite": [], "postgres": []}
     if live_count:
@@ -206,22 +258,26 @@ def run(count: int, runs: int, batch: int, live_count: int, log: Any) -> dict[st
             store = SQLiteStore(path)
             log(f"sqlite run {n + 1}: storing {count:,} agents")
             _fleet(store, count)
-            ours = _ours(store, count, batch)
             store.close()
-            figure = _figure(ours, _bare_sqlite(path, count))
-            out["sqlite"].append(figure)
-            log(f"  sqlite: {figure}")
+            for name in paths:
+                store = SQLiteStore(path)
+                ours = _ours(store, PATHS[name], count, batch)
+                store.close()
+                figure = _figure(name, ours, _bare_sqlite(path, count))
+                out["sqlite"].append(figure)
+                log(f"  sqlite: {figure}")
     with ThrowawayPostgres() as pg:
         for n in range(runs):
             schema = f"migrate_{n}"
             store = PostgresStore(pg.dsn, schema=schema)
             log(f"postgres run {n + 1}: storing {count:,} agents")
             _fleet(store, count)
-            ours = _ours(store, count, batch)
+            for name in paths:
+                ours = _ours(store, PATHS[name], count, batch)
+                figure = _figure(name, ours, _bare_postgres(pg.dsn, schema, count))
+                out["postgres"].append(figure)
+                log(f"  postgres: {figure}")
             store.close()
-            figure = _figure(ours, _bare_postgres(pg.dsn, schema, count))
-            out["postgres"].append(figure)
-            log(f"  postgres: {figure}")
     return out
 
 
@@ -231,22 +287,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--live", type=int, default=10_000, help="agents in the live scenario")
+    parser.add_argument(
+        "--path", action="append", choices=sorted(PATHS),
+        help="a migration to time (repeatable; default: all of them)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
     def log(line: str) -> None:
         print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
 
-    figures = run(args.agents, args.runs, args.batch, args.live, log)
+    figures = run(args.agents, args.runs, args.batch, args.live, args.path or list(PATHS), log)
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
     print(f"\nmigrating {args.agents:,} agents (batches of {args.batch:,}):")
-    print(f"{'store':<10} {'run':>3} {'ours/s':>10} {'bare UPDATE/s':>14} {'ratio':>7}")
+    print(f"{'store':<10} {'migration':<15} {'ours/s':>10} {'bare UPDATE/s':>14} {'ratio':>7}")
     for kind in ("sqlite", "postgres"):
-        for i, f in enumerate(figures[kind], 1):
+        for f in figures[kind]:
             print(
-                f"{kind:<10} {i:>3} {f['ours_per_s']:>10,} {f['bare_per_s']:>14,} "
+                f"{kind:<10} {f['path']:<15} {f['ours_per_s']:>10,} {f['bare_per_s']:>14,} "
                 f"{f['ratio']:>7.1%}"
             )
     return 0

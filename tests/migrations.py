@@ -25,7 +25,7 @@ from agentfsm import (
 )
 from agentfsm import effects as fx
 from agentfsm.analysis import CheckProfile, register_profile
-from agentfsm.migrate import DataTransform, Migration, StatusChooser
+from agentfsm.migrate import DataTransform, Migration, Remap, StatusChooser
 from agentfsm.models import ALFE
 
 S, T, U = Actor.SYSTEM, Actor.TIMER, Actor.USER
@@ -214,3 +214,59 @@ SPLIT = Migration(
 SPLIT_WRONG = Migration(LINK_V1, LINK_V2, statuses={"failing": "reconnecting"})
 """Every failing link to reconnecting: a link that timed out booting lands where v2 cannot put
 it."""
+
+# -- Alfe whose recovery effect is renamed: an outbox remap ----------------------------------
+
+
+@attrs.frozen(slots=True)
+class ReconnectAgent:
+    """v2's recovery effect: ``StartRecovery(host)`` renamed, with the attempt it makes."""
+
+    host_number: int
+    attempt: int
+
+
+@attrs.frozen(slots=True)
+class NeverEmitted:
+    """An effect record no version of Alfe returns."""
+
+    host_number: int
+
+
+def _reconnect(b: Snapshot, a: Snapshot, e: Event, c: Context) -> tuple[object, ...]:
+    return (ReconnectAgent(a.data.host, 1),)
+
+
+def _renamed_recovery() -> Machine:
+    from agentfsm.migrate.examples import ALFE_V2
+
+    return Machine(
+        ALFE_V2.spec,
+        ALFE_V2.implementations.merged(Implementations(effects={"start_recovery": _reconnect})),
+        record=ALFE_V2.record,
+        policy=ALFE_V2.policy,
+    )
+
+
+ALFE_RECONNECT = _renamed_recovery()
+"""Alfe v2 whose recovery effect is ``ReconnectAgent`` (``StartRecovery`` is gone)."""
+
+
+def _reconnect_migration(rule: Any) -> Migration:
+    from agentfsm.migrate.examples import ALFE_V2_INVARIANTS
+
+    return Migration(
+        ALFE, ALFE_RECONNECT, outbox={"StartRecovery": rule}, invariants=ALFE_V2_INVARIANTS
+    )
+
+
+OUTBOX_REMAP = _reconnect_migration(
+    Remap(ReconnectAgent, defaults={"attempt": 1}, rename={"host": "host_number"})
+)
+"""Pending ``StartRecovery`` items become ``ReconnectAgent`` (host carried, attempt 1)."""
+
+OUTBOX_REMAP_UNKNOWN = _reconnect_migration(Remap(NeverEmitted, rename={"host": "host_number"}))
+"""Into an effect v2 never emits: refused by the check."""
+
+OUTBOX_REMAP_MISSING = _reconnect_migration(Remap(ReconnectAgent, defaults={"attempt": 1}))
+"""``host`` is not carried into ``host_number``: a required field nothing fills."""

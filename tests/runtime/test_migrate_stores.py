@@ -19,6 +19,8 @@ from runtime_support import T0, StoreSpec
 from agentfsm import Actor, Context, Event, Step, decide
 from agentfsm.migrate import (
     CANCEL,
+    IDENTITY,
+    DataTransform,
     Migration,
     MigrationError,
     Remap,
@@ -115,7 +117,13 @@ def test_apply_migrates_every_agent_once_and_replay_still_rebuilds(store: Store)
     assert replay_differences(store, [ALFE, ALFE_V2]) == []
 
 
-def test_timer_and_outbox_rules_are_applied(store: Store) -> None:
+def _same(data: Any, defaults: Any) -> Any:
+    return data
+
+
+# The rules are statements of their own whether or not agents go through Python: both ways.
+@pytest.mark.parametrize("data", [IDENTITY, DataTransform("same", _same)], ids=["sql", "python"])
+def test_timer_and_outbox_rules_are_applied(store: Store, data: DataTransform) -> None:
     ids = _fleet(store, 24)
     recovery = {t.agent_id for t in store.timers() if t.event == "recovery_exhausted"}
     boots = {t.agent_id for t in store.timers() if t.event == "boot_timeout"}
@@ -128,6 +136,7 @@ def test_timer_and_outbox_rules_are_applied(store: Store) -> None:
     rules = Migration(
         ALFE,
         ALFE_V2,
+        data=data,
         timers={"boot_timeout": CANCEL, "recovery_exhausted": Remap("capacity_retry")},
         outbox={"StartRecovery": CANCEL},
     )
@@ -229,13 +238,44 @@ _WORK = (
 )  # fmt: skip
 
 
-def test_migrating_while_a_controller_keeps_handling_events(store: Store) -> None:
-    count = 2_000
+def _scenario_sizes() -> list[Any]:
+    # The issue's scenario is 10,000 agents. On SQLite that stays quick; on PostgreSQL building
+    # the fleet alone takes half a minute here, so 10,000 is marked slow there beside a 2,000
+    # run.
+    return [
+        pytest.param("sqlite", 10_000, id="sqlite-10000"),
+        pytest.param("postgres", 2_000, id="postgres-2000", marks=pytest.mark.postgres),
+        pytest.param(
+            "postgres", 10_000, id="postgres-10000",
+            marks=[pytest.mark.postgres, pytest.mark.slow],
+        ),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "count"), _scenario_sizes())
+def test_migrating_while_a_controller_keeps_handling_events(
+    kind: str, count: int, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    if kind == "sqlite":
+        spec = StoreSpec("sqlite", str(tmp_path / "agents.db"))
+    else:
+        from conftest import new_schema
+
+        spec = StoreSpec("postgres", request.getfixturevalue("pg_server").dsn, new_schema())
+    store = spec.open()
     ids = _fleet(store, count)
+    # Agents in every status, with their pending deadlines.
+    assert Counter(a.snapshot.status for a in store.agents()) == Counter(
+        {s: count // len(STATUSES) + (i < count % len(STATUSES)) for i, s in enumerate(STATUSES)}
+    )
+    timers_before = store.timers()
+    assert {t.event for t in timers_before} >= {"boot_timeout", "recovery_exhausted",
+                                                 "capacity_retry", "purge"}  # fmt: skip
     controller = Controller([ALFE, ALFE_V2], store, SystemClock())
     stop = threading.Event()
     handled: list[int] = []
     errors: list[BaseException] = []
+    during: list[tuple[int, int]] = []  # (agents migrated, events handled) after each batch
 
     def work() -> None:
         rng = random.Random(7)
@@ -257,36 +297,55 @@ def test_migrating_while_a_controller_keeps_handling_events(store: Store) -> Non
     while controller.stats.handled < 20 and time.monotonic() - started < 30:
         time.sleep(0.01)  # the controller is at work before the migration starts
     before = controller.stats.handled
+    moved = 0
+
+    def pace(n: int) -> None:
+        nonlocal moved
+        moved += n
+        during.append((moved, controller.stats.handled))
+        time.sleep(0.005)  # a throttled migration on a live platform pauses between batches
+
     try:
-        # A short pause between batches, as a throttled migration on a live platform takes.
-        report = apply_migration(
-            store, ALFE_V1_TO_V2, batch_size=100, on_batch=lambda n: time.sleep(0.005)
-        )
+        report = apply_migration(store, ALFE_V1_TO_V2, batch_size=200, on_batch=pace)
     finally:
         stop.set()
         worker.join(60)
     assert not errors, errors
-    assert handled[0] > before >= 20  # events were handled during the migration too
     assert report.remaining == 0
+    # Events were handled between batches, not only before the migration or after it.
+    assert during[-1][1] > during[0][1] >= before >= 20
+    assert handled[0] > during[-1][1] - before
     _migrated_once(store, ids)
+    # The controller decided v1 agents and v2 agents while the migration ran.
+    rows = store.audit_log()
+    decided = {r.machine_version for r in rows if r.kind != MIGRATE and r.at > T0}
+    assert decided == {1, 2}
+    # Pending deadlines went along: every one the controller did not touch is still there.
+    touched = {r.agent_id for r in rows if r.kind != MIGRATE and r.at > T0}
+    kept = {(t.agent_id, t.event, t.due_at) for t in store.timers()}
+    assert {(t.agent_id, t.event, t.due_at) for t in timers_before
+            if t.agent_id not in touched} <= kept  # fmt: skip
     # Every decision after an agent's migration was made by version 2, and the log replays.
-    for a in ids[:200]:
-        rows = store.history(a)
-        seen = [r.kind for r in rows].index(MIGRATE)
-        assert {r.machine_version for r in rows[seen:]} == {2}
-        assert {r.machine_version for r in rows[:seen]} == {1}
+    by_agent: dict[str, list[Any]] = {}
+    for r in rows:
+        by_agent.setdefault(r.agent_id, []).append(r)
+    for a in ids:
+        kinds = [r.kind for r in by_agent[a]]
+        seen = kinds.index(MIGRATE)
+        assert {r.machine_version for r in by_agent[a][seen:]} == {2}
+        assert {r.machine_version for r in by_agent[a][:seen]} == {1}
     assert replay_differences(store, [ALFE, ALFE_V2]) == []
     statuses = {a.snapshot.status for a in store.agents()}
     assert statuses <= set(ALFE_V2.states)
-    assert _broken_invariants(store, ids) == []
+    assert _broken_invariants(by_agent) == []
+    store.close()
 
 
-def _broken_invariants(store: Store, ids: list[str]) -> list[str]:
+def _broken_invariants(by_agent: dict[str, list[Any]]) -> list[str]:
     """Every decision recorded after each agent's migration, decided again from the replayed
     snapshot before it, checked against v2's invariants."""
     broken = []
-    for a in ids:
-        rows = store.history(a)
+    for a, rows in by_agent.items():
         at = [r.kind for r in rows].index(MIGRATE)
         before = replay_agent([ALFE, ALFE_V2], rows[: at + 1])
         for row in rows[at + 1 :]:
@@ -313,8 +372,61 @@ def test_regression_damaged_since_in_a_migration_batch_raised_bare_value_error(
     conn.execute("UPDATE agents SET since = 'yesterday' WHERE id = ?", (ids[3],))
     dump = "SELECT * FROM agents ORDER BY id"
     before = conn.execute(dump).fetchall(), len(store.audit_log())
-    cancelling = Migration(ALFE, ALFE_V2, timers={"boot_timeout": CANCEL})
+    # A data transform takes every row through Python (a status-only migration reads none).
+    reading = Migration(ALFE, ALFE_V2, data=DataTransform("unchanged", lambda d, _: d))
     with pytest.raises(CorruptDatabase, match=f"agents row '{ids[3]}'"):
-        apply_migration(store, cancelling, batch_size=10)
+        apply_migration(store, reading, batch_size=10)
     assert (conn.execute(dump).fetchall(), len(store.audit_log())) == before
     store.close()
+
+
+# -- statuses under a chooser: only their agents are read (SQLite), every agent still moved ----
+
+
+def _by_host(snapshot: Any) -> str:
+    return "stopped" if snapshot.data.host % 2 else "hibernated"
+
+
+def _nowhere(snapshot: Any) -> str:
+    return "running"
+
+
+def test_a_chooser_moves_its_agents_and_the_database_the_others(store: Store) -> None:
+    from agentfsm.migrate import StatusChooser
+
+    ids = _fleet(store, 48)
+    chooser = StatusChooser("by host", ("stopped", "hibernated"), _by_host)
+    migration = Migration(
+        ALFE, ALFE_V2, statuses={"stopped": chooser}, timers={"boot_timeout": CANCEL}
+    )
+    before = {a.agent_id: a.snapshot for a in store.agents()}
+    assert apply_migration(store, migration, batch_size=5).remaining == 0
+    _migrated_once(store, ids)
+    for a in store.agents():
+        old = before[a.agent_id]
+        expected = _by_host(old) if old.status == "stopped" else old.status
+        assert a.snapshot.status == expected
+        assert a.snapshot.data == old.data
+        assert a.snapshot.version == old.version + 1
+    assert not any(t.event == "boot_timeout" for t in store.timers())
+    assert replay_differences(store, [ALFE, ALFE_V2]) == []
+
+
+def test_a_chooser_batch_with_an_unmapped_status_or_a_stray_choice_writes_nothing(
+    store: Store,
+) -> None:
+    from agentfsm.migrate import StatusChooser
+    from tests.migrations import ALFE_NO_WAITLIST
+
+    _fleet(store, 24)
+    agents, log = store.agents(), len(store.audit_log())
+    stay = StatusChooser("stay", ("stopped",), _by_host)
+    unmapped = Migration(ALFE, ALFE_NO_WAITLIST, statuses={"stopped": stay})
+    with pytest.raises(MigrationError, match="waitlisted"):
+        apply_migration(store, unmapped, batch_size=1_000)
+    wrong = StatusChooser("stray", ("stopped",), _nowhere)
+    stray = Migration(ALFE, ALFE_V2, statuses={"stopped": wrong})
+    with pytest.raises(MigrationError, match="stray"):
+        apply_migration(store, stray, batch_size=1_000)
+    assert store.agents() == agents
+    assert len(store.audit_log()) == log

@@ -247,7 +247,7 @@ def register_diff(sub: Any, name: str) -> argparse.ArgumentParser:
     )
     p.add_argument("model_a", metavar="MODEL_A")
     p.add_argument("model_b", metavar="MODEL_B")
-    p.add_argument("--format", default="text", metavar="FORMAT", help="text or mermaid")
+    p.add_argument("--format", default="text", metavar="FORMAT", help="text, mermaid or dot")
     p.add_argument(
         "--migration", metavar="REF", help=f"{_MIGRATION_REF}: its status map names renames"
     )

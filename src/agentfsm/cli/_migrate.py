@@ -132,12 +132,13 @@ def migrate_command(
 
 
 def diff_command(a: str, b: str, fmt: str, migration: str | None, out: TextIO) -> int:
-    """``agentfsm diff``: what changed between two machines, as text or Mermaid."""
-    if fmt not in ("text", "mermaid"):
-        hint = did_you_mean(fmt, ("text", "mermaid"))
-        raise MigrateUsageError(f"unknown format {fmt!r}{hint}; choose text or mermaid")
+    """``agentfsm diff``: what changed between two machines, as text, Mermaid or DOT."""
+    if fmt not in ("text", "mermaid", "dot"):
+        hint = did_you_mean(fmt, ("text", "mermaid", "dot"))
+        raise MigrateUsageError(f"unknown format {fmt!r}{hint}; choose text, mermaid or dot")
     diff = diff_machines(
         machine_ref(a), machine_ref(b), migration_named(migration) if migration else None
     )
-    out.write(diff.to_text() if fmt == "text" else diff.to_mermaid())
+    pictures = {"text": diff.to_text, "mermaid": diff.to_mermaid, "dot": diff.to_dot}
+    out.write(pictures[fmt]())
     return 0

@@ -11,6 +11,7 @@ version.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import attrs
 
 from agentfsm._errors import AgentFSMError
 from agentfsm._values import Snapshot
-from agentfsm.migrate._migration import CANCEL, IDENTITY, Migration, Remap, StatusChooser
+from agentfsm.migrate._migration import CANCEL, IDENTITY, KEEP, Migration, Remap, StatusChooser
 from agentfsm.runtime._clock import Clock, SystemClock
 from agentfsm.runtime._migrate_sql import (
     Move,
@@ -32,6 +33,7 @@ from agentfsm.runtime._migrate_sql import (
     postgres_plain_batch,
     postgres_read,
     sqlite_batch,
+    sqlite_chooser_batch,
     sqlite_plain_batch,
     sqlite_read,
 )
@@ -89,7 +91,7 @@ class MigrationPlan:
         agents: the agents at the old version.
         rows: by status, how many agents each rule moves.
         timers: the pending timers that change.
-        outbox: the pending outbox items that are cancelled.
+        outbox: the pending outbox items that are cancelled or remapped.
         data: the data transform's name and the defaults it fills in.
         unmapped: statuses with agents but no rule (apply would refuse them).
     """
@@ -150,9 +152,41 @@ def _backend(store: Store) -> tuple[Any, Any, str]:
     )
 
 
-def _rules(migration: Migration) -> Rules:
+def _outbox_remaps(migration: Migration, codec: Any) -> dict[str, Callable[[str], str]]:
+    """For each remapped record type, the function rewriting a pending item's payload.
+
+    The old payload is read as plain JSON, not through the codec: a type a new version
+    removed need not be registered any more. The new record is built by the codec, so its
+    own validators run, and written in the codec's form.
+    """
+    remaps: dict[str, Callable[[str], str]] = {}
+    for kind, rule in migration.outbox.items():
+        if not isinstance(rule, Remap):
+            continue
+        if rule.kind not in codec.tags:
+            raise MigrationError(
+                f"{migration.name} remaps pending {kind} items to {rule.kind}, which the "
+                "store's codec does not know (register it with codec.with_types(...)); "
+                "nothing was written"
+            )
+
+        def convert(text: str, kind: str = kind, rule: Remap = rule) -> str:
+            try:
+                record = codec.decode(rule.remap_payload(json.loads(text), codec.encode))
+                return str(codec.dumps(record))
+            except Exception as exc:
+                raise MigrationError(
+                    f"a pending {kind} outbox item cannot become {rule.kind}: {exc}; nothing "
+                    "was written by this batch"
+                ) from exc
+
+        remaps[kind] = convert
+    return remaps
+
+
+def _rules(migration: Migration, codec: Any) -> Rules:
     cancel = tuple(e for e, r in migration.timers.items() if r == CANCEL)
-    remap = {e: r.event for e, r in migration.timers.items() if isinstance(r, Remap)}
+    remap = {e: r.kind for e, r in migration.timers.items() if isinstance(r, Remap)}
     return Rules(
         migration.machine,
         migration.from_version,
@@ -165,6 +199,10 @@ def _rules(migration: Migration) -> Rules:
         f"cancelled by the migration {migration.name}",
         migration.data is not IDENTITY
         or any(isinstance(r, StatusChooser) for r in migration.statuses.values()),
+        _outbox_remaps(migration, codec),
+        ()
+        if migration.data is not IDENTITY
+        else tuple(s for s, r in migration.statuses.items() if isinstance(r, StatusChooser)),
     )
 
 
@@ -184,12 +222,15 @@ def _decider(migration: Migration, codec: Any) -> Callable[[list[StoredAgent]], 
                     )
                 data_json = a.data_json
             else:
-                snap = Snapshot(a.status, a.version, a.since, codec.loads(a.data_json))
-                status = migration.new_status(snap)
+                data = codec.loads(a.data_json)
+                status = migration.new_status(Snapshot(a.status, a.version, a.since, data))
+                data_json = a.data_json
                 if status is not None and not identity:
-                    data_json = codec.dumps(migration.data.apply(snap.data))
-                else:
-                    data_json = a.data_json
+                    # A transform that leaves a record alone returns it: nothing to re-encode
+                    # or rewrite, and the audit row need not repeat it.
+                    new = migration.data.apply(data)
+                    if new is not data:
+                        data_json = codec.dumps(new)
             if status is None:
                 raise MigrationError(
                     f"agent {a.agent_id!r} is in {a.status!r}, which v{migration.to_version} "
@@ -214,12 +255,21 @@ def _decider(migration: Migration, codec: Any) -> Callable[[list[StoredAgent]], 
 
 
 def _plain_mapping(migration: Migration, rules: Rules) -> dict[str, str] | None:
-    """``old status -> new status`` for every status that has one, when that is all the
-    migration does (no chooser, no data transform, no timer or outbox rule); else ``None``."""
-    if rules.read_data or rules.cancel_timers or rules.remap_timers or rules.cancel_outbox:
+    """``old status -> new status`` for every status that has one, when no agent's move
+    needs its row in Python (no chooser, no data transform; timer and outbox rules are
+    statements of their own); else ``None``."""
+    if rules.read_data:
         return None
+    return _status_mapping(migration)
+
+
+def _status_mapping(migration: Migration) -> dict[str, str]:
+    """``old status -> new status`` for every status mapped by name or by the map itself (the
+    statuses under a chooser, and those without a rule, are left out)."""
     mapping: dict[str, str] = {}
     for status in migration.from_machine.spec.state_names:
+        if isinstance(migration.statuses.get(status), StatusChooser):
+            continue
         target = migration.new_status(Snapshot(status, 0, datetime.min, None))
         if target is not None:
             mapping[status] = target
@@ -293,19 +343,22 @@ def plan_migration(store: Store, migration: Migration, *, page: int = 2_000) -> 
     for event, n in read(store, f"SELECT t.event, count(*) {joined}", where[1]):
         timer_rule = migration.timer_rule(event)
         if isinstance(timer_rule, Remap):
-            timers.append(TimerChange(event, f"\u2192 {timer_rule.event}", int(n)))
+            timers.append(TimerChange(event, f"\u2192 {timer_rule.kind}", int(n)))
         elif timer_rule == CANCEL:
             timers.append(TimerChange(event, "cancel", int(n)))
     outbox: list[TimerChange] = []
-    cancelled = [k for k, r in migration.outbox.items() if r == CANCEL]
-    if cancelled:
+    changed = {k: r for k, r in migration.outbox.items() if r != KEEP}
+    if changed:
         sql = (
             f"SELECT {tag}, count(*) FROM outbox o JOIN agents a ON a.id = o.agent_id "
             "WHERE a.machine = ? AND a.machine_version = ? AND o.state = 'pending' "
             f"GROUP BY {tag}"
         )
         for kind_name, n in read(store, sql, where[1]):
-            if kind_name in cancelled:
+            outbox_rule = changed.get(kind_name)
+            if isinstance(outbox_rule, Remap):
+                outbox.append(TimerChange(kind_name, f"\u2192 {outbox_rule.kind}", int(n)))
+            elif outbox_rule == CANCEL:
                 outbox.append(TimerChange(str(kind_name), "cancel", int(n)))
     defaults = tuple((k, repr(v)) for k, v in migration.data.defaults.items())
     return MigrationPlan(
@@ -362,9 +415,20 @@ def apply_migration(
             migration.name, 0, 0, plan.agents, time.perf_counter() - started, True, plan
         )
     batch, _, _ = _backend(store)
-    rules = _rules(migration)
+    rules = _rules(migration, store.codec)  # type: ignore[attr-defined]
     decide = _decider(migration, store.codec)  # type: ignore[attr-defined]
     plain = _plain_mapping(migration, rules)
+    chosen = tuple(s for s, r in migration.statuses.items() if isinstance(r, StatusChooser))
+    if plain is None and migration.data is IDENTITY and isinstance(store, SQLiteStore):
+        # Only the agents under a chooser need Python; the database moves the rest.
+        mapping = _status_mapping(migration)
+
+        def batch(s: Any, r: Rules, limit: int, d: Any, now: datetime, after: str) -> Any:
+            try:
+                return sqlite_chooser_batch(s, r, limit, mapping, chosen, d, now, after)
+            except Unmapped as exc:
+                raise MigrationError(f"{exc}; nothing was written by this batch") from None
+
     if plain is not None:
         # Nothing to compute per agent: the database moves the batch itself.
         fast = sqlite_plain_batch if isinstance(store, SQLiteStore) else postgres_plain_batch

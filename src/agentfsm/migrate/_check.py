@@ -9,6 +9,9 @@ each one is migrated as ``apply_migration`` would migrate a stored agent in it, 
 - ``data-transform``: the data transform does not raise;
 - ``timers``: every pending timer still has a timer event of the new machine to deliver, and one
   the old status handled is still handled by the new status;
+- ``outbox``: an outbox ``Remap`` turns a record type the old machine emits into one the new
+  machine emits, and every required field of the new record is carried over or defaulted
+  (each record the exploration met is converted as ``apply_migration`` would, and built);
 - ``reachable``: the migrated agent (its abstraction and pending timers) is one the new machine
   can reach on its own;
 - ``invariant <name>``: every event decided from the migrated agent keeps every invariant of
@@ -22,7 +25,7 @@ breaks it, the old snapshot, the migrated one, and what broke.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -32,10 +35,14 @@ from agentfsm._values import Actor, Context, Snapshot
 from agentfsm.analysis._checker import DEFAULT_MAX_STATES, PathStep, _oracle_machine
 from agentfsm.analysis._invariants import Invariant, invariants_for
 from agentfsm.analysis._profiles import START, CheckProfile, profile_for
-from agentfsm.migrate._explore import Reached, cases_for, decisions, explore
-from agentfsm.migrate._migration import Migration
+from agentfsm.migrate._explore import Explored, Reached, cases_for, decisions, explore
+from agentfsm.migrate._migration import Migration, Remap
+from agentfsm.runtime._codec import DEFAULT_CODEC, Codec
+from agentfsm.runtime._errors import CodecError
 
-CHECKS = ("status-map", "into-terminal", "data-transform", "timers", "reachable", "actions")
+CHECKS = (
+    "status-map", "into-terminal", "data-transform", "timers", "outbox", "reachable", "actions",
+)  # fmt: skip
 """The checks every migration goes through, beside one ``invariant <name>`` per invariant."""
 
 
@@ -251,6 +258,11 @@ def check_migration(
                         mapped, invariant=inv.name,
                     )  # fmt: skip
     oracle.forced.clear()
+    for check, message, at in _check_outbox(migration, before, after):
+        if check not in failures:
+            failures[check] = MigrationFailure(
+                check, message, at.path(), at.snapshot, tuple(sorted(at.timers))
+            )
     names = (*CHECKS, *(f"invariant {inv.name}" for inv in checked))
     order = {n: i for i, n in enumerate(names)}
     return MigrationReport(
@@ -291,3 +303,60 @@ def _check_timers(
             )
         after.add(target)
     return frozenset(after)
+
+
+def _check_outbox(
+    migration: Migration, before: Explored, after: Explored
+) -> Iterator[tuple[str, str, Reached]]:
+    """``("outbox", message, where)`` for each outbox remap that cannot work."""
+    old, new = migration.from_machine, migration.to_machine
+    start = next(iter(before.states.values()))
+    for kind, rule in sorted(migration.outbox.items()):
+        if not isinstance(rule, Remap):
+            continue
+        source = before.effects.get(kind)
+        if source is None:
+            yield (
+                "outbox",
+                f"the outbox rule remaps {kind}, which v{old.version} never emits",
+                start,
+            )
+            continue
+        target = after.effects.get(rule.kind)
+        if target is None or target.type is not rule.event:
+            yield (
+                "outbox",
+                f"pending {kind} items are remapped to {rule.kind}, an effect v{new.version} "
+                "never emits: no handler of the new version expects it",
+                source.first,
+            )
+            continue
+        old_fields = [f.name for f in attrs.fields(source.type) if f.init]
+        missing = sorted(rule.required_fields() - rule.carried(old_fields) - set(rule.defaults))
+        if missing:
+            yield (
+                "outbox",
+                f"pending {kind} items are remapped to {rule.kind}, whose required field(s) "
+                f"{', '.join(missing)} nothing fills (carry them over with rename, or give "
+                "defaults)",
+                source.first,
+            )
+            continue
+        codec = _codec_for(source.type, rule.event)
+        for record in source.examples:
+            try:
+                codec.decode(rule.remap_payload(codec.encode(record), codec.encode))
+            except Exception as exc:
+                yield (
+                    "outbox",
+                    f"the pending {record!r} cannot become {rule.kind}: {exc}",
+                    source.first,
+                )
+                break
+
+
+def _codec_for(*types: type[Any]) -> Codec:
+    try:
+        return DEFAULT_CODEC.with_types(*types)
+    except CodecError:  # a type of the model's own shares a name with a built-in one
+        return Codec(types)

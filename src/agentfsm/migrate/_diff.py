@@ -3,8 +3,8 @@
 Statuses and events added and removed (and renamed, when a migration's status map says so),
 transitions whose target, guard, updates or effects changed, and the user actions each status
 offers before and after (by the transition table; guards that depend on the agent are left to
-``check_migration``). ``MachineDiff.to_text`` prints it; ``to_mermaid`` draws the new machine
-with what is new, changed and gone highlighted.
+``check_migration``). ``MachineDiff.to_text`` prints it; ``to_mermaid`` and ``to_dot`` draw the
+new machine with what is new, changed and gone highlighted.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class MachineDiff:
         rows: the transitions added, removed or changed, by (event, source).
         actions: per status, the user actions its rows offer before and after.
         mermaid: the picture ``to_mermaid`` returns.
+        dot: the picture ``to_dot`` returns.
     """
 
     name: str
@@ -65,6 +66,7 @@ class MachineDiff:
     rows: tuple[RowChange, ...]
     actions: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]
     mermaid: str = attrs.field(default="", repr=False)
+    dot: str = attrs.field(default="", repr=False)
 
     @property
     def empty(self) -> bool:
@@ -116,6 +118,17 @@ class MachineDiff:
         transition is labelled ``(new)``, ``(gone)`` or ``(changed)``.
         """
         return self.mermaid
+
+    def to_dot(self) -> str:
+        """A Graphviz ``digraph`` of the new machine plus what it lost, changes highlighted.
+
+        Statuses and arrows are drawn by how they changed: added ones green (bold), removed
+        ones red (dashed), changed ones amber, the rest grey; labels end in ``(new)``,
+        ``(gone)`` or ``(changed)``, so the picture reads in black and white too. A status
+        is changed when a transition leaving it changed or the actions it offers did; a
+        renamed status has a dotted arrow to its new name. Render it with ``dot -Tsvg``.
+        """
+        return self.dot
 
 
 def _summary(spec: MachineSpec, event: str, source: str) -> str:
@@ -208,13 +221,24 @@ def diff_machines(a: Machine, b: Machine, migration: Migration | None = None) ->
         tuple(rows),
         actions,
     )
-    return attrs.evolve(diff, mermaid=_mermaid(diff, old, new))
+    return attrs.evolve(diff, mermaid=_mermaid(diff, old, new), dot=_dot(diff, old, new))
 
 
-def _mermaid(diff: MachineDiff, old: MachineSpec, new: MachineSpec) -> str:
+_Edge = tuple[str, str, str, str]  # (source, target, event, "added"/"changed"/"removed"/"")
+
+
+def _diff_edges(diff: MachineDiff, old: MachineSpec, new: MachineSpec) -> list[_Edge]:
+    """Every arrow of the new machine, plus the old machine's arrows that are gone, each with
+    how its row changed; one per (source, target, event)."""
     changed = {(r.event, r.source): r.kind for r in diff.rows}
-    lines = ["stateDiagram-v2", f"    [*] --> {new.initial}"]
+    edges: list[_Edge] = []
     seen: set[tuple[str, str, str]] = set()
+
+    def add(source: str, target: str, event: str, kind: str) -> None:
+        if (source, target, event) not in seen:
+            seen.add((source, target, event))
+            edges.append((source, target, event, kind))
+
     for spec, statuses in ((new, new.state_names), (old, diff.statuses_removed)):
         for row in spec.transitions:
             for source in row.sources:
@@ -224,21 +248,90 @@ def _mermaid(diff: MachineDiff, old: MachineSpec, new: MachineSpec) -> str:
                 if spec is old and kind not in ("removed", None):
                     continue
                 for target in _edges(spec, row.event, source):
-                    edge = (source, target, row.event)
-                    if edge in seen:
-                        continue
-                    seen.add(edge)
-                    tag = {"added": " (new)", "changed": " (changed)", "removed": " (gone)"}
-                    lines.append(f"    {source} --> {target}: {row.event}{tag.get(kind or '', '')}")
+                    add(source, target, row.event, kind or "")
     for r in diff.rows:
         if r.kind == "removed" and r.source in new.state_names:
             for target in _edges(old, r.event, r.source):
-                edge = (r.source, target, r.event)
-                if edge not in seen:
-                    seen.add(edge)
-                    lines.append(f"    {r.source} --> {target}: {r.event} (gone)")
+                add(r.source, target, r.event, "removed")
+    return edges
+
+
+_TAGS = {"added": " (new)", "changed": " (changed)", "removed": " (gone)"}
+
+
+def _mermaid(diff: MachineDiff, old: MachineSpec, new: MachineSpec) -> str:
+    lines = ["stateDiagram-v2", f"    [*] --> {new.initial}"]
+    for source, target, event, kind in _diff_edges(diff, old, new):
+        lines.append(f"    {source} --> {target}: {event}{_TAGS.get(kind, '')}")
     lines.append("    classDef added fill:#d4f7d4,stroke:#2a8a2a")
     lines.append("    classDef removed fill:#f7d4d4,stroke:#a02a2a,stroke-dasharray: 4 2")
     lines += [f"    class {s} added" for s in diff.statuses_added]
     lines += [f"    class {s} removed" for s in diff.statuses_removed]
+    return "\n".join(lines) + "\n"
+
+
+# How each kind of change is drawn: nodes by status, arrows by row.
+_NODE_STYLE = {
+    "added": 'style="rounded,filled", fillcolor="#d4f7d4", color="#2a8a2a", penwidth=2',
+    "removed": 'style="rounded,dashed,filled", fillcolor="#f7d4d4", color="#a02a2a"',
+    "changed": 'style="rounded,filled", fillcolor="#fdf0c8", color="#b07d00"',
+    "": 'style=rounded, color="#555555"',
+}
+_EDGE_STYLE = {
+    "added": 'color="#2a8a2a", fontcolor="#2a8a2a", penwidth=2',
+    "removed": 'color="#a02a2a", fontcolor="#a02a2a", style=dashed',
+    "changed": 'color="#b07d00", fontcolor="#b07d00", penwidth=2',
+    "": 'color="#777777", fontcolor="#555555"',
+}
+
+
+def _quote(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def _status_changes(diff: MachineDiff) -> dict[str, str]:
+    """Each status of either machine: ``"added"``, ``"removed"``, ``"changed"`` (a row
+    leaving it changed, or the actions it offers did) or ``""``."""
+    kinds = {s: "" for s, _before, _after in diff.actions}
+    for r in diff.rows:
+        if kinds.get(r.source) == "":
+            kinds[r.source] = "changed"
+    for status, before, after in diff.actions:
+        if before != after and kinds[status] == "":
+            kinds[status] = "changed"
+    kinds.update(dict.fromkeys(diff.statuses_added, "added"))
+    kinds.update(dict.fromkeys(diff.statuses_removed, "removed"))
+    return kinds
+
+
+def _dot(diff: MachineDiff, old: MachineSpec, new: MachineSpec) -> str:
+    lines = [
+        f"digraph {_quote(diff.name)} {{",
+        "    graph [rankdir=TB, nodesep=0.35, ranksep=0.45, "
+        f"label={_quote(diff.name)}, labelloc=t];",
+        "    node [shape=box, fontsize=14];",
+        "    edge [fontsize=11];",
+        '    "__initial__" [shape=point, label=""];',
+    ]
+    renamed = dict(diff.renamed)
+    for status, kind in _status_changes(diff).items():
+        label = status + _TAGS.get(kind, "")
+        if status in renamed:
+            label += f"\n(now {renamed[status]})"
+        terminal = (new if status in new.state_names else old).state(status).terminal
+        shape = ", peripheries=2" if terminal else ""
+        lines.append(f"    {_quote(status)} [label={_quote(label)}, {_NODE_STYLE[kind]}{shape}];")
+    lines.append(f'    "__initial__" -> {_quote(new.initial)};')
+    for source, target, event, kind in _diff_edges(diff, old, new):
+        label = _quote(event + _TAGS.get(kind, ""))
+        lines.append(
+            f"    {_quote(source)} -> {_quote(target)} [label={label}, {_EDGE_STYLE[kind]}];"
+        )
+    for old_name, new_name in diff.renamed:
+        lines.append(
+            f"    {_quote(old_name)} -> {_quote(new_name)} "
+            '[style=dotted, arrowhead=empty, label="renamed", color="#3060b0"];'
+        )
+    lines.append("}")
     return "\n".join(lines) + "\n"

@@ -38,6 +38,7 @@ Case = tuple[EventSpec, Actor, Mapping[str, Any], bool]
 __all__ = [
     "Case",
     "Decided",
+    "Emitted",
     "Explored",
     "Reached",
     "cases_for",
@@ -61,12 +62,35 @@ class Reached:
         return _path(self.node)
 
 
+@attrs.define(slots=True)
+class Emitted:
+    """An effect record type the machine's steps return (for the outbox rules' check).
+
+    Attributes:
+        type: the record's class.
+        first: the first state (in breadth-first order) reached by a step returning one.
+        examples: a few of the distinct records returned.
+    """
+
+    type: type[Any]
+    first: Reached
+    examples: list[Any]
+
+
+_EXAMPLES = 8  # enough distinct records to try a remap on, few enough to stay quick
+
+
 @attrs.frozen(slots=True)
 class Explored:
-    """Every state reached, in breadth-first order, and whether exploration was cut short."""
+    """Every state reached, in breadth-first order, and whether exploration was cut short.
+
+    ``effects`` holds, by record type name, the effects the explored steps return (timer
+    requests aside: they are not outbox items).
+    """
 
     states: dict[Hashable, Reached]
     truncated: bool
+    effects: dict[str, Emitted] = attrs.field(factory=dict)
 
 
 def cases_for(machine: Machine, profile: CheckProfile) -> list[Case]:
@@ -154,6 +178,7 @@ def explore(machine: Machine, profile: CheckProfile, max_states: int) -> Explore
     queue: deque[Reached] = deque([start])
     cases = cases_for(machine, profile)
     truncated = False
+    effects: dict[str, Emitted] = {}
     while queue and not truncated:
         here = queue.popleft()
         before = here.snapshot
@@ -165,15 +190,28 @@ def explore(machine: Machine, profile: CheckProfile, max_states: int) -> Explore
                 continue
             timers = _timers_after(here.timers, event, result)
             k = (key(result.snapshot), timers)
-            if k in states:
-                continue
-            if len(states) >= max_states:
-                truncated = True
-                break
-            ev, actor, payload, _fits = case
-            step = PathStep(ev.name, actor, payload, guards, _outcome(before, result))
-            reached = Reached(result.snapshot, timers, here.depth + 1, (here.node, step))
-            states[k] = reached
-            queue.append(reached)
+            if k not in states:
+                if len(states) >= max_states:
+                    truncated = True
+                    break
+                ev, actor, payload, _fits = case
+                step = PathStep(ev.name, actor, payload, guards, _outcome(before, result))
+                reached = Reached(result.snapshot, timers, here.depth + 1, (here.node, step))
+                states[k] = reached
+                queue.append(reached)
+            if result.effects:
+                _note_effects(effects, result.effects, states[k])
     oracle.forced.clear()
-    return Explored(states, truncated)
+    return Explored(states, truncated, effects)
+
+
+def _note_effects(effects: dict[str, Emitted], returned: Any, at: Reached) -> None:
+    for effect in returned:
+        if isinstance(effect, (ScheduleTimer, CancelTimer)):
+            continue
+        name = type(effect).__name__
+        seen = effects.get(name)
+        if seen is None:
+            effects[name] = Emitted(type(effect), at, [effect])
+        elif len(seen.examples) < _EXAMPLES and effect not in seen.examples:
+            seen.examples.append(effect)

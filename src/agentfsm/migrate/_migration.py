@@ -33,13 +33,75 @@ CANCEL = "cancel"
 
 @attrs.frozen(slots=True)
 class Remap:
-    """A timer rule: the pending timer is delivered as ``event`` instead, at the same time.
+    """A timer or outbox rule: the pending item becomes another one.
+
+    A timer rule, ``Remap("capacity_retry")``: the pending timer is delivered as that event
+    instead, at the same time.
+
+    An outbox rule, ``Remap(ReconnectAgent, defaults={"attempt": 1}, rename={"host":
+    "host_number"})``: each pending item becomes a record of that type, in the batch that
+    migrates its agent. Every field of the old record is carried over under its own name (or
+    the one ``rename`` gives it) when the new type has it; every field the new type adds takes
+    its value from ``defaults``; fields the new type lacks are dropped. The item keeps its
+    idempotency key and its attempts; a claim on it is released, so a worker performing the
+    old record cannot mark the new one done. ``check_migration`` refuses (check ``outbox``) a
+    type the new machine never emits and a required field nothing fills.
 
     Attributes:
-        event: the new machine's timer event.
+        event: the new machine's timer event, or the effect record type (the attrs class) the
+            pending outbox items become.
+        defaults: outbox rules only: the value of each field the new record adds.
+        rename: outbox rules only: old field name -> new field name.
     """
 
-    event: str
+    event: str | type[Any]
+    defaults: Mapping[str, Any] = attrs.field(factory=dict)
+    rename: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """The timer event, or the name of the effect record type (its stored tag)."""
+        return self.event if isinstance(self.event, str) else self.event.__name__
+
+    def target_fields(self) -> tuple[str, ...]:
+        """An outbox rule's record type's fields (as stored); empty for a timer rule."""
+        if isinstance(self.event, str):
+            return ()
+        return tuple(f.name for f in attrs.fields(self.event) if f.init)
+
+    def required_fields(self) -> frozenset[str]:
+        """The fields of an outbox rule's record type that have no default of their own."""
+        if isinstance(self.event, str):
+            return frozenset()
+        return frozenset(
+            f.name for f in attrs.fields(self.event) if f.init and f.default is attrs.NOTHING
+        )
+
+    def carried(self, old_fields: Iterable[str]) -> frozenset[str]:
+        """The new record's fields filled from a pending record with ``old_fields``."""
+        names = set(self.target_fields())
+        return frozenset(self.rename.get(f, f) for f in old_fields) & names
+
+    def remap_payload(self, payload: Mapping[str, Any], encode: Callable[[Any], Any]) -> Any:
+        """The stored (JSON-able) form of the new record for a stored old one.
+
+        Args:
+            payload: the old record as stored: its fields and its ``"@type"`` tag.
+            encode: turns a default into its stored form (the store's ``codec.encode``).
+
+        Returns:
+            The new record's stored form, tagged with the new type; the codec builds it.
+        """
+        names = set(self.target_fields())
+        new: dict[str, Any] = {"@type": self.kind}
+        for name, value in payload.items():
+            target = self.rename.get(name, name)
+            if not name.startswith("@") and target in names:
+                new[target] = value
+        for name, value in self.defaults.items():
+            if name not in new:
+                new[name] = encode(value)
+        return new
 
 
 Rule = Union[str, Remap]
@@ -118,6 +180,29 @@ def _check_rule(kind: str, event: str, rule: object) -> None:
     )
 
 
+def _check_timer_remap(event: str, rule: Remap) -> None:
+    if not isinstance(rule.event, str) or rule.defaults or rule.rename:
+        raise InvalidInput(
+            f"a timer rule remaps {event!r} to a timer event's name, with no defaults or "
+            f"renamed fields, not {rule!r}"
+        )
+
+
+def _check_outbox_remap(kind: str, rule: Remap) -> None:
+    if not (isinstance(rule.event, type) and attrs.has(rule.event)):
+        raise InvalidInput(
+            f"an outbox rule remaps {kind!r} to an effect record type (an attrs class), "
+            f"not {rule.event!r}"
+        )
+    names = set(rule.target_fields())
+    unknown = sorted({*rule.defaults, *rule.rename.values()} - names)
+    if unknown:
+        raise InvalidInput(
+            f"the outbox rule for {kind!r} names {', '.join(map(repr, unknown))}, which "
+            f"{rule.kind} has no field for"
+        )
+
+
 def _pairs(value: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
     return frozenset((str(a), str(b)) for a, b in value)
 
@@ -138,8 +223,9 @@ class Migration:
         data: how the data record is rebuilt (default: unchanged).
         timers: per timer event of the old machine, ``KEEP``, ``CANCEL`` or ``Remap(event)``.
             An event left out is kept.
-        outbox: per effect type (its record's type name, ``"StartRecovery"``), ``KEEP`` or
-            ``CANCEL`` for pending outbox items. A type left out is kept.
+        outbox: per effect type (its record's type name, ``"StartRecovery"``), ``KEEP``,
+            ``CANCEL`` or ``Remap(NewRecordType, defaults=..., rename=...)`` for pending outbox
+            items. A type left out is kept.
         changes: the user actions the migration takes away on purpose, as
             ``(old status, event)`` pairs (``"*"`` for any status); any other action an agent
             loses is a failure of the check.
@@ -190,12 +276,14 @@ class Migration:
                     )
         for event, rule in self.timers.items():
             _check_rule("timer", event, rule)
+            if isinstance(rule, Remap):
+                _check_timer_remap(event, rule)
             if event not in old.events:
                 raise InvalidInput(f"the timer rules name {event!r}, which v{old.version} lacks")
         for kind, rule in self.outbox.items():
-            if isinstance(rule, Remap):
-                raise InvalidInput(f"an outbox rule is KEEP or CANCEL, not {rule!r} ({kind!r})")
             _check_rule("outbox", kind, rule)
+            if isinstance(rule, Remap):
+                _check_outbox_remap(kind, rule)
         if not self.name:
             object.__setattr__(self, "name", f"{old.name} v{old.version}\u2192v{new.version}")
 
@@ -247,7 +335,7 @@ class Migration:
         rule = self.timer_rule(event)
         if rule == CANCEL:
             return None
-        return rule.event if isinstance(rule, Remap) else event
+        return rule.kind if isinstance(rule, Remap) else event
 
     def outbox_rule(self, effect_type: str) -> Rule:
         """What happens to a pending outbox item whose record is of ``effect_type``."""
@@ -290,6 +378,20 @@ def chain(*migrations: Migration) -> list[Migration]:
         ):
             raise InvalidInput(f"{b.name} does not start where {a.name} ends (v{a.to_version})")
     return list(migrations)
+
+
+def _then(first: Remap, second: Remap) -> Remap:
+    """One outbox remap doing ``first`` then ``second`` (A to B, then B to C)."""
+    final = set(second.target_fields())
+    middle = set(first.target_fields())
+    rename = {}
+    for old in {*first.rename, *second.rename}:
+        new = second.rename.get(first.rename.get(old, old), first.rename.get(old, old))
+        if new != old and new in final:
+            rename[old] = new
+    defaults = {second.rename.get(k, k): v for k, v in first.defaults.items() if k in middle}
+    defaults = {k: v for k, v in defaults.items() if k in final}
+    return Remap(second.event, {**defaults, **second.defaults}, rename)
 
 
 def compose(first: Migration, second: Migration) -> Migration:
@@ -335,9 +437,17 @@ def compose(first: Migration, second: Migration) -> Migration:
         middle = first.new_timer_event(event)
         final = None if middle is None else second.new_timer_event(middle)
         timers[event] = CANCEL if final is None else (KEEP if final == event else Remap(final))
-    outbox: dict[str, Rule] = {
-        kind: CANCEL for m in (first, second) for kind, rule in m.outbox.items() if rule == CANCEL
-    }
+    outbox: dict[str, Rule] = {}
+    for kind, rule in first.outbox.items():
+        if isinstance(rule, Remap):
+            then = second.outbox_rule(rule.kind)
+            outbox[kind] = _then(rule, then) if isinstance(then, Remap) else (
+                CANCEL if then == CANCEL else rule
+            )  # fmt: skip
+        elif rule == CANCEL:
+            outbox[kind] = CANCEL
+    # Items the first step keeps are the second step's to change.
+    outbox.update({k: r for k, r in second.outbox.items() if outbox.get(k, KEEP) == KEEP})
     mid_statuses = set(first.to_machine.spec.state_names)
     changes = set(first.changes) | {
         (s, e) for (m, e) in second.changes for s in first.from_machine.spec.state_names

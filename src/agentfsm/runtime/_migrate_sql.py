@@ -6,8 +6,8 @@ migrations. ``migrate_batch`` selects up to ``limit`` agents still at the old ve
 PostgreSQL ``FOR UPDATE SKIP LOCKED``, so two appliers take disjoint batches), hands their rows
 to a function that decides each agent's move, then writes every move: the agent (compare-and-set
 on its version *and* its machine version), one ``migrate`` audit row, its timers cancelled or
-remapped, its outbox items cancelled. A batch is all or nothing, so an applier killed half-way
-leaves whole batches behind it and a rerun takes up the rest.
+remapped, its outbox items cancelled or remapped. A batch is all or nothing, so an applier
+killed half-way leaves whole batches behind it and a rerun takes up the rest.
 """
 
 from __future__ import annotations
@@ -69,6 +69,10 @@ class Rules(NamedTuple):
         note: written as the closed outbox items' ``last_error``.
         read_data: false when no move needs the stored data (the migration keeps it and
             chooses no status from it): it is then not read at all.
+        remap_outbox: record type -> a function from a pending item's stored payload (JSON
+            text) to the payload of the record it becomes.
+        data_of: with ``read_data``, the statuses whose agents' data is read (the statuses
+            under a chooser of a migration that keeps the data); empty: every agent's.
     """
 
     machine: str
@@ -81,6 +85,8 @@ class Rules(NamedTuple):
     cancel_outbox: tuple[str, ...] = ()
     note: str = ""
     read_data: bool = True
+    remap_outbox: Mapping[str, Callable[[str], str]] = {}
+    data_of: tuple[str, ...] = ()
 
 
 Decide = Callable[[list[StoredAgent]], list[Move]]
@@ -166,20 +172,33 @@ def sqlite_batch(
                     for m in moves
                 ],
             )  # fmt: skip
-            ids = [m.agent_id for m in moves]
-            _sqlite_side_effects(conn, rules, ids, at)
+            _sqlite_side_effects(conn, rules, _chunks([m.agent_id for m in moves]), at)
             return len(moves), rows[-1][0]
     except sqlite3.DatabaseError as exc:
         raise _translate(exc, store.path) from exc
 
 
-def _sqlite_side_effects(conn: Any, rules: Rules, ids: list[str], at: str) -> None:
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = _marks(len(chunk), "?")
+def _chunks(ids: list[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """``IN (...)`` lists of at most 500 ids (SQLite's bound on a statement's parameters)."""
+    return [
+        (f"IN ({_marks(len(ids[i : i + 500]), '?')})", tuple(ids[i : i + 500]))
+        for i in range(0, len(ids), 500)
+    ]
+
+
+_MIGRATING: list[tuple[str, tuple[str, ...]]] = [("IN (SELECT id FROM agentfsm_migrating)", ())]
+"""The batch of the plain path: the agents its temporary table holds."""
+
+
+def _sqlite_side_effects(
+    conn: Any, rules: Rules, members: list[tuple[str, tuple[str, ...]]], at: str
+) -> None:
+    """The batch's timers and outbox items: ``members`` are ``agent_id IN ...`` clauses."""
+    json_type = "json_extract(payload, '$.\"@type\"')"
+    for inside, chunk in members:
         if rules.cancel_timers:
             conn.execute(
-                f"DELETE FROM timers WHERE agent_id IN ({marks}) "
+                f"DELETE FROM timers WHERE agent_id {inside} "
                 f"AND event IN ({_marks(len(rules.cancel_timers), '?')})",
                 (*chunk, *rules.cancel_timers),
             )
@@ -187,17 +206,37 @@ def _sqlite_side_effects(conn: Any, rules: Rules, ids: list[str], at: str) -> No
             # A new token: a worker that claimed the old setting cannot consume this one.
             conn.execute(
                 f"UPDATE timers SET event = ?, token = token || ?, claimed_by = NULL, "
-                f"claimed_until = NULL WHERE agent_id IN ({marks}) AND event = ?",
+                f"claimed_until = NULL WHERE agent_id {inside} AND event = ?",
                 (new, f":v{rules.to_version}", *chunk, old),
             )
         if rules.cancel_outbox:
             conn.execute(
                 f"UPDATE outbox SET state = 'done', last_error = ?, claimed_by = NULL, "
-                f"claimed_until = NULL, updated_at = ? WHERE agent_id IN ({marks}) "
-                f"AND state = 'pending' AND json_extract(payload, '$.\"@type\"') IN "
+                f"claimed_until = NULL, updated_at = ? WHERE agent_id {inside} "
+                f"AND state = 'pending' AND {json_type} IN "
                 f"({_marks(len(rules.cancel_outbox), '?')})",
                 (rules.note, at, *chunk, *rules.cancel_outbox),
             )
+        if rules.remap_outbox:
+            kinds = tuple(rules.remap_outbox)
+            found = conn.execute(
+                f"SELECT id, {json_type}, payload FROM outbox WHERE agent_id {inside} "
+                f"AND state = 'pending' AND {json_type} IN ({_marks(len(kinds), '?')})",
+                (*chunk, *kinds),
+            ).fetchall()
+            # The claim is released: a worker performing the old record cannot finish the new.
+            conn.executemany(
+                "UPDATE outbox SET payload = ?, claimed_by = NULL, claimed_until = NULL, "
+                "updated_at = ? WHERE id = ?",
+                [(rules.remap_outbox[kind](payload), at, i) for i, kind, payload in found],
+            )
+
+
+def has_side_effects(rules: Rules) -> bool:
+    """Whether a migration changes timers or outbox items besides moving agents."""
+    return bool(
+        rules.cancel_timers or rules.remap_timers or rules.cancel_outbox or rules.remap_outbox
+    )
 
 
 def sqlite_read(store: Any, sql: str, args: Sequence[Any]) -> list[Any]:
@@ -221,18 +260,25 @@ def postgres_batch(
     with store._tx() as conn:
         cur = conn.cursor()
         column = "data::text" if rules.read_data else "''"
+        args: tuple[Any, ...] = (rules.machine, rules.from_version, after, limit)
+        if rules.read_data and rules.data_of:
+            # Only the agents under a chooser need their data: the others' stays in the table.
+            column = "CASE WHEN status = ANY(%s) THEN data::text ELSE '' END"
+            args = (list(rules.data_of), *args)
         rows = cur.execute(
             f"SELECT id, status, version, since, {column} FROM agents "
             "WHERE machine = %s AND machine_version = %s AND id > %s ORDER BY id LIMIT %s "
             "FOR UPDATE SKIP LOCKED",
-            (rules.machine, rules.from_version, after, limit),
+            args,
         ).fetchall()
         if not rows:
             return 0, after
         agents = [store._rows.stored_agent(r) for r in rows]
         moves = decide(agents)
         # One statement for the batch's rows and one for its audit rows (arrays unnested
-        # server-side): a statement per agent would cost a round trip each.
+        # server-side): a statement per agent would cost a round trip each. The arrays go in
+        # binary (%b): as text, psycopg escapes every element with a regular expression, which
+        # for arrays of JSON (full of quotes) cost more than the rest of the batch together.
         ids = [m.agent_id for m in moves]
         statuses = [m.status for m in moves]
         expected = [m.expected_version for m in moves]
@@ -242,7 +288,7 @@ def postgres_batch(
         cur.execute(
             "UPDATE agents a SET status = m.status, version = m.expected + 1, "
             f"data = {new_data}, machine_version = %s, updated_at = %s "
-            "FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[]) "
+            "FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[]) "
             "AS m(id, status, expected, data) "
             "WHERE a.id = m.id AND a.version = m.expected AND a.machine_version = %s",
             (rules.to_version, now, ids, statuses, expected, data, rules.from_version),
@@ -254,31 +300,50 @@ def postgres_batch(
             "to_status, version, at, scope, machine_version) "
             "SELECT %s, m.id, %s, NULL, %s, m.payload::jsonb, m.from_status, m.status, "
             "m.expected + 1, %s, %s, %s "
-            "FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[]) "
+            "FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[]) "
             "AS m(id, status, from_status, expected, payload)",
             (rules.event_id, MIGRATE, rules.event, now, MIGRATE_SCOPE, rules.to_version, ids,
              statuses, [m.from_status for m in moves], expected,
              [_payload(rules, m) for m in moves]),
         )  # fmt: skip
-        if rules.cancel_timers:
-            cur.execute(
-                "DELETE FROM timers WHERE agent_id = ANY(%s) AND event = ANY(%s)",
-                (ids, list(rules.cancel_timers)),
-            )
-        for old, new in rules.remap_timers.items():
-            cur.execute(
-                "UPDATE timers SET event = %s, token = token || %s, claimed_by = NULL, "
-                "claimed_until = NULL WHERE agent_id = ANY(%s) AND event = %s",
-                (new, f":v{rules.to_version}", ids, old),
-            )
-        if rules.cancel_outbox:
-            cur.execute(
-                "UPDATE outbox SET state = 'done', last_error = %s, claimed_by = NULL, "
-                "claimed_until = NULL, updated_at = %s WHERE agent_id = ANY(%s) "
-                "AND state = 'pending' AND payload->>'@type' = ANY(%s)",
-                (rules.note, now, ids, list(rules.cancel_outbox)),
-            )
+        _postgres_side_effects(cur, rules, ids, now)
         return len(moves), rows[-1][0]
+
+
+def _postgres_side_effects(cur: Any, rules: Rules, ids: list[str], now: datetime) -> None:
+    """The batch's timers and outbox items, for the agents ``ids``."""
+    if rules.cancel_timers:
+        cur.execute(
+            "DELETE FROM timers WHERE agent_id = ANY(%s) AND event = ANY(%s)",
+            (ids, list(rules.cancel_timers)),
+        )
+    for old, new in rules.remap_timers.items():
+        cur.execute(
+            "UPDATE timers SET event = %s, token = token || %s, claimed_by = NULL, "
+            "claimed_until = NULL WHERE agent_id = ANY(%s) AND event = %s",
+            (new, f":v{rules.to_version}", ids, old),
+        )
+    if rules.cancel_outbox:
+        cur.execute(
+            "UPDATE outbox SET state = 'done', last_error = %s, claimed_by = NULL, "
+            "claimed_until = NULL, updated_at = %s WHERE agent_id = ANY(%s) "
+            "AND state = 'pending' AND payload->>'@type' = ANY(%s)",
+            (rules.note, now, ids, list(rules.cancel_outbox)),
+        )
+    if rules.remap_outbox:
+        found = cur.execute(
+            "SELECT id, payload->>'@type', payload::text FROM outbox "
+            "WHERE agent_id = ANY(%s) AND state = 'pending' AND payload->>'@type' = ANY(%s)",
+            (ids, list(rules.remap_outbox)),
+        ).fetchall()
+        if found:
+            cur.execute(
+                "UPDATE outbox o SET payload = m.payload::jsonb, claimed_by = NULL, "
+                "claimed_until = NULL, updated_at = %s "
+                "FROM unnest(%s::bigint[], %s::text[]) AS m(id, payload) WHERE o.id = m.id",
+                (now, [i for i, _k, _p in found],
+                 [rules.remap_outbox[k](p) for _i, k, p in found]),
+            )  # fmt: skip
 
 
 def postgres_read(store: Any, sql: str, args: Sequence[Any]) -> list[Any]:
@@ -306,7 +371,8 @@ def sqlite_plain_batch(
     store: Any, rules: Rules, limit: int, mapping: Mapping[str, str], now: datetime, after: str
 ) -> tuple[int, str]:
     """``sqlite_batch`` for a migration that keeps the data and maps statuses by name only:
-    the batch is moved by three statements, with no row read into Python."""
+    the batch is moved by three statements, with no row read into Python (its timer and
+    outbox rules are a statement each)."""
     import sqlite3
 
     from agentfsm.runtime._sqlite import _translate, _ts
@@ -349,9 +415,92 @@ def sqlite_plain_batch(
             ).rowcount
             if moved != taken:  # pragma: no cover - the write lock is held
                 raise StoreError("a migrated agent changed under the write lock")
+            _sqlite_side_effects(conn, rules, _MIGRATING, at)
             return int(taken), str(last)
     except sqlite3.DatabaseError as exc:
         raise _translate(exc, store.path) from exc
+
+
+def sqlite_chooser_batch(
+    store: Any,
+    rules: Rules,
+    limit: int,
+    mapping: Mapping[str, str],
+    chosen: Sequence[str],
+    decide: Decide,
+    now: datetime,
+    after: str,
+) -> tuple[int, str]:
+    """``sqlite_batch`` for a migration that keeps the data and has status choosers: only the
+    agents in ``chosen`` statuses are read into Python (``decide`` picks their status); the
+    database maps the others by ``mapping`` and moves the whole batch, as the plain path."""
+    import sqlite3
+
+    from agentfsm.runtime._sqlite import _translate, _ts
+
+    case, case_args = _case(mapping, "?")
+    at = _ts(now)
+    payload = f'{{"from_version":{rules.from_version},"to_version":{rules.to_version}}}'
+    marks = _marks(len(chosen), "?")
+    try:
+        with store._write() as conn:
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS agentfsm_choosing (id TEXT PRIMARY KEY, "
+                "status TEXT NOT NULL, version INTEGER NOT NULL, to_status TEXT)"
+            )
+            conn.execute("DELETE FROM agentfsm_choosing")
+            taken = conn.execute(
+                f"INSERT INTO agentfsm_choosing SELECT id, status, version, {case} "
+                f"FROM agents {_WALK}",
+                (*case_args, rules.machine, rules.from_version, after, limit),
+            ).rowcount
+            if not taken:
+                return 0, after
+            last = conn.execute("SELECT max(id) FROM agentfsm_choosing").fetchone()[0]
+            rows = conn.execute(
+                "SELECT a.id, a.status, a.version, a.since, a.data FROM agentfsm_choosing t "
+                f"JOIN agents a ON a.id = t.id WHERE t.status IN ({marks})",
+                tuple(chosen),
+            ).fetchall()
+            if rows:
+                moves = decide([store._rows.stored_agent(r) for r in rows])
+                conn.executemany(
+                    "UPDATE agentfsm_choosing SET to_status = ? WHERE id = ?",
+                    [(m.status, m.agent_id) for m in moves],
+                )
+            try:
+                conn.execute(
+                    "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, "
+                    "from_status, to_status, version, at, scope, machine_version) "
+                    "SELECT ?, id, ?, NULL, ?, ?, status, to_status, version + 1, ?, ?, ? "
+                    "FROM agentfsm_choosing",
+                    (rules.event_id, MIGRATE, rules.event, payload, at, MIGRATE_SCOPE,
+                     rules.to_version),
+                )  # fmt: skip
+            except sqlite3.IntegrityError as exc:
+                if "NOT NULL" in str(exc):
+                    raise Unmapped(_unmapped_chosen(conn)) from None
+                raise
+            moved = conn.execute(
+                "UPDATE agents SET status = (SELECT to_status FROM agentfsm_choosing t "
+                "WHERE t.id = agents.id), version = version + 1, machine_version = ?, "
+                "updated_at = ? WHERE id IN (SELECT id FROM agentfsm_choosing) "
+                "AND machine_version = ?",
+                (rules.to_version, at, rules.from_version),
+            ).rowcount
+            if moved != taken:  # pragma: no cover - the write lock is held
+                raise StoreError("a migrated agent changed under the write lock")
+            _sqlite_side_effects(conn, rules, [("IN (SELECT id FROM agentfsm_choosing)", ())], at)
+            return int(taken), str(last)
+    except sqlite3.DatabaseError as exc:
+        raise _translate(exc, store.path) from exc
+
+
+def _unmapped_chosen(conn: Any) -> str:
+    row = conn.execute(
+        "SELECT id, status FROM agentfsm_choosing WHERE to_status IS NULL LIMIT 1"
+    ).fetchone()
+    return f"agent {row[0]!r} is in {row[1]!r}, which the migration has no rule for"
 
 
 def _unmapped(conn: Any, mapping: Mapping[str, str], mark: str) -> str:
@@ -367,7 +516,8 @@ def postgres_plain_batch(
     store: Any, rules: Rules, limit: int, mapping: Mapping[str, str], now: datetime, after: str
 ) -> tuple[int, str]:
     """``postgres_batch`` for a migration that keeps the data and maps statuses by name only:
-    one statement takes the batch (``SKIP LOCKED``), moves it and writes its audit rows."""
+    one statement takes the batch (``SKIP LOCKED``), moves it and writes its audit rows (and,
+    in the same transaction, one per timer or outbox rule)."""
     pg = store._psycopg
     case, case_args = _case(mapping, "%s::text")
     payload = f'{{"from_version":{rules.from_version},"to_version":{rules.to_version}}}'
@@ -387,13 +537,19 @@ def postgres_plain_batch(
                            to_status, version, at, scope, machine_version)
         SELECT %s, id, %s, NULL, %s, %s::jsonb, from_status, status, version, %s, %s, %s
         FROM moved RETURNING agent_id)
-        SELECT count(*), max(agent_id) FROM logged"""
+        SELECT count(*), max(agent_id), {{ids}} FROM logged"""
     args = (rules.machine, rules.from_version, after, limit, rules.to_version, now, *case_args,
             rules.event_id, MIGRATE, rules.event, payload, now, MIGRATE_SCOPE,
             rules.to_version)  # fmt: skip
+    effects = has_side_effects(rules)
+    sql = sql.replace("{ids}", "array_agg(agent_id)" if effects else "NULL")
     try:
-        with store._tx(transaction=False) as conn:
-            count, last = conn.execute(sql, args).fetchone()
+        # Without timer or outbox rules the batch is one statement: no BEGIN and COMMIT.
+        with store._tx(transaction=effects) as conn:
+            cur = conn.cursor()
+            count, last, ids = cur.execute(sql, args).fetchone()
+            if effects and count:
+                _postgres_side_effects(cur, rules, list(ids), now)
             return int(count), last or after
     except StoreError as exc:
         cause = exc.__cause__
