@@ -93,6 +93,7 @@ rows = st.builds(
     correlation_id=st.none() | words,
     principal=st.none() | ids,
     machine_version=st.integers(1, 9),
+    before=st.none() | snapshots,
 )
 
 
@@ -226,3 +227,13 @@ def test_schemas_are_draft_2020_12_and_json() -> None:
         json.dumps(made)
     with pytest.raises(InvalidInput):
         wire.schema(int)
+
+
+def test_regression_an_audit_rows_before_snapshot_was_lost_reading_it_back() -> None:
+    # Schema 6 added AuditRow.before; the JSON form wrote it but load dropped it.
+    before = Snapshot("running", 3, T0, None)
+    row = AuditRow(
+        4, "e-1", "agt-1", "event", "U", "stop", {}, "running", "stopping", 4, None, T0, None,
+        before=before,
+    )  # fmt: skip
+    assert wire.load(AuditRow, wire.dump(row)).before == before

@@ -290,4 +290,5 @@ def _audit_row(reader: _Reader, data: Any, machine: Machine | None) -> AuditRow:
         _str(d.get("correlation_id"), "correlation_id", optional=True),
         _str(d.get("principal"), "principal", optional=True),
         _int(d.get("machine_version", 1), "machine_version"),
+        None if d.get("before") is None else _snapshot(reader, d["before"]),
     )

@@ -96,6 +96,8 @@ def _audit_row(defs: dict[str, Any]) -> dict[str, Any]:
             "correlation_id": _nullable(_STR),
             "principal": _nullable(_STR),
             "machine_version": _INT,
+            # The snapshot an accepted event was decided on (schema 6 on), else null.
+            "before": _nullable(_ref(defs, "Snapshot", _snapshot(_ANY))),
         },
         "AuditRow",
         "one row of an agent's audit log",
