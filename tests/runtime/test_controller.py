@@ -4,6 +4,8 @@ version, retries and is idempotent, and ``default_scrub`` resets records to real
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import attrs
 import pytest
 from runtime_support import T0, FaultyStore
 
-from agentfsm import Actor, Event, InvalidInput, Policy, Step
+from agentfsm import Actor, Event, InvalidInput, Machine, Policy, Step
 from agentfsm.models import MACHINES, AlfeAgent, RecifAgent, RecifSpec
 from agentfsm.runtime import (
     Controller,
@@ -262,3 +264,138 @@ class _Tagged:
 def test_regression_default_scrub_stored_a_factory_object_for_takes_self_defaults() -> None:
     scrubbed = default_scrub(_Tagged("one", tags=("a", "b")))
     assert scrubbed.tags == ("one",)
+
+
+@attrs.frozen
+class _Private:
+    name: str
+    _notes: str = "none"  # attrs takes it as ``notes=``
+
+
+def test_default_scrub_resets_a_private_field_by_its_init_name() -> None:
+    scrubbed = default_scrub(_Private("one", notes="secret"))
+    assert scrubbed == _Private("one")
+
+
+# -- erase, continued ---------------------------------------------------------------------------
+
+
+def test_erase_records_the_status_and_the_machine_version_it_was_decided_in(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    alfe = MACHINES["alfe"]
+    v2 = Machine(attrs.evolve(alfe.spec, version=2), alfe.implementations, record=AlfeAgent)
+    controller = Controller(v2, sqlite, clock)
+    agent = _alfe(controller)
+    assert isinstance(controller.handle(agent, Event("provision", S)), Step)
+    controller.erase(agent, event_id="erase-1")
+    row = controller.history(agent)[-1]
+    assert (row.kind, row.from_status, row.to_status) == ("erase", "provisioning", "provisioning")
+    assert row.machine_version == 2
+
+
+def test_erase_forgets_the_erasers_cached_snapshot(sqlite: Store, clock: ManualClock) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agent = _configured_recif(controller)  # cached with its config
+    controller.erase(agent, event_id="erase-1")
+    assert isinstance(controller.handle(agent, Event("scale", payload={"replicas": 2})), Step)
+    assert controller.stats.conflicts == 0  # decided on the erased snapshot, read again
+    assert dict(sqlite.load(agent).snapshot.data.spec.config) == {}
+
+
+def test_an_erase_done_already_forgets_the_cached_snapshot(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    first = Controller(MACHINES, sqlite, clock)
+    again = Controller(MACHINES, sqlite, clock)
+    agent = _configured_recif(again)  # ``again`` caches the agent before the erase
+    first.erase(agent, event_id="erase-1")
+    again.erase(agent, event_id="erase-1")  # done already: answered from the store
+    assert isinstance(again.handle(agent, Event("scale", payload={"replicas": 2})), Step)
+    assert again.stats.conflicts == 0
+    assert dict(sqlite.load(agent).snapshot.data.spec.config) == {}
+
+
+# -- batches ------------------------------------------------------------------------------------
+
+
+def test_handle_many_refuses_an_empty_principal_and_writes_nothing(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(controller)
+    with pytest.raises(InvalidInput, match="principal"):
+        controller.handle_many([Delivery(agent, Event("provision", S), principal="")])
+    assert [r.kind for r in controller.history(agent)] == ["create"]
+
+
+class _CountingStore:
+    """Counts the store's calls by name."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if not callable(attr):
+            return attr
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return attr(*args, **kwargs)
+
+        return counted
+
+
+def test_a_batch_for_agents_it_wrote_last_reads_nothing(sqlite: Store, clock: ManualClock) -> None:
+    counting = _CountingStore(sqlite)
+    controller = Controller(MACHINES, counting, clock)  # type: ignore[arg-type]
+    agents = [_alfe(controller, f"ag-{i}") for i in range(2)]
+    counting.calls.clear()
+    results = controller.handle_many([Delivery(a, Event("provision", S)) for a in agents])
+    assert all(isinstance(r, Step) for r in results)
+    assert counting.calls == Counter({"commit": 1})
+
+
+# -- retries ------------------------------------------------------------------------------------
+
+
+def _pauses(
+    sqlite: Store, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, conflicts: int, runs: int
+) -> list[list[float]]:
+    """The pauses of ``runs`` handles, each meeting ``conflicts`` version conflicts."""
+    controller = Controller(MACHINES, sqlite, clock, max_retries=conflicts)
+    agent = _alfe(controller)
+    store = FaultyStore(sqlite, conflicts=0)
+    controller.store = store  # type: ignore[assignment]
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    out: list[list[float]] = []
+    for _ in range(runs):
+        store.conflicts = conflicts
+        controller.handle(agent, Event("start"))  # refused, but compared-and-set all the same
+        out.append(list(slept))
+        slept.clear()
+    return out
+
+
+def test_the_first_retry_is_immediate_and_later_pauses_grow(
+    sqlite: Store, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _pauses(sqlite, clock, monkeypatch, conflicts=5, runs=100)
+    assert all(len(pauses) == 4 for pauses in runs)  # no pause before the first retry
+    for attempt, samples in enumerate(zip(*runs, strict=True), 1):
+        bound = 0.002 * 2**attempt  # random, up to 2 ms doubled per retry
+        assert all(0 <= p <= bound for p in samples)
+        assert max(samples) > 0.8 * bound  # 100 draws: the range is used, not a part of it
+
+
+def test_pauses_between_retries_stop_growing_at_64_ms(
+    sqlite: Store, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (pauses,) = _pauses(sqlite, clock, monkeypatch, conflicts=300, runs=1)
+    assert len(pauses) == 299
+    late = pauses[4:]  # from the fifth retry on
+    assert all(0 <= p <= 0.064 for p in late)
+    assert max(late) > 0.06
