@@ -17,6 +17,7 @@ from runtime_support import T0, FaultyStore
 from agentfsm import Actor, Event, InvalidInput, Machine, Policy, Step
 from agentfsm.models import MACHINES, AlfeAgent, RecifAgent, RecifSpec
 from agentfsm.runtime import (
+    CodecError,
     Controller,
     Delivery,
     ManualClock,
@@ -399,3 +400,92 @@ def test_pauses_between_retries_stop_growing_at_64_ms(
     late = pauses[4:]  # from the fifth retry on
     assert all(0 <= p <= 0.064 for p in late)
     assert max(late) > 0.06
+
+
+def _v2(name: str) -> Machine:
+    machine = MACHINES[name]
+    return Machine(attrs.evolve(machine.spec, version=2), machine.implementations, record=AlfeAgent)
+
+
+def test_a_batch_keeps_deciding_by_the_machine_version_its_agents_record(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(_v2("alfe"), sqlite, clock)
+    agent = _alfe(controller)
+    for name in ("provision", "host_up"):  # the second batch decides on the first's result
+        (result,) = controller.handle_many([Delivery(agent, Event(name, S))])
+        assert isinstance(result, Step)
+    assert [r.machine_version for r in controller.history(agent)] == [2, 2, 2]
+
+
+def test_batches_split_by_another_writer_count_each_conflict_once(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    stale = Controller(MACHINES, sqlite, clock)
+    other = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(stale)
+    for theirs, ours in (("provision", Event("host_up", S)), ("connected", Event("stop"))):
+        assert isinstance(other.handle(agent, Event(theirs, S)), Step)  # ``stale`` is behind
+        (result,) = stale.handle_many([Delivery(agent, ours)])
+        assert isinstance(result, Step)
+    # Each batch conflicts once; the cache is dropped, so the one-by-one retry reads afresh.
+    assert (stale.stats.conflicts, stale.stats.batches_split) == (2, 2)
+    assert stale.stats.handled == 2
+
+
+def test_batches_count_what_they_handled(sqlite: Store, clock: ManualClock) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agents = [_alfe(controller, f"ag-{i}") for i in range(3)]
+    controller.handle_many([Delivery(a, Event("provision", S)) for a in agents])
+    controller.handle_many([Delivery(a, Event("host_up", S)) for a in agents[:2]])
+    assert controller.stats.handled == 5
+
+
+def test_a_split_batch_with_a_payload_the_store_cannot_hold_writes_nothing(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agents = [_alfe(controller, f"ag-{i}") for i in range(2)]
+    controller.store = FaultyStore(sqlite, conflicts=1)  # type: ignore[assignment]
+    deliveries = [
+        Delivery(agents[0], Event("provision", S)),
+        Delivery(agents[1], Event("provision", S, payload={"size": object()})),
+    ]
+    with pytest.raises(CodecError):
+        controller.handle_many(deliveries)
+    assert [r.kind for r in sqlite.history(agents[0])] == ["create"]
+
+
+def test_a_timer_whose_event_was_decided_already_is_consumed(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(controller)
+    _to_failing(controller, agent)
+    (timer,) = [t for t in sqlite.timers(agent) if t.event == "recovery_exhausted"]
+    clock.advance(timedelta(minutes=16))
+    first = controller.handle(agent, Event("recovery_exhausted", T, id="ev-t"))
+    again = controller.handle(
+        agent, Event("recovery_exhausted", T, id="ev-t"), timer_token=timer.token
+    )
+    assert again == first
+    assert controller.stats.duplicates == 1
+    assert [t for t in sqlite.timers(agent) if t.event == "recovery_exhausted"] == []
+
+
+class _WithoutCodec(FaultyStore):
+    """A store of one's own that keeps no ``codec`` attribute."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "codec":
+            raise AttributeError(name)
+        return super().__getattr__(name)
+
+
+def test_a_batch_splits_on_a_store_without_a_codec(sqlite: Store, clock: ManualClock) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(controller)
+    controller.store = _WithoutCodec(sqlite, conflicts=1)  # type: ignore[assignment]
+    (result,) = controller.handle_many([Delivery(agent, Event("provision", S))])
+    assert isinstance(result, Step)
+    assert controller.stats.batches_split == 1
