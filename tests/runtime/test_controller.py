@@ -15,11 +15,14 @@ import pytest
 from runtime_support import T0, FaultyStore
 
 from agentfsm import Actor, Event, InvalidInput, Machine, Policy, Step
+from agentfsm.migrate import Migration, apply_migration
 from agentfsm.models import MACHINES, AlfeAgent, RecifAgent, RecifSpec
 from agentfsm.runtime import (
     CodecError,
     Controller,
     Delivery,
+    IdempotencyKeyMismatch,
+    MachineVersionMismatch,
     ManualClock,
     SQLiteStore,
     Store,
@@ -489,3 +492,63 @@ def test_a_batch_splits_on_a_store_without_a_codec(sqlite: Store, clock: ManualC
     (result,) = controller.handle_many([Delivery(agent, Event("provision", S))])
     assert isinstance(result, Step)
     assert controller.stats.batches_split == 1
+
+
+# -- duplicates and machine versions ------------------------------------------------------------
+
+
+def test_an_event_id_reused_for_another_request_names_both_requests(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(controller)
+    controller.handle(agent, Event("provision", S, id="k"))
+    reused = Event("host_up", S, id="k")
+    with pytest.raises(IdempotencyKeyMismatch) as caught:
+        controller.handle(agent, reused)
+    error = caught.value
+    assert (error.agent_id, error.scope, error.key) == (agent, "S", "k")
+    assert error.recorded == Event("provision", S, {}, "k")
+    assert error.requested == reused
+    assert [r.event for r in controller.history(agent)] == ["alfe", "provision"]
+
+
+def test_each_duplicate_is_counted_and_replayed_with_its_payload(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    controller.create("support", "recif", RecifAgent("support"))
+    assert isinstance(controller.handle("support", Event("deploy")), Step)
+    first = controller.handle("support", Event("scale", payload={"replicas": 4}, id="k"))
+    assert isinstance(first, Step)
+    for _ in range(2):
+        assert (
+            controller.handle("support", Event("scale", payload={"replicas": 4}, id="k")) == first
+        )
+    assert controller.stats.duplicates == 2
+
+
+def test_an_agent_of_a_version_not_given_is_refused_with_both_versions(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    agent = _alfe(Controller(MACHINES, sqlite, clock))
+    newer = Controller(_v2("alfe"), sqlite, clock)
+    with pytest.raises(MachineVersionMismatch) as caught:
+        newer.handle(agent, Event("provision", S))
+    error = caught.value
+    assert (error.agent_id, error.machine, error.stored, error.given) == (agent, "alfe", 1, (2,))
+    assert [r.kind for r in sqlite.history(agent)] == ["create"]
+
+
+def test_a_duplicate_decided_by_a_version_not_given_is_refused(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    old = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(old)
+    old.handle(agent, Event("provision", S, id="p"))
+    apply_migration(sqlite, Migration(MACHINES["alfe"], _v2("alfe")), clock=clock)
+    newer = Controller(_v2("alfe"), sqlite, clock)
+    with pytest.raises(MachineVersionMismatch) as caught:
+        newer.handle(agent, Event("provision", S, id="p"))  # recorded by version 1
+    error = caught.value
+    assert (error.agent_id, error.machine, error.stored, error.given) == (agent, "alfe", 1, (2,))
