@@ -552,3 +552,17 @@ def test_a_duplicate_decided_by_a_version_not_given_is_refused(
         newer.handle(agent, Event("provision", S, id="p"))  # recorded by version 1
     error = caught.value
     assert (error.agent_id, error.machine, error.stored, error.given) == (agent, "alfe", 1, (2,))
+
+
+def test_handle_records_the_principal_and_keys_events_by_it(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(controller)
+    controller.handle(agent, Event("provision", S, id="k"), principal="alice")
+    assert controller.history(agent)[-1].principal == "alice"
+    # The same id from another principal is another key: decided, not a duplicate.
+    controller.handle(agent, Event("stop", id="k"), principal="bob")
+    controller.handle(agent, Event("stop", id="k"), principal="carol")
+    assert controller.stats.duplicates == 0
+    assert [r.principal for r in controller.history(agent)] == [None, "alice", "bob", "carol"]
