@@ -502,15 +502,16 @@ def test_an_event_id_reused_for_another_request_names_both_requests(
 ) -> None:
     controller = Controller(MACHINES, sqlite, clock)
     agent = _alfe(controller)
-    controller.handle(agent, Event("provision", S, id="k"))
+    suspend = Event("billing_suspend", S, {"reason": "payment_issue"}, id="k")
+    controller.handle(agent, suspend)  # refused in pending, and recorded under its key
     reused = Event("host_up", S, id="k")
     with pytest.raises(IdempotencyKeyMismatch) as caught:
         controller.handle(agent, reused)
     error = caught.value
     assert (error.agent_id, error.scope, error.key) == (agent, "S", "k")
-    assert error.recorded == Event("provision", S, {}, "k")
+    assert error.recorded == suspend
     assert error.requested == reused
-    assert [r.event for r in controller.history(agent)] == ["alfe", "provision"]
+    assert [r.event for r in controller.history(agent)] == ["alfe", "billing_suspend"]
 
 
 def test_each_duplicate_is_counted_and_replayed_with_its_payload(
