@@ -380,3 +380,10 @@ def test_delete_drops_the_canary() -> None:
 def test_a_credential_secret_must_be_a_dns_label(name: object) -> None:
     with pytest.raises(InvalidInput, match="credential_secret"):
         RecifSpec(credential_secret=name)  # type: ignore[arg-type]
+
+
+def test_phase_of_an_unknown_status_lists_the_states() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        phase_of(Snapshot("bogus", 0, T0, RecifAgent(SLUG)))
+    states = "created, Pending, Running, Failed, Terminated, deleted"
+    assert str(caught.value) == f"the recif model has no status 'bogus'; its states are {states}"
