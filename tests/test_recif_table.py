@@ -387,3 +387,21 @@ def test_phase_of_an_unknown_status_lists_the_states() -> None:
         phase_of(Snapshot("bogus", 0, T0, RecifAgent(SLUG)))
     states = "created, Pending, Running, Failed, Terminated, deleted"
     assert str(caught.value) == f"the recif model has no status 'bogus'; its states are {states}"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"replicas": True}, "replicas must be a whole number, not True"),
+        ({"replicas": "3"}, "replicas must be a whole number, not '3'"),
+        ({"replicas": 0}, "replicas must be between 1 and 10, not 0"),
+        ({"replicas": 11}, "replicas must be between 1 and 10, not 11"),
+        ({"config": {"model": 1}}, "config values must be strings; 'model' is a int"),
+    ],
+)
+def test_a_spec_out_of_bounds_is_refused_with_what_is_wrong(
+    changes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        RecifSpec(**changes)
+    assert str(caught.value) == message
