@@ -397,6 +397,7 @@ def test_phase_of_an_unknown_status_lists_the_states() -> None:
         ({"replicas": 0}, "replicas must be between 1 and 10, not 0"),
         ({"replicas": 11}, "replicas must be between 1 and 10, not 11"),
         ({"config": {"model": 1}}, "config values must be strings; 'model' is a int"),
+        ({"image": ""}, "an image must not be empty"),
     ],
 )
 def test_a_spec_out_of_bounds_is_refused_with_what_is_wrong(
@@ -405,3 +406,18 @@ def test_a_spec_out_of_bounds_is_refused_with_what_is_wrong(
     with pytest.raises(InvalidInput) as caught:
         RecifSpec(**changes)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "guard"),
+    [
+        ("pods_ready", {"ready_replicas": 0}, "pods_are_ready"),
+        ("pods_unhealthy", {"reason": "   "}, "reason_given"),
+    ],
+)
+def test_pod_reports_without_substance_are_refused(
+    name: str, payload: dict[str, Any], guard: str
+) -> None:
+    result = decide(RECIF, agent_in("Pending"), Event(name, S, payload), CTX)
+    assert isinstance(result, Refusal)
+    assert result.guard == guard
