@@ -421,3 +421,18 @@ def test_pod_reports_without_substance_are_refused(
     result = decide(RECIF, agent_in("Pending"), Event(name, S, payload), CTX)
     assert isinstance(result, Refusal)
     assert result.guard == guard
+
+
+@pytest.mark.parametrize("payload", [{}, {"image": "Bad Image"}])
+def test_update_config_needs_a_valid_change(payload: dict[str, Any]) -> None:
+    result = decide(RECIF, agent_in("Running"), Event("update_config", U, payload), CTX)
+    assert isinstance(result, Refusal)
+    assert result.guard == "spec_valid"
+
+
+def test_a_deleted_agent_reports_no_ready_replicas() -> None:
+    before = agent_in("Running")
+    assert before.data.ready_replicas == 2
+    result = decide(RECIF, before, Event("delete", U), CTX)
+    assert isinstance(result, Step)
+    assert result.snapshot.data.ready_replicas == 0
