@@ -436,3 +436,10 @@ def test_a_deleted_agent_reports_no_ready_replicas() -> None:
     result = decide(RECIF, before, Event("delete", U), CTX)
     assert isinstance(result, Step)
     assert result.snapshot.data.ready_replicas == 0
+
+
+def test_an_unhealthy_report_without_a_message_records_an_empty_one() -> None:
+    event = Event("pods_unhealthy", S, {"reason": "CrashLoopBackOff"})
+    result = decide(RECIF, agent_in("Running"), event, CTX)
+    assert isinstance(result, Step)
+    assert RecordEvents("CrashLoopBackOff", "") in result.effects
