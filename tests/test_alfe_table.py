@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import attrs
 import pytest
 
-from agentfsm import Actor, Context, Event, Policy, Refusal, Snapshot, Step, decide
+from agentfsm import Actor, Context, Event, InvalidInput, Policy, Refusal, Snapshot, Step, decide
 from agentfsm.effects import (
     BootAgent,
     CancelTimer,
@@ -640,3 +640,31 @@ def test_recreate_with_a_new_size_forgets_failed_capacity_attempts() -> None:
     result = decide(ALFE, before, Event("recreate", U, payload), CTX)
     assert isinstance(result, Step)
     assert (result.snapshot.data.size, result.snapshot.data.capacity_attempts) == ("large", 0)
+
+
+def test_capacity_retry_doublings_stop_at_32() -> None:
+    # A tiny base keeps the cap on the doublings below the policy's longest wait.
+    tiny = Policy(capacity_retry_base=timedelta(microseconds=1), capacity_retry_max=GRACE)
+    _, data = AGENTS["provisioning"]
+    before = Snapshot("provisioning", VERSION, T0 - AGE, attrs.evolve(data, capacity_attempts=40))
+    result = decide(ALFE, before, Event("capacity_unavailable", S), Context(T0, tiny))
+    assert isinstance(result, Step)
+    wait = timedelta(microseconds=2**32)
+    assert result.effects == (ScheduleTimer("capacity_retry", T0 + wait),)
+
+
+def test_provision_gives_credentials_to_an_agent_that_has_a_host_only() -> None:
+    before = Snapshot("pending", VERSION, T0 - AGE, _agent(host=3))
+    result = decide(ALFE, before, Event("provision", S), CTX)
+    assert isinstance(result, Step)
+    assert (result.snapshot.data.host, result.snapshot.data.credentials) == (3, 1)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("agent_id", ""), ("agent_id", 7), ("name", "   "), ("name", None)]
+)
+def test_an_agent_s_identity_must_be_non_empty_text(field: str, value: object) -> None:
+    given = {"agent_id": "agt-42", "name": NAME, field: value}
+    with pytest.raises(InvalidInput) as caught:
+        AlfeAgent(**given)  # type: ignore[arg-type]
+    assert str(caught.value) == f"{field} must be a non-empty string, not {value!r}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -15,8 +16,10 @@ from agentfsm import (
     EventSpec,
     FieldSpec,
     Guard,
+    Implementations,
     Machine,
     Not,
+    Policy,
     Refusal,
     Snapshot,
     StateSpec,
@@ -43,6 +46,7 @@ from tests.machines import (
     LOSSY_RESUME_IMPLEMENTATIONS,
     OVERLAPPING_SPEC,
     RESTART_REISSUES_SPEC,
+    UNEXPLAINED_SPEC,
 )
 
 
@@ -459,3 +463,99 @@ def test_invariants_asking_what_is_offered_see_the_real_guards() -> None:
     check(LAMP, [Invariant("ask", "records", ask)])
     assert offers
     assert all(offers)  # the lamp's real has_power always passes
+
+
+def test_the_state_limit_still_decides_the_other_guard_outcome() -> None:
+    # The limit is hit by the first new state, switch with has_power=True; the same event with
+    # has_power=False (refused no_power) must still be decided and checked.
+    def no_power(b: Snapshot, e: Event, r: Step | Refusal, m: Machine, c: Any) -> str | None:
+        return "refused: no power" if isinstance(r, Refusal) and r.code == "no_power" else None
+
+    versions = CheckProfile(abstraction=lambda s: (s.status, s.version))
+    report = check(LAMP, [Invariant("powered", "", no_power)], profile=versions, max_states=1)
+    assert [f.invariant for f in report.failures] == ["powered"]
+    assert report.failures[0].path[-1].guards == (("has_power", False),)
+
+
+def test_the_machine_s_own_strictness_decides_the_structural_problems() -> None:
+    # UNEXPLAINED_SPEC is strict; a machine built from it with strict=False is not.
+    lenient = Machine(UNEXPLAINED_SPEC, LAMP_IMPLEMENTATIONS, strict=False)
+    assert check(lenient).problems == ()
+    strict = Machine(UNEXPLAINED_SPEC, LAMP_IMPLEMENTATIONS, strict=True, validate=False)
+    assert any("switch" in p for p in check(strict).problems)
+
+
+def test_the_machine_s_policy_decides_every_explored_event() -> None:
+    grace = timedelta(days=1)
+    deletions: list[object] = []
+
+    def purges_after_a_day(
+        b: Snapshot, e: Event, r: Step | Refusal, m: Machine, c: Any
+    ) -> str | None:
+        if not isinstance(r, Step) or r.snapshot.status != "deleted" or b.status == "deleted":
+            return None
+        data = r.snapshot.data
+        deletions.append(data.purge_at)
+        return None if data.purge_at == data.deleted_at + grace else f"purge at {data.purge_at}"
+
+    machine = MACHINES["alfe"].with_policy(Policy(grace_period=grace))
+    report = check(machine, [Invariant("grace", "", purges_after_a_day)])
+    assert deletions
+    assert report.ok, report.format()
+
+
+@attrs.frozen
+class _Bulb:
+    watts: int = 60
+
+
+@attrs.frozen
+class _Candle:
+    wicks: int = 1
+
+
+def _to_candle(data: object, s: Snapshot, e: Event, c: object) -> object:
+    return _Candle()
+
+
+def test_the_explored_machine_keeps_its_record_check() -> None:
+    # An update that returns another record is a bug: the next event on that agent is refused
+    # invalid_snapshot, as it would be outside the checker.
+    spec = attrs.evolve(
+        LAMP_SPEC,
+        updates=(ActionSpec("melt"),),
+        transitions=tuple(
+            attrs.evolve(t, updates=("melt",)) if t.event == "burn_out" else t
+            for t in LAMP_SPEC.transitions
+        ),
+    )
+    impl = attrs.evolve(LAMP_IMPLEMENTATIONS, updates={"melt": _to_candle})
+    codes: set[str] = set()
+
+    def after_melting(b: Snapshot, e: Event, r: Step | Refusal, m: Machine, c: Any) -> None:
+        if isinstance(b.data, _Candle) and isinstance(r, Refusal):
+            codes.add(r.code)
+
+    profile = CheckProfile(initial_data=_Bulb())
+    check(
+        Machine(spec, impl, record=_Bulb), [Invariant("melt", "", after_melting)], profile=profile
+    )
+    assert codes == {"invalid_snapshot"}
+
+
+def _switch_only(s: Snapshot, e: Event, c: object) -> bool:
+    return e.name == "switch"  # a guard that reads the event it decides
+
+
+def test_invariants_asking_what_is_offered_give_the_real_guards_the_event() -> None:
+    offers: list[bool] = []
+
+    def ask(b: Snapshot, e: Event, r: Step | Refusal, m: Machine, c: Any) -> None:
+        if b.status == "off" and e.name != "switch":
+            offers.append(any(o.event == "switch" and o.offered for o in offered(m, b, c)))
+
+    lamp = Machine(LAMP_SPEC, Implementations(guards={"has_power": _switch_only}))
+    report = check(lamp, [Invariant("ask", "records", ask)])
+    assert report.failures == ()
+    assert offers
+    assert all(offers)

@@ -380,3 +380,66 @@ def test_delete_drops_the_canary() -> None:
 def test_a_credential_secret_must_be_a_dns_label(name: object) -> None:
     with pytest.raises(InvalidInput, match="credential_secret"):
         RecifSpec(credential_secret=name)  # type: ignore[arg-type]
+
+
+def test_phase_of_an_unknown_status_lists_the_states() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        phase_of(Snapshot("bogus", 0, T0, RecifAgent(SLUG)))
+    states = "created, Pending, Running, Failed, Terminated, deleted"
+    assert str(caught.value) == f"the recif model has no status 'bogus'; its states are {states}"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"replicas": True}, "replicas must be a whole number, not True"),
+        ({"replicas": "3"}, "replicas must be a whole number, not '3'"),
+        ({"replicas": 0}, "replicas must be between 1 and 10, not 0"),
+        ({"replicas": 11}, "replicas must be between 1 and 10, not 11"),
+        ({"config": {"model": 1}}, "config values must be strings; 'model' is a int"),
+        ({"image": ""}, "an image must not be empty"),
+    ],
+)
+def test_a_spec_out_of_bounds_is_refused_with_what_is_wrong(
+    changes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        RecifSpec(**changes)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "guard"),
+    [
+        ("pods_ready", {"ready_replicas": 0}, "pods_are_ready"),
+        ("pods_unhealthy", {"reason": "   "}, "reason_given"),
+    ],
+)
+def test_pod_reports_without_substance_are_refused(
+    name: str, payload: dict[str, Any], guard: str
+) -> None:
+    result = decide(RECIF, agent_in("Pending"), Event(name, S, payload), CTX)
+    assert isinstance(result, Refusal)
+    assert result.guard == guard
+
+
+@pytest.mark.parametrize("payload", [{}, {"image": "Bad Image"}])
+def test_update_config_needs_a_valid_change(payload: dict[str, Any]) -> None:
+    result = decide(RECIF, agent_in("Running"), Event("update_config", U, payload), CTX)
+    assert isinstance(result, Refusal)
+    assert result.guard == "spec_valid"
+
+
+def test_a_deleted_agent_reports_no_ready_replicas() -> None:
+    before = agent_in("Running")
+    assert before.data.ready_replicas == 2
+    result = decide(RECIF, before, Event("delete", U), CTX)
+    assert isinstance(result, Step)
+    assert result.snapshot.data.ready_replicas == 0
+
+
+def test_an_unhealthy_report_without_a_message_records_an_empty_one() -> None:
+    event = Event("pods_unhealthy", S, {"reason": "CrashLoopBackOff"})
+    result = decide(RECIF, agent_in("Running"), event, CTX)
+    assert isinstance(result, Step)
+    assert RecordEvents("CrashLoopBackOff", "") in result.effects

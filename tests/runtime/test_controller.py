@@ -4,6 +4,8 @@ version, retries and is idempotent, and ``default_scrub`` resets records to real
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,11 +14,15 @@ import attrs
 import pytest
 from runtime_support import T0, FaultyStore
 
-from agentfsm import Actor, Event, InvalidInput, Policy, Step
+from agentfsm import Actor, Event, InvalidInput, Machine, Policy, Step
+from agentfsm.migrate import Migration, apply_migration
 from agentfsm.models import MACHINES, AlfeAgent, RecifAgent, RecifSpec
 from agentfsm.runtime import (
+    CodecError,
     Controller,
     Delivery,
+    IdempotencyKeyMismatch,
+    MachineVersionMismatch,
     ManualClock,
     SQLiteStore,
     Store,
@@ -262,3 +268,302 @@ class _Tagged:
 def test_regression_default_scrub_stored_a_factory_object_for_takes_self_defaults() -> None:
     scrubbed = default_scrub(_Tagged("one", tags=("a", "b")))
     assert scrubbed.tags == ("one",)
+
+
+@attrs.frozen
+class _Private:
+    name: str
+    _notes: str = "none"  # attrs takes it as ``notes=``
+
+
+def test_default_scrub_resets_a_private_field_by_its_init_name() -> None:
+    scrubbed = default_scrub(_Private("one", notes="secret"))
+    assert scrubbed == _Private("one")
+
+
+# -- erase, continued ---------------------------------------------------------------------------
+
+
+def test_erase_records_the_status_and_the_machine_version_it_was_decided_in(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    alfe = MACHINES["alfe"]
+    v2 = Machine(attrs.evolve(alfe.spec, version=2), alfe.implementations, record=AlfeAgent)
+    controller = Controller(v2, sqlite, clock)
+    agent = _alfe(controller)
+    assert isinstance(controller.handle(agent, Event("provision", S)), Step)
+    controller.erase(agent, event_id="erase-1")
+    row = controller.history(agent)[-1]
+    assert (row.kind, row.from_status, row.to_status) == ("erase", "provisioning", "provisioning")
+    assert row.machine_version == 2
+
+
+def test_erase_forgets_the_erasers_cached_snapshot(sqlite: Store, clock: ManualClock) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agent = _configured_recif(controller)  # cached with its config
+    controller.erase(agent, event_id="erase-1")
+    assert isinstance(controller.handle(agent, Event("scale", payload={"replicas": 2})), Step)
+    assert controller.stats.conflicts == 0  # decided on the erased snapshot, read again
+    assert dict(sqlite.load(agent).snapshot.data.spec.config) == {}
+
+
+def test_an_erase_done_already_forgets_the_cached_snapshot(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    first = Controller(MACHINES, sqlite, clock)
+    again = Controller(MACHINES, sqlite, clock)
+    agent = _configured_recif(again)  # ``again`` caches the agent before the erase
+    first.erase(agent, event_id="erase-1")
+    again.erase(agent, event_id="erase-1")  # done already: answered from the store
+    assert isinstance(again.handle(agent, Event("scale", payload={"replicas": 2})), Step)
+    assert again.stats.conflicts == 0
+    assert dict(sqlite.load(agent).snapshot.data.spec.config) == {}
+
+
+# -- batches ------------------------------------------------------------------------------------
+
+
+def test_handle_many_refuses_an_empty_principal_and_writes_nothing(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(controller)
+    with pytest.raises(InvalidInput, match="principal"):
+        controller.handle_many([Delivery(agent, Event("provision", S), principal="")])
+    assert [r.kind for r in controller.history(agent)] == ["create"]
+
+
+class _CountingStore:
+    """Counts the store's calls by name."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if not callable(attr):
+            return attr
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return attr(*args, **kwargs)
+
+        return counted
+
+
+def test_a_batch_for_agents_it_wrote_last_reads_nothing(sqlite: Store, clock: ManualClock) -> None:
+    counting = _CountingStore(sqlite)
+    controller = Controller(MACHINES, counting, clock)  # type: ignore[arg-type]
+    agents = [_alfe(controller, f"ag-{i}") for i in range(2)]
+    counting.calls.clear()
+    results = controller.handle_many([Delivery(a, Event("provision", S)) for a in agents])
+    assert all(isinstance(r, Step) for r in results)
+    assert counting.calls == Counter({"commit": 1})
+
+
+# -- retries ------------------------------------------------------------------------------------
+
+
+def _pauses(
+    sqlite: Store, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, conflicts: int, runs: int
+) -> list[list[float]]:
+    """The pauses of ``runs`` handles, each meeting ``conflicts`` version conflicts."""
+    controller = Controller(MACHINES, sqlite, clock, max_retries=conflicts)
+    agent = _alfe(controller)
+    store = FaultyStore(sqlite, conflicts=0)
+    controller.store = store  # type: ignore[assignment]
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    out: list[list[float]] = []
+    for _ in range(runs):
+        store.conflicts = conflicts
+        controller.handle(agent, Event("start"))  # refused, but compared-and-set all the same
+        out.append(list(slept))
+        slept.clear()
+    return out
+
+
+def test_the_first_retry_is_immediate_and_later_pauses_grow(
+    sqlite: Store, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _pauses(sqlite, clock, monkeypatch, conflicts=5, runs=100)
+    assert all(len(pauses) == 4 for pauses in runs)  # no pause before the first retry
+    for attempt, samples in enumerate(zip(*runs, strict=True), 1):
+        bound = 0.002 * 2**attempt  # random, up to 2 ms doubled per retry
+        assert all(0 <= p <= bound for p in samples)
+        assert max(samples) > 0.8 * bound  # 100 draws: the range is used, not a part of it
+
+
+def test_pauses_between_retries_stop_growing_at_64_ms(
+    sqlite: Store, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (pauses,) = _pauses(sqlite, clock, monkeypatch, conflicts=300, runs=1)
+    assert len(pauses) == 299
+    late = pauses[4:]  # from the fifth retry on
+    assert all(0 <= p <= 0.064 for p in late)
+    assert max(late) > 0.06
+
+
+def _v2(name: str) -> Machine:
+    machine = MACHINES[name]
+    return Machine(attrs.evolve(machine.spec, version=2), machine.implementations, record=AlfeAgent)
+
+
+def test_a_batch_keeps_deciding_by_the_machine_version_its_agents_record(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(_v2("alfe"), sqlite, clock)
+    agent = _alfe(controller)
+    for name in ("provision", "host_up"):  # the second batch decides on the first's result
+        (result,) = controller.handle_many([Delivery(agent, Event(name, S))])
+        assert isinstance(result, Step)
+    assert [r.machine_version for r in controller.history(agent)] == [2, 2, 2]
+
+
+def test_batches_split_by_another_writer_count_each_conflict_once(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    stale = Controller(MACHINES, sqlite, clock)
+    other = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(stale)
+    for theirs, ours in (("provision", Event("host_up", S)), ("connected", Event("stop"))):
+        assert isinstance(other.handle(agent, Event(theirs, S)), Step)  # ``stale`` is behind
+        (result,) = stale.handle_many([Delivery(agent, ours)])
+        assert isinstance(result, Step)
+    # Each batch conflicts once; the cache is dropped, so the one-by-one retry reads afresh.
+    assert (stale.stats.conflicts, stale.stats.batches_split) == (2, 2)
+    assert stale.stats.handled == 2
+
+
+def test_batches_count_what_they_handled(sqlite: Store, clock: ManualClock) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agents = [_alfe(controller, f"ag-{i}") for i in range(3)]
+    controller.handle_many([Delivery(a, Event("provision", S)) for a in agents])
+    controller.handle_many([Delivery(a, Event("host_up", S)) for a in agents[:2]])
+    assert controller.stats.handled == 5
+
+
+def test_a_split_batch_with_a_payload_the_store_cannot_hold_writes_nothing(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agents = [_alfe(controller, f"ag-{i}") for i in range(2)]
+    controller.store = FaultyStore(sqlite, conflicts=1)  # type: ignore[assignment]
+    deliveries = [
+        Delivery(agents[0], Event("provision", S)),
+        Delivery(agents[1], Event("provision", S, payload={"size": object()})),
+    ]
+    with pytest.raises(CodecError):
+        controller.handle_many(deliveries)
+    assert [r.kind for r in sqlite.history(agents[0])] == ["create"]
+
+
+def test_a_timer_whose_event_was_decided_already_is_consumed(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(controller)
+    _to_failing(controller, agent)
+    (timer,) = [t for t in sqlite.timers(agent) if t.event == "recovery_exhausted"]
+    clock.advance(timedelta(minutes=16))
+    first = controller.handle(agent, Event("recovery_exhausted", T, id="ev-t"))
+    again = controller.handle(
+        agent, Event("recovery_exhausted", T, id="ev-t"), timer_token=timer.token
+    )
+    assert again == first
+    assert controller.stats.duplicates == 1
+    assert [t for t in sqlite.timers(agent) if t.event == "recovery_exhausted"] == []
+
+
+class _WithoutCodec(FaultyStore):
+    """A store of one's own that keeps no ``codec`` attribute."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "codec":
+            raise AttributeError(name)
+        return super().__getattr__(name)
+
+
+def test_a_batch_splits_on_a_store_without_a_codec(sqlite: Store, clock: ManualClock) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(controller)
+    controller.store = _WithoutCodec(sqlite, conflicts=1)  # type: ignore[assignment]
+    (result,) = controller.handle_many([Delivery(agent, Event("provision", S))])
+    assert isinstance(result, Step)
+    assert controller.stats.batches_split == 1
+
+
+# -- duplicates and machine versions ------------------------------------------------------------
+
+
+def test_an_event_id_reused_for_another_request_names_both_requests(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(controller)
+    suspend = Event("billing_suspend", S, {"reason": "payment_issue"}, id="k")
+    controller.handle(agent, suspend)  # refused in pending, and recorded under its key
+    reused = Event("host_up", S, id="k")
+    with pytest.raises(IdempotencyKeyMismatch) as caught:
+        controller.handle(agent, reused)
+    error = caught.value
+    assert (error.agent_id, error.scope, error.key) == (agent, "S", "k")
+    assert error.recorded == suspend
+    assert error.requested == reused
+    assert [r.event for r in controller.history(agent)] == ["alfe", "billing_suspend"]
+
+
+def test_each_duplicate_is_counted_and_replayed_with_its_payload(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    controller.create("support", "recif", RecifAgent("support"))
+    assert isinstance(controller.handle("support", Event("deploy")), Step)
+    first = controller.handle("support", Event("scale", payload={"replicas": 4}, id="k"))
+    assert isinstance(first, Step)
+    for _ in range(2):
+        assert (
+            controller.handle("support", Event("scale", payload={"replicas": 4}, id="k")) == first
+        )
+    assert controller.stats.duplicates == 2
+
+
+def test_an_agent_of_a_version_not_given_is_refused_with_both_versions(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    agent = _alfe(Controller(MACHINES, sqlite, clock))
+    newer = Controller(_v2("alfe"), sqlite, clock)
+    with pytest.raises(MachineVersionMismatch) as caught:
+        newer.handle(agent, Event("provision", S))
+    error = caught.value
+    assert (error.agent_id, error.machine, error.stored, error.given) == (agent, "alfe", 1, (2,))
+    assert [r.kind for r in sqlite.history(agent)] == ["create"]
+
+
+def test_a_duplicate_decided_by_a_version_not_given_is_refused(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    old = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(old)
+    old.handle(agent, Event("provision", S, id="p"))
+    apply_migration(sqlite, Migration(MACHINES["alfe"], _v2("alfe")), clock=clock)
+    newer = Controller(_v2("alfe"), sqlite, clock)
+    with pytest.raises(MachineVersionMismatch) as caught:
+        newer.handle(agent, Event("provision", S, id="p"))  # recorded by version 1
+    error = caught.value
+    assert (error.agent_id, error.machine, error.stored, error.given) == (agent, "alfe", 1, (2,))
+
+
+def test_handle_records_the_principal_and_keys_events_by_it(
+    sqlite: Store, clock: ManualClock
+) -> None:
+    controller = Controller(MACHINES, sqlite, clock)
+    agent = _alfe(controller)
+    controller.handle(agent, Event("provision", S, id="k"), principal="alice")
+    assert controller.history(agent)[-1].principal == "alice"
+    # The same id from another principal is another key: decided, not a duplicate.
+    controller.handle(agent, Event("stop", id="k"), principal="bob")
+    controller.handle(agent, Event("stop", id="k"), principal="carol")
+    assert controller.stats.duplicates == 0
+    assert [r.principal for r in controller.history(agent)] == [None, "alice", "bob", "carol"]

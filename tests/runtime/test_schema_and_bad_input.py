@@ -155,7 +155,8 @@ def test_unknown_stored_status_is_reported_not_mapped(tmp_path: Path) -> None:
     fresh = Controller(MACHINES, store, ManualClock(T0))
     with pytest.raises(UnknownStoredStatus, match=r"'hibernating'.*migrate") as caught:
         fresh.handle("a1", Event("provision", S))
-    assert (caught.value.agent_id, caught.value.status) == ("a1", "hibernating")
+    error = caught.value
+    assert (error.agent_id, error.machine, error.status) == ("a1", "alfe", "hibernating")
     with pytest.raises(UnknownStoredStatus):
         fresh.get("a1")
     assert len(store.history("a1")) == 1

@@ -18,6 +18,7 @@ from agentfsm.runtime import (
     AsyncController,
     AsyncSQLiteStore,
     Controller,
+    Delivery,
     ManualClock,
     OutboxWorker,
     ReconcileLoop,
@@ -264,3 +265,22 @@ def test_untraced_decisions_store_no_trace_context(tmp_path: Path) -> None:
         store.close()
     finally:
         TELEMETRY.use()
+
+
+def test_version_conflicts_are_counted_for_single_events_and_batches(
+    otel: Any, tmp_path: Path
+) -> None:
+    _, metrics = otel
+    store = SQLiteStore(tmp_path / "a.db")
+    clock = ManualClock(T0)
+    stale, other = Controller(MACHINES, store, clock), Controller(MACHINES, store, clock)
+    stale.create_many(
+        [("a1", "alfe", AlfeAgent("a1", "Ann")), ("b1", "alfe", AlfeAgent("b1", "Bo"))]
+    )
+    other.handle("a1", Event("provision", S))
+    other.handle("b1", Event("provision", S))
+    stale.handle("a1", Event("host_up", S))  # decided on its stale cache: one conflict
+    stale.handle_many([Delivery("b1", Event("host_up", S))])  # the batch conflicts once
+    points = _points(metrics.get_metrics_data(), "agentfsm.version_conflicts")
+    assert sorted(points, key=lambda p: len(p[0])) == [({}, 1), ({"agentfsm.machine": "alfe"}, 1)]
+    store.close()
