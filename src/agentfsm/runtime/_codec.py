@@ -220,8 +220,30 @@ class Codec:
                 digits), nesting too deep or circular, or text no store can hold (a lone
                 surrogate such as ``"\\udcff"``, or U+0000).
         """
+        return self._checked(self._dumps, value)
+
+    def dumps_once(self, value: Any) -> str:
+        """``dumps`` for a value written once (a migration's new data records): its text is
+        not remembered, so it does not push out the records that are written again and again.
+
+        Raises:
+            CodecError: as ``dumps``.
+        """
+        kind = type(value)
+        writer = self._writers.get(kind)
+        if writer is None:
+            return self.dumps(value)
+
+        def once(value: Any) -> str:
+            text = self._fast.record(value) if self._fast is not None else None
+            return text if text is not None else self._record_json(value, writer)
+
+        return self._checked(once, value)
+
+    @staticmethod
+    def _checked(write: Callable[[Any], str], value: Any) -> str:
         try:
-            text = self._dumps(value)
+            text = write(value)
         except CodecError:
             raise
         except _UNWRITABLE as exc:
