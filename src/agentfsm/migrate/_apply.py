@@ -210,27 +210,32 @@ def _decider(migration: Migration, codec: Any) -> Callable[[list[StoredAgent]], 
     identity = migration.data is IDENTITY
     choosers = {s for s, r in migration.statuses.items() if isinstance(r, StatusChooser)}
     plain: dict[str, str | None] = {}
+    # Each new record is written once: the codec need not remember its text.
+    dumps = getattr(codec, "dumps_once", codec.dumps)
 
     def decide(agents: list[StoredAgent]) -> list[Move]:
         moves: list[Move] = []
         for a in agents:
-            if identity and a.status not in choosers:
+            data: Any = None
+            if a.status in choosers:
+                data = codec.loads(a.data_json)
+                status = migration.new_status(Snapshot(a.status, a.version, a.since, data))
+            else:
+                # Only a chooser looks at the snapshot: the others' status is the status's.
                 status = plain.get(a.status, "")
                 if status == "":
                     status = plain[a.status] = migration.new_status(
                         Snapshot(a.status, a.version, a.since, None)
                     )
-                data_json = a.data_json
-            else:
-                data = codec.loads(a.data_json)
-                status = migration.new_status(Snapshot(a.status, a.version, a.since, data))
-                data_json = a.data_json
-                if status is not None and not identity:
-                    # A transform that leaves a record alone returns it: nothing to re-encode
-                    # or rewrite, and the audit row need not repeat it.
-                    new = migration.data.apply(data)
-                    if new is not data:
-                        data_json = codec.dumps(new)
+            data_json = a.data_json
+            if status is not None and not identity:
+                if data is None:
+                    data = codec.loads(a.data_json)
+                # A transform that leaves a record alone returns it: nothing to re-encode
+                # or rewrite, and the audit row need not repeat it.
+                new = migration.data.apply(data)
+                if new is not data:
+                    data_json = dumps(new)
             if status is None:
                 raise MigrationError(
                     f"agent {a.agent_id!r} is in {a.status!r}, which v{migration.to_version} "

@@ -89,6 +89,9 @@ class Codec:
         self._by_type: dict[type[Any], tuple[str, tuple[tuple[str, str], ...]]] = {}
         self._getters: dict[type[Any], tuple[str, tuple[str, ...], Callable[[Any], Any]]] = {}
         self._aliases: dict[type[Any], dict[str, str]] = {}  # stored field name -> init name
+        # Per record type whose stored names are its init names: those names. A stored record
+        # of plain values then goes to the class as it is, without a lookup per field.
+        self._same_names: dict[type[Any], frozenset[str]] = {}
         # Per record type: the text before its fields, the ``"name":`` text of each field, and
         # the getter; ``dumps`` writes a record's JSON from these directly.
         self._writers: dict[type[Any], tuple[str, tuple[str, ...], Callable[[Any], Any]]] = {}
@@ -124,6 +127,8 @@ class Codec:
         fields = tuple((f.name, f.alias or f.name) for f in attrs.fields(cls) if f.init)
         self._by_type[cls] = (tag, fields)
         self._aliases[cls] = dict(fields)
+        if all(name == alias for name, alias in fields):
+            self._same_names[cls] = frozenset(name for name, _alias in fields)
         names = tuple(name for name, _alias in fields)
         # attrgetter fetches every field in one C call; a 1-field getter returns a bare value.
         getter = operator.attrgetter(*names) if len(names) > 1 else _one_field(names)
@@ -215,8 +220,30 @@ class Codec:
                 digits), nesting too deep or circular, or text no store can hold (a lone
                 surrogate such as ``"\\udcff"``, or U+0000).
         """
+        return self._checked(self._dumps, value)
+
+    def dumps_once(self, value: Any) -> str:
+        """``dumps`` for a value written once (a migration's new data records): its text is
+        not remembered, so it does not push out the records that are written again and again.
+
+        Raises:
+            CodecError: as ``dumps``.
+        """
+        kind = type(value)
+        writer = self._writers.get(kind)
+        if writer is None:
+            return self.dumps(value)
+
+        def once(value: Any) -> str:
+            text = self._fast.record(value) if self._fast is not None else None
+            return text if text is not None else self._record_json(value, writer)
+
+        return self._checked(once, value)
+
+    @staticmethod
+    def _checked(write: Callable[[Any], str], value: Any) -> str:
         try:
-            text = self._dumps(value)
+            text = write(value)
         except CodecError:
             raise
         except _UNWRITABLE as exc:
@@ -371,8 +398,15 @@ class Codec:
                 f"stored JSON names the type {tag!r}, which this codec does not know; "
                 "register it with codec.with_types(...)"
             )
+        same = self._same_names.get(cls)
+        if same is not None:
+            kwargs = dict(data)
+            del kwargs["@type"]
+            if same.issuperset(kwargs) and _PLAIN.issuperset(map(type, kwargs.values())):
+                return self._build(cls, tag, kwargs)
+            # Else an unknown field (named below), or values still to decode.
         names = self._aliases[cls]
-        kwargs: dict[str, Any] = {}
+        kwargs = {}
         for key, raw in data.items():
             if key == "@type":
                 continue
@@ -383,6 +417,10 @@ class Codec:
                 kwargs[alias] = _tuples(raw) if type(raw) is list else raw
             else:
                 kwargs[alias] = raw if type(raw) in _PLAIN else self.decode(raw)
+        return self._build(cls, tag, kwargs)
+
+    @staticmethod
+    def _build(cls: type[Any], tag: object, kwargs: dict[str, Any]) -> Any:
         try:
             return cls(**kwargs)
         except Exception as exc:  # the record's own validators said no

@@ -93,13 +93,9 @@ Decide = Callable[[list[StoredAgent]], list[Move]]
 """``agents read -> moves to write``; called inside the batch's transaction."""
 
 
-def _payload(rules: Rules, move: Move) -> str:
-    # The data is spliced in as stored: decoding and re-encoding it would cost more than the
-    # rest of the row, and the stored text is already the codec's JSON.
-    versions = f'"from_version":{rules.from_version},"to_version":{rules.to_version}}}'
-    if not move.data_changed:
-        return "{" + versions
-    return f'{{"data":{move.data_json},' + versions
+def _versions(rules: Rules) -> str:
+    """The end of a migration audit row's payload, after its data."""
+    return f'"from_version":{rules.from_version},"to_version":{rules.to_version}}}'
 
 
 def _marks(n: int, mark: str) -> str:
@@ -136,41 +132,41 @@ def sqlite_batch(
             agents = [store._rows.stored_agent(r) for r in rows]
             moves = decide(agents)
             at = _ts(now)
-            changed = 0
-            rewrite = [m for m in moves if m.data_changed]
-            if rewrite:
-                changed += conn.executemany(
-                    "UPDATE agents SET status = ?, version = ?, data = ?, machine_version = ?, "
-                    "updated_at = ? WHERE id = ? AND version = ? AND machine_version = ?",
-                    [
-                        (m.status, m.expected_version + 1, m.data_json, rules.to_version, at,
-                         m.agent_id, m.expected_version, rules.from_version)
-                        for m in rewrite
-                    ],
-                ).rowcount  # fmt: skip
-            if len(rewrite) < len(moves):
-                changed += conn.executemany(
-                    "UPDATE agents SET status = ?, version = ?, machine_version = ?, "
-                    "updated_at = ? WHERE id = ? AND version = ? AND machine_version = ?",
-                    [
-                        (m.status, m.expected_version + 1, rules.to_version, at, m.agent_id,
-                         m.expected_version, rules.from_version)
-                        for m in moves
-                        if not m.data_changed
-                    ],
-                ).rowcount  # fmt: skip
-            if changed != len(moves):  # pragma: no cover - the write lock is held
-                raise StoreError("a migrated agent changed under the write lock")
+            # The moves go into a temporary table with one statement run per agent, and two
+            # statements move the agents and write the audit rows from it: the database splices
+            # each agent's data into its audit row, so the text crosses over once.
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS agentfsm_moves (id TEXT NOT NULL, "
+                "status TEXT NOT NULL, expected INTEGER NOT NULL, data TEXT, "
+                "from_status TEXT NOT NULL)"
+            )
+            conn.execute("DELETE FROM agentfsm_moves")
             conn.executemany(
-                "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, "
-                "from_status, to_status, version, at, scope, machine_version) "
-                "VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO agentfsm_moves VALUES (?, ?, ?, ?, ?)",
                 [
-                    (rules.event_id, m.agent_id, MIGRATE, rules.event, _payload(rules, m),
-                     m.from_status, m.status, m.expected_version + 1, at, MIGRATE_SCOPE,
-                     rules.to_version)
+                    (m.agent_id, m.status, m.expected_version,
+                     m.data_json if m.data_changed else None, m.from_status)
                     for m in moves
                 ],
+            )  # fmt: skip
+            changed = conn.execute(
+                "UPDATE agents SET status = m.status, version = m.expected + 1, "
+                "data = coalesce(m.data, agents.data), machine_version = ?, updated_at = ? "
+                "FROM agentfsm_moves m WHERE agents.id = m.id AND agents.version = m.expected "
+                "AND agents.machine_version = ?",
+                (rules.to_version, at, rules.from_version),
+            ).rowcount
+            if changed != len(moves):  # pragma: no cover - the write lock is held
+                raise StoreError("a migrated agent changed under the write lock")
+            versions = _versions(rules)
+            conn.execute(
+                "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, "
+                "from_status, to_status, version, at, scope, machine_version) "
+                "SELECT ?, id, ?, NULL, ?, CASE WHEN data IS NULL THEN '{' || ? "
+                "ELSE '{\"data\":' || data || ',' || ? END, from_status, status, "
+                "expected + 1, ?, ?, ? FROM agentfsm_moves ORDER BY rowid",
+                (rules.event_id, MIGRATE, rules.event, versions, versions, at, MIGRATE_SCOPE,
+                 rules.to_version),
             )  # fmt: skip
             _sqlite_side_effects(conn, rules, _chunks([m.agent_id for m in moves]), at)
             return len(moves), rows[-1][0]
@@ -275,37 +271,37 @@ def postgres_batch(
             return 0, after
         agents = [store._rows.stored_agent(r) for r in rows]
         moves = decide(agents)
-        # One statement for the batch's rows and one for its audit rows (arrays unnested
-        # server-side): a statement per agent would cost a round trip each. The arrays go in
+        versions = "{" + _versions(rules)
+        # One statement moves the batch's rows and writes their audit rows (arrays unnested
+        # server-side; a statement per agent would cost a round trip each): each new record
+        # is parsed once, and its audit row takes it from the updated row. The arrays go in
         # binary (%b): as text, psycopg escapes every element with a regular expression, which
         # for arrays of JSON (full of quotes) cost more than the rest of the batch together.
         ids = [m.agent_id for m in moves]
-        statuses = [m.status for m in moves]
-        expected = [m.expected_version for m in moves]
         data = [m.data_json if m.data_changed else None for m in moves]
         # A migration that keeps the data leaves the column alone (no JSON to parse).
         new_data = "COALESCE(m.data::jsonb, a.data)" if any(data) else "a.data"
-        cur.execute(
-            "UPDATE agents a SET status = m.status, version = m.expected + 1, "
+        count = cur.execute(
+            "WITH moved AS (UPDATE agents a SET status = m.status, version = m.expected + 1, "
             f"data = {new_data}, machine_version = %s, updated_at = %s "
-            "FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[]) "
-            "AS m(id, status, expected, data) "
-            "WHERE a.id = m.id AND a.version = m.expected AND a.machine_version = %s",
-            (rules.to_version, now, ids, statuses, expected, data, rules.from_version),
-        )
-        if cur.rowcount != len(moves):  # pragma: no cover - the rows are locked
+            "FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[]) "
+            "AS m(id, status, expected, data, from_status) "
+            "WHERE a.id = m.id AND a.version = m.expected AND a.machine_version = %s "
+            "RETURNING a.id, a.status, a.version, a.data, m.from_status, "
+            "m.data IS NOT NULL AS changed), "
+            "logged AS (INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, "
+            "from_status, to_status, version, at, scope, machine_version) "
+            "SELECT %s, id, %s, NULL, %s, CASE WHEN changed THEN "
+            "jsonb_build_object('data', data) || %s::jsonb ELSE %s::jsonb END, "
+            "from_status, status, version, %s, %s, %s FROM moved RETURNING 1) "
+            "SELECT count(*) FROM logged",
+            (rules.to_version, now, ids, [m.status for m in moves],
+             [m.expected_version for m in moves], data, [m.from_status for m in moves],
+             rules.from_version, rules.event_id, MIGRATE, rules.event, versions, versions,
+             now, MIGRATE_SCOPE, rules.to_version),
+        ).fetchone()[0]  # fmt: skip
+        if count != len(moves):  # pragma: no cover - the rows are locked
             raise StoreError("a migrated agent changed under its row lock")
-        cur.execute(
-            "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, "
-            "to_status, version, at, scope, machine_version) "
-            "SELECT %s, m.id, %s, NULL, %s, m.payload::jsonb, m.from_status, m.status, "
-            "m.expected + 1, %s, %s, %s "
-            "FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[]) "
-            "AS m(id, status, from_status, expected, payload)",
-            (rules.event_id, MIGRATE, rules.event, now, MIGRATE_SCOPE, rules.to_version, ids,
-             statuses, [m.from_status for m in moves], expected,
-             [_payload(rules, m) for m in moves]),
-        )  # fmt: skip
         _postgres_side_effects(cur, rules, ids, now)
         return len(moves), rows[-1][0]
 
