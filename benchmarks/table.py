@@ -25,10 +25,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import core
-import runtime
 from _plain import PlainWalk
 from _walk import Walk
 
+import runtime  # benchmarks/runtime.py (ruff sorts it here: tests/runtime has its name)
 from agentfsm.runtime import StoreUnavailable
 
 # Sizes: (defaults, --quick). Each can be set on its own from the command line.
