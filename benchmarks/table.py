@@ -1,7 +1,7 @@
 """The performance table of issue 14 in one run: every row, its peers, each figure twice.
 
-    python benchmarks/table.py             # the table, sized for stable figures (~25 minutes)
-    python benchmarks/table.py --quick     # small sizes, about a minute
+    python benchmarks/table.py             # the table, sized for stable figures (~20 minutes)
+    python benchmarks/table.py --quick     # small sizes, a minute or two
     python benchmarks/table.py --json      # the rows (and every raw figure) as JSON
 
 The measuring is ``core.py``'s (the engine rows: the Alfe walk, the plain table, ``offered``,
@@ -49,7 +49,7 @@ SIZES: dict[str, tuple[Any, Any]] = {
 
 def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="small sizes (a minute or two)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON on stdout")
     parser.add_argument("--runs", type=int, default=2, help="whole runs, side by side (2)")
     parser.add_argument("--seed", type=int, default=2026, help="the walks' seed (2026)")
