@@ -346,11 +346,14 @@ def sqlite_figures(
     return out
 
 
-def postgres_figures(count: int, log: Callable[[str], None]) -> dict[str, Any]:
+def postgres_figures(
+    count: int, log: Callable[[str], None], writers_counts: tuple[int, ...] = (1, 4)
+) -> dict[str, Any]:
+    """On a throwaway server: ours and both bare baselines with each number of writers."""
     ids = [f"a{i:05d}" for i in range(1000)]
     out: dict[str, Any] = {}
     with ThrowawayPostgres() as pg:
-        for writers in (1, 4):
+        for writers in writers_counts:
             schema = f"ours_{writers}"
             store = PostgresStore(pg.dsn, schema=schema)
             _setup_agents(Controller(MACHINES, store, ManualClock(T0)), ids, "same_work")
