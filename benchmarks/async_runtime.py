@@ -154,8 +154,17 @@ async def _bare_sqlite(path: str, tasks: int, count: int) -> float:
             "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, "
             "to_status, version, at, scope, machine_version, before_since, before_data) "
             "VALUES (?, ?, 'event', 'S', ?, '{}', ?, ?, ?, ?, 'S', 1, ?, ?)",
-            (event_id, agent, CYCLE[step].name, STATUSES[step - 1], STATUSES[step], v + 1, _AT,
-             _AT, _DATA),  # fmt: skip
+            (
+                event_id,
+                agent,
+                CYCLE[step].name,
+                STATUSES[step - 1],
+                STATUSES[step],
+                v + 1,
+                _AT,
+                _AT,
+                _DATA,
+            ),
         )
         conn.execute("COMMIT")
         version[agent] = v + 1

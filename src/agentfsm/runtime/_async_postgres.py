@@ -207,13 +207,20 @@ class AsyncPostgresStore:
     async def _tx(self, *, transaction: bool = True) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         if self._pool is None:
             raise StoreUnavailable("this AsyncPostgresStore is not open; await store.open()")
+        pool = self._pool
         try:
-            async with self._pool.connection() as conn:
+            # getconn and putconn rather than ``pool.connection()``: its ``async with conn``
+            # only commits or rolls back, and these connections are in autocommit (a
+            # transaction is ``conn.transaction()``'s, and putconn rolls back any left open).
+            conn = await pool.getconn()
+            try:
                 if transaction:
                     async with conn.transaction():
                         yield conn
                 else:
                     yield conn
+            finally:
+                await pool.putconn(conn)
         except Exception as exc:
             if cancelling():
                 # psycopg answers a cancellation during a query with the query's own error
