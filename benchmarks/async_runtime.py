@@ -135,7 +135,7 @@ async def _bare_sqlite(path: str, tasks: int, count: int) -> float:
     conn.execute("PRAGMA synchronous = NORMAL")
     groups = _ids(tasks, 8)
     conn.executemany(
-        "INSERT INTO agents VALUES (?, 'alfe', 'pending', 0, ?, ?, ?, ?)",
+        "INSERT INTO agents VALUES (?, 'alfe', 'pending', 0, ?, ?, ?, ?, 1)",
         _insert_agents([a for g in groups for a in g]),
     )
     version: dict[str, int] = {}
@@ -152,8 +152,19 @@ async def _bare_sqlite(path: str, tasks: int, count: int) -> float:
             raise RuntimeError("lost update in the bare-SQL baseline")
         conn.execute(
             "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, "
-            "to_status, version, at, scope) VALUES (?, ?, 'event', 'S', ?, '{}', ?, ?, ?, ?, 'S')",
-            (event_id, agent, CYCLE[step].name, STATUSES[step - 1], STATUSES[step], v + 1, _AT),
+            "to_status, version, at, scope, machine_version, before_since, before_data) "
+            "VALUES (?, ?, 'event', 'S', ?, '{}', ?, ?, ?, ?, 'S', 1, ?, ?)",
+            (
+                event_id,
+                agent,
+                CYCLE[step].name,
+                STATUSES[step - 1],
+                STATUSES[step],
+                v + 1,
+                _AT,
+                _AT,
+                _DATA,
+            ),
         )
         conn.execute("COMMIT")
         version[agent] = v + 1
@@ -205,7 +216,7 @@ async def _bare_pg(dsn: str, schema: str, tasks: int, count: int) -> float:
                     _CAS_AND_LOG,
                     (STATUSES[step], v + 1, T0, _DATA, T0, agent, v, event.id, "event", "S",
                      event.name, "{}", STATUSES[step - 1], STATUSES[step], v + 1, T0, None, "S",
-                     None),
+                     None, 1, T0, _DATA),
                 )  # fmt: skip
                 if cur.rowcount != 1:
                     raise RuntimeError("lost update in the bare-SQL baseline")

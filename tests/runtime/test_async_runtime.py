@@ -474,6 +474,31 @@ def test_a_cancelled_reconcile_pass_frees_its_key() -> None:
     _run(main())
 
 
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_postgres_commit_of_a_cancelled_caller_runs_to_its_end(pg_server: Any, turns: int) -> None:
+    # Once the store has its operation, the caller's cancellation stops only the waiting: the
+    # transaction commits, and the store's close waits for it.
+    schema = new_schema()
+
+    async def main() -> None:
+        async with AsyncPostgresStore(pg_server.dsn, schema=schema) as store:
+            controller = AsyncController(MACHINES, store)
+            await controller.create("a1", "alfe", AlfeAgent("a1", "Bob"))
+            task = asyncio.ensure_future(controller.handle("a1", Event("provision", S, id="e1")))
+            for _ in range(turns):
+                await asyncio.sleep(0)  # the caller reaches the store's commit and waits
+            task.cancel()
+            (outcome,) = await asyncio.gather(task, return_exceptions=True)
+            assert isinstance(outcome, asyncio.CancelledError), outcome
+        async with AsyncPostgresStore(pg_server.dsn, schema=schema) as store:
+            rows = await store.history("a1")
+            assert len(rows) == 2
+            assert rows[-1].event == "provision"
+            assert (await store.load("a1")).snapshot.version == 1
+
+    _run(main())
+
+
 class CancelTurnedIntoAnError(AsyncSQLiteStore):
     """A store whose commit, when cancelled, raises an error instead, as psycopg does when the
     server has cancelled the query (it raises the query's own error)."""

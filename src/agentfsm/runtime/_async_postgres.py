@@ -207,13 +207,20 @@ class AsyncPostgresStore:
     async def _tx(self, *, transaction: bool = True) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         if self._pool is None:
             raise StoreUnavailable("this AsyncPostgresStore is not open; await store.open()")
+        pool = self._pool
         try:
-            async with self._pool.connection() as conn:
+            # getconn and putconn rather than ``pool.connection()``: its ``async with conn``
+            # only commits or rolls back, and these connections are in autocommit (a
+            # transaction is ``conn.transaction()``'s, and putconn rolls back any left open).
+            conn = await pool.getconn()
+            try:
                 if transaction:
                     async with conn.transaction():
                         yield conn
                 else:
                     yield conn
+            finally:
+                await pool.putconn(conn)
         except Exception as exc:
             if cancelling():
                 # psycopg answers a cancellation during a query with the query's own error
@@ -231,15 +238,13 @@ class AsyncPostgresStore:
         # but does not interrupt: psycopg cancelled in the middle of a pipelined transaction
         # can leave the statements behind it running, or the connection holding its locks.
         # So a transaction always reaches its COMMIT or ROLLBACK, as on AsyncSQLiteStore.
-        task = asyncio.ensure_future(operation)
+        # The caller waits on a future the task settles itself as it ends (``asyncio.shield``
+        # would settle it from a done callback, one turn of the loop later).
+        waiter: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        task = asyncio.ensure_future(_settling(operation, waiter))
         self._running.add(task)
-        task.add_done_callback(self._ran)
-        return await asyncio.shield(task)
-
-    def _ran(self, task: asyncio.Task[Any]) -> None:
-        self._running.discard(task)
-        if not task.cancelled():
-            task.exception()  # its caller may be gone: the outcome is retrieved here
+        task.add_done_callback(self._running.discard)
+        return await waiter
 
     async def _run(self, query: Query[T]) -> T:
         if query.sql is None:
@@ -371,6 +376,24 @@ class AsyncPostgresStore:
         backlog: list[Any] = await self._run(outbox)
         due: list[Any] = await self._run(timers)
         return counts_from(by_status, backlog, due[0], given_time)
+
+
+async def _settling(operation: Coroutine[Any, Any, T], waiter: asyncio.Future[T]) -> None:
+    # The outcome goes to the waiter; a waiter already cancelled (its caller gave up) has no
+    # one left to tell, so the outcome is dropped here rather than reported as never retrieved.
+    try:
+        result = await operation
+    except asyncio.CancelledError:
+        waiter.cancel()  # only the loop shutting down cancels this task
+        raise
+    except BaseException as exc:
+        if not waiter.done():
+            waiter.set_exception(exc)
+        if not isinstance(exc, Exception):
+            raise
+    else:
+        if not waiter.done():
+            waiter.set_result(result)
 
 
 async def _run_plan(

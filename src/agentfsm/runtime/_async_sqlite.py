@@ -92,11 +92,9 @@ class _StoreThread:
                 self._run(job)
                 continue
             group = [job]
-            while len(group) < _GROUP:
-                try:
-                    nxt = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
+            # This thread is the queue's only reader: not empty means the get will not block.
+            while len(group) < _GROUP and not self._jobs.empty():
+                nxt = self._jobs.get_nowait()
                 if nxt is not _STOP and nxt.writes is not None:
                     group.append(nxt)
                 else:
@@ -120,8 +118,14 @@ class _StoreThread:
         if not group:
             return
         assert self.store is not None
-        if len(group) == 1:
-            self._run(_Job(group[0].future, self.store.commit, (group[0].writes,)))
+        if len(group) == 1:  # the usual case at low concurrency: no savepoint, no second job
+            job = group[0]
+            try:
+                self.store.commit(job.writes or ())
+            except BaseException as exc:
+                self._settle(job, None, exc)
+            else:
+                self._settle(job, None, None)
             return
         try:
             outcomes = self.store.commit_each([j.writes or () for j in group])
@@ -135,17 +139,19 @@ class _StoreThread:
             self._settle(j, None, error)
 
     def _settle(self, job: _Job, result: Any, error: BaseException | None) -> None:
-        def settle() -> None:
-            if job.future.cancelled():
-                return
-            if error is not None:
-                job.future.set_exception(error)
-            else:
-                job.future.set_result(result)
-
         # A loop closed under a running call (RuntimeError) has no one left to tell.
         with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(settle)
+            self._loop.call_soon_threadsafe(_deliver, job.future, result, error)
+
+
+def _deliver(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    # Run on the loop: the caller may have given up (cancelled) while the call ran.
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 class AsyncSQLiteStore:
@@ -275,8 +281,10 @@ class AsyncSQLiteStore:
         if self._thread is None:
             raise StoreUnavailable("this AsyncSQLiteStore is not open; await store.open()")
         await self._thread.commit(writes)
-        if any(w.outbox or w.timers for w in writes):
-            self._signal.announce()
+        for w in writes:
+            if w.outbox or w.timers:
+                self._signal.announce()
+                break
 
     async def audit_row(self, agent_id: str, scope: str, event_id: str) -> AuditRow | None:
         """The agent's audit row of ``event_id`` in ``scope``, if recorded."""
