@@ -559,3 +559,25 @@ def test_a_malformed_snapshot_is_refused_invalid_snapshot(since: object) -> None
     assert isinstance(result, Refusal)
     assert (result.code, result.event, result.status) == ("invalid_snapshot", "start", "starting")
     assert repr(since) in result.message
+
+
+@attrs.frozen
+class _LaterAlfeAgent(AlfeAgent):
+    """A subclass of the record: still an Alfe agent."""
+
+
+class _Version(int):
+    """An ``int`` subclass: still a whole number."""
+
+
+def test_a_record_subclass_and_an_int_subclass_version_are_decided_like_the_originals() -> None:
+    plain = ALFE.initial(AlfeAgent("a", "a"), T0)
+    odd = Snapshot(plain.status, _Version(plain.version), plain.since, _LaterAlfeAgent("a", "a"))
+    for snapshot in (plain, odd):
+        step = decide(ALFE, snapshot, Event("delete", A.USER), CTX)
+        assert isinstance(step, Step), step
+        assert (
+            step.snapshot.status
+            == decide(ALFE, plain, Event("delete", A.USER), CTX).snapshot.status
+        )
+        assert step.snapshot.version == plain.version + 1
