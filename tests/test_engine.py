@@ -581,3 +581,15 @@ def test_a_record_subclass_and_an_int_subclass_version_are_decided_like_the_orig
             == decide(ALFE, plain, Event("delete", A.USER), CTX).snapshot.status
         )
         assert step.snapshot.version == plain.version + 1
+
+
+def test_a_role_the_machine_does_not_know_is_refused_like_a_known_one_not_allowed() -> None:
+    from agentfsm import Role
+
+    agent = ALFE.initial(AlfeAgent("a", "a"), T0)
+    known = decide(ALFE, agent, Event("delete", A.TIMER), CTX)
+    stranger = decide(ALFE, agent, Event("delete", Role("stranger")), CTX)
+    assert isinstance(known, Refusal)
+    assert isinstance(stranger, Refusal)
+    assert known.code == stranger.code == "actor_not_allowed"
+    assert stranger.status == agent.status
