@@ -593,3 +593,15 @@ def test_a_role_the_machine_does_not_know_is_refused_like_a_known_one_not_allowe
     assert isinstance(stranger, Refusal)
     assert known.code == stranger.code == "actor_not_allowed"
     assert stranger.status == agent.status
+
+
+def test_a_since_that_is_no_datetime_beside_an_unknown_status_is_refused_as_unknown_status() -> (
+    None
+):
+    record = AlfeAgent("a", "a")
+    unknown = decide(ALFE, Snapshot("nowhere", 1, "T0", record), Event("delete", A.USER), CTX)  # type: ignore[arg-type]
+    known = decide(ALFE, Snapshot("running", 1, "T0", record), Event("delete", A.USER), CTX)  # type: ignore[arg-type]
+    assert isinstance(unknown, Refusal)
+    assert isinstance(known, Refusal)
+    assert unknown.code == "unknown_status"
+    assert known.code == "invalid_snapshot"
