@@ -423,3 +423,18 @@ def test_a_payload_the_fields_refuse_is_refused_on_the_fast_path_too(
     assert isinstance(
         _both(Snapshot("idle", 1, T0, Flags()), Event(name, Actor.USER, accepted)), Step
     )
+
+
+def test_a_since_whose_zone_gives_no_offset_is_refused_when_a_guard_reads_it() -> None:
+    import datetime as dt
+
+    class NoOffset(dt.tzinfo):
+        def utcoffset(self, when: datetime | None) -> None:
+            return None
+
+    since = datetime(2026, 4, 3, 9, 0, tzinfo=NoOffset())  # tzinfo set, yet naive
+    snapshot = Snapshot("running", 1, since, Job())
+    for fn in (decide, decide_reference):
+        refused = fn(JOBS, snapshot, Event("pause", OWNER), Context(T0))
+        assert isinstance(refused, Refusal)
+        assert refused.code == "invalid_snapshot"
