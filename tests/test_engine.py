@@ -605,3 +605,28 @@ def test_a_since_that_is_no_datetime_beside_an_unknown_status_is_refused_as_unkn
     assert isinstance(known, Refusal)
     assert unknown.code == "unknown_status"
     assert known.code == "invalid_snapshot"
+
+
+@pytest.mark.parametrize("kind", ["guard", "update", "effect", "chooser"])
+def test_a_declared_name_without_an_implementation_is_named_with_its_kind(kind: str) -> None:
+    from agentfsm import InvalidMachine
+
+    spec = DOOR.spec
+    impl = Implementations(
+        guards={
+            k: v
+            for k, v in DOOR.implementations.guards.items()
+            if kind != "guard" or k != "daytime"
+        },
+        updates={
+            k: v
+            for k, v in DOOR.implementations.updates.items()
+            if kind != "update" or k != "count"
+        },
+        effects={k: v for k, v in DOOR.implementations.effects.items() if kind != "effect"},
+        choosers={k: v for k, v in DOOR.implementations.choosers.items() if kind != "chooser"},
+    )
+    with pytest.raises(
+        InvalidMachine, match=rf"{kind} '\w+' is declared but has no implementation"
+    ):
+        Machine(spec, impl)
