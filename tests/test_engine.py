@@ -630,3 +630,12 @@ def test_a_declared_name_without_an_implementation_is_named_with_its_kind(kind: 
         InvalidMachine, match=rf"{kind} '\w+' is declared but has no implementation"
     ):
         Machine(spec, impl)
+
+
+def test_a_row_naming_an_undeclared_guard_is_refused_with_the_guards_name() -> None:
+    from agentfsm import InvalidMachine
+
+    rows = (*DOOR.spec.transitions, TransitionSpec("open", "open", guard=Guard("ghost")))
+    spec = attrs.evolve(DOOR.spec, transitions=rows)
+    with pytest.raises(InvalidMachine, match="undeclared guard 'ghost'"):
+        Machine(spec, DOOR.implementations)
