@@ -635,7 +635,12 @@ def test_a_declared_name_without_an_implementation_is_named_with_its_kind(kind: 
 def test_a_row_naming_an_undeclared_guard_is_refused_with_the_guards_name() -> None:
     from agentfsm import InvalidMachine
 
-    rows = (*DOOR.spec.transitions, TransitionSpec("open", "open", guard=Guard("ghost")))
+    rows = (
+        *DOOR.spec.transitions,
+        TransitionSpec("open", ("open", "locked"), guard=Guard("ghost")),
+    )
     spec = attrs.evolve(DOOR.spec, transitions=rows)
-    with pytest.raises(InvalidMachine, match="undeclared guard 'ghost'"):
+    with pytest.raises(
+        InvalidMachine, match="'open' from open, locked uses the undeclared guard 'ghost'"
+    ):
         Machine(spec, DOOR.implementations)
