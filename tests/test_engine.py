@@ -559,3 +559,88 @@ def test_a_malformed_snapshot_is_refused_invalid_snapshot(since: object) -> None
     assert isinstance(result, Refusal)
     assert (result.code, result.event, result.status) == ("invalid_snapshot", "start", "starting")
     assert repr(since) in result.message
+
+
+@attrs.frozen
+class _LaterAlfeAgent(AlfeAgent):
+    """A subclass of the record: still an Alfe agent."""
+
+
+class _Version(int):
+    """An ``int`` subclass: still a whole number."""
+
+
+def test_a_record_subclass_and_an_int_subclass_version_are_decided_like_the_originals() -> None:
+    plain = ALFE.initial(AlfeAgent("a", "a"), T0)
+    odd = Snapshot(plain.status, _Version(plain.version), plain.since, _LaterAlfeAgent("a", "a"))
+    for snapshot in (plain, odd):
+        step = decide(ALFE, snapshot, Event("delete", A.USER), CTX)
+        assert isinstance(step, Step), step
+        assert (
+            step.snapshot.status
+            == decide(ALFE, plain, Event("delete", A.USER), CTX).snapshot.status
+        )
+        assert step.snapshot.version == plain.version + 1
+
+
+def test_a_role_the_machine_does_not_know_is_refused_like_a_known_one_not_allowed() -> None:
+    from agentfsm import Role
+
+    agent = ALFE.initial(AlfeAgent("a", "a"), T0)
+    known = decide(ALFE, agent, Event("delete", A.TIMER), CTX)
+    stranger = decide(ALFE, agent, Event("delete", Role("stranger")), CTX)
+    assert isinstance(known, Refusal)
+    assert isinstance(stranger, Refusal)
+    assert known.code == stranger.code == "actor_not_allowed"
+    assert stranger.status == agent.status
+
+
+def test_a_since_that_is_no_datetime_beside_an_unknown_status_is_refused_as_unknown_status() -> (
+    None
+):
+    record = AlfeAgent("a", "a")
+    unknown = decide(ALFE, Snapshot("nowhere", 1, "T0", record), Event("delete", A.USER), CTX)  # type: ignore[arg-type]
+    known = decide(ALFE, Snapshot("running", 1, "T0", record), Event("delete", A.USER), CTX)  # type: ignore[arg-type]
+    assert isinstance(unknown, Refusal)
+    assert isinstance(known, Refusal)
+    assert unknown.code == "unknown_status"
+    assert known.code == "invalid_snapshot"
+
+
+@pytest.mark.parametrize("kind", ["guard", "update", "effect", "chooser"])
+def test_a_declared_name_without_an_implementation_is_named_with_its_kind(kind: str) -> None:
+    from agentfsm import InvalidMachine
+
+    spec = DOOR.spec
+    impl = Implementations(
+        guards={
+            k: v
+            for k, v in DOOR.implementations.guards.items()
+            if kind != "guard" or k != "daytime"
+        },
+        updates={
+            k: v
+            for k, v in DOOR.implementations.updates.items()
+            if kind != "update" or k != "count"
+        },
+        effects={k: v for k, v in DOOR.implementations.effects.items() if kind != "effect"},
+        choosers={k: v for k, v in DOOR.implementations.choosers.items() if kind != "chooser"},
+    )
+    with pytest.raises(
+        InvalidMachine, match=rf"{kind} '\w+' is declared but has no implementation"
+    ):
+        Machine(spec, impl)
+
+
+def test_a_row_naming_an_undeclared_guard_is_refused_with_the_guards_name() -> None:
+    from agentfsm import InvalidMachine
+
+    rows = (
+        *DOOR.spec.transitions,
+        TransitionSpec("open", ("open", "locked"), guard=Guard("ghost")),
+    )
+    spec = attrs.evolve(DOOR.spec, transitions=rows)
+    with pytest.raises(
+        InvalidMachine, match="'open' from open, locked uses the undeclared guard 'ghost'"
+    ):
+        Machine(spec, DOOR.implementations)

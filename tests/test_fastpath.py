@@ -20,15 +20,26 @@ from hypothesis import strategies as st
 
 from agentfsm import (
     Actor,
+    AllOf,
+    ChooserSpec,
     Context,
     Event,
+    EventSpec,
+    FieldSpec,
+    Guard,
+    GuardSpec,
+    Implementations,
     InvalidInput,
     Machine,
+    MachineSpec,
+    Not,
     Policy,
     Refusal,
     Role,
     Snapshot,
+    StateSpec,
     Step,
+    TransitionSpec,
     decide,
 )
 from agentfsm._effects import ScheduleTimer
@@ -309,3 +320,121 @@ def test_a_record_with_a_weak_reference_slot_is_still_copied() -> None:
     after = replacer(Weak, "a")(Weak(1, "y"), 2)
     assert after.__class__ is Weak
     assert after == Weak(2, "y")
+
+
+# A machine with what the shipped models lack: two guarded rows for one (event, status) in
+# either order of plain and compound guards, and a chooser row that re-enters its status.
+
+
+@attrs.frozen
+class Flags:
+    a: bool = False
+    b: bool = False
+    pick: str = "busy"
+
+
+def _flags_machine() -> Machine:
+    spec = MachineSpec(
+        name="flags",
+        initial="idle",
+        states=(StateSpec("idle"), StateSpec("busy"), StateSpec("held")),
+        events=(
+            EventSpec("go", frozenset({Actor.USER}), "Go"),
+            EventSpec("run", frozenset({Actor.USER}), "Run"),
+            EventSpec("again", frozenset({Actor.USER}), "Again"),
+            EventSpec("size", frozenset({Actor.USER}), "Size", fields=(FieldSpec("n", "int"),)),
+            EventSpec(
+                "until", frozenset({Actor.USER}), "Until", fields=(FieldSpec("at", "datetime"),)
+            ),
+        ),
+        guards=(
+            GuardSpec("a", "no_a", "{label} needs a."),
+            GuardSpec("b", "no_b", "{label} needs b."),
+        ),
+        choosers=(ChooserSpec("pick", ("busy", "held")),),
+        transitions=(
+            # "go": a compound first row, then a plain one.
+            TransitionSpec("go", "idle", "busy", guard=AllOf((Guard("a"), Not(Guard("b"))))),
+            TransitionSpec("go", "idle", "held", guard=Guard("b")),
+            # "run": a plain first row, then a compound one.
+            TransitionSpec("run", "idle", "held", guard=Guard("b")),
+            TransitionSpec("run", "idle", "busy", guard=AllOf((Guard("a"), Not(Guard("b"))))),
+            TransitionSpec("again", "busy", chooser="pick", reenter=True),
+            TransitionSpec("size", "idle"),
+            TransitionSpec("until", "idle"),
+        ),
+    )
+    impl = Implementations(
+        guards={"a": lambda s, e, c: s.data.a, "b": lambda s, e, c: s.data.b},
+        choosers={"pick": lambda s, e, c: s.data.pick},
+    )
+    return Machine(spec, impl)
+
+
+FLAGS = _flags_machine()
+
+
+def _both(snapshot: Snapshot, ev: Event) -> Step | Refusal:
+    fast = decide(FLAGS, snapshot, ev, Context(T0))
+    reference = decide_reference(FLAGS, snapshot, ev, Context(T0))
+    assert _same(fast, reference), (fast, reference)
+    return fast
+
+
+@pytest.mark.parametrize("name", ["go", "run"])
+def test_when_every_row_fails_the_first_rows_reason_is_the_answer(name: str) -> None:
+    refused = _both(Snapshot("idle", 1, T0, Flags()), Event(name, Actor.USER))
+    assert isinstance(refused, Refusal)
+    assert refused.code == ("no_a" if name == "go" else "no_b")
+
+
+@pytest.mark.parametrize("name", ["go", "run"])
+@pytest.mark.parametrize(("flags", "target"), [(Flags(a=True), "busy"), (Flags(b=True), "held")])
+def test_the_row_whose_guards_pass_is_taken_whichever_comes_first(
+    name: str, flags: Flags, target: str
+) -> None:
+    step = _both(Snapshot("idle", 1, T0, flags), Event(name, Actor.USER))
+    assert isinstance(step, Step)
+    assert step.snapshot.status == target
+
+
+def test_a_re_entering_chooser_row_restarts_since_even_when_it_stays() -> None:
+    before = Snapshot("busy", 3, T0 - timedelta(hours=1), Flags(pick="busy"))
+    step = _both(before, Event("again", Actor.USER))
+    assert isinstance(step, Step)
+    assert step.snapshot.status == "busy"
+    assert step.snapshot.since == T0
+    moved = _both(before._replace(data=Flags(pick="held")), Event("again", Actor.USER))
+    assert isinstance(moved, Step)
+    assert (moved.snapshot.status, moved.snapshot.since) == ("held", T0)
+
+
+@pytest.mark.parametrize(
+    ("name", "payload"),
+    [("size", {}), ("size", {"n": "3"}), ("until", {"at": datetime(2026, 4, 3)}), ("until", {})],
+)
+def test_a_payload_the_fields_refuse_is_refused_on_the_fast_path_too(
+    name: str, payload: dict[str, Any]
+) -> None:
+    refused = _both(Snapshot("idle", 1, T0, Flags()), Event(name, Actor.USER, payload))
+    assert isinstance(refused, Refusal)
+    assert refused.code == "invalid_payload"
+    accepted = {"size": {"n": 3}, "until": {"at": T0}}[name]
+    assert isinstance(
+        _both(Snapshot("idle", 1, T0, Flags()), Event(name, Actor.USER, accepted)), Step
+    )
+
+
+def test_a_since_whose_zone_gives_no_offset_is_refused_when_a_guard_reads_it() -> None:
+    import datetime as dt
+
+    class NoOffset(dt.tzinfo):
+        def utcoffset(self, when: datetime | None) -> None:
+            return None
+
+    since = datetime(2026, 4, 3, 9, 0, tzinfo=NoOffset())  # tzinfo set, yet naive
+    snapshot = Snapshot("running", 1, since, Job())
+    for fn in (decide, decide_reference):
+        refused = fn(JOBS, snapshot, Event("pause", OWNER), Context(T0))
+        assert isinstance(refused, Refusal)
+        assert refused.code == "invalid_snapshot"

@@ -279,3 +279,17 @@ def test_an_input_guard_does_not_hide_an_ordinary_guard_that_fails() -> None:
     assert not offer.offered
     assert offer.refusal is not None
     assert (offer.refusal.code, offer.refusal.message) == ("night", "Open waits for daylight.")
+
+
+def test_an_untimed_machine_is_offered_with_the_context_given_and_refuses_a_bad_one() -> None:
+    from agentfsm.define import define_machine, event
+
+    plain = define_machine(
+        "untimed", statuses=["a", "b"], events=[event("go")], rows=[("a", "go", "b")]
+    )
+    assert not plain.timed
+    agent = plain.initial()
+    assert [o.event for o in offered(plain, agent)] == ["go"]
+    assert [o.event for o in offered(plain, agent, Context(T0))] == ["go"]
+    with pytest.raises(InvalidInput):
+        offered(plain, agent, "now")  # type: ignore[arg-type]
