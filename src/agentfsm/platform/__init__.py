@@ -33,7 +33,7 @@ Usage::
 
 from agentfsm.platform._cluster import KUBERNETES_EFFECTS, ClusterEvent, SimulatedCluster
 from agentfsm.platform._inbox import EventInbox
-from agentfsm.platform._platform import HostFactory, Platform, TickReport
+from agentfsm.platform._platform import HostFactory, Platform, ReconcileLoopKind, TickReport
 from agentfsm.platform._reconciler import RecifReconciler, ReconcileOutcome
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "HostFactory",
     "Platform",
     "RecifReconciler",
+    "ReconcileLoopKind",
     "ReconcileOutcome",
     "SimulatedCluster",
     "TickReport",
