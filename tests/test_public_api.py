@@ -25,6 +25,7 @@ PUBLIC_MODULES = (
     "agentfsm.runtime",
     "agentfsm.wire",
     "agentfsm.http",
+    "agentfsm.platform",
 )
 
 

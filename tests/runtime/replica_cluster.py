@@ -270,3 +270,37 @@ def outbox_worker_main(
     while True:
         if not worker.run_once().claimed:
             time.sleep(0.05)
+
+
+def recorder_main(
+    spec: StoreSpec,
+    address: Any,
+    authkey: bytes,
+    replica_id: str,
+    lease: float,
+    period: float,
+    markers: str,
+) -> None:
+    """A replica whose pass only records itself on the served cluster (begin and end, with its
+    token and lease), then asks to come back after ``period``: the resync schedule alone, at a
+    fleet size where full Recif passes would be mostly waiting for pods. Runs until killed."""
+    logging.basicConfig(level=logging.WARNING)
+    store = spec.open()
+    cluster = connect(address, authkey)
+
+    def record_pass(key: str) -> timedelta:
+        fence = current_fence()
+        assert fence is not None
+        assert fence.until is not None
+        cluster.begin_pass(key, replica_id, fence.token, fence.until.timestamp())
+        cluster.end_pass(key, replica_id, fence.token)
+        return timedelta(seconds=period)
+
+    loop = SharedReconcileLoop(
+        store, record_pass, SystemClock(), replica_id=replica_id,
+        lease=timedelta(seconds=lease), batch_size=16,
+    )  # fmt: skip
+    Path(markers, f"{replica_id}.up").touch()
+    loop.start(workers=1, poll=0.05)
+    while True:
+        time.sleep(3600)

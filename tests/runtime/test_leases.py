@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -102,6 +102,42 @@ def test_every_key_is_reconciled_once_per_period_by_the_fleet(
     per_key = Counter(key for _, key, _ in log)
     assert per_key == dict.fromkeys(keys, 4)
     assert len({name for name, _, _ in log}) > 1  # the work was shared
+
+
+def test_a_fleet_of_three_resyncs_a_thousand_keys_exactly_once_per_period(
+    store: Store, clock: ManualClock
+) -> None:
+    log: list[tuple[str, str, int]] = []
+    seen: list[tuple[str, datetime]] = []  # (key, when) per pass
+    loops = [
+        SharedReconcileLoop(
+            store, Recorder(f"r{i}", log), clock, replica_id=f"r{i}", lease=LEASE, batch_size=25
+        )
+        for i in range(3)
+    ]
+    keys = [f"agent-{i:04d}" for i in range(1000)]
+    steps = 10  # the replicas poll ten times a period
+    step = PERIOD / steps
+    start = clock.now()
+    periods = 3
+    for n in range(periods * steps):
+        if n < steps:  # agents arrive through the first period, so their phases differ
+            loops[n % 3].offer(keys[n * 100 : (n + 1) * 100])
+        turn = n
+        while True:  # the replicas take turns until nothing is due at this moment
+            before = len(log)
+            for i in range(3):
+                loops[(turn + i) % 3].run_due(limit=25)
+            seen.extend((key, clock.now()) for _, key, _ in log[before:])
+            if len(log) == before:
+                break
+            turn += 1
+        clock.advance(step)
+    per_period = Counter((key, (at - start) // PERIOD) for key, at in seen)
+    assert per_period == {(k, p): 1 for k in keys for p in range(periods)}
+    assert len({name for name, _, _ in log}) == 3
+    tokens = [t for _, _, t in log]
+    assert len(set(tokens)) == len(tokens)
 
 
 def test_a_lapsed_lease_is_taken_over_and_the_late_release_changes_nothing(

@@ -22,12 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from replica_cluster import ClusterManager, connect, outbox_worker_main, replica_main
+from replica_cluster import (
+    ClusterManager,
+    connect,
+    outbox_worker_main,
+    recorder_main,
+    replica_main,
+)
 from runtime_support import StoreSpec
 
 from agentfsm import Actor, Event
 from agentfsm.models import MACHINES, RecifAgent, RecifSpec
 from agentfsm.runtime import Controller, SystemClock
+from agentfsm.runtime._leases import leases_of
 
 SPAWN = multiprocessing.get_context("spawn")
 SPEC = RecifSpec(image="img:1", replicas=1, config={"model": "m"})
@@ -310,4 +317,72 @@ def test_three_replicas_reconcile_each_agent_once_per_period(
     gaps = _gaps(report["passes"], steady_from)
     assert all(g >= 0.9 * SHORT_PERIOD for g in gaps), sorted(gaps)[:5]
     assert len({o for _, o, _, at in report["passes"] if at >= steady_from}) > 1
+    assert report["overlaps"] == []
+
+
+RESYNC_AGENTS = 1000
+RESYNC_PERIOD = 10.0
+RESYNC_PERIODS = 3
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_three_replicas_resync_a_thousand_agents_once_per_period(
+    pg_dsn: str, cluster: tuple[Any, Any, bytes], tmp_path: Path
+) -> None:
+    proxy, address, authkey = cluster
+    spec = StoreSpec("postgres", pg_dsn, f"t_{uuid.uuid4().hex[:12]}")
+    agents = [f"agent-{i:04d}" for i in range(RESYNC_AGENTS)]
+    store = spec.open()
+    leases = leases_of(store)
+    assert leases is not None
+    leases.offer(agents, SystemClock().now())
+    store.close()
+    names = [f"recorder-{i}" for i in range(3)]
+    procs = [
+        SPAWN.Process(
+            target=recorder_main,
+            args=(spec, address, authkey, name, LEASE, RESYNC_PERIOD, str(tmp_path)),
+            daemon=True,
+        )
+        for name in names
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        _wait("the replicas", lambda: all((tmp_path / f"{n}.up").exists() for n in names), 120)
+        _wait("every agent's first pass", lambda: len(proxy.report()["passes"]) >= len(agents), 60)
+        first_round = proxy.report()["passes"][: len(agents)]
+        assert {p[0] for p in first_round} == set(agents)  # none ran twice in its first period
+        # The fleet's periods, counted from half a period after the first round: each agent's
+        # passes then fall mid-period, so a period holds exactly one pass of every agent.
+        steady_from = max(p[3] for p in first_round) + RESYNC_PERIOD / 2
+        window_end = steady_from + RESYNC_PERIODS * RESYNC_PERIOD
+        time.sleep(max(0.0, window_end - time.time()) + 1.0)
+        report = proxy.report()
+    finally:
+        for proc in procs:
+            assert proc.pid is not None
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.join(10)
+    burst = max(p[3] for p in first_round) - min(p[3] for p in first_round)
+    steady = [p for p in report["passes"] if steady_from <= p[3] < window_end]
+    per_period = Counter(
+        (agent, int((at - steady_from) // RESYNC_PERIOD)) for agent, _, _, at in steady
+    )
+    gaps = _gaps(report["passes"], 0.0)
+    print(
+        f"{len(agents)} agents, 3 replicas, {RESYNC_PERIOD:.0f} s period: first round in "
+        f"{burst:.1f} s, then {len(steady)} passes in {RESYNC_PERIODS} periods; "
+        f"gaps {min(gaps):.2f}-{max(gaps):.2f} s; "
+        f"passes per replica {dict(Counter(owner for _, owner, _, _ in steady))}"
+    )
+    # Exactly one pass per agent per period, across the fleet (three replicas with a queue
+    # each would make three).
+    expected = {(a, k): 1 for a in agents for k in range(RESYNC_PERIODS)}
+    assert per_period == expected, Counter(per_period.values())
+    # Never twice within a period, and never late by much: one schedule per agent.
+    assert min(gaps) >= RESYNC_PERIOD - 0.05, sorted(gaps)[:5]
+    assert max(gaps) < 1.5 * RESYNC_PERIOD, sorted(gaps)[-5:]
+    assert {owner for _, owner, _, _ in steady} == set(names)  # the work was shared
     assert report["overlaps"] == []

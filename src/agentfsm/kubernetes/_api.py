@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 import urllib3.exceptions
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from agentfsm._errors import InvalidInput
@@ -33,7 +34,8 @@ class AppsApi(Protocol):
     """The ``AppsV1Api`` methods the host calls.
 
     ``create_namespaced_deployment``, ``replace_…``, ``patch_…``, ``read_…`` and
-    ``delete_namespaced_deployment``, with the client's own signatures (``body`` a client model).
+    ``delete_namespaced_deployment``, with the client's own signatures (``body`` a client model;
+    a patch body is a dict, sent as a strategic merge patch).
     """
 
     def create_namespaced_deployment(self, namespace: str, body: Any) -> Any: ...
@@ -41,7 +43,12 @@ class AppsApi(Protocol):
     def patch_namespaced_deployment(self, name: str, namespace: str, body: Any) -> Any: ...
     def read_namespaced_deployment(self, name: str, namespace: str) -> Any: ...
     def delete_namespaced_deployment(
-        self, name: str, namespace: str, *, propagation_policy: str | None = None
+        self,
+        name: str,
+        namespace: str,
+        *,
+        propagation_policy: str | None = None,
+        body: Any | None = None,
     ) -> Any: ...
 
 
@@ -50,17 +57,22 @@ class CoreApi(Protocol):
 
     Create, replace, read and delete of a namespaced Service and ConfigMap
     (``create_namespaced_service``…), ``list_namespaced_pod`` with a label selector, and
-    ``create_namespaced_event``, with the client's own signatures.
+    ``create_namespaced_event``, with the client's own signatures. A delete is given a
+    ``V1DeleteOptions`` body whose preconditions name the ``resourceVersion`` it was checked at.
     """
 
     def create_namespaced_service(self, namespace: str, body: Any) -> Any: ...
     def replace_namespaced_service(self, name: str, namespace: str, body: Any) -> Any: ...
     def read_namespaced_service(self, name: str, namespace: str) -> Any: ...
-    def delete_namespaced_service(self, name: str, namespace: str) -> Any: ...
+    def delete_namespaced_service(
+        self, name: str, namespace: str, *, body: Any | None = None
+    ) -> Any: ...
     def create_namespaced_config_map(self, namespace: str, body: Any) -> Any: ...
     def replace_namespaced_config_map(self, name: str, namespace: str, body: Any) -> Any: ...
     def read_namespaced_config_map(self, name: str, namespace: str) -> Any: ...
-    def delete_namespaced_config_map(self, name: str, namespace: str) -> Any: ...
+    def delete_namespaced_config_map(
+        self, name: str, namespace: str, *, body: Any | None = None
+    ) -> Any: ...
     def list_namespaced_pod(self, namespace: str, *, label_selector: str | None = None) -> Any: ...
     def create_namespaced_event(self, namespace: str, body: Any) -> Any: ...
 
@@ -111,11 +123,6 @@ def read_or_none(doing: str, fn: Callable[[], _T]) -> _T | None:
         raise translate(exc, doing) from exc
 
 
-def delete_if_present(doing: str, fn: Callable[[], object]) -> bool:
-    """``fn()``; ``False`` when there was nothing to delete (404), so deleting is idempotent."""
-    return read_or_none(doing, fn) is not None
-
-
 def check_fence(doing: str, live: Any | None) -> None:
     """Refuse to change ``live`` when a newer owner wrote it (see ``stamp_fence``).
 
@@ -136,6 +143,62 @@ def check_fence(doing: str, live: Any | None) -> None:
         return  # no stamp (or one that is not ours to read): nothing to compare with
     if fence.token < applied:
         raise StaleFence(doing, fence.token, applied)
+
+
+def fenced_patch(live: Any, patch: dict[str, Any]) -> dict[str, Any]:
+    """``patch`` made a compare-and-set on ``live``, stamped with the current work's token.
+
+    The patch carries the ``resourceVersion`` the fence was checked at (the API server answers
+    409 when the object changed since), and the token, so that later work sees it.
+    """
+    metadata: dict[str, Any] = {"resourceVersion": live.metadata.resource_version}
+    fence = current_fence()
+    if fence is not None:
+        metadata["annotations"] = {FENCE_ANNOTATION: str(fence.token)}
+    return {**patch, "metadata": metadata}
+
+
+def delete_options(live: Any, **options: Any) -> client.V1DeleteOptions:
+    """Delete options whose precondition is ``live``'s ``resourceVersion``: a delete of an
+    object changed since it was read (and its fence checked) is a 409, not a delete."""
+    version = client.V1Preconditions(resource_version=live.metadata.resource_version)
+    return client.V1DeleteOptions(preconditions=version, **options)
+
+
+class Conflict(Exception):
+    """A 409: the object changed since it was read; read it again and decide again."""
+
+
+def write_once(doing: str, fn: Callable[[], _T], *, missing_ok: bool = False) -> _T | None:
+    """``fn()``, a write that may conflict: a 409 is ``Conflict`` (to re-read and retry), a
+    404 is ``None`` with ``missing_ok``, and other failures are translated as by ``call``."""
+    try:
+        return fn()
+    except ApiException as exc:
+        if exc.status == 409:
+            raise Conflict(doing) from exc
+        if exc.status == 404 and missing_ok:
+            return None
+        raise translate(exc, doing) from exc
+    except _NETWORK as exc:
+        raise translate(exc, doing) from exc
+
+
+def until_no_conflict(doing: str, attempt: Callable[[], _T]) -> _T:
+    """``attempt()`` again after each ``Conflict``, at most ``MAX_CONFLICTS`` times.
+
+    ``attempt`` reads what it changes, checks it (its owner, its fence) and writes it with the
+    ``resourceVersion`` it read, so every round decides from what the cluster holds then.
+
+    Raises:
+        TemporaryError: it conflicted ``MAX_CONFLICTS`` times in a row.
+    """
+    for _ in range(MAX_CONFLICTS):
+        try:
+            return attempt()
+        except Conflict:
+            continue
+    raise TemporaryError(f"{doing}: conflicted {MAX_CONFLICTS} times in a row; trying again later")
 
 
 def stamp_fence(body: Any) -> None:

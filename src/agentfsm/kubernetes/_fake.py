@@ -1,8 +1,10 @@
 """``FakeKubernetesApi``: an in-memory API server for the calls the host makes. A test double.
 
 It keeps the rules the host relies on: names are unique per kind and namespace (a second create
-is a 409), a replace must carry the live ``resourceVersion`` (a stale one is a 409), reads and
-deletes of missing objects are 404s. ``settle()`` plays the controllers and the kubelet: each
+is a 409), a replace must carry the live ``resourceVersion`` (a stale one is a 409), a patch or
+a delete naming one (in the patch's metadata, in the delete options' preconditions) is a 409
+once the object has changed, reads and deletes of missing objects are 404s. ``settle()`` plays
+the controllers and the kubelet: each
 Deployment gets pods from its current template, which become ready unless a ``PodFault``
 strikes them or their ConfigMap is missing. A rollout replaces every pod at once (no surge).
 
@@ -201,9 +203,20 @@ class FakeKubernetesApi:
     def patch_namespaced_deployment(self, name: str, namespace: str, body: Any, **_: Any) -> Any:
         self._enter("patch_namespaced_deployment", name)
         live = self._live("Deployment", namespace, name)
-        if set(body) != {"spec"} or set(body["spec"]) != {"replicas"}:
-            raise _error(422, "Invalid", "the fake patches spec.replicas only")
+        meta = body.get("metadata", {}) if isinstance(body, dict) else None
+        if (
+            not isinstance(meta, dict)
+            or set(body) - {"spec", "metadata"}
+            or set(body.get("spec", {})) != {"replicas"}
+            or set(meta) - {"resourceVersion", "annotations"}
+        ):
+            raise _error(422, "Invalid", "the fake patches spec.replicas and annotations only")
+        wanted = meta.get("resourceVersion")
+        if wanted is not None and wanted != live.metadata.resource_version:
+            raise _error(409, "Conflict", "the object has been modified; apply to the latest")
         live.spec.replicas = body["spec"]["replicas"]
+        if meta.get("annotations"):
+            live.metadata.annotations = {**(live.metadata.annotations or {}), **meta["annotations"]}
         live.metadata.generation = (live.metadata.generation or 1) + 1
         return self._bump(live)
 
@@ -211,8 +224,10 @@ class FakeKubernetesApi:
         self._enter("read_namespaced_deployment", name)
         return copy.deepcopy(self._live("Deployment", namespace, name))
 
-    def delete_namespaced_deployment(self, name: str, namespace: str, **_: Any) -> Any:
-        return self._delete("delete_namespaced_deployment", "Deployment", name, namespace)
+    def delete_namespaced_deployment(
+        self, name: str, namespace: str, *, body: Any | None = None, **_: Any
+    ) -> Any:
+        return self._delete("delete_namespaced_deployment", "Deployment", name, namespace, body)
 
     def create_namespaced_service(self, namespace: str, body: Any, **_: Any) -> Any:
         created = self._create("create_namespaced_service", "Service", namespace, body)
@@ -230,8 +245,10 @@ class FakeKubernetesApi:
         self._enter("read_namespaced_service", name)
         return copy.deepcopy(self._live("Service", namespace, name))
 
-    def delete_namespaced_service(self, name: str, namespace: str, **_: Any) -> Any:
-        return self._delete("delete_namespaced_service", "Service", name, namespace)
+    def delete_namespaced_service(
+        self, name: str, namespace: str, *, body: Any | None = None, **_: Any
+    ) -> Any:
+        return self._delete("delete_namespaced_service", "Service", name, namespace, body)
 
     def create_namespaced_config_map(self, namespace: str, body: Any, **_: Any) -> Any:
         return self._create("create_namespaced_config_map", "ConfigMap", namespace, body)
@@ -243,8 +260,10 @@ class FakeKubernetesApi:
         self._enter("read_namespaced_config_map", name)
         return copy.deepcopy(self._live("ConfigMap", namespace, name))
 
-    def delete_namespaced_config_map(self, name: str, namespace: str, **_: Any) -> Any:
-        return self._delete("delete_namespaced_config_map", "ConfigMap", name, namespace)
+    def delete_namespaced_config_map(
+        self, name: str, namespace: str, *, body: Any | None = None, **_: Any
+    ) -> Any:
+        return self._delete("delete_namespaced_config_map", "ConfigMap", name, namespace, body)
 
     def list_namespaced_pod(
         self, namespace: str, *, label_selector: str | None = None, **_: Any
@@ -315,9 +334,15 @@ class FakeKubernetesApi:
         self._store[(kind, namespace, name)] = obj
         return self._bump(obj)
 
-    def _delete(self, method: str, kind: str, name: str, namespace: str) -> Any:
+    def _delete(
+        self, method: str, kind: str, name: str, namespace: str, options: Any | None
+    ) -> Any:
         self._enter(method, name)
-        self._live(kind, namespace, name)
+        live = self._live(kind, namespace, name)
+        preconditions = getattr(options, "preconditions", None)
+        wanted = getattr(preconditions, "resource_version", None)
+        if wanted is not None and wanted != live.metadata.resource_version:
+            raise _error(409, "Conflict", "the precondition failed: the object was modified")
         del self._store[(kind, namespace, name)]
         self._writes += 1
         self._writes_by_name[name] = self._writes_by_name.get(name, 0) + 1

@@ -84,9 +84,10 @@ class KubernetesHost:
     Fencing: work performed with a fencing token (``current_fence()``: an outbox claim's, or a
     ``SharedReconcileLoop`` pass's) stamps it on every object it writes (the
     ``agentfsm.dev/fence`` annotation) and is refused with ``StaleFence``, before writing, when
-    the object bears a newer token. A replace carries the ``resourceVersion`` it read the stamp
-    with, so the check and the write are one compare-and-set. Work without a token is not
-    checked.
+    the object bears a newer token. A replace or a scale carries the ``resourceVersion`` it
+    read the stamp with, so the check and the write are one compare-and-set; a delete checks
+    every object of the agent before the first delete, and names each object's
+    ``resourceVersion`` as its precondition. Work without a token is not checked.
     """
 
     def __init__(

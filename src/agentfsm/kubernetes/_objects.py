@@ -13,6 +13,7 @@ without it), so reconcile does not restart pods that never ran an old config.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -195,67 +196,95 @@ class AgentObjects:
         self._apply_workload(canary, changed)
 
     def scale(self, replicas: int) -> None:
-        """Set the stable Deployment's replicas (a merge patch: no conflict is possible)."""
-        live = self.read_deployment()
-        if live is None:
-            raise PermanentError(f"agent {self.slug!r} has no Deployment to scale; deploy it first")
-        if workload_of(live).replicas == replicas:  # also refuses a foreign Deployment
-            return
-        _api.check_fence(f"scaling Deployment {self.slug}", live)
-        _api.call(
-            f"scaling Deployment {self.slug} to {replicas}",
-            lambda: self.apps.patch_namespaced_deployment(
-                self.slug, self.namespace, {"spec": {"replicas": replicas}}
-            ),
-        )
+        """Set the stable Deployment's replicas: a merge patch, fenced and compare-and-set.
+
+        The fence is checked against the live Deployment before the patch is sent, and the
+        patch carries the ``resourceVersion`` it was checked at and the work's token, so a
+        newer owner's write in between is a 409 (re-read, checked again) and a newer owner's
+        scale leaves the stamp that refuses a late one.
+
+        Raises:
+            PermanentError: there is no Deployment, or it is not agentfsm's.
+            StaleFence: a newer owner wrote the Deployment; nothing was sent.
+        """
+        doing = f"scaling Deployment {self.slug} to {replicas}"
+
+        def attempt() -> None:
+            live = self.read_deployment()
+            if live is None:
+                raise PermanentError(
+                    f"agent {self.slug!r} has no Deployment to scale; deploy it first"
+                )
+            if workload_of(live).replicas == replicas:  # also refuses a foreign Deployment
+                return
+            _api.check_fence(doing, live)
+            patch = _api.fenced_patch(live, {"spec": {"replicas": replicas}})
+            _api.write_once(
+                doing,
+                lambda: self.apps.patch_namespaced_deployment(self.slug, self.namespace, patch),
+            )
+
+        _api.until_no_conflict(doing, attempt)
 
     # -- deleting -------------------------------------------------------------------------------
 
     def delete_canary(self) -> None:
-        """Delete the canary Deployment and Service, if they exist."""
-        self._delete_deployment(canary=True)
-        self._delete_service(canary=True)
+        """Delete the canary Deployment and Service, if they exist (see ``delete_all``)."""
+        self._delete_objects(canary_only=True)
 
     def delete_all(self) -> None:
-        """Delete every object of the agent: canary, Deployment, Service, ConfigMap."""
-        self.delete_canary()
-        self._delete_deployment(canary=False)
-        self._delete_service(canary=False)
-        live = self.read_config_map()
-        if live is not None:
-            check_managed(live, "ConfigMap")
-            _api.check_fence(f"deleting ConfigMap {self.slug}", live)
-            _api.delete_if_present(
-                f"deleting ConfigMap {self.slug}",
-                lambda: self.core.delete_namespaced_config_map(self.slug, self.namespace),
+        """Delete every object of the agent: canary, Deployment, Service, ConfigMap.
+
+        Every object is read, and checked (agentfsm's, and not written by a newer owner)
+        before the first delete is sent, so a refusal deletes nothing; each delete carries the
+        ``resourceVersion`` its object was checked at, so one changed since is a 409 and the
+        objects left are read and checked again.
+
+        Raises:
+            ForeignObject: one of the objects is not agentfsm's; nothing was deleted.
+            StaleFence: a newer owner wrote one of the objects; nothing was deleted.
+        """
+        self._delete_objects(canary_only=False)
+
+    def _targets(self, canary_only: bool) -> list[tuple[str, str, Callable[[], Any | None]]]:
+        """(kind, name, read) of the objects a delete removes, in the order it removes them."""
+        found: list[tuple[str, str, Callable[[], Any | None]]] = []
+        for canary in (True,) if canary_only else (True, False):
+            name = self._name(canary)
+            found.append(("Deployment", name, functools.partial(self.read_deployment, canary)))
+            found.append(("Service", name, functools.partial(self.read_service, canary)))
+        if not canary_only:
+            found.append(("ConfigMap", self.slug, self.read_config_map))
+        return found
+
+    def _delete_call(self, kind: str, name: str, live: Any) -> Callable[[], object]:
+        if kind == "Deployment":
+            # Background: the Deployment goes now, its ReplicaSets and pods right after.
+            options = _api.delete_options(live, propagation_policy="Background")
+            return lambda: self.apps.delete_namespaced_deployment(
+                name, self.namespace, propagation_policy="Background", body=options
             )
+        options = _api.delete_options(live)
+        if kind == "Service":
+            return lambda: self.core.delete_namespaced_service(name, self.namespace, body=options)
+        return lambda: self.core.delete_namespaced_config_map(name, self.namespace, body=options)
 
-    def _delete_deployment(self, canary: bool) -> None:
-        name = self._name(canary)
-        live = self.read_deployment(canary)
-        if live is None:
-            return
-        check_managed(live, "Deployment")
-        _api.check_fence(f"deleting Deployment {name}", live)
-        # Background: the Deployment goes now, its ReplicaSets and pods right after.
-        _api.delete_if_present(
-            f"deleting Deployment {name}",
-            lambda: self.apps.delete_namespaced_deployment(
-                name, self.namespace, propagation_policy="Background"
-            ),
-        )
+    def _delete_objects(self, canary_only: bool) -> None:
+        what = "the canary" if canary_only else "every object"
+        doing = f"deleting {what} of {self.slug}"
 
-    def _delete_service(self, canary: bool) -> None:
-        name = self._name(canary)
-        live = self.read_service(canary)
-        if live is None:
-            return
-        check_managed(live, "Service")
-        _api.check_fence(f"deleting Service {name}", live)
-        _api.delete_if_present(
-            f"deleting Service {name}",
-            lambda: self.core.delete_namespaced_service(name, self.namespace),
-        )
+        def attempt() -> None:
+            live = [(kind, name, read()) for kind, name, read in self._targets(canary_only)]
+            present = [(kind, name, obj) for kind, name, obj in live if obj is not None]
+            for kind, name, obj in present:  # every check before the first delete
+                check_managed(obj, kind)
+                _api.check_fence(f"deleting {kind} {name}", obj)
+            for kind, name, obj in present:
+                _api.write_once(
+                    f"deleting {kind} {name}", self._delete_call(kind, name, obj), missing_ok=True
+                )
+
+        _api.until_no_conflict(doing, attempt)
 
     # -- events ---------------------------------------------------------------------------------
 

@@ -9,6 +9,11 @@ is metered and billing standing enforced, and due Recif agents are reconciled (e
 until nothing is left to do now; ``wait_for()`` ticks until an agent reaches a status; ``start()``
 ticks in a background thread.
 
+On a store other processes can open (a ``SQLiteStore`` file, a ``PostgresStore``) the Recif
+reconcile loop is the store's ``SharedReconcileLoop``: several platforms on one database are
+replicas that reconcile each agent once per period between them, one at a time
+(``reconcile_loop`` chooses; see ``Platform``).
+
 Usage::
 
     from agentfsm.hosts import LocalProcessHost
@@ -33,7 +38,7 @@ Usage::
 
 from agentfsm.platform._cluster import KUBERNETES_EFFECTS, ClusterEvent, SimulatedCluster
 from agentfsm.platform._inbox import EventInbox
-from agentfsm.platform._platform import HostFactory, Platform, TickReport
+from agentfsm.platform._platform import HostFactory, Platform, ReconcileLoopKind, TickReport
 from agentfsm.platform._reconciler import RecifReconciler, ReconcileOutcome
 
 __all__ = [
@@ -43,6 +48,7 @@ __all__ = [
     "HostFactory",
     "Platform",
     "RecifReconciler",
+    "ReconcileLoopKind",
     "ReconcileOutcome",
     "SimulatedCluster",
     "TickReport",

@@ -6,7 +6,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -15,6 +16,7 @@ from agentfsm._machine import Machine
 from agentfsm._values import Actor, Event, Refusal, Snapshot, Step
 from agentfsm.billing import BillingAdapter
 from agentfsm.hosts import EventSink, HostAdapter
+from agentfsm.models import RecifAgent
 from agentfsm.platform._billing import BillingStep
 from agentfsm.platform._cluster import SimulatedCluster
 from agentfsm.platform._inbox import EventInbox
@@ -30,6 +32,8 @@ from agentfsm.runtime import (
     EffectHandler,
     EffectRouter,
     OutboxWorker,
+    PostgresStore,
+    SQLiteStore,
     Store,
     StoreError,
     SystemClock,
@@ -44,6 +48,18 @@ log = logging.getLogger("agentfsm.platform")
 
 HostFactory = Callable[[EventSink], HostAdapter]
 """Builds a host adapter around the sink it reports to: ``lambda sink: LocalProcessHost(sink)``."""
+
+ReconcileLoopKind = Literal["auto", "memory", "shared"]
+"""Which loop drives Recif reconcile: ``"memory"`` (this process's ``ReconcileLoop``),
+``"shared"`` (the store's ``SharedReconcileLoop``) or ``"auto"`` (see ``Platform``)."""
+
+
+def _shared_by_nature(store: object) -> bool:
+    """True for a store that keeps reconcile leases and that other processes can open: a
+    ``PostgresStore``, or a ``SQLiteStore`` on a file (not ``":memory:"``)."""
+    if isinstance(store, PostgresStore):
+        return True
+    return isinstance(store, SQLiteStore) and store.path != ":memory:"
 
 
 @attrs.define
@@ -135,9 +151,21 @@ class Platform:
             resume a batch a crash interrupted).
         outbox: extra keyword arguments for the ``OutboxWorker`` (``max_attempts``,
             ``backoff_base``, ``lease``…).
+        reconcile_loop: which loop schedules Recif reconcile passes. ``"shared"``: the store's
+            ``SharedReconcileLoop``, so several platforms (replicas) on one database share
+            the work: each agent is reconciled by one replica at a time, under a lease with a
+            fencing token, and once per resync period by the whole fleet. ``"memory"``: a
+            ``ReconcileLoop`` of this process, which reconciles every agent itself.
+            ``"auto"`` (the default): shared when the store keeps leases and other processes
+            can open it (a ``PostgresStore``, a ``SQLiteStore`` on a file), in memory
+            otherwise (an in-memory SQLite store, any other ``Store``).
+        reconcile_lease: how long the shared loop holds an agent (a pass must end within
+            it; a replica that dies leaves its agents to the others after it).
 
     Raises:
-        InvalidInput: an argument has the wrong type.
+        InvalidInput: an argument has the wrong type, or ``reconcile_loop`` is not one of
+            ``"auto"``, ``"memory"``, ``"shared"``.
+        StoreError: ``reconcile_loop="shared"`` on a store that keeps no leases.
     """
 
     def __init__(
@@ -153,9 +181,15 @@ class Platform:
         auto_provision: bool = True,
         worker_id: str | None = None,
         outbox: Mapping[str, Any] | None = None,
+        reconcile_loop: ReconcileLoopKind = "auto",
+        reconcile_lease: timedelta = timedelta(seconds=60),
     ) -> None:
         if cluster is not None and not isinstance(cluster, SimulatedCluster):
             raise InvalidInput(f"cluster must be a SimulatedCluster, not {type(cluster).__name__}")
+        if reconcile_loop not in ("auto", "memory", "shared"):
+            raise InvalidInput(
+                f"reconcile_loop must be 'auto', 'memory' or 'shared', not {reconcile_loop!r}"
+            )
         self.store = store
         self.clock: Clock = clock or SystemClock()
         self.inbox = EventInbox()
@@ -179,7 +213,18 @@ class Platform:
         self.timer_worker = TimerWorker(
             self.controller, worker_id=f"{self.outbox_worker.worker_id}:timers"
         )
-        self.reconciler = RecifReconciler(self.controller, cluster) if cluster else None
+        self.reconciler: RecifReconciler | None = None
+        if cluster is not None:
+            shared = reconcile_loop == "shared" or (
+                reconcile_loop == "auto" and _shared_by_nature(store)
+            )
+            self.reconciler = RecifReconciler(
+                self.controller,
+                cluster,
+                loop="shared" if shared else "memory",
+                replica_id=f"{self.outbox_worker.worker_id}:reconcile",
+                lease=reconcile_lease,
+            )
         self.billing = BillingStep(self.controller, ledger) if ledger is not None else None
         self.auto_provision = auto_provision
         self._tick_lock = threading.RLock()
@@ -245,8 +290,14 @@ class Platform:
         else:
             event = Event(event, actor, payload)
         outcome = self.controller.handle(agent_id, event, principal=principal)
-        if isinstance(outcome, Step) and self.reconciler is not None:
-            self.reconciler.mark(agent_id)  # a spec change: reconcile now, not in 30 s
+        if (
+            isinstance(outcome, Step)
+            and self.reconciler is not None
+            and (not self.reconciler.shared or isinstance(outcome.snapshot.data, RecifAgent))
+        ):
+            # A spec change: reconcile now, not in 30 s. The shared loop keeps a row per key
+            # it is told about, so it hears about Recif agents only.
+            self.reconciler.mark(agent_id)
         return outcome
 
     def get(self, agent_id: str) -> AgentRecord:

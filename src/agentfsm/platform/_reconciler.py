@@ -1,4 +1,4 @@
-"""The Recif reconcile pass, run by the runtime's ``ReconcileLoop``: every 30 s and on change.
+"""The Recif reconcile pass, run by the runtime's reconcile loop: every 30 s and on change.
 
 Each pass over one agent reads the whole picture (the desired spec from the agent's snapshot,
 the observed objects from the cluster), asks the pure ``agentfsm.recif.reconcile`` what to do,
@@ -11,6 +11,11 @@ The scheduling is the loop's: an agent id is its key, a pass returns the policy'
 deployed Recif agent), a change (an accepted event, a change of the agent's objects in the
 cluster: the watch) enqueues the key at once, and one agent is never reconciled by two workers
 at once.
+
+The loop is the in-memory ``ReconcileLoop`` (one process) or the store's
+``SharedReconcileLoop`` (several replicas on one store: the schedule and the per-agent
+leases live in the store, so each agent is reconciled by one replica at a time and once per
+period by the whole fleet).
 """
 
 from __future__ import annotations
@@ -19,15 +24,23 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+from typing import Literal
 
 import attrs
 
+from agentfsm._errors import InvalidInput
 from agentfsm._values import Actor, Event, Refusal, Snapshot, Step
 from agentfsm.models import RecifAgent
 from agentfsm.platform._cluster import SimulatedCluster
 from agentfsm.platform._keys import derived_id
 from agentfsm.recif import DesiredSpec, ReconcileResult, phase_event, reconcile
-from agentfsm.runtime import AgentRecord, Controller, ReconcileLoop, UnknownAgent
+from agentfsm.runtime import (
+    AgentRecord,
+    Controller,
+    ReconcileLoop,
+    SharedReconcileLoop,
+    UnknownAgent,
+)
 
 log = logging.getLogger("agentfsm.platform")
 
@@ -75,28 +88,65 @@ class RecifReconciler:
             fed; its clock paces the loop.
         cluster: where the agents' objects are observed and the actions performed. The
             reconciler subscribes to it, so a change of an agent's objects enqueues the agent.
+        loop: ``"memory"`` for a ``ReconcileLoop`` of this process, ``"shared"`` for a
+            ``SharedReconcileLoop`` on the controller's store (which must keep leases).
+        replica_id: the name the shared loop holds its leases under (unique per process by
+            default); unused in memory.
+        lease: how long the shared loop holds an agent; a pass must end within it, and a dead
+            replica's agents wait this long before another replica takes them.
+
+    Raises:
+        StoreError: ``loop="shared"`` on a store that keeps no leases.
+        InvalidInput: ``loop`` is neither ``"memory"`` nor ``"shared"``.
 
     The resync interval is the Recif machine's ``policy.requeue_after`` (30 s by default): the
     machine the controller decides with, so the loop and the decisions read one policy.
 
     Attributes:
-        loop: the ``ReconcileLoop`` that schedules the passes (``pending()`` shows what is due
-            when). ``run_due`` drives it in the caller's thread; its own ``start`` works too,
-            but then outcomes are only kept for ``last`` and failures are only logged.
+        loop: the ``ReconcileLoop`` or ``SharedReconcileLoop`` that schedules the passes
+            (``pending()`` shows what is due when). ``run_due`` drives it in the caller's
+            thread; its own ``start`` works too, but then outcomes are only kept for ``last``
+            and failures are only logged.
+        shared: the loop is the store's shared one.
     """
 
-    def __init__(self, controller: Controller, cluster: SimulatedCluster) -> None:
+    def __init__(
+        self,
+        controller: Controller,
+        cluster: SimulatedCluster,
+        *,
+        loop: Literal["memory", "shared"] = "memory",
+        replica_id: str | None = None,
+        lease: timedelta = timedelta(seconds=60),
+    ) -> None:
+        if loop not in ("memory", "shared"):
+            raise InvalidInput(f"loop must be 'memory' or 'shared', not {loop!r}")
         self._controller = controller
         self._cluster = cluster
         self._lock = threading.Lock()
         self._seen: set[str] = set()
         self._last: dict[str, ReconcileResult] = {}
         self._local = threading.local()  # the calling thread's ``_Batch``, while it runs passes
-        self.loop = ReconcileLoop(self._reconcile_key, controller.clock, on_error=self._failed)
+        self.shared = loop == "shared"
+        self.loop: ReconcileLoop | SharedReconcileLoop
+        if self.shared:
+            self.loop = SharedReconcileLoop(
+                controller.store,
+                self._reconcile_key,
+                controller.clock,
+                replica_id=replica_id,
+                lease=lease,
+                on_error=self._failed,
+            )
+        else:
+            self.loop = ReconcileLoop(self._reconcile_key, controller.clock, on_error=self._failed)
         cluster.subscribe(self.mark)
 
     def mark(self, agent_id: str) -> None:
         """Make the agent due now (its spec or its objects changed). Thread-safe and quick.
+
+        With the shared loop the agent is due for the whole fleet: whichever replica takes it
+        first runs the pass (one being run runs again once that pass is over).
 
         Raises:
             ValueError: ``agent_id`` is not a non-empty string.
@@ -107,7 +157,9 @@ class RecifReconciler:
         """Enqueue the deployed Recif agents among ``records`` that have not had a pass yet.
 
         After a start (or a restart over a stored fleet), every such agent is reconciled once
-        from its full state, which is what level-triggering makes safe.
+        from its full state, which is what level-triggering makes safe. With the shared loop,
+        an agent the fleet already tracks keeps its schedule (``SharedReconcileLoop.offer``):
+        a replica starting does not make every agent due again.
         """
         new = []
         with self._lock:
@@ -115,7 +167,11 @@ class RecifReconciler:
                 if is_recif(r) and r.agent_id not in self._seen:
                     self._seen.add(r.agent_id)
                     new.append(r.agent_id)
-        self.loop.enqueue_all(new)
+        if isinstance(self.loop, SharedReconcileLoop):
+            if new:
+                self.loop.offer(new)
+        else:
+            self.loop.enqueue_all(new)
 
     def last(self, agent_id: str) -> ReconcileResult | None:
         """The result of the agent's latest pass (phase, conditions…), if it had one."""
@@ -139,17 +195,23 @@ class RecifReconciler:
                 retried with the loop's backoff.
         """
         self.see(records)
-        batch = self._run(lambda: self.loop.run_due(once=True))
+        loop = self.loop
+        if isinstance(loop, SharedReconcileLoop):
+            batch = self._run(loop.run_due)
+        else:
+            batch = self._run(lambda: loop.run_due(once=True))
         return batch.outcomes
 
     def reconcile(self, record: AgentRecord) -> ReconcileOutcome | None:
         """One pass over the agent ``record`` names (read again from the store first), now.
 
         The pass stands for the agent's next one: it is requeued from it as after any pass.
+        With the shared loop the agent is made due and this replica runs what is due (this
+        agent among them, unless another replica holds it).
 
         Returns:
             What the pass did, or ``None`` when the agent is being reconciled by another caller
-            right now or is not a deployed Recif agent.
+            (or replica) right now or is not a deployed Recif agent.
 
         Raises:
             Exception: the error the pass raised (a ``StoreError`` when the controller could not
@@ -157,8 +219,14 @@ class RecifReconciler:
         """
         if not is_recif(record):
             return None
-        batch = self._run(lambda: self.loop.run_now(record.agent_id))
-        return batch.outcomes[0] if batch.outcomes else None
+        loop = self.loop
+        if isinstance(loop, SharedReconcileLoop):
+            loop.enqueue(record.agent_id)
+            batch = self._run(loop.run_due)
+        else:
+            batch = self._run(lambda: loop.run_now(record.agent_id))
+        mine = [o for o in batch.outcomes if o.agent_id == record.agent_id]
+        return mine[0] if mine else None
 
     def _run(self, passes: Callable[[], object]) -> _Batch:
         """Run ``passes`` collecting this thread's outcomes; raise the first error they met."""
