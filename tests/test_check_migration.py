@@ -3,8 +3,6 @@ by the check that names its fault, with a shortest counterexample."""
 
 from __future__ import annotations
 
-import time
-
 import attrs
 import pytest
 
@@ -47,18 +45,16 @@ def _checks(migration: Migration) -> set[str]:
     return {f.check for f in report.failures}
 
 
-def test_the_shipped_examples_pass_quickly() -> None:
-    started = time.perf_counter()
+def test_the_shipped_examples_pass() -> None:
+    # Their speed (goal: under 2 s) is measured in benchmarks/migrate.py, not here.
     alfe = check_migration(ALFE_V1_TO_V2, invariants=ALFE_V2_INVARIANTS)
     recif = check_migration(
         RECIF_V1_TO_V2, invariants=RECIF_V2_INVARIANTS, new_profile=RECIF_V2_PROFILE
     )
-    elapsed = time.perf_counter() - started
     assert alfe.ok, alfe.format()
     assert recif.ok, recif.format()
     assert alfe.old_states > 100
     assert alfe.new_states > alfe.old_states  # v2 reaches hibernated agents too
-    assert elapsed < 4.0  # the goal is 2 s on a quiet machine; this one is shared
 
 
 def test_a_status_map_that_is_not_total_fails_with_a_shortest_path() -> None:
