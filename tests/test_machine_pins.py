@@ -137,7 +137,9 @@ def test_a_timed_machines_new_agent_needs_the_time() -> None:
         ("extras", ["a"], "extras must be a mapping, not ['a']"),
     ],
 )
-def test_a_field_of_the_wrong_kind_is_refused_in_words(name: str, value: object, words: str) -> None:
+def test_a_field_of_the_wrong_kind_is_refused_in_words(
+    name: str, value: object, words: str
+) -> None:
     payload = {"litres": 2, name: value}
     result = _fill(payload)
     assert isinstance(result, Refusal)

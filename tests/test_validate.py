@@ -15,6 +15,7 @@ from agentfsm import (
     FieldSpec,
     Guard,
     GuardSpec,
+    Implementations,
     InvalidMachine,
     Machine,
     MachineSpec,
@@ -328,3 +329,28 @@ def test_an_overlap_with_an_unguarded_second_row_says_so() -> None:
         "from 'off', event 'switch' has two transitions that can both apply "
         "(guard has_power; no guard): make their guards exclusive, e.g. G and Not(G)"
     ]
+
+
+@pytest.mark.parametrize(
+    "guard",
+    [AnyOf(()), Not(AnyOf(())), AllOf((_P, AnyOf(()))), AnyOf((_N, AllOf((AnyOf(()),))))],
+    ids=["alone", "negated", "in-all-of", "nested"],
+)
+def test_regression_an_empty_any_of_passed_in_the_engine_and_failed_in_the_analysis(
+    guard: GuardExpr,
+) -> None:
+    # No item fails, so the compiled guard passed; no item passes, so the analysis (overlaps,
+    # the model checker) took it for one that never does. It is refused instead.
+    spec = _two_guarded(guard, Not(_P))
+    assert structural_problems(spec) == [
+        "transition 'switch' from off: its guard has an AnyOf with no items: list its guards"
+    ]
+    both = Implementations(guards={"has_power": lambda *_: True, "is_new": lambda *_: True})
+    with pytest.raises(InvalidMachine, match="AnyOf with no items"):
+        Machine(spec, both)
+
+
+def test_an_any_of_with_items_and_an_empty_all_of_are_sound() -> None:
+    # An AllOf of nothing passes in the engine and in the analysis alike.
+    for guard in (AnyOf((_P, _N)), AllOf(()), Not(AllOf(()))):
+        assert "AnyOf" not in " ".join(structural_problems(_two_guarded(guard, Not(_P))))
