@@ -39,6 +39,7 @@ from agentfsm import (
     Step,
     TransitionSpec,
     decide,
+    offered,
 )
 
 T0 = datetime(2026, 4, 3, 10, 0, tzinfo=UTC)
@@ -257,6 +258,15 @@ def test_a_machine_is_timed_unless_told_otherwise() -> None:
     assert isinstance(refused, Refusal)
     assert refused.code == "invalid_snapshot"
     assert isinstance(decide(_UNTIMED, unset, Event("fill", Actor.USER, {"litres": 1})), Step)
+
+
+def test_a_timed_machine_decides_and_offers_nothing_without_a_context() -> None:
+    fill = Event("fill", Actor.USER, {"litres": 1})
+    with pytest.raises(InvalidInput):
+        decide(KETTLE, EMPTY, fill)
+    with pytest.raises(InvalidInput):
+        offered(KETTLE, EMPTY)
+    assert [o.event for o in offered(_UNTIMED, EMPTY._replace(since=None))] == ["fill", "pour"]
 
 
 # -- with_policy: one variant per policy, kept, bounded ----------------------------------------
