@@ -363,6 +363,7 @@ _TALK_SPEC = MachineSpec(
         EventSpec("fill", frozenset({Actor.USER, _OWNER}), "Fill"),
         EventSpec("pour_out", frozenset({Actor.USER}), "Pour out"),
         EventSpec("crack", frozenset({Actor.SYSTEM, _ADMIN, _BILLING})),
+        EventSpec("brew", frozenset({Actor.USER}), "Brew"),
     ),
     guards=(
         GuardSpec("warm", "cold", "{label} ({event}) needs a warm pot while {status}."),
@@ -378,6 +379,7 @@ _TALK_SPEC = MachineSpec(
             guard=AnyOf((Not(AllOf((Guard("sealed"), Guard("clean")))), Guard("warm"))),
         ),
         TransitionSpec("crack", "full", "cracked"),
+        TransitionSpec("brew", "full", guard=AllOf((Guard("warm"), Guard("clean"), Guard("warm")))),
     ),
     explanations=(
         ("empty", "pour_out", "You can only pour out a full pot."),
@@ -387,6 +389,7 @@ _TALK_SPEC = MachineSpec(
             "{label} ({event}) waits while the pot is {status}, {grace_period} at most.",
         ),
         ("cracked", "*", "The pot is cracked."),
+        ("empty", "brew", "Nothing to brew."),
     ),
 )
 
@@ -490,3 +493,32 @@ def test_a_negated_group_names_each_guard_and_any_of_gives_its_first_reason() ->
             CTX,
         )
         assert isinstance(result, Step), flags
+
+
+@pytest.mark.parametrize(
+    ("flags", "failed"),
+    [
+        ({"warm": False}, "warm"),
+        ({"clean": False}, "clean"),
+        ({"warm": False, "clean": False}, "warm"),
+    ],
+)
+def test_every_guard_of_a_plain_all_of_is_checked_in_order(
+    flags: dict[str, bool], failed: str
+) -> None:
+    refusal = _refusal(_teapot(**flags), "full", "brew")
+    assert refusal.guard == failed
+    assert isinstance(decide(_teapot(), Snapshot("full", 1, T0, None), Event("brew"), CTX), Step)
+
+
+class _AKettleRecordWhoseClassNameRunsOnPastFortyCharacters:
+    """Data of the wrong type, with a long class name."""
+
+
+def test_a_foreign_records_class_is_named_in_at_most_forty_characters() -> None:
+    with pytest.raises(InvalidInput) as info:
+        KETTLE.initial(_AKettleRecordWhoseClassNameRunsOnPastFortyCharacters(), T0)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "a new agent's data is refused: the kettle model's agents hold Kettle records, "
+        "not _AKettleRecordWhoseClassNameRunsOnPastFo"
+    )
