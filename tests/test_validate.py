@@ -354,3 +354,32 @@ def test_an_any_of_with_items_and_an_empty_all_of_are_sound() -> None:
     # An AllOf of nothing passes in the engine and in the analysis alike.
     for guard in (AnyOf((_P, _N)), AllOf(()), Not(AllOf(()))):
         assert "AnyOf" not in " ".join(structural_problems(_two_guarded(guard, Not(_P))))
+
+
+@pytest.mark.parametrize("version", [0, -1, True, False, "2", 2.0, None])
+def test_a_version_that_is_no_positive_whole_number_is_reported(version: object) -> None:
+    assert structural_problems(_lamp(version=version)) == [
+        f"the version must be a positive integer, not {version!r}"
+    ]
+
+
+def test_a_bad_version_is_reported_beside_a_name_defined_twice() -> None:
+    spec = _lamp(version=0, states=(*LAMP_SPEC.states, StateSpec("off")))
+    assert structural_problems(spec) == [
+        "the version must be a positive integer, not 0",
+        "the status 'off' is defined 2 times: keep one",
+    ]
+
+
+def test_strict_given_to_the_check_overrides_the_specs() -> None:
+    # 'switch' is neither handled nor explained in broken once its explanation is gone.
+    lax = _lamp(strict=False, explanations=(("scrapped", "*", "The lamp is scrapped."),))
+    unexplained = [
+        "user action 'switch' is neither handled nor explained in status 'broken': "
+        "add a transition, or an explanation ('broken', 'switch', 'why not')"
+    ]
+    assert structural_problems(lax) == []
+    assert structural_problems(lax, strict=True) == unexplained
+    strict = attrs.evolve(lax, strict=True)
+    assert structural_problems(strict) == unexplained
+    assert structural_problems(strict, strict=False) == []
