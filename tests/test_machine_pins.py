@@ -222,13 +222,20 @@ def test_a_record_that_is_no_class_or_a_policy_that_is_no_policy_is_refused_in_w
 def test_an_unresolved_name_is_reported_with_the_machines_name_and_every_problem() -> None:
     spec = attrs.evolve(
         KETTLE_SPEC,
-        transitions=(*KETTLE_SPEC.transitions, TransitionSpec("pour", "full", effects="whistle")),
+        transitions=(
+            *KETTLE_SPEC.transitions,
+            TransitionSpec("pour", ("full", "empty"), updates="count", effects="whistle"),
+            TransitionSpec("pour", "full", chooser="pick"),
+        ),
     )
     with pytest.raises(InvalidMachine) as info:
         Machine(spec, Implementations())
     assert info.value.machine == "kettle"
     assert info.value.problems == (
-        "transition 'pour' from full uses the undeclared effect 'whistle': add an ActionSpec",
+        "transition 'pour' from full, empty uses the undeclared update 'count': add an ActionSpec",
+        "transition 'pour' from full, empty uses the undeclared effect 'whistle': "
+        "add an ActionSpec",
+        "transition 'pour' from full uses the undeclared chooser 'pick'",
     )
 
 
