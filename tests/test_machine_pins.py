@@ -456,7 +456,6 @@ def test_an_unexplained_refusal_names_the_action_and_the_status() -> None:
         ("pour_out", _OWNER, "Pour out can only be sent by the user, not by an owner."),
         ("pour_out", _ADMIN, "Pour out can only be sent by the user, not by an Admin."),
         ("pour_out", _BILLING, "Pour out can only be sent by the user, not by a billing."),
-        ("pour_out", Role("xray"), "Pour out can only be sent by the user, not by a xray."),
         (
             "crack",
             Actor.USER,
