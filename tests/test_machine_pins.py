@@ -396,7 +396,7 @@ _TALK_SPEC = MachineSpec(
             "{label} ({event}) waits while the pot is {status}, {grace_period} at most.",
         ),
         ("cracked", "*", "The pot is cracked."),
-        ("empty", "brew", "Nothing to brew."),
+        ("*", "brew", "Only a full pot brews."),
     ),
 )
 
@@ -429,6 +429,9 @@ def _refusal(machine: Machine, status: str, event: str, actor: Any = Actor.USER)
         # A wildcard that does not name the action gets it in front.
         ("cracked", "fill", "Fill is not available: The pot is cracked."),
         ("cracked", "pour_out", "Pour out is not available: The pot is cracked."),
+        # An explanation for the action in any status; the status's own comes first.
+        ("empty", "brew", "Brew is not available: Only a full pot brews."),
+        ("cracked", "brew", "Brew is not available: The pot is cracked."),
     ],
 )
 def test_an_explained_refusal_says_the_specs_sentence_naming_the_action(
