@@ -15,6 +15,7 @@ from agentfsm import (
     FieldSpec,
     Guard,
     GuardSpec,
+    Implementations,
     InvalidMachine,
     Machine,
     MachineSpec,
@@ -328,3 +329,57 @@ def test_an_overlap_with_an_unguarded_second_row_says_so() -> None:
         "from 'off', event 'switch' has two transitions that can both apply "
         "(guard has_power; no guard): make their guards exclusive, e.g. G and Not(G)"
     ]
+
+
+@pytest.mark.parametrize(
+    "guard",
+    [AnyOf(()), Not(AnyOf(())), AllOf((_P, AnyOf(()))), AnyOf((_N, AllOf((AnyOf(()),))))],
+    ids=["alone", "negated", "in-all-of", "nested"],
+)
+def test_regression_an_empty_any_of_passed_in_the_engine_and_failed_in_the_analysis(
+    guard: GuardExpr,
+) -> None:
+    # No item fails, so the compiled guard passed; no item passes, so the analysis (overlaps,
+    # the model checker) took it for one that never does. It is refused instead.
+    spec = _two_guarded(guard, Not(_P))
+    assert structural_problems(spec) == [
+        "transition 'switch' from off: its guard has an AnyOf with no items: list its guards"
+    ]
+    both = Implementations(guards={"has_power": lambda *_: True, "is_new": lambda *_: True})
+    with pytest.raises(InvalidMachine, match="AnyOf with no items"):
+        Machine(spec, both)
+
+
+def test_an_any_of_with_items_and_an_empty_all_of_are_sound() -> None:
+    # An AllOf of nothing passes in the engine and in the analysis alike.
+    for guard in (AnyOf((_P, _N)), AllOf(()), Not(AllOf(()))):
+        assert "AnyOf" not in " ".join(structural_problems(_two_guarded(guard, Not(_P))))
+
+
+@pytest.mark.parametrize("version", [0, -1, True, False, "2", 2.0, None])
+def test_a_version_that_is_no_positive_whole_number_is_reported(version: object) -> None:
+    assert structural_problems(_lamp(version=version)) == [
+        f"the version must be a positive integer, not {version!r}"
+    ]
+
+
+def test_a_bad_version_is_reported_beside_a_name_defined_twice() -> None:
+    spec = _lamp(version=0, states=(*LAMP_SPEC.states, StateSpec("off")))
+    assert structural_problems(spec) == [
+        "the version must be a positive integer, not 0",
+        "the status 'off' is defined 2 times: keep one",
+    ]
+
+
+def test_strict_given_to_the_check_overrides_the_specs() -> None:
+    # 'switch' is neither handled nor explained in broken once its explanation is gone.
+    lax = _lamp(strict=False, explanations=(("scrapped", "*", "The lamp is scrapped."),))
+    unexplained = [
+        "user action 'switch' is neither handled nor explained in status 'broken': "
+        "add a transition, or an explanation ('broken', 'switch', 'why not')"
+    ]
+    assert structural_problems(lax) == []
+    assert structural_problems(lax, strict=True) == unexplained
+    strict = attrs.evolve(lax, strict=True)
+    assert structural_problems(strict) == unexplained
+    assert structural_problems(strict, strict=False) == []

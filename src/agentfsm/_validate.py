@@ -11,7 +11,11 @@ from collections import Counter, deque
 from agentfsm._spec import (
     FIELD_KINDS,
     SAME,
+    AllOf,
+    AnyOf,
+    GuardExpr,
     MachineSpec,
+    Not,
     TransitionSpec,
     evaluate_guard_expr,
     guard_names,
@@ -84,6 +88,10 @@ def _known_names(spec: MachineSpec) -> list[str]:
                 problems.append(f"{where}: the source {src!r} is not a status")
         if row.chooser is None and row.target != SAME and row.target not in states:
             problems.append(f"{where}: the target {row.target!r} is not a status")
+        if _has_empty_any_of(row.guard):
+            # The engine would pass it (no item failed) and the analysis fail it (no item
+            # passed): refuse it rather than let the two disagree.
+            problems.append(f"{where}: its guard has an AnyOf with no items: list its guards")
         if row.chooser is not None and row.chooser not in choosers:
             problems.append(f"{where}: the chooser {row.chooser!r} is not declared")
         elif row.chooser is not None:
@@ -96,6 +104,16 @@ def _known_names(spec: MachineSpec) -> list[str]:
         if event != "*" and event not in events:
             problems.append(f"an explanation names the unknown event {event!r}")
     return problems
+
+
+def _has_empty_any_of(expr: GuardExpr | None) -> bool:
+    if isinstance(expr, AnyOf) and not expr.items:
+        return True
+    if isinstance(expr, Not):
+        return _has_empty_any_of(expr.item)
+    if isinstance(expr, AllOf | AnyOf):
+        return any(_has_empty_any_of(item) for item in expr.items)
+    return False
 
 
 def _where(row: TransitionSpec) -> str:
