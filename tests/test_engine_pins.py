@@ -1,0 +1,258 @@
+"""The engine's answers pinned word for word: the sentences of its own refusals and errors, the
+arguments its guards, updates, effects and choosers are given, and the order of its checks on
+input that is wrong in more than one way.
+
+The other engine tests check that the right kind of answer comes out; these check that it is
+the whole answer, so that a change to any part of it is noticed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import pytest
+
+from agentfsm import (
+    Actor,
+    AllOf,
+    Context,
+    Event,
+    EventSpec,
+    FieldSpec,
+    Guard,
+    GuardSpec,
+    Implementations,
+    InvalidInput,
+    Machine,
+    MachineSpec,
+    Refusal,
+    Snapshot,
+    StateSpec,
+    TransitionRefused,
+    TransitionSpec,
+    decide,
+    fire,
+    offered,
+)
+from agentfsm._engine import decide_reference
+from agentfsm.models import ALFE, ALFE_IMPLEMENTATIONS, ALFE_SPEC, AlfeAgent
+
+T0 = datetime(2026, 4, 3, 10, 0, tzinfo=UTC)
+CTX = Context(T0)
+RECORD = AlfeAgent("ag-1", "support-bot", host=1, credentials=1)
+RUNNING = Snapshot("running", 3, T0 - timedelta(hours=1), RECORD)
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+# -- the engine's own sentences ------------------------------------------------------------------
+
+
+def test_a_time_out_of_range_refusal_names_the_action_and_the_time() -> None:
+    result = decide(ALFE, RUNNING, Event("delete"), Context(LATEST))
+    assert result == Refusal(
+        code="time_out_of_range",
+        message="Delete was refused: a time it needs, computed from now "
+        "(9999-12-31T23:59:59.999999+00:00) and the policy's durations, falls outside the "
+        "years 1 to 9999 that a date can hold.",
+        event="delete",
+        status="running",
+    )
+
+
+@pytest.mark.parametrize(
+    ("position", "expected"),
+    [
+        ("machine", "decide needs a Machine, not int"),
+        ("snapshot", "decide needs a Snapshot, not int"),
+        ("event", "decide needs an Event, not int"),
+        ("context", "decide needs a Context, not int"),
+    ],
+)
+def test_an_argument_of_the_wrong_type_is_named_with_the_type_given(
+    position: str, expected: str
+) -> None:
+    arguments: dict[str, Any] = {
+        "machine": ALFE,
+        "snapshot": RUNNING,
+        "event": Event("restart"),
+        "context": CTX,
+    }
+    arguments[position] = 7
+    with pytest.raises(InvalidInput) as raised:
+        decide(**arguments)
+    assert str(raised.value) == expected
+
+
+def test_a_timed_machine_given_no_context_says_how_to_do_without_one() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        decide(ALFE, RUNNING, Event("restart"))
+    assert str(raised.value) == (
+        "decide needs a Context for the alfe machine: its rules read the time "
+        "(build it with timed=False if they never do)"
+    )
+
+
+def _untimed_lamp() -> Machine:
+    """A lamp built ``timed=False`` whose ``on`` guard reads the time all the same."""
+    spec = MachineSpec(
+        name="lamp",
+        initial="off",
+        states=(StateSpec("off"), StateSpec("on")),
+        events=(EventSpec("on", frozenset({Actor.USER}), "Switch on"),),
+        guards=(GuardSpec("by_day", "night", "{label} waits for the day."),),
+        transitions=(TransitionSpec("on", "off", "on", guard=Guard("by_day")),),
+        explanations=(("on", "on", "It is on."),),
+    )
+    impl = Implementations(guards={"by_day": lambda s, e, c: c.now.hour < 20})
+    return Machine(spec, impl, timed=False)
+
+
+def test_an_untimed_machine_whose_rule_reads_the_time_says_so() -> None:
+    lamp = _untimed_lamp()
+    with pytest.raises(InvalidInput) as raised:
+        decide(lamp, lamp.initial(), Event("on"))
+    assert str(raised.value) == (
+        "a rule of the lamp machine read the time, but it was built with timed=False and "
+        "given no Context: pass one, or build it timed"
+    )
+    # Given a context, the same rule reads its time.
+    assert decide(lamp, lamp.initial(), Event("on"), CTX).accepted  # type: ignore[union-attr]
+
+
+# -- offers: an ordinary guard beside one that reads typed input ---------------------------------
+
+
+def _vault(seen: list[tuple[object, object, object]]) -> Machine:
+    """A vault whose ``open`` needs a typed code and an ordinary guard that notes its arguments
+    and holds only for an agent at version 3 asked by a user at ``T0``."""
+    spec = MachineSpec(
+        name="vault",
+        initial="shut",
+        states=(StateSpec("shut"), StateSpec("open")),
+        events=(
+            EventSpec("open", frozenset({Actor.USER}), "Open", fields=(FieldSpec("code", "int"),)),
+        ),
+        guards=(
+            GuardSpec("code_ok", "wrong_code", "{label} needs the code.", reads_input=True),
+            GuardSpec("cleared", "not_cleared", "{label} needs clearance ({status})."),
+        ),
+        transitions=(
+            TransitionSpec(
+                "open", "shut", "open", guard=AllOf((Guard("code_ok"), Guard("cleared")))
+            ),
+        ),
+        explanations=(("open", "open", "It is open."),),
+    )
+
+    def cleared(s: Snapshot, e: Event, c: Context) -> bool:
+        seen.append((s, e, c))
+        return s.version == 3 and e.actor is Actor.USER and c.now == T0
+
+    impl = Implementations(
+        guards={"code_ok": lambda s, e, c: e.payload.get("code") == 7, "cleared": cleared}
+    )
+    return Machine(spec, impl)
+
+
+def test_an_ordinary_guard_beside_an_input_guard_sees_the_agent_the_sender_and_the_time() -> None:
+    seen: list[tuple[object, object, object]] = []
+    vault = _vault(seen)
+    agent = Snapshot("shut", 3, T0 - timedelta(hours=1), None)
+    (offer,) = offered(vault, agent, CTX)
+    assert offer.offered
+    assert offer.needs == ("code",)
+    snapshot, probe, context = seen[-1]
+    assert snapshot is agent
+    assert probe == Event("open", Actor.USER)  # no payload: the code is not typed yet
+    assert context.now == T0  # type: ignore[attr-defined]
+    (later,) = offered(vault, agent._replace(version=4), CTX)
+    assert not later.offered
+    assert later.refusal is not None
+    assert (later.refusal.code, later.refusal.message) == (
+        "not_cleared",
+        "Open needs clearance (shut).",
+    )
+
+
+def test_a_bad_payload_lists_its_problems_separated_by_semicolons() -> None:
+    result = decide(ALFE, RUNNING, Event("recreate", payload={"confirmation": 1, "size": 2}), CTX)
+    assert result == Refusal(
+        code="invalid_payload",
+        message="Recreate was sent with a bad payload: confirmation must be a string, not 1; "
+        "size must be a string, not 2.",
+        event="recreate",
+        status="running",
+    )
+
+
+def test_five_payload_problems_are_all_shown_and_a_sixth_is_counted() -> None:
+    five = {f"x{i}": i for i in range(4)} | {"confirmation": 0}
+    shown = decide(ALFE, RUNNING, Event("recreate", payload=five), CTX)
+    assert isinstance(shown, Refusal)
+    assert shown.message.count(";") == 4
+    assert "more" not in shown.message
+    assert shown.message.endswith("; confirmation must be a string, not 0.")
+    six = decide(ALFE, RUNNING, Event("recreate", payload={**five, "x4": 4}), CTX)
+    assert isinstance(six, Refusal)
+    assert six.message.endswith("; and 1 more.")
+    assert six.message.count(";") == 5
+
+
+# -- fire, and the generic path on its own --------------------------------------------------------
+
+
+def test_fire_passes_the_payload_and_the_sender_of_an_event_given_by_name() -> None:
+    step = fire(
+        ALFE,
+        RUNNING,
+        "recreate",
+        CTX,
+        payload={"confirmation": "support-bot"},
+        actor=Actor.USER,
+    )
+    assert step.snapshot.status == "provisioning"
+    suspended = fire(
+        ALFE,
+        RUNNING,
+        "billing_suspend",
+        CTX,
+        payload={"reason": "payment_issue"},
+        actor=Actor.SYSTEM,
+    )
+    assert suspended.snapshot.status == "billing_suspended"
+    with pytest.raises(TransitionRefused) as raised:
+        fire(ALFE, RUNNING, "billing_suspend", CTX, payload={"reason": "payment_issue"})
+    assert raised.value.refusal.code == "actor_not_allowed"
+
+
+def test_the_generic_path_refuses_a_time_out_of_range_as_decide_does() -> None:
+    late = Context(LATEST)
+    for snapshot, name in ((RUNNING, "delete"), (RUNNING._replace(status="stopped"), "start")):
+        reference = decide_reference(ALFE, snapshot, Event(name), late)
+        assert isinstance(reference, Refusal)
+        assert reference.code == "time_out_of_range"
+        assert reference == decide(ALFE, snapshot, Event(name), late)
+
+
+def _with_broken_guard() -> Machine:
+    def broken(s: object, e: object, c: object) -> bool:
+        raise TypeError("a bug in the guard itself")
+
+    impl = attrs.evolve(
+        ALFE_IMPLEMENTATIONS, guards={**ALFE_IMPLEMENTATIONS.guards, "stuck": broken}
+    )
+    return Machine(ALFE_SPEC, impl)
+
+
+def test_the_generic_path_re_raises_a_bug_in_a_guard_and_chains_a_malformed_input() -> None:
+    starting = RUNNING._replace(status="starting")  # Start reads the stuck guard here
+    with pytest.raises(TypeError, match="a bug in the guard itself"):
+        decide_reference(_with_broken_guard(), starting, Event("start"), CTX)
+    with pytest.raises(InvalidInput, match="needs a Context") as raised:
+        decide_reference(ALFE, starting, Event("start"), None)
+    assert isinstance(raised.value.__cause__, AttributeError)
+    with pytest.raises(InvalidInput, match="needs a Context") as raised:
+        decide(ALFE, starting, Event("start"))
+    assert isinstance(raised.value.__cause__, AttributeError)
