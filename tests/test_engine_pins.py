@@ -28,6 +28,7 @@ from agentfsm import (
     Machine,
     MachineSpec,
     Refusal,
+    Role,
     Snapshot,
     StateSpec,
     TransitionRefused,
@@ -256,3 +257,177 @@ def test_the_generic_path_re_raises_a_bug_in_a_guard_and_chains_a_malformed_inpu
     with pytest.raises(InvalidInput, match="needs a Context") as raised:
         decide(ALFE, starting, Event("start"))
     assert isinstance(raised.value.__cause__, AttributeError)
+
+
+def _gate() -> Machine:
+    """A gate: ``open`` goes wide when it can, else ajar (an unguarded fallback row, which
+    validation calls an overlap, so the gate is built unvalidated: the first row that passes
+    wins); ``force`` may be sent by a user or the platform, and its guard asks which."""
+    spec = MachineSpec(
+        name="gate",
+        initial="shut",
+        states=(StateSpec("shut"), StateSpec("wide"), StateSpec("ajar")),
+        events=(
+            EventSpec("open", frozenset({Actor.USER}), "Open"),
+            EventSpec("force", frozenset({Actor.SYSTEM, Actor.USER}), "Force"),
+        ),
+        guards=(
+            GuardSpec("wide_ok", "too_narrow", "{label} cannot go wide."),
+            GuardSpec("by_platform", "not_platform", "{label} is the platform's to do."),
+        ),
+        transitions=(
+            TransitionSpec("open", "shut", "wide", guard=Guard("wide_ok")),
+            TransitionSpec("open", "shut", "ajar"),
+            TransitionSpec("force", "shut", "wide", guard=Guard("by_platform")),
+        ),
+        explanations=(("*", "open", "Only a shut gate opens."), ("*", "force", "It is open.")),
+    )
+    impl = Implementations(
+        guards={
+            "wide_ok": lambda s, e, c: False,
+            "by_platform": lambda s, e, c: e.actor is Actor.SYSTEM,
+        }
+    )
+    return Machine(spec, impl, validate=False)
+
+
+def test_an_unguarded_row_after_a_failing_one_is_offered_as_decide_takes_it() -> None:
+    gate = _gate()
+    shut = gate.initial(None, T0)
+    step = decide(gate, shut, Event("open"), CTX)
+    assert step.snapshot.status == "ajar"  # type: ignore[union-attr]
+    (offer, _) = offered(gate, shut, CTX)
+    assert (offer.event, offer.offered, offer.refusal) == ("open", True, None)
+
+
+def test_guards_are_asked_about_the_role_an_offer_is_for() -> None:
+    gate = _gate()
+    shut = gate.initial(None, T0)
+    (force,) = offered(gate, shut, CTX, actor=Actor.SYSTEM)
+    assert (force.event, force.offered) == ("force", True)
+    by_user = next(o for o in offered(gate, shut, CTX) if o.event == "force")
+    assert not by_user.offered
+    assert by_user.refusal is not None
+    assert by_user.refusal.code == "not_platform"
+
+
+# -- refusals worded by the engine, whole ---------------------------------------------------------
+
+ALFE_STATUSES = (
+    "pending, provisioning, starting, running, stopping, stopped, rebooting, failing, failed, "
+    "billing_suspended, waitlisted, deleted"
+)
+ALFE_EVENTS = (
+    "provision, capacity_unavailable, capacity_retry, host_up, provisioning_failed, connected, "
+    "connection_lost, boot_timeout, recovery_exhausted, stop, shutdown_complete, start, "
+    "restart, recreate, delete, billing_suspend, billing_resume, purge"
+)
+NOT_A_SNAPSHOT = "Delete was refused: the agent's snapshot is not one of the alfe model's: "
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "event", "code", "message", "status"),
+    [
+        (
+            RUNNING,
+            Event("delete", Actor.TIMER),
+            "actor_not_allowed",
+            "Delete can only be sent by the user, not by a timer.",
+            "running",
+        ),
+        (
+            RUNNING,
+            Event("delete", Role("stranger")),
+            "actor_not_allowed",
+            "Delete can only be sent by the user, not by a stranger.",
+            "running",
+        ),
+        *(
+            (
+                RUNNING._replace(status=status),
+                Event("delete", sender),
+                "unknown_status",
+                f"Delete was refused: The alfe model has no status {shown}; its statuses are "
+                f"{ALFE_STATUSES}.",
+                word,
+            )
+            for status, shown, word in (("nowhere", "'nowhere'", "nowhere"), (7, "7", "7"))
+            for sender in (Actor.USER, Actor.TIMER, Role("stranger"))
+        ),
+        (
+            RUNNING._replace(status="nowhere", since="an hour ago"),
+            Event("delete"),
+            "unknown_status",
+            f"Delete was refused: The alfe model has no status 'nowhere'; its statuses are "
+            f"{ALFE_STATUSES}.",
+            "nowhere",
+        ),
+        (
+            RUNNING._replace(status="nowhere"),
+            Event("kick"),
+            "unknown_event",
+            f"The alfe model has no event 'kick'; its events are {ALFE_EVENTS}.",
+            "nowhere",
+        ),
+        (
+            RUNNING._replace(status=("a", 1)),
+            Event("kick"),
+            "unknown_event",
+            f"The alfe model has no event 'kick'; its events are {ALFE_EVENTS}.",
+            "('a', 1)",
+        ),
+        (
+            RUNNING._replace(since=T0.replace(tzinfo=None)),
+            Event("delete"),
+            "invalid_snapshot",
+            NOT_A_SNAPSHOT + "its since is datetime.datetime(2026, 4, 3, 10, 0), not a "
+            "timezone-aware datetime.",
+            "running",
+        ),
+        (
+            RUNNING._replace(since="an hour ago"),
+            Event("delete"),
+            "invalid_snapshot",
+            NOT_A_SNAPSHOT + "its since is 'an hour ago', not a timezone-aware datetime.",
+            "running",
+        ),
+        (
+            RUNNING._replace(version="3"),
+            Event("delete"),
+            "invalid_snapshot",
+            NOT_A_SNAPSHOT + "its version is '3', not a whole number.",
+            "running",
+        ),
+        (
+            RUNNING._replace(version=True),
+            Event("delete"),
+            "invalid_snapshot",
+            NOT_A_SNAPSHOT + "its version is True, not a whole number.",
+            "running",
+        ),
+        *(
+            (
+                RUNNING._replace(status=status, data=None),
+                Event("delete"),
+                "invalid_snapshot",
+                NOT_A_SNAPSHOT + "the alfe model's agents hold AlfeAgent records, not NoneType.",
+                status,
+            )
+            for status in ("running", "nowhere")
+        ),
+        (
+            RUNNING._replace(status="nowhere", version="3"),
+            Event("delete"),
+            "invalid_snapshot",
+            NOT_A_SNAPSHOT + "its version is '3', not a whole number.",
+            "nowhere",
+        ),
+    ],
+)
+def test_a_refusal_the_engine_words_itself_is_whole(
+    snapshot: Snapshot, event: Event, code: str, message: str, status: str
+) -> None:
+    expected = Refusal(code=code, message=message, event=event.name, status=status)
+    assert decide(ALFE, snapshot, event, CTX) == expected
+    assert decide_reference(ALFE, snapshot, event, CTX) == expected
+    assert decide(ALFE, snapshot, event, Context(T0, ALFE.policy)) == expected
