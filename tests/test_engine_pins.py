@@ -431,3 +431,54 @@ def test_a_refusal_the_engine_words_itself_is_whole(
     assert decide(ALFE, snapshot, event, CTX) == expected
     assert decide_reference(ALFE, snapshot, event, CTX) == expected
     assert decide(ALFE, snapshot, event, Context(T0, ALFE.policy)) == expected
+
+
+# -- offered: its errors, whole --------------------------------------------------------------------
+
+
+def test_offered_names_what_is_wrong_with_its_arguments() -> None:
+    def error(call: Any) -> str:
+        with pytest.raises(InvalidInput) as raised:
+            call()
+        return str(raised.value)
+
+    assert error(lambda: offered(7, RUNNING, CTX)) == "offered needs a Machine, not int"  # type: ignore[arg-type]
+    assert error(lambda: offered(ALFE, 7, CTX)) == "offered needs a Snapshot, not int"  # type: ignore[arg-type]
+    assert error(lambda: offered(ALFE, RUNNING, 7)) == "offered needs a Context, not int"  # type: ignore[arg-type]
+    for roles, shown in (("user", "'user'"), ([], "[]"), ([Actor.USER, "admin"], None)):
+        message = error(lambda: offered(ALFE, RUNNING, CTX, actor=roles))  # noqa: B023
+        assert message.startswith(
+            "offered needs a role (Actor or Role) or the roles a principal holds, not "
+        )
+        if shown is not None:
+            assert message.endswith(f"not {shown}")
+    for status, shown in (("nowhere", "'nowhere'"), (7, "7")):
+        assert error(lambda: offered(ALFE, RUNNING._replace(status=status), CTX)) == (  # noqa: B023
+            f"The alfe model has no status {shown}; its statuses are {ALFE_STATUSES}."
+        )
+    assert error(lambda: offered(ALFE, RUNNING._replace(version="3"), CTX)) == (
+        "offered was given a snapshot that is not one of this model's: its version is '3', "
+        "not a whole number"
+    )
+
+
+def test_offered_says_when_a_time_its_guards_compute_is_out_of_range() -> None:
+    spec = MachineSpec(
+        name="alarm",
+        initial="set",
+        states=(StateSpec("set"), StateSpec("rung")),
+        events=(EventSpec("ring", frozenset({Actor.USER}), "Ring"),),
+        guards=(GuardSpec("due", "not_due", "{label} waits a day."),),
+        transitions=(TransitionSpec("ring", "set", "rung", guard=Guard("due")),),
+        explanations=(("rung", "ring", "It rang."),),
+    )
+    alarm = Machine(
+        spec, Implementations(guards={"due": lambda s, e, c: c.now + timedelta(days=1) > s.since})
+    )
+    with pytest.raises(InvalidInput) as raised:
+        offered(alarm, alarm.initial(None, LATEST), Context(LATEST))
+    assert str(raised.value) == (
+        "a time the alarm guards compute from now (9999-12-31T23:59:59.999999+00:00) is out "
+        "of range"
+    )
+    assert isinstance(raised.value.__cause__, OverflowError)
