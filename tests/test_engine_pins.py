@@ -482,3 +482,27 @@ def test_offered_says_when_a_time_its_guards_compute_is_out_of_range() -> None:
         "of range"
     )
     assert isinstance(raised.value.__cause__, OverflowError)
+
+
+class _Unreadable:
+    """A record whose ``__class__`` cannot be read, as a broken proxy object's."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # type: ignore[override]
+        raise AttributeError("the proxy is gone")
+
+
+def test_a_record_that_cannot_be_read_is_refused_not_raised() -> None:
+    for name in ("restart", "delete"):
+        result = decide(ALFE, RUNNING._replace(data=_Unreadable()), Event(name), CTX)
+        assert isinstance(result, Refusal)
+        assert (result.code, result.status) == ("invalid_snapshot", "running")
+        assert result.message.endswith(
+            "the alfe model's agents hold AlfeAgent records, not _Unreadable."
+        )
+    # In a status the machine does not have, either reason is true; it is refused all the same.
+    lost = decide(ALFE, RUNNING._replace(status="nowhere", data=_Unreadable()), Event("stop"), CTX)
+    assert isinstance(lost, Refusal)
+    assert (lost.event, lost.status) == ("stop", "nowhere")
+    assert lost.code in ("unknown_status", "invalid_snapshot")
+    assert "'nowhere'" in lost.message or "_Unreadable" in lost.message
