@@ -27,6 +27,7 @@ from agentfsm import (
     InvalidInput,
     Machine,
     MachineSpec,
+    Offer,
     Refusal,
     Role,
     Snapshot,
@@ -136,7 +137,12 @@ def _vault(seen: list[tuple[object, object, object]]) -> Machine:
             EventSpec("open", frozenset({Actor.USER}), "Open", fields=(FieldSpec("code", "int"),)),
         ),
         guards=(
-            GuardSpec("code_ok", "wrong_code", "{label} needs the code.", reads_input=True),
+            GuardSpec(
+                "code_ok",
+                "wrong_code",
+                "{label} ({event}) needs the code of the {status} vault.",
+                reads_input=True,
+            ),
             GuardSpec("cleared", "not_cleared", "{label} needs clearance ({status})."),
         ),
         transitions=(
@@ -162,19 +168,21 @@ def test_an_ordinary_guard_beside_an_input_guard_sees_the_agent_the_sender_and_t
     vault = _vault(seen)
     agent = Snapshot("shut", 3, T0 - timedelta(hours=1), None)
     (offer,) = offered(vault, agent, CTX)
-    assert offer.offered
-    assert offer.needs == ("code",)
+    assert offer == Offer(
+        "open",
+        "Open",
+        True,
+        needs=("code",),
+        requirements=("Open (open) needs the code of the shut vault.",),
+    )
     snapshot, probe, context = seen[-1]
     assert snapshot is agent
     assert probe == Event("open", Actor.USER)  # no payload: the code is not typed yet
     assert context.now == T0  # type: ignore[attr-defined]
     (later,) = offered(vault, agent._replace(version=4), CTX)
-    assert not later.offered
-    assert later.refusal is not None
-    assert (later.refusal.code, later.refusal.message) == (
-        "not_cleared",
-        "Open needs clearance (shut).",
-    )
+    refusal = Refusal("not_cleared", "Open needs clearance (shut).", "open", "shut", "cleared")
+    assert later == Offer("open", "Open", False, refusal)
+    assert later.offered is False
 
 
 def test_a_bad_payload_lists_its_problems_separated_by_semicolons() -> None:
@@ -506,3 +514,31 @@ def test_a_record_that_cannot_be_read_is_refused_not_raised() -> None:
     assert (lost.event, lost.status) == ("stop", "nowhere")
     assert lost.code in ("unknown_status", "invalid_snapshot")
     assert "'nowhere'" in lost.message or "_Unreadable" in lost.message
+
+
+# -- offered: the listings it keeps per set of roles -----------------------------------------------
+
+
+def test_each_set_of_roles_gets_its_own_listing_however_often_sets_come_and_go() -> None:
+    gate = _gate()
+    shut = gate.initial(None, T0)
+    for _ in range(5):
+        # Lists made and dropped in turn: CPython is apt to give the next one the same address.
+        by_users = [o.event for o in offered(gate, shut, CTX, actor=[Actor.USER])]
+        by_platform = [o.event for o in offered(gate, shut, CTX, actor=[Actor.SYSTEM])]
+        assert by_users == ["open", "force"]
+        assert by_platform == ["force"]
+    assert [o.event for o in offered(gate, shut, CTX, actor=Actor.SYSTEM)] == ["force"]
+    assert [o.event for o in offered(gate, shut, CTX, actor=(Actor.SYSTEM, Actor.USER))] == [
+        "open",
+        "force",
+    ]
+
+
+def test_the_listings_kept_for_sets_of_roles_are_bounded() -> None:
+    gate = _gate()
+    shut = gate.initial(None, T0)
+    for i in range(300):
+        offered(gate, shut, CTX, actor=[Actor.USER, Role(f"guest{i}")])
+    assert gate.offer_plans is not None
+    assert len(gate.offer_plans[1]) == 256
