@@ -424,6 +424,21 @@ NOT_A_SNAPSHOT = "Delete was refused: the agent's snapshot is not one of the alf
             for status in ("running", "nowhere")
         ),
         (
+            RUNNING._replace(status="nowhere", since=T0.replace(tzinfo=None)),
+            Event("delete"),
+            "invalid_snapshot",
+            NOT_A_SNAPSHOT + "its since is datetime.datetime(2026, 4, 3, 10, 0), not a "
+            "timezone-aware datetime.",
+            "nowhere",
+        ),
+        (
+            RUNNING._replace(status="nowhere", since="an hour ago", data=None),
+            Event("delete"),
+            "invalid_snapshot",
+            NOT_A_SNAPSHOT + "the alfe model's agents hold AlfeAgent records, not NoneType.",
+            "nowhere",
+        ),
+        (
             RUNNING._replace(status="nowhere", version="3"),
             Event("delete"),
             "invalid_snapshot",
