@@ -12,6 +12,7 @@ import sys
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,7 +32,16 @@ from agentfsm import (
     fire,
     offered,
 )
-from agentfsm.models import ALFE, ALFE_SELF_HOSTED, RECIF, AlfeAgent, RecifAgent
+from agentfsm._engine import decide_reference
+from agentfsm.models import (
+    ALFE,
+    ALFE_IMPLEMENTATIONS,
+    ALFE_SELF_HOSTED,
+    ALFE_SPEC,
+    RECIF,
+    AlfeAgent,
+    RecifAgent,
+)
 from agentfsm.runtime import Controller, ManualClock, SQLiteStore
 
 T0 = datetime(2026, 4, 3, 10, 0, tzinfo=UTC)
@@ -408,3 +418,33 @@ def test_regression_a_hostile_actor_value_raised_from_its_eq() -> None:
 def test_regression_a_time_zone_with_an_out_of_range_offset_raised_value_error() -> None:
     with pytest.raises(InvalidInput, match="time zone"):
         Context(datetime(2026, 1, 1, tzinfo=_BadZone()))
+
+
+def test_regression_a_since_whose_time_zone_offset_is_out_of_range_raised_value_error() -> None:
+    # Start on a starting agent reads now - since, which asks the zone for its offset.
+    starting = RUNNING._replace(status="starting", since=datetime(2026, 1, 1, tzinfo=_BadZone()))
+    for decides in (decide, decide_reference):
+        result = decides(ALFE, starting, Event("start"), Context(T0))
+        assert isinstance(result, Refusal)
+        assert (result.code, result.event, result.status) == (
+            "invalid_snapshot",
+            "start",
+            "starting",
+        )
+        assert "not a timezone-aware datetime" in result.message
+    with pytest.raises(InvalidInput, match="not a timezone-aware datetime"):
+        offered(ALFE, starting, Context(T0))
+
+
+def test_a_value_error_from_a_rule_itself_is_not_hidden_as_a_refusal() -> None:
+    def broken(s: object, e: object, c: object) -> bool:
+        raise ValueError("a bug in the guard itself")
+
+    impl = attrs.evolve(
+        ALFE_IMPLEMENTATIONS, guards={**ALFE_IMPLEMENTATIONS.guards, "stuck": broken}
+    )
+    machine = Machine(ALFE_SPEC, impl)
+    starting = RUNNING._replace(status="starting")
+    for decides in (decide, decide_reference):
+        with pytest.raises(ValueError, match="a bug in the guard itself"):
+            decides(machine, starting, Event("start"), Context(T0))

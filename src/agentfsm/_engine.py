@@ -149,6 +149,8 @@ def decide(
         # Only time arithmetic overflows here (now + a timeout near datetime.max, or a policy
         # duration too long to add): the decision has no representable outcome.
         return _out_of_range(machine, snapshot, ev, ctx)
+    except ValueError as exc:
+        return _bad_offset(machine, snapshot, ev, exc)
 
 
 def _fast_decider(machine: Machine, name: str, status: str) -> Any:
@@ -197,6 +199,8 @@ def decide_reference(
         return _malformed(machine, snapshot, event, ctx, exc)
     except OverflowError:
         return _out_of_range(machine, snapshot, event, ctx)
+    except ValueError as exc:
+        return _bad_offset(machine, snapshot, event, exc)
 
 
 def _decide_generic(
@@ -493,6 +497,17 @@ def _bad_snapshot(machine: Machine, snapshot: Snapshot, event: Event) -> Refusal
         if not isinstance(status, str) or status not in machine.states:
             return _unknown_status(machine, snapshot, event)
     return _snapshot_refusal(machine, snapshot, event, problem)
+
+
+def _bad_offset(machine: object, snapshot: object, event: Event, exc: ValueError) -> Refusal:
+    # The quick look at ``since`` only asks whether it has a time zone: one whose offset is
+    # out of range raises ValueError once a rule reads the time. That snapshot is refused like
+    # any malformed one; any other ValueError is a bug in a rule, and is raised again.
+    if isinstance(machine, Machine) and isinstance(snapshot, Snapshot):
+        problem = snapshot_problem(machine, snapshot)
+        if problem is not None:
+            return _snapshot_refusal(machine, snapshot, event, problem)
+    raise exc
 
 
 def _snapshot_refusal(machine: Machine, snapshot: Snapshot, event: Event, problem: str) -> Refusal:
