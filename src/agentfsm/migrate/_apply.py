@@ -226,7 +226,7 @@ def _decider(migration: Migration, codec: Any) -> Callable[[list[StoredAgent]], 
         # A chooser and a transform are functions of what they are given, so each is run
         # once per distinct input in the batch: agents stored alike share the result.
         chosen: dict[tuple[str, int, datetime, str], str | None] = {}
-        rebuilt: dict[str, tuple[str, bool]] = {}
+        rebuilt: dict[str, str | None] = {}
         moves: list[Move] = []
         append = moves.append
         for a in agents:
@@ -251,17 +251,19 @@ def _decider(migration: Migration, codec: Any) -> Callable[[list[StoredAgent]], 
             if identity:
                 append(Move(a.agent_id, a.version, status, data_json, old, False))
                 continue
-            done = rebuilt.get(data_json)
-            if done is None:
+            # The new text, or None: the transform left the record alone.
+            new_json = rebuilt.get(data_json, _UNREAD)
+            if new_json is _UNREAD:
                 if data is _UNREAD:
                     data = loads(data_json)
                 # A transform that leaves a record alone returns it: nothing to re-encode
                 # or rewrite, and the audit row need not repeat it.
                 new = transform(data)
-                done = rebuilt[data_json] = (
-                    (data_json, False) if new is data else (dumps(new), True)
-                )
-            append(Move(a.agent_id, a.version, status, done[0], old, done[1]))
+                new_json = rebuilt[data_json] = None if new is data else dumps(new)
+            if new_json is None:
+                append(Move(a.agent_id, a.version, status, data_json, old, False))
+            else:
+                append(Move(a.agent_id, a.version, status, new_json, old, True))
         return moves
 
     def guarded(agents: list[StoredAgent]) -> list[Move]:
