@@ -39,7 +39,7 @@ from agentfsm.runtime._migrate_sql import (
     sqlite_plain_batch,
     sqlite_read,
 )
-from agentfsm.runtime._migrate_walk import open_walk
+from agentfsm.runtime._migrate_walk import open_sqlite_walk, open_walk
 from agentfsm.runtime._postgres import PostgresStore
 from agentfsm.runtime._sqlite import SQLiteStore
 from agentfsm.runtime._store import Store
@@ -467,6 +467,9 @@ def apply_migration(
         if plain is None and isinstance(store, PostgresStore) and not has_side_effects(rules):
             # Moves decided in Python, nothing else to write: a batch at one round trip.
             batch = stack.enter_context(open_walk(store, rules)).batch
+        elif plain is None and batch is sqlite_batch and not has_side_effects(rules):
+            # Moves decided in Python: each batch is written while the next is decided.
+            batch = stack.enter_context(open_sqlite_walk(store, rules)).batch
         moved, batches = _walk(
             store, migration, rules, batch, decide, clock, batch_size, max_batches, on_batch,
             patience,
