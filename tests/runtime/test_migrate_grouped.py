@@ -5,7 +5,11 @@ compare-and-set."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +27,8 @@ from agentfsm.migrate.examples import ALFE_V2
 from agentfsm.models import ALFE, AlfeAgent
 from agentfsm.runtime import DEFAULT_CODEC, MIGRATE, Controller, ManualClock, replay_differences
 from agentfsm.runtime._migrate_sql import StoredAgent
+
+SPAWN = multiprocessing.get_context("spawn")
 
 
 def _by_credentials(snapshot: Snapshot) -> str:
@@ -178,6 +184,42 @@ def test_two_appliers_of_a_transform_never_migrate_an_agent_twice(pg_server: Any
     for t in threads:
         t.join(120)
     assert sum(r.migrated for r in reports) == 400
+    assert Counter(r.agent_id for r in store.audit_log() if r.kind == MIGRATE) == Counter(ids)
+    for a in store.agents():
+        assert a.snapshot == _PYTHON.migrate_snapshot(before[a.agent_id])
+    assert replay_differences(store, [ALFE, ALFE_V2]) == []
+    store.close()
+
+
+def _slow_python_apply(spec: StoreSpec, started: Any) -> None:
+    store = spec.open()
+
+    def tick(n: int) -> None:
+        started.set()
+        time.sleep(0.05)
+
+    apply_migration(store, _PYTHON, batch_size=20, on_batch=tick)
+    store.close()
+
+
+def test_an_applier_of_a_transform_killed_half_way_resumes_and_migrates_each_agent_once(
+    store_spec: StoreSpec,
+) -> None:
+    store = store_spec.open()
+    ids = _fleet(store, 300)
+    before = {a.agent_id: a.snapshot for a in store.agents()}
+    started = SPAWN.Event()
+    proc = SPAWN.Process(target=_slow_python_apply, args=(store_spec, started), daemon=True)
+    proc.start()
+    assert started.wait(60)
+    time.sleep(0.25)
+    assert proc.pid is not None
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(30)
+    done = sum(1 for a in store.agents() if a.machine_version == 2)
+    assert 0 < done < 300, done  # killed half-way
+    report = apply_migration(store, _PYTHON, batch_size=50)
+    assert (report.migrated, report.remaining) == (300 - done, 0)
     assert Counter(r.agent_id for r in store.audit_log() if r.kind == MIGRATE) == Counter(ids)
     for a in store.agents():
         assert a.snapshot == _PYTHON.migrate_snapshot(before[a.agent_id])
