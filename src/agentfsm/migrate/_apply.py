@@ -7,6 +7,11 @@ version, one ``migrate v1→v2`` audit row per agent. An agent is therefore migr
 however many appliers run and however often one is killed and started again; a controller that
 wrote an agent meanwhile simply sees its compare-and-set fail and decides again with the new
 version.
+
+Moves decided in Python without timer or outbox rules are read outside the write (see
+``runtime._migrate_walk``): the compare-and-set is then what keeps an agent written meanwhile
+from being moved by a stale decision, and the walk comes back for it. A chooser and a transform
+run once per distinct input of a batch.
 """
 
 from __future__ import annotations
