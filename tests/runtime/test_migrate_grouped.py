@@ -225,3 +225,33 @@ def test_an_applier_of_a_transform_killed_half_way_resumes_and_migrates_each_age
         assert a.snapshot == _PYTHON.migrate_snapshot(before[a.agent_id])
     assert replay_differences(store, [ALFE, ALFE_V2]) == []
     store.close()
+
+
+def _nul_name(data: AlfeAgent, defaults: Any) -> AlfeAgent:
+    return attrs.evolve(data, name="nul\x00here") if data.agent_id.endswith("7") else data
+
+
+def test_a_batch_the_database_refuses_writes_nothing_and_the_store_keeps_working(
+    store_spec: StoreSpec,
+) -> None:
+    from agentfsm.runtime import CodecError
+
+    store = store_spec.open()
+    _fleet(store, 30)
+    before, log = store.agents(), len(store.audit_log())
+    refused = Migration(ALFE, ALFE_V2, data=DataTransform("nul", _nul_name))
+    try:
+        apply_migration(store, refused, batch_size=5)
+    except CodecError:
+        pass  # PostgreSQL refuses U+0000 in JSON; SQLite stores it
+    else:
+        assert store_spec.kind == "sqlite"
+        store.close()
+        return
+    # The batch holding agent 7 was refused whole; the one before it was written.
+    moved = {a.agent_id for a in store.agents() if a.machine_version == 2}
+    assert moved == {a.agent_id for a in before[:5]}
+    assert len(store.audit_log()) == log + 5
+    report = apply_migration(store, _PYTHON, batch_size=50)
+    assert (report.migrated, report.remaining) == (25, 0)
+    store.close()
