@@ -7,6 +7,11 @@ version, one ``migrate v1→v2`` audit row per agent. An agent is therefore migr
 however many appliers run and however often one is killed and started again; a controller that
 wrote an agent meanwhile simply sees its compare-and-set fail and decides again with the new
 version.
+
+Moves decided in Python without timer or outbox rules are read outside the write (see
+``runtime._migrate_walk``): the compare-and-set is then what keeps an agent written meanwhile
+from being moved by a stale decision, and the walk comes back for it. A chooser and a transform
+run once per distinct input of a batch.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +35,7 @@ from agentfsm.runtime._migrate_sql import (
     Rules,
     StoredAgent,
     Unmapped,
+    has_side_effects,
     postgres_batch,
     postgres_plain_batch,
     postgres_read,
@@ -37,9 +44,13 @@ from agentfsm.runtime._migrate_sql import (
     sqlite_plain_batch,
     sqlite_read,
 )
+from agentfsm.runtime._migrate_walk import open_sqlite_walk, open_walk
 from agentfsm.runtime._postgres import PostgresStore
 from agentfsm.runtime._sqlite import SQLiteStore
 from agentfsm.runtime._store import Store
+
+_UNREAD: Any = object()
+"""A stored record not decoded yet."""
 
 
 class MigrationError(AgentFSMError):
@@ -208,44 +219,56 @@ def _rules(migration: Migration, codec: Any) -> Rules:
 
 def _decider(migration: Migration, codec: Any) -> Callable[[list[StoredAgent]], list[Move]]:
     identity = migration.data is IDENTITY
+    transform = migration.data.apply
+    new_status = migration.new_status
     choosers = {s for s, r in migration.statuses.items() if isinstance(r, StatusChooser)}
     plain: dict[str, str | None] = {}
+    loads = codec.loads
     # Each new record is written once: the codec need not remember its text.
     dumps = getattr(codec, "dumps_once", codec.dumps)
 
     def decide(agents: list[StoredAgent]) -> list[Move]:
+        # A chooser and a transform are functions of what they are given, so each is run
+        # once per distinct input in the batch: agents stored alike share the result.
+        chosen: dict[tuple[str, int, datetime, str], str | None] = {}
+        rebuilt: dict[str, str | None] = {}
         moves: list[Move] = []
+        append = moves.append
         for a in agents:
-            data: Any = None
-            if a.status in choosers:
-                data = codec.loads(a.data_json)
-                status = migration.new_status(Snapshot(a.status, a.version, a.since, data))
+            old, data_json = a.status, a.data_json
+            data: Any = _UNREAD
+            if old in choosers:
+                key = (old, a.version, a.since, data_json)
+                status = chosen.get(key, "")
+                if status == "":
+                    data = loads(data_json)
+                    status = chosen[key] = new_status(Snapshot(old, a.version, a.since, data))
             else:
                 # Only a chooser looks at the snapshot: the others' status is the status's.
-                status = plain.get(a.status, "")
+                status = plain.get(old, "")
                 if status == "":
-                    status = plain[a.status] = migration.new_status(
-                        Snapshot(a.status, a.version, a.since, None)
-                    )
-            data_json = a.data_json
-            if status is not None and not identity:
-                if data is None:
-                    data = codec.loads(a.data_json)
-                # A transform that leaves a record alone returns it: nothing to re-encode
-                # or rewrite, and the audit row need not repeat it.
-                new = migration.data.apply(data)
-                if new is not data:
-                    data_json = dumps(new)
+                    status = plain[old] = new_status(Snapshot(old, a.version, a.since, None))
             if status is None:
                 raise MigrationError(
-                    f"agent {a.agent_id!r} is in {a.status!r}, which v{migration.to_version} "
+                    f"agent {a.agent_id!r} is in {old!r}, which v{migration.to_version} "
                     f"does not have and {migration.name} has no rule for; nothing was written"
                 )
-            moves.append(
-                Move(
-                    a.agent_id, a.version, status, data_json, a.status, data_json is not a.data_json
-                )
-            )
+            if identity:
+                append(Move(a.agent_id, a.version, status, data_json, old, False))
+                continue
+            # The new text, or None: the transform left the record alone.
+            new_json = rebuilt.get(data_json, _UNREAD)
+            if new_json is _UNREAD:
+                if data is _UNREAD:
+                    data = loads(data_json)
+                # A transform that leaves a record alone returns it: nothing to re-encode
+                # or rewrite, and the audit row need not repeat it.
+                new = transform(data)
+                new_json = rebuilt[data_json] = None if new is data else dumps(new)
+            if new_json is None:
+                append(Move(a.agent_id, a.version, status, data_json, old, False))
+            else:
+                append(Move(a.agent_id, a.version, status, new_json, old, True))
         return moves
 
     def guarded(agents: list[StoredAgent]) -> list[Move]:
@@ -445,7 +468,37 @@ def apply_migration(
                 raise MigrationError(f"{exc}; nothing was written by this batch") from None
 
     clock = clock or SystemClock()
-    moved = batches = 0
+    with ExitStack() as stack:
+        if plain is None and isinstance(store, PostgresStore) and not has_side_effects(rules):
+            # Moves decided in Python, nothing else to write: a batch at one round trip.
+            batch = stack.enter_context(open_walk(store, rules)).batch
+        elif plain is None and batch is sqlite_batch and not has_side_effects(rules):
+            # Moves decided in Python: each batch is written while the next is decided.
+            batch = stack.enter_context(open_sqlite_walk(store, rules)).batch
+        moved, batches = _walk(
+            store, migration, rules, batch, decide, clock, batch_size, max_batches, on_batch,
+            patience,
+        )  # fmt: skip
+    return ApplyReport(
+        migration.name, moved, batches, _remaining(store, migration), time.perf_counter() - started
+    )
+
+
+def _walk(
+    store: Store,
+    migration: Migration,
+    rules: Rules,
+    batch: Any,
+    decide: Any,
+    clock: Clock,
+    batch_size: int,
+    max_batches: int | None,
+    on_batch: Callable[[int], None] | None,
+    patience: float,
+) -> tuple[int, int]:
+    """Run ``batch`` until no agent is left at the old version (or ``max_batches`` moved
+    some, or ``patience`` ran out); returns the agents moved and the batches that moved them."""
+    moved = batches = walk_moved = 0
     deadline: float | None = None
     # Batches walk the ids upwards: a batch never scans past the agents migrated before it
     # (on PostgreSQL their old index entries stay until vacuum). Agents skipped because another
@@ -456,21 +509,22 @@ def apply_migration(
         if n:
             moved += n
             batches += 1
+            walk_moved += n
             deadline = None
-            after = last
             if on_batch is not None:
                 on_batch(n)
+        if last != after:
+            after = last
             continue
         if _remaining(store, migration) == 0:
             break
-        if after:
-            after = ""  # the walk is done; start over for the agents it skipped
+        after = ""  # the walk is done; start over for the agents it skipped
+        if walk_moved:
+            walk_moved = 0
             continue
-        # Agents remain but none could be taken: another writer holds them. Come back.
+        # Agents remain but a whole walk took none: another writer holds them. Come back.
         deadline = deadline or time.monotonic() + patience
         if time.monotonic() >= deadline:
             break
         time.sleep(0.01)
-    return ApplyReport(
-        migration.name, moved, batches, _remaining(store, migration), time.perf_counter() - started
-    )
+    return moved, batches

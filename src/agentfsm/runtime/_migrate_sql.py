@@ -132,46 +132,66 @@ def sqlite_batch(
             agents = [store._rows.stored_agent(r) for r in rows]
             moves = decide(agents)
             at = _ts(now)
-            # The moves go into a temporary table with one statement run per agent, and two
-            # statements move the agents and write the audit rows from it: the database splices
-            # each agent's data into its audit row, so the text crosses over once.
-            conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS agentfsm_moves (id TEXT NOT NULL, "
-                "status TEXT NOT NULL, expected INTEGER NOT NULL, data TEXT, "
-                "from_status TEXT NOT NULL)"
-            )
-            conn.execute("DELETE FROM agentfsm_moves")
-            conn.executemany(
-                "INSERT INTO agentfsm_moves VALUES (?, ?, ?, ?, ?)",
-                [
-                    (m.agent_id, m.status, m.expected_version,
-                     m.data_json if m.data_changed else None, m.from_status)
-                    for m in moves
-                ],
-            )  # fmt: skip
-            changed = conn.execute(
-                "UPDATE agents SET status = m.status, version = m.expected + 1, "
-                "data = coalesce(m.data, agents.data), machine_version = ?, updated_at = ? "
-                "FROM agentfsm_moves m WHERE agents.id = m.id AND agents.version = m.expected "
-                "AND agents.machine_version = ?",
-                (rules.to_version, at, rules.from_version),
-            ).rowcount
-            if changed != len(moves):  # pragma: no cover - the write lock is held
+            moved = sqlite_write_moves(conn, rules, moves, at, checked=False)
+            if moved != len(moves):  # pragma: no cover - the write lock is held
                 raise StoreError("a migrated agent changed under the write lock")
-            versions = _versions(rules)
-            conn.execute(
-                "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, "
-                "from_status, to_status, version, at, scope, machine_version) "
-                "SELECT ?, id, ?, NULL, ?, CASE WHEN data IS NULL THEN '{' || ? "
-                "ELSE '{\"data\":' || data || ',' || ? END, from_status, status, "
-                "expected + 1, ?, ?, ? FROM agentfsm_moves ORDER BY rowid",
-                (rules.event_id, MIGRATE, rules.event, versions, versions, at, MIGRATE_SCOPE,
-                 rules.to_version),
-            )  # fmt: skip
             _sqlite_side_effects(conn, rules, _chunks([m.agent_id for m in moves]), at)
             return len(moves), rows[-1][0]
     except sqlite3.DatabaseError as exc:
         raise _translate(exc, store.path) from exc
+
+
+def sqlite_write_moves(
+    conn: Any, rules: Rules, moves: list[Move], at: str, *, checked: bool
+) -> int:
+    """Write ``moves`` in the open transaction of ``conn``: the agents, and one audit row each.
+
+    With ``checked``, the moves were decided outside this transaction: only the agents still
+    at the version and machine version read are moved (the compare-and-set of every write).
+    Returns how many were moved.
+    """
+    # The moves go into a temporary table with one statement run per agent, and two
+    # statements move the agents and write the audit rows from it: the database splices
+    # each agent's data into its audit row, so the text crosses over once.
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS agentfsm_moves (id TEXT NOT NULL, "
+        "status TEXT NOT NULL, expected INTEGER NOT NULL, data TEXT, "
+        "from_status TEXT NOT NULL)"
+    )
+    conn.execute("DELETE FROM agentfsm_moves")
+    conn.executemany(
+        "INSERT INTO agentfsm_moves VALUES (?, ?, ?, ?, ?)",
+        [
+            (m.agent_id, m.status, m.expected_version,
+             m.data_json if m.data_changed else None, m.from_status)
+            for m in moves
+        ],
+    )  # fmt: skip
+    if checked:
+        conn.execute(
+            "DELETE FROM agentfsm_moves WHERE NOT EXISTS (SELECT 1 FROM agents a "
+            "WHERE a.id = agentfsm_moves.id AND a.version = agentfsm_moves.expected "
+            "AND a.machine_version = ?)",
+            (rules.from_version,),
+        )
+    changed: int = conn.execute(
+        "UPDATE agents SET status = m.status, version = m.expected + 1, "
+        "data = coalesce(m.data, agents.data), machine_version = ?, updated_at = ? "
+        "FROM agentfsm_moves m WHERE agents.id = m.id AND agents.version = m.expected "
+        "AND agents.machine_version = ?",
+        (rules.to_version, at, rules.from_version),
+    ).rowcount
+    versions = _versions(rules)
+    conn.execute(
+        "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, "
+        "from_status, to_status, version, at, scope, machine_version) "
+        "SELECT ?, id, ?, NULL, ?, CASE WHEN data IS NULL THEN '{' || ? "
+        "ELSE '{\"data\":' || data || ',' || ? END, from_status, status, "
+        "expected + 1, ?, ?, ? FROM agentfsm_moves ORDER BY rowid",
+        (rules.event_id, MIGRATE, rules.event, versions, versions, at, MIGRATE_SCOPE,
+         rules.to_version),
+    )  # fmt: skip
+    return changed
 
 
 def _chunks(ids: list[str]) -> list[tuple[str, tuple[str, ...]]]:
