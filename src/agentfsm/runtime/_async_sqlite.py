@@ -342,11 +342,15 @@ class AsyncSQLiteStore:
                 await asyncio.sleep(0)
                 self._turn_at = time.monotonic()
             store = self._sync
-            if thread.busy == 0 and store is not None and self._thread is thread:
-                if store.commit_if_free(writes):
-                    self._written_here(thread, store, len(writes))
-                    self._announce(writes)
-                    return
+            if (
+                thread.busy == 0
+                and store is not None
+                and self._thread is thread
+                and store.commit_if_free(writes)
+            ):
+                self._written_here(thread, store, len(writes))
+                self._announce(writes)
+                return
         await thread.commit(writes)
         self._announce(writes)
 
