@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
@@ -240,3 +241,41 @@ def test_a_lone_caller_still_gives_other_tasks_turns(tmp_path: Path) -> None:
             return ticks - before
 
     assert _run(main()) > 0  # the other task ran while the caller committed
+
+
+def test_commits_dropped_or_run_on_the_stores_thread_leave_it_idle_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # If a job cancelled before it began were never reported back, the store would think its
+    # thread busy for ever and every later commit would pay the thread switches.
+    seen = _spy_threads(monkeypatch)
+
+    async def main() -> None:
+        async with AsyncSQLiteStore(tmp_path / "a.db") as store:
+            controller = AsyncController(MACHINES, store, ManualClock(T0))
+            await controller.create("a1", "alfe", AlfeAgent("a1", "Bob"))
+            thread = store._thread
+            assert thread is not None
+            blocker = thread.call(time.sleep, 0.2)  # the thread is busy for a while
+            dropped = asyncio.ensure_future(
+                controller.handle("a1", Event(SUSPEND.name, S, SUSPEND.payload, "e1"))
+            )
+            queued = asyncio.ensure_future(
+                controller.handle("a1", Event(SUSPEND.name, S, SUSPEND.payload, "e2"))
+            )
+            await asyncio.sleep(0.05)
+            dropped.cancel()  # before the thread reaches it
+            await blocker
+            assert (await queued).accepted
+            assert dropped.cancelled()
+            await asyncio.sleep(0.05)
+            assert thread.busy == 0
+            seen["quick"].clear()
+            event = Event(RESUME.name, S, RESUME.payload, "e3")
+            assert (await controller.handle("a1", event)).accepted
+            assert len(seen["quick"]) == 1  # on the loop's thread again
+
+    _run(main())
+    check = SQLiteStore(tmp_path / "a.db")
+    assert [r.event_id for r in check.history("a1")][1:] == ["e2", "e3"]
+    check.close()

@@ -146,10 +146,13 @@ class _StoreThread:
             self._settle(job, result, None)
 
     def _commit(self, group: list[_Job]) -> None:
-        for j in group:
+        live = []
+        for j in group:  # one look at each: a job is either dropped or run, never neither
             if j.future.cancelled():
                 self._settle(j, None, None)  # dropped, as in ``_run``
-        group = [j for j in group if not j.future.cancelled()]
+            else:
+                live.append(j)
+        group = live
         if not group:
             return
         assert self.store is not None
