@@ -3,6 +3,7 @@
     python benchmarks/async_runtime.py            # a readable table
     python benchmarks/async_runtime.py --json     # the figures as JSON
     python benchmarks/async_runtime.py --quick    # smaller counts, for a smoke run
+    python benchmarks/async_runtime.py --pg-modes durable --no-latency   # one server, rates
 
 1. Throughput: events/s with 1, 4 and 16 concurrent callers, each owning its own agents and
    cycling billing_suspend -> billing_resume (each event a compare-and-set and an audit row,
@@ -12,7 +13,15 @@
    - bare SQL with the same driver doing the same writes: sqlite3 on one thread awaited
      from n tasks (what ``AsyncSQLiteStore`` does) and psycopg's async pool with n tasks,
      the compare-and-set and the audit row in one statement (what ``PostgresStore`` sends).
-2. Commit-to-effect latency: from ``handle`` returning (an event with one effect committed)
+   Beside each rate: the benchmark process's CPU time per event (all its threads; on
+   PostgreSQL the server's is not in it), steadier than wall time on a shared machine.
+2. PostgreSQL twice: ``fast`` (the throwaway server's fsync=off, synchronous_commit=off: a
+   commit costs no flush, so the figures are CPU-bound and concurrency cannot show) and
+   ``durable`` (PostgreSQL's defaults, as a production server runs: each commit waits for its
+   log flush, and concurrent commits share flushes). For each PostgreSQL figure, the most
+   transactions seen running at once on the server (sampled every 10 ms) and, durable, the
+   events per log flush (``pg_stat_wal.wal_sync``): more than 1 is group commit.
+3. Commit-to-effect latency: from ``handle`` returning (an event with one effect committed)
    to the outbox worker's handler starting, p50 and p99, with the worker woken by the store
    (NOTIFY on PostgreSQL, the in-process signal on SQLite) and with polling alone.
 
@@ -64,6 +73,26 @@ _DATA = DEFAULT_CODEC.dumps(AlfeAgent("x", "name-x"))
 _AT = T0.isoformat()
 
 
+class _Timed:
+    """Wall and CPU time of a block, per event: ``rate`` (events/s) and ``cpu_us``."""
+
+    def __init__(self, events: int) -> None:
+        self.events = events
+        self.rate = 0.0
+        self.cpu_us = 0.0
+
+    def __enter__(self) -> _Timed:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.rate = self.events / (time.perf_counter() - self._wall)
+        self.cpu_us = (time.process_time() - self._cpu) / self.events * 1e6
+
+    def figures(self) -> tuple[float, float]:
+        return self.rate, self.cpu_us
+
+
 def _ids(tasks: int, per_task: int) -> list[list[str]]:
     return [[f"t{t}-a{i}" for i in range(per_task)] for t in range(tasks)]
 
@@ -81,7 +110,7 @@ def _plan(ids: list[str], count: int) -> list[tuple[str, Event]]:
 # -- throughput: ours ------------------------------------------------------------------------
 
 
-async def _async_ours(store: Any, tasks: int, count: int) -> float:
+async def _async_ours(store: Any, tasks: int, count: int) -> tuple[float, float]:
     clock = ManualClock(T0)
     controller = AsyncController(MACHINES, store, clock)
     groups = _ids(tasks, 8)
@@ -93,12 +122,12 @@ async def _async_ours(store: Any, tasks: int, count: int) -> float:
         for agent, event in plan:
             await controller.handle(agent, event)
 
-    begin = time.perf_counter()
-    await asyncio.gather(*(caller(p) for p in plans))
-    return sum(map(len, plans)) / (time.perf_counter() - begin)
+    with _Timed(sum(map(len, plans))) as timed:
+        await asyncio.gather(*(caller(p) for p in plans))
+    return timed.figures()
 
 
-def _sync_ours(store: Any, tasks: int, count: int) -> float:
+def _sync_ours(store: Any, tasks: int, count: int) -> tuple[float, float]:
     controller = Controller(MACHINES, store, ManualClock(T0))
     groups = _ids(tasks, 8)
     for ids in groups:
@@ -110,12 +139,12 @@ def _sync_ours(store: Any, tasks: int, count: int) -> float:
             controller.handle(agent, event)
 
     threads = [threading.Thread(target=caller, args=(p,)) for p in plans]
-    begin = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sum(map(len, plans)) / (time.perf_counter() - begin)
+    with _Timed(sum(map(len, plans))) as timed:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    return timed.figures()
 
 
 # -- throughput: bare SQL ----------------------------------------------------------------------
@@ -125,7 +154,7 @@ def _insert_agents(rows: Sequence[str]) -> list[tuple[str, ...]]:
     return [(a, _AT, _DATA, _AT, _AT) for a in rows]
 
 
-async def _bare_sqlite(path: str, tasks: int, count: int) -> float:
+async def _bare_sqlite(path: str, tasks: int, count: int) -> tuple[float, float]:
     import sqlite3
 
     SQLiteStore(path).close()  # the same schema and indexes
@@ -177,15 +206,14 @@ async def _bare_sqlite(path: str, tasks: int, count: int) -> float:
             step = (n // 8) % 2
             await loop.run_in_executor(thread, write, agent, step, event.id)
 
-    begin = time.perf_counter()
-    await asyncio.gather(*(caller(p) for p in plans))
-    rate = sum(map(len, plans)) / (time.perf_counter() - begin)
+    with _Timed(sum(map(len, plans))) as timed:
+        await asyncio.gather(*(caller(p) for p in plans))
     conn.close()
     thread.shutdown()
-    return rate
+    return timed.figures()
 
 
-async def _bare_pg(dsn: str, schema: str, tasks: int, count: int) -> float:
+async def _bare_pg(dsn: str, schema: str, tasks: int, count: int) -> tuple[float, float]:
     import psycopg_pool
 
     PostgresStore(dsn, schema=schema).close()  # the same schema and indexes
@@ -222,11 +250,10 @@ async def _bare_pg(dsn: str, schema: str, tasks: int, count: int) -> float:
                     raise RuntimeError("lost update in the bare-SQL baseline")
             version[agent] = v + 1
 
-    begin = time.perf_counter()
-    await asyncio.gather(*(caller(p) for p in plans))
-    rate = sum(map(len, plans)) / (time.perf_counter() - begin)
+    with _Timed(sum(map(len, plans))) as timed:
+        await asyncio.gather(*(caller(p) for p in plans))
     await pool.close()
-    return rate
+    return timed.figures()
 
 
 # -- latency -----------------------------------------------------------------------------------
@@ -280,41 +307,101 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
+# -- what the server saw ----------------------------------------------------------------------
+
+
+class _ServerWatch:
+    """During a block: the most transactions running at once on the server (other than the
+    watcher's), sampled every 10 ms, and the log flushes (``pg_stat_wal.wal_sync``)."""
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self.max_active = 0
+        self.flushes = 0
+        self._stop = threading.Event()
+
+    def _flushes(self, conn: Any) -> int:
+        return int(conn.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()[0])
+
+    def _sample(self, conn: Any) -> None:
+        query = (
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+            "AND state IN ('active', 'idle in transaction') AND pid <> pg_backend_pid()"
+        )
+        while not self._stop.wait(0.01):
+            self.max_active = max(self.max_active, int(conn.execute(query).fetchone()[0]))
+
+    def __enter__(self) -> _ServerWatch:
+        import psycopg
+
+        self._conn = psycopg.connect(self._dsn, autocommit=True)
+        self._before = self._flushes(self._conn)
+        self._thread = threading.Thread(target=self._sample, args=(self._conn,), daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.flushes = self._flushes(self._conn) - self._before
+        self._conn.close()
+
+
 # -- the run -----------------------------------------------------------------------------------
+
+_WAYS = ("async", "sync", "bare")
 
 
 def _measure(kind: str, tmp: Path, pg: ThrowawayPostgres | None, count: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for tasks in TASKS:
-        runs: dict[str, list[float]] = {"async": [], "sync": [], "bare": []}
+        runs: dict[str, list[float]] = {w: [] for w in _WAYS}
+        cpu: dict[str, list[float]] = {w: [] for w in _WAYS}
+        server: dict[str, list[dict[str, float | None]]] = {w: [] for w in _WAYS}
         for attempt in range(2):
             tag = f"{kind}_{tasks}_{attempt}"
+            figures: dict[str, tuple[float, float]] = {}
             if kind == "sqlite":
 
-                async def a_ours(path: str = str(tmp / f"a{tag}.db"), tasks: int = tasks) -> float:
+                async def a_ours(path: str = str(tmp / f"a{tag}.db"), tasks: int = tasks) -> Any:
                     async with AsyncSQLiteStore(path) as store:
                         return await _async_ours(store, tasks, count)
 
-                runs["async"].append(asyncio.run(a_ours()))
+                figures["async"] = asyncio.run(a_ours())
                 sync_store: Any = SQLiteStore(tmp / f"s{tag}.db")
-                runs["sync"].append(_sync_ours(sync_store, tasks, count))
+                figures["sync"] = _sync_ours(sync_store, tasks, count)
                 sync_store.close()
-                runs["bare"].append(
-                    asyncio.run(_bare_sqlite(str(tmp / f"b{tag}.db"), tasks, count))
-                )
+                figures["bare"] = asyncio.run(_bare_sqlite(str(tmp / f"b{tag}.db"), tasks, count))
             else:
                 assert pg is not None
 
-                async def a_pg(schema: str = f"a{tag}", tasks: int = tasks) -> float:
+                async def a_pg(schema: str = f"a{tag}", tasks: int = tasks) -> Any:
                     async with AsyncPostgresStore(pg.dsn, schema=schema, max_size=16) as store:
                         return await _async_ours(store, tasks, count)
 
-                runs["async"].append(asyncio.run(a_pg()))
-                sync_store = PostgresStore(pg.dsn, schema=f"s{tag}", max_size=16)
-                runs["sync"].append(_sync_ours(sync_store, tasks, count))
-                sync_store.close()
-                runs["bare"].append(asyncio.run(_bare_pg(pg.dsn, f"b{tag}", tasks, count)))
-        out[f"tasks_{tasks}"] = runs
+                def sync_pg(schema: str = f"s{tag}", tasks: int = tasks) -> Any:
+                    store = PostgresStore(pg.dsn, schema=schema, max_size=16)
+                    try:
+                        return _sync_ours(store, tasks, count)
+                    finally:
+                        store.close()
+
+                ways = {
+                    "async": lambda: asyncio.run(a_pg()),
+                    "sync": sync_pg,
+                    "bare": lambda t=tasks, g=tag: asyncio.run(_bare_pg(pg.dsn, f"b{g}", t, count)),
+                }
+                for way, run in ways.items():
+                    with _ServerWatch(pg.dsn) as watch:
+                        figures[way] = run()
+                    per_flush = count / watch.flushes if watch.flushes else None
+                    server[way].append({"max_active": watch.max_active, "per_flush": per_flush})
+            for way, (rate, per_event) in figures.items():
+                runs[way].append(rate)
+                cpu[way].append(per_event)
+        out[f"tasks_{tasks}"] = {"events_per_s": runs, "cpu_us_per_event": cpu}
+        if kind != "sqlite":
+            out[f"tasks_{tasks}"]["server"] = server
     return out
 
 
@@ -341,50 +428,92 @@ def _latencies(kind: str, tmp: Path, pg: ThrowawayPostgres | None, samples: int)
     return out
 
 
+_LABELS = {
+    "sqlite": "SQLite (WAL, synchronous=NORMAL)",
+    "postgres_fast": "PostgreSQL fast (fsync=off, synchronous_commit=off)",
+    "postgres_durable": "PostgreSQL durable (fsync=on, synchronous_commit=on: the defaults)",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--quick", action="store_true", help="smaller counts, for a smoke run")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument(
+        "--pg-modes",
+        default="fast,durable",
+        help="PostgreSQL servers to run, comma-separated: fast (fsync=off), durable "
+        "(PostgreSQL's defaults); default: both",
+    )
+    parser.add_argument(
+        "--no-latency", action="store_true", help="throughput only, no commit-to-effect run"
+    )
     args = parser.parse_args(argv)
     count = 480 if args.quick else 3200
     samples = 20 if args.quick else 100
+    modes = [] if args.no_postgres else [m.strip() for m in args.pg_modes.split(",") if m]
+    if any(m not in ("fast", "durable") for m in modes):
+        parser.error(f"--pg-modes takes fast and durable, not {args.pg_modes!r}")
     results: dict[str, Any] = {}
-    pg = None if args.no_postgres else ThrowawayPostgres().start()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            for kind in ("sqlite", "postgres") if pg else ("sqlite",):
-                results[kind] = {
-                    "throughput": _measure(kind, Path(tmp), pg, count),
-                    "latency": _latencies(kind, Path(tmp), pg, samples),
-                }
-    finally:
-        if pg is not None:
-            pg.stop()
+    with tempfile.TemporaryDirectory() as tmp:
+        results["sqlite"] = _run_kind("sqlite", Path(tmp), None, count, samples, args)
+        for mode in modes:
+            with ThrowawayPostgres(durable=mode == "durable") as pg:
+                kind = f"postgres_{mode}"
+                results[kind] = _run_kind(kind, Path(tmp), pg, count, samples, args)
     if args.json:
         json.dump(results, sys.stdout, indent=2)
         print()
         return 0
     for kind, r in results.items():
-        print(f"\n{kind}: events/s (run 1 / run 2)")
-        one = statistics.mean(r["throughput"]["tasks_1"]["async"])
-        for key, runs in r["throughput"].items():
-            mean = {k: statistics.mean(v) for k, v in runs.items()}
-            cells = "  ".join(f"{k} {v[0]:7.0f} /{v[1]:7.0f}" for k, v in runs.items())
-            print(
-                f"  {key:9} {cells}  async/sync {mean['async'] / mean['sync']:.2f}  "
-                f"async/bare {mean['async'] / mean['bare']:.2f}  "
-                f"async vs 1 task {mean['async'] / one:.2f}x"
-            )
-        print(f"{kind}: commit-to-effect latency (ms)")
-        for mode, runs in r["latency"].items():
-            cells = "  ".join(f"p50 {x['p50_ms']:6.1f} p99 {x['p99_ms']:6.1f}" for x in runs)
-            print(f"  {mode:14} {cells}")
-        notify = statistics.mean(x["p50_ms"] for x in r["latency"]["notify"])
-        polled = next(v for k, v in r["latency"].items() if k != "notify")
-        ratio = statistics.mean(x["p50_ms"] for x in polled) / notify
-        print(f"  p50 polling / notify: {ratio:.1f}x")
+        _print_kind(kind, r)
     return 0
+
+
+def _run_kind(
+    kind: str, tmp: Path, pg: ThrowawayPostgres | None, count: int, samples: int, args: Any
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"throughput": _measure(kind, tmp, pg, count)}
+    if not args.no_latency:
+        out["latency"] = _latencies("sqlite" if pg is None else "postgres", tmp, pg, samples)
+    return out
+
+
+def _print_kind(kind: str, r: dict[str, Any]) -> None:
+    print(f"\n{_LABELS[kind]}: events/s (run 1 / run 2), CPU µs per event of this process")
+    one = statistics.mean(r["throughput"]["tasks_1"]["events_per_s"]["async"])
+    for key, entry in r["throughput"].items():
+        runs, cpu = entry["events_per_s"], entry["cpu_us_per_event"]
+        mean = {k: statistics.mean(v) for k, v in runs.items()}
+        cells = "  ".join(
+            f"{k} {v[0]:6.0f} /{v[1]:6.0f} ({statistics.mean(cpu[k]):4.0f} µs)"
+            for k, v in runs.items()
+        )
+        print(
+            f"  {key:9} {cells}  async/sync {mean['async'] / mean['sync']:.2f}  "
+            f"async/bare {mean['async'] / mean['bare']:.2f}  "
+            f"async vs 1 task {mean['async'] / one:.2f}x  "
+            f"CPU async/sync {statistics.mean(cpu['async']) / statistics.mean(cpu['sync']):.2f}"
+        )
+        if "server" in entry:
+            seen = []
+            for way, watched in entry["server"].items():
+                active = max(int(w["max_active"] or 0) for w in watched)
+                flushes = [w["per_flush"] for w in watched if w["per_flush"]]
+                per = f", {statistics.mean(flushes):.1f} events/flush" if flushes else ""
+                seen.append(f"{way} {active} at once{per}")
+            print(f"  {'':9} server: " + "; ".join(seen))
+    if "latency" not in r:
+        return
+    print(f"{_LABELS[kind]}: commit-to-effect latency (ms)")
+    for mode, runs in r["latency"].items():
+        cells = "  ".join(f"p50 {x['p50_ms']:6.1f} p99 {x['p99_ms']:6.1f}" for x in runs)
+        print(f"  {mode:14} {cells}")
+    notify = statistics.mean(x["p50_ms"] for x in r["latency"]["notify"])
+    polled = next(v for k, v in r["latency"].items() if k != "notify")
+    ratio = statistics.mean(x["p50_ms"] for x in polled) / notify
+    print(f"  p50 polling / notify: {ratio:.1f}x")
 
 
 if __name__ == "__main__":

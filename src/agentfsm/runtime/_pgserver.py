@@ -3,7 +3,9 @@ directory, ``pg_ctl start`` on 127.0.0.1 with a free port, and ``stop`` removes 
 
 It uses the Debian server binaries under ``/usr/lib/postgresql/*/bin`` (or ``$PG_BIN``). When
 run as root it runs the server as the ``postgres`` system user (PostgreSQL refuses to run as
-root). Durability is switched off (``fsync=off``): the data is thrown away anyway.
+root). Durability is switched off (``fsync=off``, ``synchronous_commit=off``) unless asked
+for: the data is thrown away anyway. ``durable=True`` keeps PostgreSQL's defaults, as a
+production server runs, for benchmarks where a commit's flush to disk is what counts.
 """
 
 from __future__ import annotations
@@ -49,17 +51,27 @@ class ThrowawayPostgres:
     Use as a context manager, or call ``start`` and ``stop``. ``dsn`` connects as the
     ``postgres`` superuser to the ``postgres`` database.
 
+    Args:
+        bin_dir: the directory of ``initdb`` and ``pg_ctl`` (default: ``find_pg_bin``).
+        max_connections: the server's ``max_connections``.
+        durable: keep PostgreSQL's durability defaults (``fsync=on``,
+            ``synchronous_commit=on``, ``full_page_writes=on``): each commit waits for its
+            log flush. Off by default: a throwaway server need not survive a crash.
+
     Raises:
         StoreUnavailable: the binaries are missing, or the server would not start (the
             message includes its log).
     """
 
-    def __init__(self, bin_dir: Path | None = None, *, max_connections: int = 200) -> None:
+    def __init__(
+        self, bin_dir: Path | None = None, *, max_connections: int = 200, durable: bool = False
+    ) -> None:
         found = bin_dir or find_pg_bin()
         if found is None:
             raise StoreUnavailable(INSTALL_HINT)
         self.bin_dir = found
         self.max_connections = max_connections
+        self.durable = durable
         self.port = 0
         self.root: Path | None = None
         self._as_user: list[str] = []
@@ -92,9 +104,13 @@ class ThrowawayPostgres:
         )  # fmt: skip
         if done.returncode:
             raise StoreUnavailable(f"initdb failed: {done.stderr.strip() or done.stdout.strip()}")
+        quick = (
+            ""
+            if self.durable
+            else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+        )
         options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
-            f"-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} {quick}"
             f"-c max_connections={self.max_connections}"
         )
         done = self._run(

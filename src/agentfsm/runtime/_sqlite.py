@@ -72,6 +72,12 @@ class _NoLock:
     def __exit__(self, *exc: object) -> None:
         return None
 
+    def acquire(self, blocking: bool = True) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
+
 
 _AGENT_COLS = "id, machine, status, version, since, data, created_at, updated_at, machine_version"
 _AUDIT_COLS = (
@@ -234,18 +240,24 @@ class SQLiteStore:
         with self._lock:
             conn = self._conn()
             self._begin(conn)
-            try:
+            with self._committing(conn):
                 yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise StoreUnavailable(f"commit failed on {self.path!r}: {exc}") from exc
+
+    @contextmanager
+    def _committing(self, conn: sqlite3.Connection) -> Iterator[None]:
+        # The transaction begun on ``conn``: COMMIT after the block, ROLLBACK on its error.
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreUnavailable(f"commit failed on {self.path!r}: {exc}") from exc
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         self._patiently(conn, "BEGIN IMMEDIATE")
@@ -375,6 +387,53 @@ class SQLiteStore:
         try:
             with self._write() as conn:
                 self._apply(conn, writes)
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc, self.path) from exc
+
+    def commit_if_free(self, writes: Sequence[Write]) -> bool:
+        """``commit``, for a caller that must not wait (an event loop's thread): the writes are
+        applied only if the write lock is free at once.
+
+        The calling thread's connection then leaves checkpoints of the log (which write and
+        sync the database file) to the others: call ``checkpoint`` on another thread now and
+        then.
+
+        Returns:
+            Whether the writes were applied; ``False``: another writer holds the lock and
+            nothing was done.
+
+        Raises:
+            The errors of ``commit``.
+        """
+        lock = self._lock
+        if not lock.acquire(blocking=False):
+            return False
+        try:
+            conn = self._conn()
+            if not self._memory and not getattr(self._local, "quick", False):
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
+                self._local.quick = True
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    return False
+                raise
+            with self._committing(conn):
+                self._apply(conn, writes)
+            return True
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc, self.path) from exc
+        finally:
+            lock.release()
+
+    def checkpoint(self) -> None:
+        """Copy the log's committed pages into the database file, without waiting for
+        readers or writers (``PRAGMA wal_checkpoint(PASSIVE)``); nothing to do in memory."""
+        if self._memory:
+            return
+        try:
+            self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.DatabaseError as exc:
             raise _translate(exc, self.path) from exc
 
