@@ -220,6 +220,10 @@ class Codec:
                 digits), nesting too deep or circular, or text no store can hold (a lone
                 surrogate such as ``"\\udcff"``, or U+0000).
         """
+        # A remembered record's text was checked before it was remembered.
+        hit = self._memo.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
         return self._checked(self._dumps, value)
 
     def dumps_once(self, value: Any) -> str:
@@ -248,6 +252,8 @@ class Codec:
             raise
         except _UNWRITABLE as exc:
             raise CodecError(f"cannot store this {_kind(value)}: {_reason(exc)}") from None
+        if text.isascii():  # the usual text, without the call
+            return text
         problem = text_problem(text)
         if problem is not None:
             raise CodecError(f"cannot store this {_kind(value)}: its text {problem}")
@@ -268,13 +274,12 @@ class Codec:
             elif not value and isinstance(value, Mapping):
                 return "{}"
             return _ENCODER.encode(self.encode(value))
-        memo = self._memo
-        hit = memo.get(id(value))
-        if hit is not None and hit[0] is value:
-            return hit[1]
+        memo = self._memo  # ``dumps`` looked in it already
         text = self._fast.record(value) if self._fast is not None else None
         if text is None:
             text = self._record_json(value, writer)
+        if not text.isascii() and text_problem(text) is not None:
+            return text  # not remembered: ``_checked`` refuses it, now and every time
         if len(memo) >= _MEMO_SIZE:
             with contextlib.suppress(KeyError):  # another thread emptied it meanwhile
                 memo.popitem(last=False)

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import attrs
 
+from agentfsm._actors import Actor, AnyRole
 from agentfsm._effects import CancelTimer, Emit, ScheduleTimer
 from agentfsm._engine import decide
 from agentfsm._errors import InvalidInput
@@ -113,24 +114,25 @@ def write_for(d: Delivery, record: AgentRecord, result: Step | Refusal, ctx: Con
     event = d.event
     event_id = event.id
     assert event_id is not None
+    actor = _code(event.actor)
     before = record.snapshot
     if isinstance(result, Refusal):
         return Write(
-            d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
+            d.agent_id, event_id, EVENT, actor, event.name, event.payload,
             before.version, before, before.status, result, ctx.now, d.correlation_id,
             consume_timer=d.timer_token, principal=d.principal,
             machine_version=record.machine_version,
         )  # fmt: skip
     if not result.effects:
         return Write(
-            d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
+            d.agent_id, event_id, EVENT, actor, event.name, event.payload,
             before.version, result.snapshot, before.status, None, ctx.now, d.correlation_id,
             consume_timer=d.timer_token, principal=d.principal,
             machine_version=record.machine_version, before=before,
         )  # fmt: skip
     outbox: list[OutboxEntry] = []
     timers: dict[str, TimerEntry | None] = {}
-    scope = idempotency_scope(EVENT, event.actor.value, d.principal)
+    scope = idempotency_scope(EVENT, actor, d.principal)
     for i, effect in enumerate(result.effects):
         key = _key(d.agent_id, scope, event_id, i)
         if isinstance(effect, ScheduleTimer):
@@ -142,12 +144,18 @@ def write_for(d: Delivery, record: AgentRecord, result: Step | Refusal, ctx: Con
         else:
             outbox.append(OutboxEntry(EFFECT, effect, key))
     return Write(
-        d.agent_id, event_id, EVENT, event.actor.value, event.name, event.payload,
+        d.agent_id, event_id, EVENT, actor, event.name, event.payload,
         before.version, result.snapshot, before.status, None, ctx.now, d.correlation_id,
         tuple(outbox), tuple(t for t in timers.values() if t is not None),
         tuple(e for e, t in timers.items() if t is None), d.timer_token,
         principal=d.principal, machine_version=record.machine_version, before=before,
     )  # fmt: skip
+
+
+def _code(actor: AnyRole) -> str:
+    """The actor's stored code: ``actor.value``, read without ``Enum``'s descriptor for the
+    shipped actors (the hot path reads it for every event)."""
+    return actor._value_ if isinstance(actor, Actor) else actor.value
 
 
 def _check_principal(principal: object) -> None:
@@ -286,7 +294,14 @@ class Decisions:
         return self._checked(record)
 
     def _remember(self, record: AgentRecord) -> None:
-        self._remember_all((record,))
+        if not self._cache_size:
+            return
+        agent_id = record.agent_id
+        with self._cache_lock:
+            cache = self._cache
+            if agent_id not in cache and len(cache) >= self._cache_size:
+                cache.popitem(last=False)  # the lock is held: the cache is not empty
+            cache[agent_id] = record
 
     def _remember_all(self, records: Iterable[AgentRecord]) -> None:
         if not self._cache_size:
@@ -341,64 +356,62 @@ class Decisions:
         _check_principal(delivery.principal)
         if delivery.event.id is None:
             delivery = _with_id(delivery)
-        event = delivery.event
+        agent_id, event = delivery.agent_id, delivery.event
         span = TELEMETRY.span(
             "agentfsm.handle",
-            {"agentfsm.agent": delivery.agent_id, "agentfsm.event": event.name,
-             "agentfsm.actor": event.actor.value},
+            {"agentfsm.agent": agent_id, "agentfsm.event": event.name,
+             "agentfsm.actor": _code(event.actor)},
         )  # fmt: skip
+        # One generator for the whole of it (not one per part): this is the hot path, and
+        # each generator frame costs every event a resumption.
         try:
-            return (yield from self._decide_and_commit(delivery, span))
+            fresh = False
+            for attempt in range(self.max_retries + 1):
+                cached = None if fresh else self._cache.get(agent_id)
+                if cached is not None:  # the usual case, without a generator for it
+                    record = cached
+                    machine = self._versions[(cached.machine, cached.machine_version)]
+                else:
+                    record, machine = yield from self._current(agent_id, True)
+                # Each machine carries its policy: decide applies it, as offered does.
+                ctx = Context(self.clock.now(), machine.policy)
+                result = decide(machine, record.snapshot, event, ctx)
+                write = write_for(delivery, record, result, ctx)
+                if write.outbox:  # the effects' spans will link to this decision's
+                    write = write._replace(trace_context=TELEMETRY.context_of(span))
+                try:
+                    yield Call("commit", ((write,),))
+                except VersionConflict:
+                    self.stats.conflicts += 1
+                    TELEMETRY.conflicts.add(1, {"agentfsm.machine": record.machine})
+                    self._forget(agent_id)
+                    fresh = True
+                    if attempt == self.max_retries:
+                        raise
+                    if attempt:
+                        yield Pause(self._pause(attempt))
+                    continue
+                except DuplicateEvent:
+                    self._forget(agent_id)
+                    span.set_attribute("agentfsm.duplicate", True)
+                    return (yield from self._recorded(delivery, write.scope))
+                except StoreError:
+                    self._forget(agent_id)
+                    raise
+                self.stats.handled += 1
+                _observe(span, record, event, result, ctx)
+                if isinstance(result, Step):
+                    self._remember(
+                        AgentRecord(agent_id, record.machine, result.snapshot,
+                                    record.created_at, ctx.now, record.machine_version)
+                    )  # fmt: skip
+                return result
+            raise AssertionError("unreachable")  # pragma: no cover
         except Exception as exc:
             TELEMETRY.failed(span, exc)
             raise
         finally:
             span.end()
-
-    def _decide_and_commit(self, delivery: Delivery, span: Any) -> Steps[Step | Refusal]:
-        agent_id, event = delivery.agent_id, delivery.event
-        fresh = False
-        for attempt in range(self.max_retries + 1):
-            cached = None if fresh else self._cache.get(agent_id)
-            if cached is not None:  # the usual case, without a generator for it
-                record = cached
-                machine = self._versions[(cached.machine, cached.machine_version)]
-            else:
-                record, machine = yield from self._current(agent_id, True)
-            # Each machine carries its policy: decide applies it, as offered does.
-            ctx = Context(self.clock.now(), machine.policy)
-            result = decide(machine, record.snapshot, event, ctx)
-            write = write_for(delivery, record, result, ctx)
-            if write.outbox:  # the effects' spans will link to this decision's
-                write = write._replace(trace_context=TELEMETRY.context_of(span))
-            try:
-                yield Call("commit", ((write,),))
-            except VersionConflict:
-                self.stats.conflicts += 1
-                TELEMETRY.conflicts.add(1, {"agentfsm.machine": record.machine})
-                self._forget(agent_id)
-                fresh = True
-                if attempt == self.max_retries:
-                    raise
-                if attempt:
-                    yield Pause(self._pause(attempt))
-                continue
-            except DuplicateEvent:
-                self._forget(agent_id)
-                span.set_attribute("agentfsm.duplicate", True)
-                return (yield from self._recorded(delivery, write.scope))
-            except StoreError:
-                self._forget(agent_id)
-                raise
-            self.stats.handled += 1
-            _observe(span, record, event, result, ctx)
-            if isinstance(result, Step):
-                self._remember(
-                    AgentRecord(record.agent_id, record.machine, result.snapshot,
-                                record.created_at, ctx.now, record.machine_version)
-                )  # fmt: skip
-            return result
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _pause(self, attempt: int) -> float:
         # Retrying at once under contention tends to collide again; a short random pause
@@ -679,7 +692,7 @@ def _observe(
     machine = record.machine
     if isinstance(result, Refusal):
         code = result.code
-        if span is not None:
+        if span is not None and span.is_recording():
             span.set_attributes(
                 {"agentfsm.machine": machine, "agentfsm.from": before.status,
                  "agentfsm.to": before.status, "agentfsm.accepted": False,
@@ -691,7 +704,7 @@ def _observe(
         )  # fmt: skip
         return
     after = result.snapshot.status
-    if span is not None:
+    if span is not None and span.is_recording():  # else the attributes are dropped
         span.set_attributes(
             {"agentfsm.machine": machine, "agentfsm.from": before.status, "agentfsm.to": after,
              "agentfsm.accepted": True}

@@ -57,7 +57,7 @@ from agentfsm.runtime._schema import (
     POSTGRES_V1,
     SCHEMA_VERSION,
 )
-from agentfsm.runtime._storable import storable_key, wanted_ids
+from agentfsm.runtime._storable import check_writes, storable_key, wanted_ids
 from agentfsm.runtime._store import check_batch
 
 if TYPE_CHECKING:
@@ -93,6 +93,9 @@ _CAS_AND_LOG = """
     SELECT %s, id, %s, %s, %s, %s::jsonb, %s, %s, %s, NULL, NULL, NULL, %s, %s, %s, %s, %s,
            %s, %s::jsonb
     FROM moved"""
+_EXISTS = "SELECT 1 FROM agents WHERE id = %s"
+# The attribute under which a pooled connection keeps the cursor ``_commit_one`` reuses.
+_CURSOR = "_agentfsm_cursor"
 # A refusal changes nothing but must be decided on the current version: FOR SHARE holds the
 # row against writers until the audit row is committed.
 _CHECK_AND_LOG = """
@@ -304,16 +307,52 @@ class PostgresStore:
         outbox items or timers notifies ``channel`` (delivered when it commits), which wakes
         listening workers.
         """
+        if len(writes) == 1 and _one_statement(writes[0]):
+            self._commit_one(writes[0])
+            return
         unique = self._psycopg.errors.UniqueViolation
         plans = plan_commit(writes, self.codec.dumps, self.channel)
-        if plans is None:
-            with self._tx(transaction=False) as conn:
-                _run_plan(conn.cursor(), single_plan(writes[0], self.codec.dumps), None, unique)
-            return
+        assert plans is not None  # a write of one statement went to _commit_one
         with self._tx() as conn, conn.pipeline() as pipe:
             cur = conn.cursor()
             for plan in plans:
                 _run_plan(cur, plan, pipe, unique)
+
+    def _commit_one(self, w: Write) -> None:
+        # A write of one statement (``_one_statement``), the usual event: its own transaction
+        # (the connections are in autocommit), one round trip. This is what ``plan_commit``
+        # and ``_run_plan`` do for it, without their generators, the pool's context manager
+        # (whose COMMIT has nothing to do in autocommit) or a new cursor per event: each
+        # pooled connection keeps one cursor, used by one thread at a time as the connection.
+        check_writes((w,))
+        stmt = head_statement(w, self.codec.dumps)
+        pg = self._psycopg
+        pool = self._pool
+        try:
+            conn = pool.getconn()
+            try:
+                cur: psycopg.Cursor[Any] | None = getattr(conn, _CURSOR, None)
+                if cur is None or cur.closed:
+                    cur = conn.cursor()
+                    setattr(conn, _CURSOR, cur)
+                try:
+                    cur.execute(stmt.sql, stmt.args)
+                except pg.errors.UniqueViolation as exc:
+                    raise unique_error(exc, w) from None
+                if cur.rowcount != 1:
+                    cur.execute(_EXISTS, (w.agent_id,))
+                    if cur.rowcount != 1:
+                        raise UnknownAgent(f"no agent {w.agent_id!r} is stored; create it first")
+                    raise VersionConflict(w.agent_id, w.expected_version or 0)
+            finally:
+                pool.putconn(conn)
+        except StoreError:
+            raise
+        except Exception as exc:
+            translated = translate_error(exc, pg, self._where)
+            if translated is None:
+                raise
+            raise translated from exc
 
     # -- audit log --------------------------------------------------------------------------
 
@@ -766,7 +805,6 @@ def send_outcome(plan: WritePlan, outcome: int | None) -> Statement | None:
 def _statements(w: Write, dumps: Callable[[Any], str]) -> WritePlan:
     snap = w.snapshot
     at = w.at
-    ref = w.refusal
     if w.kind == CREATE:
         yield Statement(
             _INSERT_AGENT,
@@ -780,29 +818,9 @@ def _statements(w: Write, dumps: Callable[[Any], str]) -> WritePlan:
              w.principal, w.machine_version),
         )  # fmt: skip
     else:
-        if ref is None:
-            before = w.before
-            stmt = Statement(
-                _CAS_AND_LOG,
-                (snap.status, snap.version, snap.since, dumps(snap.data), at, w.agent_id,
-                 w.expected_version, w.event_id, w.kind, w.actor, w.event, dumps(w.payload),
-                 w.from_status, snap.status, snap.version, at, w.correlation_id, w.scope,
-                 w.principal, w.machine_version, None if before is None else before.since,
-                 None if before is None else dumps(before.data)),
-                wait=True,
-            )  # fmt: skip
-        else:
-            stmt = Statement(
-                _CHECK_AND_LOG,
-                (w.agent_id, w.expected_version, w.event_id, w.kind, w.actor, w.event,
-                 dumps(w.payload), w.from_status, snap.status, snap.version, ref.code,
-                 ref.message, ref.guard, at, w.correlation_id, w.scope, w.principal,
-                 w.machine_version),
-                wait=True,
-            )  # fmt: skip
         # The outcome of the compare-and-set decides what follows.
-        if (yield stmt) != 1:
-            exists = yield Statement("SELECT 1 FROM agents WHERE id = %s", (w.agent_id,), wait=True)
+        if (yield head_statement(w, dumps)) != 1:
+            exists = yield Statement(_EXISTS, (w.agent_id,), wait=True)
             if not exists:
                 raise UnknownAgent(f"no agent {w.agent_id!r} is stored; create it first")
             raise VersionConflict(w.agent_id, w.expected_version or 0)
@@ -824,6 +842,34 @@ def _statements(w: Write, dumps: Callable[[Any], str]) -> WritePlan:
         )
     for t in w.timers:
         yield Statement(_SET_TIMER, (w.agent_id, t.event, t.due_at, t.token))
+
+
+def head_statement(w: Write, dumps: Callable[[Any], str]) -> Statement:
+    """The first statement of an event's write (not a creation's): the compare-and-set and the
+    audit row of an accepted event, or the version check and the audit row of a refusal. Its
+    row count is 1 when the agent was at the expected version, else 0 (nothing written)."""
+    snap = w.snapshot
+    at = w.at
+    ref = w.refusal
+    if ref is None:
+        before = w.before
+        return Statement(
+            _CAS_AND_LOG,
+            (snap.status, snap.version, snap.since, dumps(snap.data), at, w.agent_id,
+             w.expected_version, w.event_id, w.kind, w.actor, w.event, dumps(w.payload),
+             w.from_status, snap.status, snap.version, at, w.correlation_id, w.scope,
+             w.principal, w.machine_version, None if before is None else before.since,
+             None if before is None else dumps(before.data)),
+            wait=True,
+        )  # fmt: skip
+    return Statement(
+        _CHECK_AND_LOG,
+        (w.agent_id, w.expected_version, w.event_id, w.kind, w.actor, w.event,
+         dumps(w.payload), w.from_status, snap.status, snap.version, ref.code,
+         ref.message, ref.guard, at, w.correlation_id, w.scope, w.principal,
+         w.machine_version),
+        wait=True,
+    )  # fmt: skip
 
 
 def _key_ok(value: object) -> bool:

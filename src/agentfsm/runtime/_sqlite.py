@@ -266,7 +266,8 @@ class SQLiteStore:
         # SQLite's own busy handler sleeps in steps that grow to 100 ms, which leaves the lock
         # idle long after its holder let go; waiting here in short random naps keeps several
         # writing processes busy instead of asleep. (The connections' busy_timeout is 0.)
-        deadline = time.monotonic() + self._busy
+        # The clock is read only once the lock turns out to be taken: most calls get it at once.
+        deadline: float | None = None
         nap = 0.0002
         while True:
             try:
@@ -275,7 +276,10 @@ class SQLiteStore:
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
-                if time.monotonic() >= deadline:
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self._busy
+                if now >= deadline:
                     raise StoreUnavailable(
                         f"cannot run {sql} on {self.path!r}: another writer "
                         f"held the lock longer than busy_timeout ({self._busy} s)"
@@ -384,6 +388,9 @@ class SQLiteStore:
 
     def commit(self, writes: Sequence[Write]) -> None:
         """Apply ``writes`` in one transaction (see ``Store.commit``)."""
+        if len(writes) == 1 and _is_move(writes[0]):
+            self._commit_move(writes[0])
+            return
         try:
             with self._write() as conn:
                 self._apply(conn, writes)
@@ -437,6 +444,65 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             raise _translate(exc, self.path) from exc
 
+    def _commit_move(self, w: Write) -> None:
+        # The most common write alone (an accepted event that writes no outbox item and
+        # touches no timer): the transaction ``_write`` would open, with the text checked and
+        # encoded before the write lock is taken (a refusal of it then changes nothing either).
+        args = self._move_args(w)
+        try:
+            with self._lock:
+                conn = self._conn()
+                self._begin(conn)
+                try:
+                    self._run_move(conn, w, args)
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise StoreUnavailable(f"commit failed on {self.path!r}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc, self.path) from exc
+
+    def _move_args(self, w: Write) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The compare-and-set's and the audit row's arguments of a lone move (``_is_move``),
+        its text checked first (``CodecError``)."""
+        check_writes((w,))
+        dumps = self.codec.dumps
+        s = w.snapshot
+        b = w.before
+        at = _ts(w.at)
+        # A status change starts its ``since`` at the decision's time: one conversion for both.
+        since = at if s.since is w.at else _ts(s.since)
+        cas = (s.status, s.version, since, dumps(s.data), at, w.agent_id, w.expected_version)
+        row = (
+            w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload), w.from_status,
+            s.status, s.version, None, None, None, at, w.correlation_id, w.scope, w.principal,
+            w.machine_version, None if b is None else _ts(b.since),
+            None if b is None else dumps(b.data),
+        )  # fmt: skip
+        return cas, row
+
+    def _run_move(
+        self,
+        conn: sqlite3.Connection,
+        w: Write,
+        args: tuple[tuple[Any, ...], tuple[Any, ...]],
+    ) -> None:
+        cas, row = args
+        if conn.execute(_CAS, cas).rowcount != 1:
+            expected = w.expected_version if w.expected_version is not None else -1
+            self._check_versions(conn, {w.agent_id: expected})
+            raise VersionConflict(w.agent_id, expected)  # pragma: no cover
+        try:
+            conn.execute(_INSERT_AUDIT, row)
+        except sqlite3.IntegrityError:
+            raise DuplicateEvent(w.event_id, w.agent_id, w.scope) from None
+
     def commit_each(self, batches: Sequence[Sequence[Write]]) -> list[Exception | None]:
         """Apply several independent batches in one transaction, each whole or not at all.
 
@@ -476,16 +542,9 @@ class SQLiteStore:
         # batch several times faster per event than single writes. That is exact because the
         # write lock is held: the stored versions are checked once up front, and the batch's
         # own writes to one agent must chain (each expects the version the previous one left).
-        if len(writes) == 1:
-            w = writes[0]
-            if (
-                w.kind != CREATE
-                and w.refusal is None
-                and not (w.outbox or w.timers or w.cancels)
-                and w.consume_timer is None
-            ):
-                self._apply_move(conn, w)
-                return
+        if len(writes) == 1 and _is_move(writes[0]):  # a lone move, without that bookkeeping
+            self._run_move(conn, writes[0], self._move_args(writes[0]))
+            return
         dumps = self.codec.dumps
         base, checks, creates = check_batch(writes)
         if creates:
@@ -566,31 +625,6 @@ class SQLiteStore:
             ]
             if settings:
                 conn.executemany(_SET_TIMER, settings)
-
-    def _apply_move(self, conn: sqlite3.Connection, w: Write) -> None:
-        # The most common write alone (an accepted event that writes no outbox item and
-        # touches no timer): the same two statements as ``_apply`` would run, without its
-        # batch bookkeeping.
-        check_writes((w,))
-        dumps = self.codec.dumps
-        s = w.snapshot
-        at = _ts(w.at)
-        cas = (s.status, s.version, _ts(s.since), dumps(s.data), at, w.agent_id, w.expected_version)
-        if conn.execute(_CAS, cas).rowcount != 1:
-            expected = w.expected_version if w.expected_version is not None else -1
-            self._check_versions(conn, {w.agent_id: expected})
-            raise VersionConflict(w.agent_id, expected)  # pragma: no cover
-        b = w.before
-        try:
-            conn.execute(
-                _INSERT_AUDIT,
-                (w.event_id, w.agent_id, w.kind, w.actor, w.event, dumps(w.payload),
-                 w.from_status, s.status, s.version, None, None, None, at, w.correlation_id,
-                 w.scope, w.principal, w.machine_version,
-                 None if b is None else _ts(b.since), None if b is None else dumps(b.data)),
-            )  # fmt: skip
-        except sqlite3.IntegrityError:
-            raise DuplicateEvent(w.event_id, w.agent_id, w.scope) from None
 
     @staticmethod
     def _existing(conn: sqlite3.Connection, ids: list[str]) -> list[str]:
@@ -786,6 +820,16 @@ def _counts(store: SQLiteStore, now: datetime, late_after: timedelta) -> StoreCo
         (_ts(now - late_after), _ts(now)),
     )
     return counts_from(agents, outbox, timers[0], parse_time)
+
+
+def _is_move(w: Write) -> bool:
+    """Whether ``w`` is an accepted event that writes no outbox item and touches no timer."""
+    return (
+        w.kind != CREATE
+        and w.refusal is None
+        and not (w.outbox or w.timers or w.cancels)
+        and w.consume_timer is None
+    )
 
 
 def _audit_args(w: Write, dumps: Any) -> tuple[Any, ...]:

@@ -25,6 +25,9 @@ except ImportError:  # pragma: no cover
 
 
 class _NoSpan:
+    def is_recording(self) -> bool:
+        return False
+
     def set_attribute(self, key: str, value: Any) -> None:
         return None
 
@@ -108,8 +111,10 @@ class Telemetry:
         linked to the span whose ``traceparent`` is ``link``, if any."""
         if self._tracer is None:  # pragma: no cover
             return _NO_SPAN
-        links = _links(link)
-        return self._tracer.start_span(name, attributes=dict(attributes), links=links)
+        # The attributes go as they are: every caller builds them for this span alone, and a
+        # recording span copies them into its own.
+        links = [] if link is None else _links(link)
+        return self._tracer.start_span(name, attributes=attributes, links=links)
 
     def context_of(self, span: Any) -> str | None:
         """``span``'s W3C ``traceparent``, to store beside what it wrote; ``None`` when the
