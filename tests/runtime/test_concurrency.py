@@ -278,13 +278,15 @@ FAST_MACHINES = {name: m.with_policy(FAST) for name, m in MACHINES.items()}
 USER_EVENTS = ("start", "stop", "restart", "delete", "provision", "capacity_unavailable")
 
 
-def _replica_controller(spec: StoreSpec, seed: int, seconds: float) -> int:
+def _replica_controller(spec: StoreSpec, seed: int, seconds: float, events: int) -> int:
+    # At least ``events`` events and at least ``seconds`` long: a count, not only a window, so a
+    # loaded machine sends as many events as a quiet one (only more slowly).
     store = spec.open()
     controller = Controller(FAST_MACHINES, store, SystemClock())
     rng = random.Random(seed)
     deadline = time.monotonic() + seconds
     sent = 0
-    while time.monotonic() < deadline:
+    while sent < events or time.monotonic() < deadline:
         agent = f"r-{rng.randrange(40)}"
         name = rng.choice(USER_EVENTS)
         actor = Actor.USER if name in ("start", "stop", "restart", "delete") else Actor.SYSTEM
@@ -299,19 +301,26 @@ def _replica_controller(spec: StoreSpec, seed: int, seconds: float) -> int:
     return sent
 
 
-def _replica_worker(spec: StoreSpec, ledger: str, seconds: float) -> tuple[int, int]:
+def _replica_worker(
+    spec: StoreSpec, ledger: str, seconds: float, stop: str, limit: float
+) -> tuple[int, int]:
+    # Works for at least ``seconds``, then until the senders are done (``stop`` exists) and a
+    # pass finds nothing left; ``limit`` bounds it all.
     store = spec.open()
     controller = Controller(FAST_MACHINES, store, SystemClock())
     handler = FakeIdempotentHost(ledger, os.getpid(), {fx.ProvisionHost: "host_up"})
     outbox = OutboxWorker(controller, handler, batch_size=5)
     timers = TimerWorker(controller, batch_size=5)
-    deadline = time.monotonic() + seconds
+    started = time.monotonic()
     done = fired = 0
-    while time.monotonic() < deadline:
+    while time.monotonic() - started < limit:
         a, b = outbox.run_once(), timers.run_once()
         done += a.done
         fired += b.claimed
-        if not (a.claimed or b.claimed):
+        idle = not (a.claimed or b.claimed)
+        if idle and time.monotonic() - started >= seconds and os.path.exists(stop):
+            break
+        if idle:
             time.sleep(0.01)
     store.close()
     return done, fired
@@ -327,12 +336,17 @@ def test_two_replicas_share_outbox_and_timers_without_doubles(tmp_path: Path, pg
     )
     ledger = str(tmp_path / "ledger.db")
     FakeLedger(ledger)
+    stop = tmp_path / "senders-done"
     with SPAWN.Pool(4) as pool:
-        controllers = [pool.apply_async(_replica_controller, (spec, s, 2.5)) for s in (1, 2)]
-        workers = [pool.apply_async(_replica_worker, (spec, ledger, 4.5)) for _ in range(2)]
-        sent = [c.get(60) for c in controllers]
-        work = [w.get(60) for w in workers]
-    assert all(n > 50 for n in sent)
+        controllers = [pool.apply_async(_replica_controller, (spec, s, 2.5, 60)) for s in (1, 2)]
+        workers = [
+            pool.apply_async(_replica_worker, (spec, ledger, 4.5, str(stop), 100.0))
+            for _ in range(2)
+        ]
+        sent = [c.get(120) for c in controllers]
+        stop.touch()
+        work = [w.get(120) for w in workers]
+    assert all(n >= 60 for n in sent)
     assert all(done > 0 for done, _fired in work), work  # both workers took a share
     assert sum(fired for _done, fired in work) > 0  # timers fired
     conn = FakeLedger(ledger).connect()
