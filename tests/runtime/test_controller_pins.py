@@ -1,0 +1,119 @@
+"""More of the controller's promises, each one a behaviour a user would notice: a duplicate of
+an event recorded before audit rows carried their snapshot is answered by replaying the log up
+to that row, a principal that no store can hold is refused with a ``CodecError`` whatever the
+event's effects, and a refused decision's span says where the agent stayed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from runtime_support import T0
+
+from agentfsm import Actor, Event, Refusal, Step
+from agentfsm.models import MACHINES, AlfeAgent
+from agentfsm.runtime import CodecError, Controller, Delivery, ManualClock, SQLiteStore
+from agentfsm.runtime._telemetry import TELEMETRY
+
+S, U = Actor.SYSTEM, Actor.USER
+LONE_SURROGATE = "\udcff"
+
+
+@pytest.fixture
+def store() -> Iterator[SQLiteStore]:
+    s = SQLiteStore(":memory:")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def controller(store: SQLiteStore, clock: ManualClock) -> Controller:
+    c = Controller(MACHINES, store, clock)
+    c.create("a1", "alfe", AlfeAgent("a1", "Bob"))
+    return c
+
+
+# -- duplicates of rows written before the row carried its snapshot ---------------------------
+
+
+def test_a_duplicate_of_an_old_row_is_answered_by_replaying_the_log_up_to_that_row(
+    store: SQLiteStore, clock: ManualClock, controller: Controller
+) -> None:
+    # A version-5 database left its rows without the snapshot they were decided on. The answer
+    # to a redelivered event is then rebuilt from the rows before it, by the agent's own
+    # machine, and is the step recorded the first time, not a decision on the agent as it is
+    # now (on which the same event would be refused).
+    outcomes: dict[str, Step | Refusal] = {}
+    for event_id, name in (("p", "provision"), ("h", "host_up"), ("c", "connected")):
+        clock.advance(timedelta(minutes=5))
+        outcomes[event_id] = controller.handle("a1", Event(name, S, id=event_id))
+    assert all(isinstance(o, Step) for o in outcomes.values())
+    store._conn().execute("UPDATE audit SET before_since = NULL, before_data = NULL")
+    written = store.history("a1")
+    assert all(row.before is None for row in written)
+
+    fresh = Controller(MACHINES, store, clock)
+    again = fresh.handle("a1", Event("host_up", S, id="h"))
+    assert again == outcomes["h"]
+    assert isinstance(again, Step) and again.snapshot.status == "starting"
+    assert store.history("a1") == written  # nothing was written
+
+
+# -- principals no store can hold -------------------------------------------------------------
+
+
+def test_a_principal_with_a_lone_surrogate_is_a_codec_error_on_an_event_with_effects(
+    store: SQLiteStore, controller: Controller
+) -> None:
+    # ``provision`` has effects, so outbox keys are derived from the principal's scope before
+    # the store sees the write: that derivation must not be what fails (UnicodeEncodeError).
+    before = store.load("a1")
+    event = Event("provision", S)
+    with pytest.raises(CodecError, match="principal"):
+        controller.handle("a1", event, principal=LONE_SURROGATE)
+    with pytest.raises(CodecError, match="principal"):
+        controller.handle_many([Delivery("a1", event, principal=LONE_SURROGATE)])
+    assert store.load("a1") == before
+    assert len(store.history("a1")) == 1  # the creation only
+
+
+# -- spans --------------------------------------------------------------------------------------
+
+sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
+    InMemorySpanExporter,
+)
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = sdk_trace.TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    TELEMETRY.use(provider)
+    try:
+        yield exporter
+    finally:
+        TELEMETRY.use()
+
+
+def test_a_refused_decision_span_names_the_machine_and_the_status_it_stayed_in(
+    spans: InMemorySpanExporter, controller: Controller
+) -> None:
+    refused = controller.handle("a1", Event("stop", U, id="s1"))
+    assert isinstance(refused, Refusal)
+    [span] = [s for s in spans.get_finished_spans() if s.name == "agentfsm.handle"]
+    attributes: dict[str, Any] = dict(span.attributes or {})
+    assert attributes == {
+        "agentfsm.agent": "a1", "agentfsm.event": "stop", "agentfsm.actor": "U",
+        "agentfsm.machine": "alfe", "agentfsm.from": "pending", "agentfsm.to": "pending",
+        "agentfsm.accepted": False, "agentfsm.refusal_code": refused.code,
+    }  # fmt: skip
