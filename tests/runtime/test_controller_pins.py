@@ -62,7 +62,8 @@ def test_a_duplicate_of_an_old_row_is_answered_by_replaying_the_log_up_to_that_r
     fresh = Controller(MACHINES, store, clock)
     again = fresh.handle("a1", Event("host_up", S, id="h"))
     assert again == outcomes["h"]
-    assert isinstance(again, Step) and again.snapshot.status == "starting"
+    assert isinstance(again, Step)
+    assert again.snapshot.status == "starting"
     assert store.history("a1") == written  # nothing was written
 
 
