@@ -85,9 +85,14 @@ def test_a_principal_with_a_lone_surrogate_is_a_codec_error_on_an_event_with_eff
     assert len(store.history("a1")) == 1  # the creation only
 
 
-# -- spans --------------------------------------------------------------------------------------
+# -- spans and metrics ----------------------------------------------------------------------------
 
 sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider  # noqa: E402
+from opentelemetry.sdk.metrics.export import (  # noqa: E402
+    AggregationTemporality,
+    InMemoryMetricReader,
+)
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
     InMemorySpanExporter,
@@ -106,6 +111,33 @@ def spans() -> Iterator[InMemorySpanExporter]:
         TELEMETRY.use()
 
 
+@pytest.fixture
+def metrics() -> Iterator[InMemoryMetricReader]:
+    delta = AggregationTemporality.DELTA
+    reader = InMemoryMetricReader(preferred_temporality={Counter: delta, Histogram: delta})
+    TELEMETRY.use(None, MeterProvider(metric_readers=[reader]))
+    try:
+        yield reader
+    finally:
+        TELEMETRY.use()
+
+
+def _points(reader: InMemoryMetricReader, name: str) -> list[tuple[dict[str, Any], Any]]:
+    """Each data point of the metric ``name``: its attributes and its value (a counter's
+    value, a histogram's ``(count, sum)``)."""
+    data = reader.get_metrics_data()
+    out = []
+    for rm in data.resource_metrics if data else ():
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                if metric.name != name:
+                    continue
+                for p in metric.data.data_points:
+                    value = getattr(p, "value", None)
+                    out.append((dict(p.attributes), (p.count, p.sum) if value is None else value))
+    return out
+
+
 def test_a_refused_decision_span_names_the_machine_and_the_status_it_stayed_in(
     spans: InMemorySpanExporter, controller: Controller
 ) -> None:
@@ -118,3 +150,24 @@ def test_a_refused_decision_span_names_the_machine_and_the_status_it_stayed_in(
         "agentfsm.machine": "alfe", "agentfsm.from": "pending", "agentfsm.to": "pending",
         "agentfsm.accepted": False, "agentfsm.refusal_code": refused.code,
     }  # fmt: skip
+
+
+def test_each_refusal_counts_once_under_its_machine_event_and_code(
+    metrics: InMemoryMetricReader, controller: Controller
+) -> None:
+    refused = controller.handle("a1", Event("stop", U))
+    assert isinstance(refused, Refusal)
+    assert _points(metrics, "agentfsm.refusals") == [
+        ({"agentfsm.machine": "alfe", "agentfsm.event": "stop",
+          "agentfsm.refusal_code": refused.code}, 1),
+    ]  # fmt: skip
+
+
+def test_time_in_status_records_a_status_left_within_a_second_as_the_fraction_it_lasted(
+    metrics: InMemoryMetricReader, clock: ManualClock, controller: Controller
+) -> None:
+    clock.advance(timedelta(milliseconds=250))
+    assert isinstance(controller.handle("a1", Event("provision", S)), Step)
+    assert _points(metrics, "agentfsm.time_in_status") == [
+        ({"agentfsm.machine": "alfe", "agentfsm.status": "pending"}, (1, 0.25)),
+    ]
