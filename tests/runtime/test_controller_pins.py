@@ -1,7 +1,9 @@
 """More of the controller's promises, each one a behaviour a user would notice: a duplicate of
 an event recorded before audit rows carried their snapshot is answered by replaying the log up
-to that row, a principal that no store can hold is refused with a ``CodecError`` whatever the
-event's effects, and a refused decision's span says where the agent stayed."""
+to that row; every audit row records the machine version, principal and snapshot it was decided
+with; two senders' events with the same id derive different outbox keys; a principal that no
+store can hold is refused with a ``CodecError`` whatever the event's effects; and a refused
+decision's span and metrics say where the agent stayed."""
 
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import attrs
 import pytest
 from runtime_support import T0
 
-from agentfsm import Actor, Event, Refusal, Step
+from agentfsm import Actor, Event, Machine, Refusal, Step
+from agentfsm.effects import CancelTimer, ScheduleTimer
 from agentfsm.models import MACHINES, AlfeAgent
 from agentfsm.runtime import CodecError, Controller, Delivery, ManualClock, SQLiteStore
 from agentfsm.runtime._telemetry import TELEMETRY
@@ -65,6 +69,86 @@ def test_a_duplicate_of_an_old_row_is_answered_by_replaying_the_log_up_to_that_r
     assert isinstance(again, Step)
     assert again.snapshot.status == "starting"
     assert store.history("a1") == written  # nothing was written
+
+
+# -- what each audit row records ------------------------------------------------------------------
+
+
+def _v2(name: str) -> Machine:
+    machine = MACHINES[name]
+    return Machine(attrs.evolve(machine.spec, version=2), machine.implementations, record=AlfeAgent)
+
+
+def test_every_kind_of_decision_records_the_machine_version_that_made_it(
+    store: SQLiteStore, clock: ManualClock
+) -> None:
+    controller = Controller(_v2("alfe"), store, clock)
+    controller.create("a2", "alfe", AlfeAgent("a2", "Ann"))
+    with_effects = controller.handle("a2", Event("provision", S))
+    without_effects = controller.handle("a2", Event("provisioning_failed", S))
+    refused = controller.handle("a2", Event("provision", S))
+    assert isinstance(with_effects, Step)
+    assert with_effects.effects
+    assert isinstance(without_effects, Step)
+    assert without_effects.effects == ()
+    assert isinstance(refused, Refusal)
+    assert [r.machine_version for r in store.history("a2")] == [2, 2, 2, 2]
+
+
+def test_an_accepted_event_without_effects_records_its_principal_and_the_snapshot_before(
+    store: SQLiteStore, controller: Controller
+) -> None:
+    assert isinstance(controller.handle("a1", Event("provision", S)), Step)
+    before = store.load("a1").snapshot
+    step = controller.handle("a1", Event("provisioning_failed", S, id="f"), principal="ops")
+    assert isinstance(step, Step)
+    assert step.effects == ()
+    row = store.history("a1")[-1]
+    assert (row.event, row.principal, row.before) == ("provisioning_failed", "ops", before)
+    # The principal is part of the key's scope: the row is found under it, and only under it.
+    assert store.audit_row("a1", row.scope, "f") == row
+    assert store.audit_row("a1", "S", "f") is None
+
+
+# -- outbox keys --------------------------------------------------------------------------------
+
+
+def _outbox_keys(store: SQLiteStore) -> list[str]:
+    return [item.key for item in store.outbox(agent_id="a1")]
+
+
+def _outbox_items(steps: list[Step | Refusal]) -> int:
+    """How many outbox items the steps wrote: every effect but the timer changes."""
+    timers = (ScheduleTimer, CancelTimer)
+    return sum(
+        not isinstance(e, timers) for step in steps if isinstance(step, Step) for e in step.effects
+    )
+
+
+def test_the_same_event_id_from_two_actors_derives_different_outbox_keys(
+    store: SQLiteStore, controller: Controller
+) -> None:
+    # The first effect of each is outbox item 0 of event id "k": only the sender tells them apart.
+    steps = [controller.handle("a1", Event("provision", S, id="k"))]
+    steps += [controller.handle("a1", Event(name, S)) for name in ("host_up", "connected")]
+    steps.append(controller.handle("a1", Event("stop", U, id="k")))
+    assert all(isinstance(step, Step) for step in steps)
+    keys = _outbox_keys(store)
+    assert len(keys) == _outbox_items(steps)
+    assert len(set(keys)) == len(keys)
+
+
+def test_the_same_event_id_from_two_principals_derives_different_outbox_keys(
+    store: SQLiteStore, controller: Controller
+) -> None:
+    steps = [controller.handle("a1", Event(n, S)) for n in ("provision", "host_up", "connected")]
+    steps.append(controller.handle("a1", Event("stop", U, id="k"), principal="alice"))
+    steps.append(controller.handle("a1", Event("shutdown_complete", S)))
+    steps.append(controller.handle("a1", Event("start", U, id="k"), principal="bob"))
+    assert all(isinstance(step, Step) for step in steps)
+    keys = _outbox_keys(store)
+    assert len(keys) == _outbox_items(steps)
+    assert len(set(keys)) == len(keys)
 
 
 # -- principals no store can hold -------------------------------------------------------------
