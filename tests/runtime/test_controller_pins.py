@@ -18,7 +18,14 @@ from runtime_support import T0
 from agentfsm import Actor, Event, Machine, Refusal, Step
 from agentfsm.effects import CancelTimer, ScheduleTimer
 from agentfsm.models import MACHINES, AlfeAgent
-from agentfsm.runtime import CodecError, Controller, Delivery, ManualClock, SQLiteStore
+from agentfsm.runtime import (
+    CodecError,
+    Controller,
+    Delivery,
+    ManualClock,
+    SQLiteStore,
+    UnknownAgent,
+)
 from agentfsm.runtime._telemetry import TELEMETRY
 
 S, U = Actor.SYSTEM, Actor.USER
@@ -181,6 +188,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
     InMemorySpanExporter,
 )
+from opentelemetry.trace import StatusCode  # noqa: E402
 
 
 @pytest.fixture
@@ -255,3 +263,16 @@ def test_time_in_status_records_a_status_left_within_a_second_as_the_fraction_it
     assert _points(metrics, "agentfsm.time_in_status") == [
         ({"agentfsm.machine": "alfe", "agentfsm.status": "pending"}, (1, 0.25)),
     ]
+
+
+def test_a_failed_handle_marks_its_span_with_the_error_it_raised(
+    spans: InMemorySpanExporter, controller: Controller
+) -> None:
+    with pytest.raises(UnknownAgent) as raised:
+        controller.handle("nobody", Event("provision", S))
+    [span] = [s for s in spans.get_finished_spans() if s.name == "agentfsm.handle"]
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "UnknownAgent"
+    [recorded] = span.events
+    assert recorded.name == "exception"
+    assert (recorded.attributes or {})["exception.message"] == str(raised.value)
