@@ -7,7 +7,8 @@ decision's span and metrics say where the agent stayed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ import attrs
 import pytest
 from runtime_support import T0
 
-from agentfsm import Actor, Event, Machine, Refusal, Step
+from agentfsm import Actor, Event, InvalidInput, Machine, Refusal, Step
 from agentfsm.effects import CancelTimer, ScheduleTimer
 from agentfsm.models import MACHINES, AlfeAgent
 from agentfsm.runtime import (
@@ -24,7 +25,10 @@ from agentfsm.runtime import (
     Delivery,
     ManualClock,
     SQLiteStore,
+    StoreUnavailable,
     UnknownAgent,
+    VersionConflict,
+    Write,
 )
 from agentfsm.runtime._telemetry import TELEMETRY
 
@@ -156,6 +160,70 @@ def test_the_same_event_id_from_two_principals_derives_different_outbox_keys(
     keys = _outbox_keys(store)
     assert len(keys) == _outbox_items(steps)
     assert len(set(keys)) == len(keys)
+
+
+# -- the cache after a failed write ---------------------------------------------------------------
+
+
+class CommitsThenFails:
+    """A store whose next ``commit`` is applied and then reported failed, as when the
+    connection drops after the database committed: the caller cannot know it was written."""
+
+    def __init__(self, inner: SQLiteStore) -> None:
+        self.inner = inner
+        self.fail_next = False
+
+    def commit(self, writes: Sequence[Write]) -> None:
+        self.inner.commit(writes)
+        if self.fail_next:
+            self.fail_next = False
+            raise StoreUnavailable("the connection was lost after the commit")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_write_of_unknown_outcome_leaves_no_cached_snapshot_behind(
+    store: SQLiteStore, clock: ManualClock, controller: Controller
+) -> None:
+    flaky = CommitsThenFails(store)
+    c = Controller(MACHINES, flaky, clock)  # type: ignore[arg-type]
+    assert isinstance(c.handle("a1", Event("provision", S)), Step)  # cached at version 1
+    flaky.fail_next = True
+    with pytest.raises(StoreUnavailable):
+        c.handle("a1", Event("host_up", S))  # written after all: version 2
+    assert store.load("a1").snapshot.version == 2
+    step = c.handle("a1", Event("connected", S))
+    assert isinstance(step, Step)
+    assert step.snapshot.version == 3
+    assert c.stats.conflicts == 0  # decided on the stored agent, not the cached one
+
+
+def test_a_conflict_raised_to_the_caller_leaves_no_stale_snapshot_behind(
+    store: SQLiteStore, clock: ManualClock, controller: Controller
+) -> None:
+    # With no retries a conflict is raised at once; the next call must read the agent again,
+    # or every later call would meet the same stale snapshot and the same conflict.
+    hasty = Controller(MACHINES, store, clock, max_retries=0)
+    assert isinstance(hasty.handle("a1", Event("provision", S)), Step)  # cached
+    assert isinstance(controller.handle("a1", Event("host_up", S)), Step)  # another writer
+    with pytest.raises(VersionConflict):
+        hasty.handle("a1", Event("connected", S))
+    step = hasty.handle("a1", Event("connected", S))
+    assert isinstance(step, Step)
+    assert step.snapshot.status == "running"
+    assert hasty.stats.conflicts == 1
+
+
+# -- principals that are not strings ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("principal", [7, b"alice"])
+def test_a_refused_principal_is_named_in_the_message(
+    controller: Controller, principal: object
+) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(f"not {principal!r}")):
+        controller.handle("a1", Event("provision", S), principal=principal)  # type: ignore[arg-type]
 
 
 # -- principals no store can hold -------------------------------------------------------------
