@@ -27,6 +27,7 @@ from agentfsm.runtime import (
     SQLiteStore,
     StoreUnavailable,
     UnknownAgent,
+    UnknownMachine,
     VersionConflict,
     Write,
 )
@@ -344,3 +345,59 @@ def test_a_failed_handle_marks_its_span_with_the_error_it_raised(
     [recorded] = span.events
     assert recorded.name == "exception"
     assert (recorded.attributes or {})["exception.message"] == str(raised.value)
+
+
+# -- messages that name what was wrong ------------------------------------------------------
+
+
+def test_a_delivery_of_the_wrong_types_is_refused_naming_the_value(controller: Controller) -> None:
+    with pytest.raises(InvalidInput, match=re.escape("an agent id must be a string, not 7")):
+        controller.handle(7, Event("provision", S))  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match=re.escape("an Event, not 'provision'")):
+        controller.handle("a1", "provision")  # type: ignore[arg-type]
+
+
+def test_create_names_the_bad_agent_id_or_machine_name(controller: Controller) -> None:
+    with pytest.raises(InvalidInput, match=re.escape("a non-empty string, not ''")):
+        controller.create("", "alfe", AlfeAgent("x", "X"))
+    with pytest.raises(InvalidInput, match=re.escape("a machine name must be a string, not 7")):
+        controller.create("x", 7, AlfeAgent("x", "X"))  # type: ignore[arg-type]
+
+
+def test_an_unknown_machine_is_refused_listing_the_machines_given(controller: Controller) -> None:
+    with pytest.raises(UnknownMachine) as raised:
+        controller.create("x", "alfa", AlfeAgent("x", "X"))
+    assert f"(it has {', '.join(sorted(MACHINES))})" in str(raised.value)
+
+
+# -- the cache's bound ------------------------------------------------------------------------
+
+
+class CountingLoads:
+    """Passes every call on to a store, counting the agents loaded one by one."""
+
+    def __init__(self, inner: SQLiteStore) -> None:
+        self.inner = inner
+        self.loaded: list[str] = []
+
+    def load(self, agent_id: str) -> Any:
+        self.loaded.append(agent_id)
+        return self.inner.load(agent_id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_full_cache_forgets_the_agent_written_longest_ago(
+    store: SQLiteStore, clock: ManualClock
+) -> None:
+    counting = CountingLoads(store)
+    c = Controller(MACHINES, counting, clock, cache_size=2)  # type: ignore[arg-type]
+    for agent_id in ("old", "mid", "new"):
+        c.create(agent_id, "alfe", AlfeAgent(agent_id, agent_id))
+    assert isinstance(c.handle("old", Event("provision", S)), Step)
+    assert counting.loaded == ["old"]  # forgotten when "new" was written
+    assert isinstance(c.handle("new", Event("provision", S)), Step)
+    assert counting.loaded == ["old"]  # still cached
+    assert isinstance(c.handle("mid", Event("provision", S)), Step)
+    assert counting.loaded == ["old", "mid"]  # forgotten when "old" was written again
