@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 import pytest
-from runtime_support import T0
+from runtime_support import T0, FaultyStore
 
 from agentfsm import Actor, Event, InvalidInput, Machine, Refusal, Step
 from agentfsm.effects import CancelTimer, ScheduleTimer
@@ -401,3 +401,46 @@ def test_a_full_cache_forgets_the_agent_written_longest_ago(
     assert counting.loaded == ["old"]  # still cached
     assert isinstance(c.handle("mid", Event("provision", S)), Step)
     assert counting.loaded == ["old", "mid"]  # forgotten when "old" was written again
+
+
+def test_the_cache_holds_ten_thousand_agents_by_default(
+    store: SQLiteStore, clock: ManualClock
+) -> None:
+    counting = CountingLoads(store)
+    c = Controller(MACHINES, counting, clock)  # type: ignore[arg-type]
+    c.create_many([(f"a{n}", "alfe", AlfeAgent(f"a{n}", "A")) for n in range(10_001)])
+    for agent_id in ("a1", "a0"):  # a0 was the one forgotten for the 10,001st
+        assert isinstance(c.handle(agent_id, Event("provision", S)), Step)
+    assert counting.loaded == ["a0"]
+
+
+# -- construction ---------------------------------------------------------------------------------
+
+
+def test_a_controller_takes_a_sequence_of_machine_versions_and_gives_new_agents_the_highest(
+    store: SQLiteStore, clock: ManualClock
+) -> None:
+    c = Controller([MACHINES["alfe"], _v2("alfe")], store, clock)
+    c.create("x", "alfe", AlfeAgent("x", "X"))
+    assert store.load("x").machine_version == 2
+
+
+def test_a_controller_without_machines_or_with_one_version_twice_is_refused(
+    store: SQLiteStore,
+) -> None:
+    with pytest.raises(InvalidInput, match="a Controller needs at least one machine"):
+        Controller([], store)
+    with pytest.raises(InvalidInput, match="the machine 'alfe' version 2 is given twice"):
+        Controller([_v2("alfe"), _v2("alfe")], store)
+
+
+def test_a_controller_retries_eight_conflicts_by_default(
+    store: SQLiteStore, clock: ManualClock, controller: Controller
+) -> None:
+    eight = Controller(MACHINES, FaultyStore(store, 8), clock)  # type: ignore[arg-type]
+    assert isinstance(eight.handle("a1", Event("provision", S)), Step)
+    assert eight.stats.conflicts == 8
+    nine = Controller(MACHINES, FaultyStore(store, 9), clock)  # type: ignore[arg-type]
+    with pytest.raises(VersionConflict):
+        nine.handle("a1", Event("host_up", S))
+    assert nine.stats.conflicts == 9
