@@ -1,9 +1,10 @@
 """More of the controller's promises, each one a behaviour a user would notice: a duplicate of
 an event recorded before audit rows carried their snapshot is answered by replaying the log up
 to that row; every audit row records the machine version, principal and snapshot it was decided
-with; two senders' events with the same id derive different outbox keys; a principal that no
-store can hold is refused with a ``CodecError`` whatever the event's effects; and a refused
-decision's span and metrics say where the agent stayed."""
+with; two senders' events with the same id derive different outbox keys; a failed write leaves
+no stale snapshot in the cache, which is bounded and forgets the agent written longest ago; a
+principal that no store can hold is refused with a ``CodecError`` whatever the event's effects;
+refusals and failures show on spans and metrics; and refused input is named in the message."""
 
 from __future__ import annotations
 
