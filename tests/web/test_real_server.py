@@ -38,3 +38,18 @@ def test_regression_a_pre_bound_socket_kept_nagle_and_each_answer_waited_40_ms()
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     finally:
         sock.close()
+
+
+def test_regression_serve_printed_its_address_before_it_listened_and_refused_connections() -> None:
+    # ``agentfsm serve`` prints the address, then starts uvicorn: a client that connects at once
+    # must wait in the backlog, not be refused because the socket was only bound.
+    import socket
+
+    from agentfsm.http._serve import listening_socket
+
+    sock = listening_socket("127.0.0.1", 0)
+    try:
+        with socket.create_connection(sock.getsockname(), timeout=5):
+            pass
+    finally:
+        sock.close()

@@ -78,11 +78,15 @@ def listening_socket(host: str, port: int) -> socket.socket:
     Connections accepted on it inherit ``TCP_NODELAY``: uvicorn sets it only on sockets it
     binds itself, and without it every small answer waits for the client's delayed ACK
     (about 40 ms on Linux loopback).
+
+    The socket already listens: a client told the address (the banner is printed before
+    uvicorn starts) waits in the backlog instead of being refused.
     """
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
+    sock.listen(128)
     return sock
 
 
