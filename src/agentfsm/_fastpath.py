@@ -53,18 +53,21 @@ def fast_decider(machine: Machine, compiled: CompiledEvent, status: str) -> Fast
     }
     lines = ["def decide_fast(s, e, c):"]
     add = lines.append
-    # The snapshot's quick look, exactly as the generic path takes it.
-    add("    t = s.since")
+    # The snapshot's quick look, exactly as the generic path takes it. ``decide`` hands over
+    # only an exact ``Snapshot``, so its fields are read by position: a NamedTuple's field
+    # names are descriptors CPython 3.11 does not specialise (about 24 ns a read, against 8).
+    add("    t = s[2]")
     add("    if t.__class__ is DATETIME:")
     add("        if t.tzinfo is None:")
     add("            return None")
     add("    elif t is not UNSET:")
     add("        return None")
+    add("    v = s[1]")
     if machine.record is not None:
         scope["RECORD"] = machine.record
-        add("    if s.version.__class__ is not INT or s.data.__class__ is not RECORD:")
+        add("    if v.__class__ is not INT or s[3].__class__ is not RECORD:")
     else:
-        add("    if s.version.__class__ is not INT:")
+        add("    if v.__class__ is not INT:")
     add("        return None")
     # The sender, by identity (an equal role that is another object takes the generic path).
     senders = compiled.senders
@@ -110,21 +113,21 @@ def _payload_checks(lines: list[str], scope: dict[str, Any], compiled: CompiledE
     for i, f in enumerate(compiled.fields):
         scope[f"FIELD{i}"] = f.name
         scope[f"FIELD_SPEC{i}"] = f
-        add(f"    v = p.get(FIELD{i}, MISSING)")
+        add(f"    w = p.get(FIELD{i}, MISSING)")
         exact = _EXACT_TYPES.get(f.kind)
         if exact is not None:
             scope[f"EXACT{i}"] = exact
-            bad = f"v.__class__ is not EXACT{i} and FIELD_PROBLEM(FIELD_SPEC{i}, v) is not None"
+            bad = f"w.__class__ is not EXACT{i} and FIELD_PROBLEM(FIELD_SPEC{i}, w) is not None"
         else:
-            bad = f"FIELD_PROBLEM(FIELD_SPEC{i}, v) is not None"
+            bad = f"FIELD_PROBLEM(FIELD_SPEC{i}, w) is not None"
         if f.required:
-            add("    if v is MISSING:")
+            add("    if w is MISSING:")
             add("        return None")
             add(f"    if {bad}:")
             add("        return None")
             add("    n += 1")
         else:
-            add("    if v is not MISSING:")
+            add("    if w is not MISSING:")
             add(f"        if {bad}:")
             add("            return None")
             add("        n += 1")
@@ -185,18 +188,18 @@ def _accept(
         scope[f"CHOOSE{r}"] = row.chooser
         scope["STATUS"] = status
         add(f"target = CHOOSE{r}(s, e, c)")
-        since = "c.now" if row.spec.reenter else "c.now if target != STATUS else s.since"
+        since = "c.now" if row.spec.reenter else "c.now if target != STATUS else t"
         target = "target"
     else:
         scope[f"TARGET{r}"] = row.target
-        since = "c.now" if row.moves else "s.since"
+        since = "c.now" if row.moves else "t"
         target = f"TARGET{r}"
-    data = "s.data"
+    data = "s[3]"
     for k, update in enumerate(row.updates):
         scope[f"U{r}_{k}"] = update
         add(f"d = U{r}_{k}({data}, s, e, c)")
         data = "d"
-    add(f"after = TN(SNAPSHOT, ({target}, s.version + 1, {since}, {data}))")
+    add(f"after = TN(SNAPSHOT, ({target}, v + 1, {since}, {data}))")
     if not row.effects:
         add(f"return TN(STEP, (after, (), SPEC{r}))")
         return
