@@ -27,7 +27,6 @@ from typing import Any
 
 from agentfsm._machine import (
     _EXACT_TYPES,
-    _MISSING,
     CompiledEvent,
     CompiledTransition,
     Machine,
@@ -104,16 +103,16 @@ def fast_decider(machine: Machine, compiled: CompiledEvent, status: str) -> Fast
 def _payload_checks(lines: list[str], scope: dict[str, Any], compiled: CompiledEvent) -> None:
     # The quick payload check of _machine._payload_checker, written out field by field: a
     # value of the field's exact type is surely fine, anything else is left to the generic
-    # path (which words the refusal, or finds it fine after all).
+    # path (which words the refusal, or finds it fine after all). The payload is read with
+    # ``in`` and ``[]``, not ``get``: a mapping proxy's ``get`` looks the dict's method up and
+    # calls it (about 45 ns), a subscript goes straight to the dict (about 20).
     add = lines.append
-    scope["MISSING"] = _MISSING
     scope["FIELD_PROBLEM"] = field_problem
     add("    p = e.payload")
     add("    n = 0")
     for i, f in enumerate(compiled.fields):
         scope[f"FIELD{i}"] = f.name
         scope[f"FIELD_SPEC{i}"] = f
-        add(f"    w = p.get(FIELD{i}, MISSING)")
         exact = _EXACT_TYPES.get(f.kind)
         if exact is not None:
             scope[f"EXACT{i}"] = exact
@@ -121,13 +120,16 @@ def _payload_checks(lines: list[str], scope: dict[str, Any], compiled: CompiledE
         else:
             bad = f"FIELD_PROBLEM(FIELD_SPEC{i}, w) is not None"
         if f.required:
-            add("    if w is MISSING:")
+            add("    try:")
+            add(f"        w = p[FIELD{i}]")
+            add("    except KeyError:  # missing: the generic path words the refusal")
             add("        return None")
             add(f"    if {bad}:")
             add("        return None")
             add("    n += 1")
         else:
-            add("    if w is not MISSING:")
+            add(f"    if FIELD{i} in p:")
+            add(f"        w = p[FIELD{i}]")
             add(f"        if {bad}:")
             add("            return None")
             add("        n += 1")
