@@ -35,7 +35,9 @@ from agentfsm._machine import (
 from agentfsm._values import _EMPTY, Snapshot, Step
 
 FastFn = Callable[[Snapshot, Any, Any], Any]
-"""``fn(snapshot, event, context) -> Step | Refusal | None`` (``None``: take the generic path)."""
+"""``fn(snapshot, event, context) -> Step | Refusal | None`` (``None``: take the generic path).
+
+``snapshot`` must be an exact ``Snapshot``: its fields are read by position."""
 
 
 def fast_decider(machine: Machine, compiled: CompiledEvent, status: str) -> FastFn:
