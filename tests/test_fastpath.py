@@ -438,3 +438,27 @@ def test_a_since_whose_zone_gives_no_offset_is_refused_when_a_guard_reads_it() -
         refused = fn(JOBS, snapshot, Event("pause", OWNER), Context(T0))
         assert isinstance(refused, Refusal)
         assert refused.code == "invalid_snapshot"
+
+
+class _RenamedSince(Snapshot):  # type: ignore[misc]
+    """A subclass whose ``since`` is not the tuple's third item: attributes are the truth."""
+
+    @property
+    def since(self) -> datetime:  # type: ignore[override]
+        return T0 - timedelta(hours=1)
+
+
+def test_a_snapshot_subclass_is_decided_by_its_attributes_on_both_paths() -> None:
+    # The straight-line deciders read an exact Snapshot's fields by position; a subclass,
+    # which may define its fields otherwise, must get the generic path's answer.
+    record = AlfeAgent("a", "a", deleted_at=T0 - timedelta(hours=2), purge_at=T0)
+    deleted = _RenamedSince("deleted", 3, T0, record)
+    purge = Event("purge", Actor.TIMER)
+    context = Context(T0 + timedelta(minutes=1))
+    fast = decide(ALFE, deleted, purge, context)
+    reference = decide_reference(ALFE, deleted, purge, context)
+    assert _same(fast, reference), (fast, reference)
+    # Purging stays in deleted: the new snapshot keeps the ``since`` attribute, not the item.
+    assert isinstance(fast, Step)
+    assert fast.snapshot.since == T0 - timedelta(hours=1)
+    assert decide(ALFE, Snapshot(*deleted), purge, context).snapshot.since == T0  # type: ignore[union-attr]

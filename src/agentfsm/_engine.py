@@ -126,21 +126,24 @@ def decide(
     # No context: the machine's clockless one; None for a timed machine (see _malformed).
     ctx: Context = context or machine.no_clock  # type: ignore[assignment]
     try:
-        status = snapshot.status
-        if status.__class__ is _str:
-            if ctx.policy is machine.policy:
-                try:
-                    fast = machine.fast[ev.name][status]
-                except KeyError:  # not made yet, or an unknown event or status
-                    fast = _fast_decider(machine, ev.name, status)
-                if fast is not None:
-                    result = fast(snapshot, ev, ctx)
+        # Only an exact Snapshot with a plain str status takes the straight-line decider (it
+        # reads the fields by position); a subclass or a look-alike gets the generic path.
+        if snapshot.__class__ is Snapshot:
+            status = snapshot[0]
+            if status.__class__ is _str:
+                if ctx.policy is machine.policy:
+                    try:
+                        fast = machine.fast[ev.name][status]
+                    except KeyError:  # not made yet, or an unknown event or status
+                        fast = _fast_decider(machine, ev.name, status)
+                    if fast is not None:
+                        result = fast(snapshot, ev, ctx)
+                        if result is not None:
+                            return result  # type: ignore[no-any-return]
+                else:
+                    result = _decide_fast_in_force(machine, snapshot, ev, ctx, status)
                     if result is not None:
-                        return result  # type: ignore[no-any-return]
-            else:
-                result = _decide_fast_in_force(machine, snapshot, ev, ctx, status)
-                if result is not None:
-                    return result
+                        return result
         return _decide_generic(machine, snapshot, ev, ctx)
     except (TypeError, AttributeError) as exc:
         # Exceptions cost nothing until raised: malformed input is diagnosed only here.

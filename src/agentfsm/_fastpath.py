@@ -27,7 +27,6 @@ from typing import Any
 
 from agentfsm._machine import (
     _EXACT_TYPES,
-    _MISSING,
     CompiledEvent,
     CompiledTransition,
     Machine,
@@ -36,7 +35,9 @@ from agentfsm._machine import (
 from agentfsm._values import _EMPTY, Snapshot, Step
 
 FastFn = Callable[[Snapshot, Any, Any], Any]
-"""``fn(snapshot, event, context) -> Step | Refusal | None`` (``None``: take the generic path)."""
+"""``fn(snapshot, event, context) -> Step | Refusal | None`` (``None``: take the generic path).
+
+``snapshot`` must be an exact ``Snapshot``: its fields are read by position."""
 
 
 def fast_decider(machine: Machine, compiled: CompiledEvent, status: str) -> FastFn:
@@ -53,18 +54,21 @@ def fast_decider(machine: Machine, compiled: CompiledEvent, status: str) -> Fast
     }
     lines = ["def decide_fast(s, e, c):"]
     add = lines.append
-    # The snapshot's quick look, exactly as the generic path takes it.
-    add("    t = s.since")
+    # The snapshot's quick look, exactly as the generic path takes it. ``decide`` hands over
+    # only an exact ``Snapshot``, so its fields are read by position: a NamedTuple's field
+    # names are descriptors CPython 3.11 does not specialise (about 24 ns a read, against 8).
+    add("    t = s[2]")
     add("    if t.__class__ is DATETIME:")
     add("        if t.tzinfo is None:")
     add("            return None")
     add("    elif t is not UNSET:")
     add("        return None")
+    add("    v = s[1]")
     if machine.record is not None:
         scope["RECORD"] = machine.record
-        add("    if s.version.__class__ is not INT or s.data.__class__ is not RECORD:")
+        add("    if v.__class__ is not INT or s[3].__class__ is not RECORD:")
     else:
-        add("    if s.version.__class__ is not INT:")
+        add("    if v.__class__ is not INT:")
     add("        return None")
     # The sender, by identity (an equal role that is another object takes the generic path).
     senders = compiled.senders
@@ -101,30 +105,33 @@ def fast_decider(machine: Machine, compiled: CompiledEvent, status: str) -> Fast
 def _payload_checks(lines: list[str], scope: dict[str, Any], compiled: CompiledEvent) -> None:
     # The quick payload check of _machine._payload_checker, written out field by field: a
     # value of the field's exact type is surely fine, anything else is left to the generic
-    # path (which words the refusal, or finds it fine after all).
+    # path (which words the refusal, or finds it fine after all). The payload is read with
+    # ``in`` and ``[]``, not ``get``: a mapping proxy's ``get`` looks the dict's method up and
+    # calls it (about 45 ns), a subscript goes straight to the dict (about 20).
     add = lines.append
-    scope["MISSING"] = _MISSING
     scope["FIELD_PROBLEM"] = field_problem
     add("    p = e.payload")
     add("    n = 0")
     for i, f in enumerate(compiled.fields):
         scope[f"FIELD{i}"] = f.name
         scope[f"FIELD_SPEC{i}"] = f
-        add(f"    v = p.get(FIELD{i}, MISSING)")
         exact = _EXACT_TYPES.get(f.kind)
         if exact is not None:
             scope[f"EXACT{i}"] = exact
-            bad = f"v.__class__ is not EXACT{i} and FIELD_PROBLEM(FIELD_SPEC{i}, v) is not None"
+            bad = f"w.__class__ is not EXACT{i} and FIELD_PROBLEM(FIELD_SPEC{i}, w) is not None"
         else:
-            bad = f"FIELD_PROBLEM(FIELD_SPEC{i}, v) is not None"
+            bad = f"FIELD_PROBLEM(FIELD_SPEC{i}, w) is not None"
         if f.required:
-            add("    if v is MISSING:")
+            add("    try:")
+            add(f"        w = p[FIELD{i}]")
+            add("    except KeyError:  # missing: the generic path words the refusal")
             add("        return None")
             add(f"    if {bad}:")
             add("        return None")
             add("    n += 1")
         else:
-            add("    if v is not MISSING:")
+            add(f"    if FIELD{i} in p:")
+            add(f"        w = p[FIELD{i}]")
             add(f"        if {bad}:")
             add("            return None")
             add("        n += 1")
@@ -185,18 +192,18 @@ def _accept(
         scope[f"CHOOSE{r}"] = row.chooser
         scope["STATUS"] = status
         add(f"target = CHOOSE{r}(s, e, c)")
-        since = "c.now" if row.spec.reenter else "c.now if target != STATUS else s.since"
+        since = "c.now" if row.spec.reenter else "c.now if target != STATUS else t"
         target = "target"
     else:
         scope[f"TARGET{r}"] = row.target
-        since = "c.now" if row.moves else "s.since"
+        since = "c.now" if row.moves else "t"
         target = f"TARGET{r}"
-    data = "s.data"
+    data = "s[3]"
     for k, update in enumerate(row.updates):
         scope[f"U{r}_{k}"] = update
         add(f"d = U{r}_{k}({data}, s, e, c)")
         data = "d"
-    add(f"after = TN(SNAPSHOT, ({target}, s.version + 1, {since}, {data}))")
+    add(f"after = TN(SNAPSHOT, ({target}, v + 1, {since}, {data}))")
     if not row.effects:
         add(f"return TN(STEP, (after, (), SPEC{r}))")
         return

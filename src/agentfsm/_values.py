@@ -155,6 +155,11 @@ class Event:
         """
         if payload is None:
             try:
+                # Most names are sent by one role: the first event kept for the name answers
+                # when its actor is this very role, without hashing the role's id.
+                event = _FIRST_NAMED[name]
+                if event.actor is actor:
+                    return event
                 return _NAMED[id(actor)][name]
             except (KeyError, TypeError):  # not made yet, or a name that is not even hashable
                 return _intern(name, actor)
@@ -176,6 +181,8 @@ _set_id = Event.__dict__["id"].__set__
 # sending arbitrary names cannot grow it without end.
 _NAMED: dict[int, dict[str, Event]] = {}
 _NAMED_LIMIT = 4096
+# The first payload-less event kept for each name, whatever its actor (bounded alike).
+_FIRST_NAMED: dict[str, Event] = {}
 
 
 def _checked_name(name: object) -> str:
@@ -194,6 +201,8 @@ def _intern(name: object, actor: object) -> Event:
         by_name = _NAMED.setdefault(id(role), {})
         if len(by_name) < _NAMED_LIMIT:
             by_name[event.name] = event
+            if len(_FIRST_NAMED) < _NAMED_LIMIT:
+                _FIRST_NAMED.setdefault(event.name, event)
     return event
 
 
