@@ -249,14 +249,16 @@ class SQLiteStore:
         try:
             yield
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            _roll_back(conn)
             raise
+        self._commit(conn)
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        # COMMIT, or ROLLBACK and the error a caller may retry on.
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            _roll_back(conn)
             raise StoreUnavailable(f"commit failed on {self.path!r}: {exc}") from exc
 
     def _begin(self, conn: sqlite3.Connection) -> None:
@@ -453,18 +455,13 @@ class SQLiteStore:
             with self._lock:
                 conn = self._conn()
                 self._begin(conn)
+                # ``_committing``'s steps without its generator (the hot path).
                 try:
                     self._run_move(conn, w, args)
                 except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
+                    _roll_back(conn)
                     raise
-                try:
-                    conn.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise StoreUnavailable(f"commit failed on {self.path!r}: {exc}") from exc
+                self._commit(conn)
         except sqlite3.DatabaseError as exc:
             raise _translate(exc, self.path) from exc
 
@@ -820,6 +817,11 @@ def _counts(store: SQLiteStore, now: datetime, late_after: timedelta) -> StoreCo
         (_ts(now - late_after), _ts(now)),
     )
     return counts_from(agents, outbox, timers[0], parse_time)
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def _is_move(w: Write) -> bool:
