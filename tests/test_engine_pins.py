@@ -523,12 +523,24 @@ def test_a_record_that_cannot_be_read_is_refused_not_raised() -> None:
         assert result.message.endswith(
             "the alfe model's agents hold AlfeAgent records, not _Unreadable."
         )
-    # In a status the machine does not have, either reason is true; it is refused all the same.
-    lost = decide(ALFE, RUNNING._replace(status="nowhere", data=_Unreadable()), Event("stop"), CTX)
+
+
+def test_regression_an_unreadable_record_in_an_unknown_status_was_refused_for_the_status() -> None:
+    # A ``None`` record in a status the machine does not have is refused for the record
+    # (``invalid_snapshot``); an unreadable one, which reaches the diagnosis of malformed
+    # input instead, was refused for the status. Both now give the generic path's answer.
+    for data in (None, _Unreadable()):
+        for status in ("nowhere", "running"):
+            lost = decide(ALFE, RUNNING._replace(status=status, data=data), Event("stop"), CTX)
+            assert isinstance(lost, Refusal)
+            assert (lost.code, lost.event, lost.status) == ("invalid_snapshot", "stop", status)
+            assert lost.message.endswith(
+                f"the alfe model's agents hold AlfeAgent records, not {type(data).__name__}."
+            )
+    # A readable record of the right class in an unknown status is refused for the status.
+    lost = decide(ALFE, RUNNING._replace(status="nowhere"), Event("stop"), CTX)
     assert isinstance(lost, Refusal)
-    assert (lost.event, lost.status) == ("stop", "nowhere")
-    assert lost.code in ("unknown_status", "invalid_snapshot")
-    assert "'nowhere'" in lost.message or "_Unreadable" in lost.message
+    assert lost.code == "unknown_status"
 
 
 # -- offered: the listings it keeps per set of roles -----------------------------------------------

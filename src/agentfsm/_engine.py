@@ -713,12 +713,14 @@ def _malformed(
         raise InvalidInput(f"decide needs a Context, not {type(context).__name__}") from exc
     if not isinstance(snapshot, Snapshot):
         raise InvalidInput(f"decide needs a Snapshot, not {type(snapshot).__name__}") from exc
+    # The generic path's order: a record or a version that is not the machine's outranks an
+    # unknown status, as it does when nothing raises.
+    bad = _bad_snapshot(machine, snapshot, event)
+    if bad is not None:
+        return bad
     status = snapshot.status
     if not isinstance(status, str) or status not in machine.states:
         return _unknown_status(machine, snapshot, event)
-    problem = snapshot_problem(machine, snapshot)
-    if problem is not None:
-        return _snapshot_refusal(machine, snapshot, event, problem)
     if context.now is None:  # the machine's own clockless context, and a rule read the time
         raise InvalidInput(
             f"a rule of the {machine.name} machine read the time, but it was built with "
