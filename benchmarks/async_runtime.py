@@ -12,7 +12,9 @@
    - sync: ``Controller`` on ``SQLiteStore`` / ``PostgresStore``, n threads;
    - bare SQL with the same driver doing the same writes: sqlite3 on one thread awaited
      from n tasks (what ``AsyncSQLiteStore`` does) and psycopg's async pool with n tasks,
-     the compare-and-set and the audit row in one statement (what ``PostgresStore`` sends).
+     the compare-and-set and the audit row in one statement (what ``PostgresStore`` sends);
+   - on PostgreSQL also bare_sync: the same statements on psycopg's blocking pool, n threads,
+     so that bare async / bare sync shows what the driver's asyncio face costs by itself.
    Beside each rate: the benchmark process's CPU time per event (all its threads; on
    PostgreSQL the server's is not in it), steadier than wall time on a shared machine.
 2. PostgreSQL twice: ``fast`` (the throwaway server's fsync=off, synchronous_commit=off: a
@@ -237,15 +239,9 @@ async def _bare_pg(dsn: str, schema: str, tasks: int, count: int) -> tuple[float
     async def caller(plan: list[tuple[str, Event]]) -> None:
         version: dict[str, int] = {}
         for n, (agent, event) in enumerate(plan):
-            step = (n // 8) % 2
             v = version.get(agent, 0)
             async with pool.connection() as conn:
-                cur = await conn.execute(
-                    _CAS_AND_LOG,
-                    (STATUSES[step], v + 1, T0, _DATA, T0, agent, v, event.id, "event", "S",
-                     event.name, "{}", STATUSES[step - 1], STATUSES[step], v + 1, T0, None, "S",
-                     None, 1, T0, _DATA),
-                )  # fmt: skip
+                cur = await conn.execute(_CAS_AND_LOG, _bare_args(agent, event, n, v))
                 if cur.rowcount != 1:
                     raise RuntimeError("lost update in the bare-SQL baseline")
             version[agent] = v + 1
@@ -253,6 +249,58 @@ async def _bare_pg(dsn: str, schema: str, tasks: int, count: int) -> tuple[float
     with _Timed(sum(map(len, plans))) as timed:
         await asyncio.gather(*(caller(p) for p in plans))
     await pool.close()
+    return timed.figures()
+
+
+def _bare_args(agent: str, event: Event, n: int, version: int) -> tuple[Any, ...]:
+    """The arguments of ``_CAS_AND_LOG`` for a caller's ``n``-th event (one of its 8 agents)."""
+    step = (n // 8) % 2
+    v = version
+    return (STATUSES[step], v + 1, T0, _DATA, T0, agent, v, event.id, "event", "S",
+            event.name, "{}", STATUSES[step - 1], STATUSES[step], v + 1, T0, None, "S",
+            None, 1, T0, _DATA)  # fmt: skip
+
+
+def _bare_pg_sync(dsn: str, schema: str, tasks: int, count: int) -> tuple[float, float]:
+    """The same statements on psycopg's blocking pool, one thread per caller: with
+    ``_bare_pg`` beside it, what the driver's asyncio face costs on its own."""
+    import psycopg_pool
+
+    PostgresStore(dsn, schema=schema).close()
+    groups = _ids(tasks, 8)
+
+    def configure(conn: Any) -> None:
+        conn.execute(f"SET search_path TO {schema}")
+
+    pool = psycopg_pool.ConnectionPool(
+        dsn, min_size=tasks, max_size=tasks, kwargs={"autocommit": True}, configure=configure,
+        open=False,
+    )  # fmt: skip
+    pool.open(wait=True)
+    with pool.connection() as conn:
+        conn.cursor().executemany(
+            "INSERT INTO agents VALUES (%s, 'alfe', 'pending', 0, %s, %s::jsonb, %s, %s)",
+            [(a, T0, _DATA, T0, T0) for g in groups for a in g],
+        )
+    plans = [_plan(ids, count // tasks) for ids in groups]
+
+    def caller(plan: list[tuple[str, Event]]) -> None:
+        version: dict[str, int] = {}
+        for n, (agent, event) in enumerate(plan):
+            v = version.get(agent, 0)
+            with pool.connection() as conn:
+                cur = conn.execute(_CAS_AND_LOG, _bare_args(agent, event, n, v))
+                if cur.rowcount != 1:
+                    raise RuntimeError("lost update in the bare-SQL baseline")
+            version[agent] = v + 1
+
+    threads = [threading.Thread(target=caller, args=(p,)) for p in plans]
+    with _Timed(sum(map(len, plans))) as timed:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    pool.close()
     return timed.figures()
 
 
@@ -350,14 +398,16 @@ class _ServerWatch:
 # -- the run -----------------------------------------------------------------------------------
 
 _WAYS = ("async", "sync", "bare")
+_PG_WAYS = (*_WAYS, "bare_sync")
 
 
 def _measure(kind: str, tmp: Path, pg: ThrowawayPostgres | None, count: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for tasks in TASKS:
-        runs: dict[str, list[float]] = {w: [] for w in _WAYS}
-        cpu: dict[str, list[float]] = {w: [] for w in _WAYS}
-        server: dict[str, list[dict[str, float | None]]] = {w: [] for w in _WAYS}
+        ways = _WAYS if kind == "sqlite" else _PG_WAYS
+        runs: dict[str, list[float]] = {w: [] for w in ways}
+        cpu: dict[str, list[float]] = {w: [] for w in ways}
+        server: dict[str, list[dict[str, float | None]]] = {w: [] for w in ways}
         for attempt in range(2):
             tag = f"{kind}_{tasks}_{attempt}"
             figures: dict[str, tuple[float, float]] = {}
@@ -386,12 +436,13 @@ def _measure(kind: str, tmp: Path, pg: ThrowawayPostgres | None, count: int) -> 
                     finally:
                         store.close()
 
-                ways = {
+                runners = {
                     "async": lambda: asyncio.run(a_pg()),
                     "sync": sync_pg,
                     "bare": lambda t=tasks, g=tag: asyncio.run(_bare_pg(pg.dsn, f"b{g}", t, count)),
+                    "bare_sync": lambda t=tasks, g=tag: _bare_pg_sync(pg.dsn, f"bs{g}", t, count),
                 }
-                for way, run in ways.items():
+                for way, run in runners.items():
                     with _ServerWatch(pg.dsn) as watch:
                         figures[way] = run()
                     per_flush = count / watch.flushes if watch.flushes else None
@@ -496,6 +547,9 @@ def _print_kind(kind: str, r: dict[str, Any]) -> None:
             f"async vs 1 task {mean['async'] / one:.2f}x  "
             f"CPU async/sync {statistics.mean(cpu['async']) / statistics.mean(cpu['sync']):.2f}"
         )
+        if "bare_sync" in mean:
+            # The driver's own asyncio cost: the same statements, asyncio over blocking.
+            print(f"  {'':9} bare async/bare sync {mean['bare'] / mean['bare_sync']:.2f}")
         if "server" in entry:
             seen = []
             for way, watched in entry["server"].items():
