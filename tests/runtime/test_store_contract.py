@@ -247,6 +247,35 @@ def test_direct_compare_and_set_conflict(controller: Controller, store: Store) -
     assert store.timers() == []
 
 
+def test_a_lone_event_for_an_agent_that_is_not_stored_is_unknown_agent(
+    controller: Controller, store: Store
+) -> None:
+    # The one-statement path of each store (an event with no outbox item and no timer): a
+    # compare-and-set that finds no row says which of the two reasons it was.
+    controller.create("a1", "alfe", AlfeAgent("a1", "Bob"))
+    record = store.load("a1")
+    from agentfsm import Context, decide
+    from agentfsm.runtime._controller import Delivery
+
+    event = Event("billing_suspend", S, {"reason": "payment_issue"}, id="c")
+    step = decide(MACHINES["alfe"], record.snapshot, event, Context(T0))
+    assert isinstance(step, Step)
+    assert not step.effects
+    lone = controller._write_for(Delivery("a1", event), record, step, Context(T0))
+    assert not lone.outbox
+    assert not lone.timers
+    ghost = lone._replace(agent_id="ghost")
+    with pytest.raises(UnknownAgent, match="ghost"):
+        store.commit([ghost])
+    stale = lone._replace(expected_version=record.snapshot.version - 1)
+    with pytest.raises(VersionConflict):
+        store.commit([stale])
+    assert store.load("a1") == record
+    assert store.history("ghost") == []
+    store.commit([lone])
+    assert store.load("a1").snapshot.status == "billing_suspended"
+
+
 def test_conflicts_are_retried_a_bounded_number_of_times(store: Store, clock: ManualClock) -> None:
     Controller(MACHINES, store, clock).create("a1", "alfe", AlfeAgent("a1", "Bob"))
     patient = Controller(MACHINES, FaultyStore(store, conflicts=3), clock, max_retries=3)  # type: ignore[arg-type]

@@ -23,20 +23,25 @@ from agentfsm.runtime._codec import DEFAULT_CODEC, Codec
 from agentfsm.runtime._errors import StoreError, StoreUnavailable
 from agentfsm.runtime._gauges import StoreCounts, counts_from
 from agentfsm.runtime._postgres import (
+    EXISTS,
+    KEPT_CURSOR,
     Query,
     Statement,
     WritePlan,
+    head_statement,
+    missed_write,
+    one_statement,
     open_parts,
     plan_commit,
     prepare_schema,
     send_outcome,
-    single_plan,
     translate_error,
     unique_error,
 )
 from agentfsm.runtime._records import AgentRecord, AuditRow, OutboxItem, TimerRow, Write
 from agentfsm.runtime._rows import given_time
 from agentfsm.runtime._steps import cancelling
+from agentfsm.runtime._storable import check_writes
 from agentfsm.runtime._wakeup import WorkSignal
 
 if TYPE_CHECKING:
@@ -291,20 +296,52 @@ class AsyncPostgresStore:
         await self._whole(self._commit(writes))
 
     async def _commit(self, writes: Sequence[Write]) -> None:
+        if len(writes) == 1 and one_statement(writes[0]):
+            await self._commit_one(writes[0])
+            return
         unique = self._psycopg.errors.UniqueViolation
         plans = plan_commit(writes, self.codec.dumps, self.channel)
-        if plans is None:
-            async with self._tx(transaction=False) as conn:
-                await _run_plan(
-                    conn.cursor(), single_plan(writes[0], self.codec.dumps), None, unique
-                )
-            return
         async with self._tx() as conn, conn.pipeline() as pipe:
             cur = conn.cursor()
             for plan in plans:
                 await _run_plan(cur, plan, pipe, unique)
         if any(w.outbox or w.timers for w in writes):
             self._signal.announce()  # this process's workers need not wait for the echo
+
+    async def _commit_one(self, w: Write) -> None:
+        # The usual event, one statement in autocommit: ``PostgresStore._commit_one`` awaited,
+        # on the cursor each pooled connection keeps (a new psycopg cursor builds its own
+        # adapters map), without the plan's generator or ``_tx``'s context manager.
+        check_writes((w,))
+        stmt = head_statement(w, self.codec.dumps)
+        if self._pool is None:
+            raise StoreUnavailable("this AsyncPostgresStore is not open; await store.open()")
+        pool = self._pool
+        try:
+            conn = await pool.getconn()
+            try:
+                cur: psycopg.AsyncCursor[Any] | None = getattr(conn, KEPT_CURSOR, None)
+                if cur is None or cur.closed:
+                    cur = conn.cursor()
+                    setattr(conn, KEPT_CURSOR, cur)
+                try:
+                    await cur.execute(stmt.sql, stmt.args)
+                except self._psycopg.errors.UniqueViolation as exc:
+                    raise unique_error(exc, w) from None
+                if cur.rowcount != 1:
+                    await cur.execute(EXISTS, (w.agent_id,))
+                    raise missed_write(w, cur.rowcount == 1)
+            finally:
+                await pool.putconn(conn)
+        except StoreError:
+            raise
+        except Exception as exc:
+            if cancelling():
+                raise asyncio.CancelledError() from exc
+            translated = translate_error(exc, self._psycopg, self._where)
+            if translated is None:
+                raise
+            raise translated from exc
 
     async def audit_row(self, agent_id: str, scope: str, event_id: str) -> AuditRow | None:
         """The agent's audit row of ``event_id`` in ``scope``, if recorded."""

@@ -93,9 +93,9 @@ _CAS_AND_LOG = """
     SELECT %s, id, %s, %s, %s, %s::jsonb, %s, %s, %s, NULL, NULL, NULL, %s, %s, %s, %s, %s,
            %s, %s::jsonb
     FROM moved"""
-_EXISTS = "SELECT 1 FROM agents WHERE id = %s"
+EXISTS = "SELECT 1 FROM agents WHERE id = %s"
 # The attribute under which a pooled connection keeps the cursor ``_commit_one`` reuses.
-_CURSOR = "_agentfsm_cursor"
+KEPT_CURSOR = "_agentfsm_cursor"
 # A refusal changes nothing but must be decided on the current version: FOR SHARE holds the
 # row against writers until the audit row is committed.
 _CHECK_AND_LOG = """
@@ -307,21 +307,20 @@ class PostgresStore:
         outbox items or timers notifies ``channel`` (delivered when it commits), which wakes
         listening workers.
         """
-        if len(writes) == 1 and _one_statement(writes[0]):
+        if len(writes) == 1 and one_statement(writes[0]):
             self._commit_one(writes[0])
             return
         unique = self._psycopg.errors.UniqueViolation
         plans = plan_commit(writes, self.codec.dumps, self.channel)
-        assert plans is not None  # a write of one statement went to _commit_one
         with self._tx() as conn, conn.pipeline() as pipe:
             cur = conn.cursor()
             for plan in plans:
                 _run_plan(cur, plan, pipe, unique)
 
     def _commit_one(self, w: Write) -> None:
-        # A write of one statement (``_one_statement``), the usual event: its own transaction
+        # A write of one statement (``one_statement``), the usual event: its own transaction
         # (the connections are in autocommit), one round trip. This is what ``plan_commit``
-        # and ``_run_plan`` do for it, without their generators, the pool's context manager
+        # and ``_run_plan`` would do for it, without their generators, the pool's context manager
         # (whose COMMIT has nothing to do in autocommit) or a new cursor per event: each
         # pooled connection keeps one cursor, used by one thread at a time as the connection.
         check_writes((w,))
@@ -331,19 +330,17 @@ class PostgresStore:
         try:
             conn = pool.getconn()
             try:
-                cur: psycopg.Cursor[Any] | None = getattr(conn, _CURSOR, None)
+                cur: psycopg.Cursor[Any] | None = getattr(conn, KEPT_CURSOR, None)
                 if cur is None or cur.closed:
                     cur = conn.cursor()
-                    setattr(conn, _CURSOR, cur)
+                    setattr(conn, KEPT_CURSOR, cur)
                 try:
                     cur.execute(stmt.sql, stmt.args)
                 except pg.errors.UniqueViolation as exc:
                     raise unique_error(exc, w) from None
                 if cur.rowcount != 1:
-                    cur.execute(_EXISTS, (w.agent_id,))
-                    if cur.rowcount != 1:
-                        raise UnknownAgent(f"no agent {w.agent_id!r} is stored; create it first")
-                    raise VersionConflict(w.agent_id, w.expected_version or 0)
+                    cur.execute(EXISTS, (w.agent_id,))
+                    raise missed_write(w, cur.rowcount == 1)
             finally:
                 pool.putconn(conn)
         except StoreError:
@@ -735,25 +732,19 @@ def notify_channel(schema: str) -> str:
 
 def plan_commit(
     writes: Sequence[Write], dumps: Callable[[Any], str], channel: str
-) -> list[tuple[Write, WritePlan]] | None:
-    """The plans of a batch, for the sync and the async store alike; ``None`` when the batch
-    is one write of one statement (run it with ``single_plan``, outside a transaction).
+) -> list[tuple[Write, WritePlan]]:
+    """The plans of a batch, for the sync and the async store alike, run in one pipelined
+    transaction. (A batch of one write of one statement, ``one_statement``, is each store's
+    ``_commit_one``: one round trip, outside a transaction.)
 
     Raises:
         DuplicateEvent, AgentExists, VersionConflict, CodecError: see ``check_batch``.
     """
     check_batch(writes)
-    if len(writes) == 1 and _one_statement(writes[0]):
-        return None
     plans = [(w, _statements(w, dumps)) for w in writes]
     if any(w.outbox or w.timers for w in writes):
         plans.append((writes[-1], _notify(channel)))
     return plans
-
-
-def single_plan(w: Write, dumps: Callable[[Any], str]) -> tuple[Write, WritePlan]:
-    """The plan of a write ``plan_commit`` found to be one statement."""
-    return w, _statements(w, dumps)
 
 
 def _notify(channel: str) -> WritePlan:
@@ -820,10 +811,8 @@ def _statements(w: Write, dumps: Callable[[Any], str]) -> WritePlan:
     else:
         # The outcome of the compare-and-set decides what follows.
         if (yield head_statement(w, dumps)) != 1:
-            exists = yield Statement(_EXISTS, (w.agent_id,), wait=True)
-            if not exists:
-                raise UnknownAgent(f"no agent {w.agent_id!r} is stored; create it first")
-            raise VersionConflict(w.agent_id, w.expected_version or 0)
+            exists = yield Statement(EXISTS, (w.agent_id,), wait=True)
+            raise missed_write(w, bool(exists))
     if w.outbox:
         yield Statement(
             _INSERT_OUTBOX,
@@ -949,7 +938,15 @@ def open_parts(
     return OpenParts(notify_channel(schema), where, rows, PostgresQueries(schema, rows))
 
 
-def _one_statement(w: Write) -> bool:
+def missed_write(w: Write, exists: bool) -> StoreError:
+    """Why ``w``'s compare-and-set wrote nothing: the agent is not stored (``exists`` false),
+    or it is at another version than the expected one."""
+    if not exists:
+        return UnknownAgent(f"no agent {w.agent_id!r} is stored; create it first")
+    return VersionConflict(w.agent_id, w.expected_version or 0)
+
+
+def one_statement(w: Write) -> bool:
     """Whether ``w`` is one statement: an event that writes no outbox item and no timer."""
     return (
         w.kind != CREATE
