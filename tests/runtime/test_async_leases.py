@@ -15,11 +15,13 @@ from test_async_runtime import AsyncStores, stores  # noqa: F401  # the fixture
 from agentfsm import Actor, Event
 from agentfsm.models import MACHINES, AlfeAgent
 from agentfsm.runtime import (
+    GONE,
     AsyncController,
     AsyncOutboxWorker,
     AsyncSharedReconcileLoop,
     FenceBook,
     ManualClock,
+    Requeue,
     StaleFence,
     StoreError,
     SystemClock,
@@ -75,6 +77,28 @@ def test_async_replicas_share_keys_once_per_period(stores: AsyncStores) -> None:
     assert len(set(tokens)) == len(tokens) == 19
     assert {k for _, k, _ in log} == {f"k{i}" for i in range(6)}
     assert {n for n, _, _ in log} == {"r0", "r1"}
+
+
+def test_async_loop_stops_tracking_a_gone_key(stores: AsyncStores) -> None:  # noqa: F811
+    clock = ManualClock(T0)
+
+    async def reconcile(key: str) -> Requeue:
+        await asyncio.sleep(0)
+        if key == "again":
+            await loop.enqueue(key)  # created anew during the pass: stays due
+        return PERIOD if key == "kept" else GONE
+
+    async def main() -> dict[str, Any]:
+        nonlocal loop
+        async with stores.open_async() as store:
+            loop = AsyncSharedReconcileLoop(store, reconcile, clock, replica_id="r", lease=LEASE)
+            await loop.offer(["gone", "kept", "again"])
+            report = await loop.run_due()
+            assert sorted(report.reconciled) == ["again", "gone", "kept"]
+            return await loop.pending()
+
+    loop: Any = None
+    assert _run(main()) == {"kept": T0 + PERIOD, "again": T0}
 
 
 def test_async_loop_tasks_reconcile_and_stop(stores: AsyncStores) -> None:  # noqa: F811

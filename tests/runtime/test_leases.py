@@ -22,12 +22,14 @@ from runtime_support import T0
 from agentfsm import Actor, Event
 from agentfsm.models import MACHINES, AlfeAgent
 from agentfsm.runtime import (
+    GONE,
     Controller,
     Fence,
     FenceBook,
     FenceGuard,
     ManualClock,
     OutboxWorker,
+    Requeue,
     SharedReconcileLoop,
     SQLiteStore,
     StaleFence,
@@ -178,6 +180,55 @@ def test_a_key_enqueued_while_held_runs_again_after_its_pass(
     assert loop.pending()["x"] == clock.now()
     assert loop.run_due().reconciled == ("x",)
     assert loop.pending()["x"] == clock.now() + PERIOD
+
+
+def test_a_key_whose_subject_is_gone_is_no_longer_tracked(store: Store, clock: ManualClock) -> None:
+    passes: list[str] = []
+
+    def reconcile(key: str) -> Requeue:
+        passes.append(key)
+        return GONE if key == "gone" else PERIOD
+
+    loop = SharedReconcileLoop(store, reconcile, clock, replica_id="a", lease=LEASE)
+    loop.offer(["gone", "kept"])
+    assert loop.run_due().reconciled == ("gone", "kept")
+    assert loop.pending() == {"kept": clock.now() + PERIOD}  # the gone key's row went
+    clock.advance(PERIOD * 3)
+    loop.run_due()
+    assert passes.count("gone") == 1
+    loop.enqueue("gone")  # a new agent under the same id: tracked anew
+    assert loop.pending()["gone"] == clock.now()
+
+
+def test_a_gone_key_enqueued_during_its_pass_stays_due_at_once(
+    store: Store, clock: ManualClock
+) -> None:
+    def reconcile(key: str) -> Requeue:
+        loop.enqueue(key)  # a change seen mid-pass (an agent created again under the id)
+        return GONE
+
+    loop = SharedReconcileLoop(store, reconcile, clock, replica_id="a", lease=LEASE)
+    loop.offer(["x"])
+    assert loop.run_due().reconciled == ("x",)
+    assert loop.pending() == {"x": clock.now()}
+    leases = leases_of(store)
+    assert leases is not None
+    (again,) = leases.take("b", clock.now(), clock.now() + LEASE, 5)
+    assert again.failures == 0
+
+
+def test_a_late_drop_changes_nothing(store: Store, clock: ManualClock) -> None:
+    leases = leases_of(store)
+    assert leases is not None
+    leases.offer(["x"], clock.now())
+    (held,) = leases.take("a", clock.now(), clock.now() + LEASE, 5)
+    clock.advance(LEASE + timedelta(seconds=1))
+    (taken,) = leases.take("b", clock.now(), clock.now() + LEASE, 5)
+    assert leases.drop(held, clock.now()) is False
+    assert leases.schedule()["x"][1] == "b"
+    assert leases.drop(taken, clock.now()) is True
+    assert leases.schedule() == {}
+    assert leases.drop(taken, clock.now()) is False  # nothing left to drop
 
 
 def test_failures_back_off_across_replicas(store: Store, clock: ManualClock) -> None:

@@ -241,3 +241,30 @@ def test_an_alfe_event_adds_no_lease_row_with_the_shared_loop(tmp_path: Any) -> 
     finally:
         platform.close()
         store.close()
+
+
+def test_regression_a_deleted_agents_lease_row_stayed_after_its_objects_were_gone(
+    tmp_path: Any,
+) -> None:
+    # Each deleted agent left its row in the leases table for good (due at no time), so the
+    # table only grew. Once the cluster holds nothing of the agent, its row goes.
+    store = SQLiteStore(tmp_path / "agents.db")
+    cluster = SimulatedCluster()
+    platform = Platform(store, clock=ManualClock(T0), cluster=cluster)
+    try:
+        assert isinstance(platform.reconciler.loop, SharedReconcileLoop)
+        for a in ("rc-kept", "rc-gone"):
+            platform.create_agent(a, "recif", RecifAgent(a))
+            assert platform.send(a, "deploy").accepted
+        for _ in range(10):
+            platform.run_until_idle()
+        assert platform.status("rc-gone") == "Running"
+        assert platform.send("rc-gone", "delete").accepted
+        for _ in range(10):
+            platform.run_until_idle()
+        assert cluster.observe("rc-gone").nothing_left
+        assert set(platform.reconciler.loop.pending()) == {"rc-kept"}
+        assert platform.status("rc-gone") == "deleted"
+    finally:
+        platform.close()
+        store.close()

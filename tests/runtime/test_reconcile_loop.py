@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from agentfsm.models import RecifSpec
 from agentfsm.recif import DesiredSpec, ObservedState, apply_actions, reconcile
 from agentfsm.runtime import (
+    GONE,
     ManualClock,
     PermanentError,
     ReconcileLoop,
@@ -295,3 +296,12 @@ def test_run_now_skips_a_key_another_worker_is_reconciling() -> None:
         worker.join(5)
     assert results == ["reconciled"]
     assert calls == ["ag_1"]
+
+
+def test_a_gone_key_is_not_scheduled_again() -> None:
+    clock = ManualClock(T0)
+    loop = ReconcileLoop(lambda key: GONE if key == "gone" else timedelta(seconds=30), clock)
+    loop.enqueue_all(["gone", "kept"])
+    assert sorted(loop.run_due(once=True).reconciled) == ["gone", "kept"]
+    assert loop.pending() == {"kept": T0 + timedelta(seconds=30)}
+    assert repr(GONE) == "GONE"

@@ -35,9 +35,11 @@ from agentfsm.platform._cluster import SimulatedCluster
 from agentfsm.platform._keys import derived_id
 from agentfsm.recif import DesiredSpec, ReconcileResult, phase_event, reconcile
 from agentfsm.runtime import (
+    GONE,
     AgentRecord,
     Controller,
     ReconcileLoop,
+    Requeue,
     SharedReconcileLoop,
     UnknownAgent,
 )
@@ -241,13 +243,14 @@ class RecifReconciler:
             raise batch.errors[0]
         return batch
 
-    def _reconcile_key(self, key: str) -> timedelta | None:
-        """The loop's reconciler: one pass, and when to look again."""
+    def _reconcile_key(self, key: str) -> Requeue:
+        """The loop's reconciler: one pass, and when to look again (``GONE`` once there is
+        nothing left to watch, so that the shared loop's row for the key goes too)."""
         try:
             # Read again: the agent may have changed since it was enqueued.
             record = self._controller.get(key)
         except UnknownAgent:
-            return None  # nothing stored under this key: nothing to watch
+            return GONE  # nothing stored under this key: nothing to watch
         if not is_recif(record):
             return None  # an Alfe agent, or a Recif one not deployed yet: its deploy enqueues it
         outcome = self._pass(record)
@@ -257,7 +260,10 @@ class RecifReconciler:
         batch: _Batch | None = getattr(self._local, "batch", None)
         if batch is not None:
             batch.outcomes.append(outcome)
-        return outcome.result.requeue_after
+        result = outcome.result
+        if result.deleted and not result.actions and result.requeue_after is None:
+            return GONE  # deleted, and nothing of it is left in the cluster
+        return result.requeue_after
 
     def _failed(self, agent_id: str, error: BaseException) -> None:
         batch: _Batch | None = getattr(self._local, "batch", None)

@@ -72,9 +72,11 @@ from agentfsm.runtime._outbox import (
 from agentfsm.runtime._pgserver import ThrowawayPostgres
 from agentfsm.runtime._postgres import PostgresStore
 from agentfsm.runtime._reconcile_loop import (
+    GONE,
     PassReport,
     ReconcileLoop,
     Reconciler,
+    Requeue,
     TerminalError,
     backoff_delay,
 )
@@ -114,6 +116,7 @@ __all__ = [
     "ERASE",
     "ERASE_EVENT",
     "EVENT",
+    "GONE",
     "MIGRATE",
     "PARKED",
     "PENDING",
@@ -160,6 +163,7 @@ __all__ = [
     "ReconcileLoop",
     "Reconciler",
     "ReplayMismatch",
+    "Requeue",
     "RetainedDataRemover",
     "SQLiteStore",
     "SchemaError",

@@ -28,6 +28,7 @@ class AsyncLeaseStore(Protocol):
     ) -> bool: ...
     async def renew(self, lease: Lease, until: datetime) -> bool: ...
     async def forget(self, key: str) -> bool: ...
+    async def drop(self, lease: Lease, now: datetime) -> bool: ...
     async def schedule(self) -> dict[str, tuple[datetime | None, str | None]]: ...
     async def fence_outbox(self, worker: str, item_ids: Sequence[int]) -> dict[int, int]: ...
 
@@ -68,6 +69,10 @@ class AsyncSQLiteLeases:
     async def forget(self, key: str) -> bool:
         """See ``LeaseStore.forget``."""
         return bool(await self._on_thread("forget", key))
+
+    async def drop(self, lease: Lease, now: datetime) -> bool:
+        """See ``LeaseStore.drop``."""
+        return bool(await self._on_thread("drop", lease, now))
 
     async def schedule(self) -> dict[str, tuple[datetime | None, str | None]]:
         """See ``LeaseStore.schedule``."""
@@ -126,6 +131,10 @@ class AsyncPostgresLeases:
     async def forget(self, key: str) -> bool:
         """See ``LeaseStore.forget``."""
         return bool(await self._exec(PostgresPlans.forget(key), "forget"))
+
+    async def drop(self, lease: Lease, now: datetime) -> bool:
+        """See ``LeaseStore.drop``."""
+        return bool(await self._exec(PostgresPlans.drop(lease, now), "drop"))
 
     async def schedule(self) -> dict[str, tuple[datetime | None, str | None]]:
         """See ``LeaseStore.schedule``."""

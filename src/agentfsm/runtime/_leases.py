@@ -75,6 +75,12 @@ class LeaseStore(Protocol):
         """Stop tracking ``key``; False when it was not tracked."""
         ...
 
+    def drop(self, lease: Lease, now: datetime) -> bool:
+        """Stop tracking the held key (its subject is gone), or, if it was enqueued while
+        held, release it due at ``now``; False when the lease had been taken over (nothing
+        changed)."""
+        ...
+
     def schedule(self) -> dict[str, tuple[datetime | None, str | None]]:
         """Every tracked key: when it is due and who holds it."""
         ...
@@ -109,6 +115,10 @@ _SQ_ENQUEUE = """
         again = CASE WHEN leases.holder IS NOT NULL AND leases.held_until >= ?3
                      THEN 1 ELSE leases.again END,
         updated_at = ?3"""
+_SQ_RELEASE_NOW = """
+    UPDATE leases SET holder = NULL, held_until = NULL, due_at = ?, again = 0, failures = 0,
+        updated_at = ?
+    WHERE key = ? AND token = ?"""
 _SQ_DUE = """
     SELECT key, failures FROM leases
     WHERE due_at <= ?1 AND (held_until IS NULL OR held_until < ?1)
@@ -221,6 +231,19 @@ class SQLiteLeases:
             )
         )
 
+    def drop(self, lease: Lease, now: datetime) -> bool:
+        """See ``LeaseStore.drop``."""
+        held = (lease.key, lease.token)
+        at = self._ts(now)
+
+        def work(conn: sqlite3.Connection) -> bool:
+            sql = "DELETE FROM leases WHERE key = ? AND token = ? AND again = 0"
+            if conn.execute(sql, held).rowcount == 1:
+                return True
+            return bool(conn.execute(_SQ_RELEASE_NOW, (at, at, *held)).rowcount == 1)
+
+        return bool(self._write(work))
+
     def schedule(self) -> dict[str, tuple[datetime | None, str | None]]:
         """See ``LeaseStore.schedule``."""
         rows = self._store._read("SELECT key, due_at, holder FROM leases ORDER BY key")
@@ -277,6 +300,17 @@ _PG_RELEASE = """
         due_at = CASE WHEN again THEN %s ELSE %s END, again = false, failures = %s,
         updated_at = %s
     WHERE key = %s AND token = %s"""
+# Both parts see the row as it was, so exactly one of them applies: the row goes unless the
+# key was enqueued while held, and then it is released due at once.
+_PG_DROP = """
+    WITH gone AS (
+        DELETE FROM leases WHERE key = %(key)s AND token = %(token)s AND NOT again RETURNING 1
+    ), kept AS (
+        UPDATE leases SET holder = NULL, held_until = NULL, due_at = %(now)s, again = false,
+            failures = 0, updated_at = %(now)s
+        WHERE key = %(key)s AND token = %(token)s AND again RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM kept)"""
 _PG_FENCE_OUTBOX = """
     UPDATE outbox SET fence = nextval('agentfsm_fence')
     WHERE id = ANY(%s) AND claimed_by = %s AND state = 'pending' RETURNING id, fence"""
@@ -296,6 +330,10 @@ def _count(count: int, rows: list[Any]) -> int:
 
 def _one(count: int, rows: list[Any]) -> bool:
     return count == 1
+
+
+def _first_is_one(count: int, rows: list[Any]) -> bool:
+    return bool(rows[0][0] == 1)
 
 
 def _nothing(count: int, rows: list[Any]) -> None:
@@ -347,6 +385,11 @@ class PostgresPlans:
         return _Plan("DELETE FROM leases WHERE key = %s", (_check_key(key),), _one)
 
     @staticmethod
+    def drop(lease: Lease, now: datetime) -> _Plan:
+        args = {"key": lease.key, "token": lease.token, "now": now}
+        return _Plan(_PG_DROP, args, _first_is_one)
+
+    @staticmethod
     def schedule() -> _Plan:
         return _Plan("SELECT key, due_at, holder FROM leases ORDER BY key", (), _schedule_rows)
 
@@ -395,6 +438,10 @@ class PostgresLeases:
     def forget(self, key: str) -> bool:
         """See ``LeaseStore.forget``."""
         return bool(self._exec(PostgresPlans.forget(key), "forget"))
+
+    def drop(self, lease: Lease, now: datetime) -> bool:
+        """See ``LeaseStore.drop``."""
+        return bool(self._exec(PostgresPlans.drop(lease, now), "drop"))
 
     def schedule(self) -> dict[str, tuple[datetime | None, str | None]]:
         """See ``LeaseStore.schedule``."""

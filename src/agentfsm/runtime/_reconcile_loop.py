@@ -5,7 +5,8 @@
 * **One key, one worker.** A key being reconciled is never handed to a second worker; if it
   is enqueued meanwhile it runs again once the first pass is over.
 * **Requeue after.** A reconcile returns how long to wait before looking again (Recif: 30 s),
-  or ``None`` to wait for the next change.
+  or ``None`` to wait for the next change, or ``GONE`` when the key's subject no longer exists
+  (the loop stops tracking the key; enqueueing it again tracks it anew).
 * **Errors.** ``TemporaryError(delay)`` retries after its delay; ``TerminalError`` (or the
   runtime's ``PermanentError``) stops retrying the key until it is enqueued again; any other
   exception retries with per-key exponential backoff (5 ms doubling to 1000 s, as
@@ -41,6 +42,22 @@ PassResult = Literal["reconciled", "failed", "abandoned"]
 """How one pass over one key ended."""
 
 
+@attrs.frozen(repr=False)
+class _Gone:
+    def __repr__(self) -> str:
+        return "GONE"
+
+
+GONE = _Gone()
+"""What a reconciler returns for a key whose subject no longer exists (a deleted agent with
+nothing left in the cluster): the loop stops tracking it, as ``forget`` would, once the pass
+is over. A key enqueued again (during the pass too) is tracked anew."""
+
+Requeue = timedelta | None | _Gone
+"""What a reconcile pass returns: when to look again, ``None`` (at the next change) or
+``GONE``."""
+
+
 class TerminalError(Exception):
     """Raised by a reconciler when retrying cannot help (a spec that can never be satisfied)."""
 
@@ -48,11 +65,12 @@ class TerminalError(Exception):
 class Reconciler(Protocol):
     """Brings one key's actual state toward its desired state."""
 
-    def __call__(self, key: str) -> timedelta | None:
+    def __call__(self, key: str) -> Requeue:
         """Reconcile ``key`` from its full current state.
 
         Returns:
-            How long to wait before reconciling it again, or ``None`` to wait for a change.
+            How long to wait before reconciling it again, ``None`` to wait for a change, or
+            ``GONE`` when the key's subject no longer exists.
 
         Raises:
             TemporaryError: retry after the error's delay.
@@ -97,7 +115,7 @@ class KeyQueue:
 
     def __init__(
         self,
-        reconciler: Reconciler | Callable[[str], Awaitable[timedelta | None]],
+        reconciler: Reconciler | Callable[[str], Awaitable[Requeue]],
         clock: Clock,
         *,
         on_error: Callable[[str, BaseException], None] | None = None,
@@ -174,7 +192,7 @@ class KeyQueue:
             for entry in held:
                 heapq.heappush(self._heap, entry)
 
-    def _finish(self, key: str, requeue: timedelta | None) -> None:
+    def _finish(self, key: str, requeue: Requeue) -> None:
         with self._lock:
             self._active.discard(key)
             again = key in self._again
@@ -182,7 +200,7 @@ class KeyQueue:
             pending = self._due.pop(key, None)
             now = self._clock.now()
             candidates = [t for t in (pending, now if again else None) if t is not None]
-            if requeue is not None:
+            if isinstance(requeue, timedelta):  # None and GONE: nothing kept but a change
                 candidates.append(now + requeue)
             if candidates:
                 self._schedule(key, min(candidates))

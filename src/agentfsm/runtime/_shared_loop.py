@@ -36,8 +36,10 @@ from agentfsm.runtime._fencing import Fence, StaleFence, set_fence
 from agentfsm.runtime._leases import Lease, LeaseStore, require_leases
 from agentfsm.runtime._outbox import default_worker_id
 from agentfsm.runtime._reconcile_loop import (
+    GONE,
     PassReport,
     Reconciler,
+    Requeue,
     TerminalError,
     backoff_delay,
 )
@@ -126,9 +128,11 @@ class _SharedLoopSteps:
         outcome = "reconciled"
         failures = 0
         due: datetime | None
+        gone = False
         try:
             requeue = yield Invoke(self._reconcile, (lease.key,))
-            due = None if requeue is None else self._clock.now() + requeue
+            gone = requeue is GONE
+            due = None if requeue is None or gone else self._clock.now() + requeue
         except StaleFence as exc:
             # A newer owner has acted: this replica's lease lapsed mid-pass. It owns nothing.
             log.warning("reconcile %s: %s", lease.key, exc)
@@ -147,7 +151,12 @@ class _SharedLoopSteps:
             due, outcome = self._clock.now() + backoff_delay(failures), "failed"
         finally:
             set_fence(previous)
-        released = yield Call("release", (lease, self._clock.now(), due, failures))
+        if gone:
+            # The row goes, unless the key was enqueued during the pass: then it is released
+            # due at once, as after any pass.
+            released = yield Call("drop", (lease, self._clock.now()))
+        else:
+            released = yield Call("release", (lease, self._clock.now(), due, failures))
         if not released:
             log.warning(
                 "reconcile %s: the lease (token %d) lapsed before it was released; "
@@ -182,7 +191,7 @@ class SharedReconcileLoop(_SharedLoopSteps):
     def __init__(
         self,
         store: object,
-        reconciler: Reconciler | Callable[[str], timedelta | None],
+        reconciler: Reconciler | Callable[[str], Requeue],
         clock: Clock,
         *,
         replica_id: str | None = None,
@@ -305,11 +314,7 @@ class AsyncSharedReconcileLoop(_SharedLoopSteps):
     def __init__(
         self,
         store: object,
-        reconciler: (
-            Reconciler
-            | Callable[[str], timedelta | None]
-            | Callable[[str], Awaitable[timedelta | None]]
-        ),
+        reconciler: (Reconciler | Callable[[str], Requeue] | Callable[[str], Awaitable[Requeue]]),
         clock: Clock,
         *,
         replica_id: str | None = None,
