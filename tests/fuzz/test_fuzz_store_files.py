@@ -420,5 +420,7 @@ def test_fuzz_store_read_methods(filled: Store, a: Any, b: Any, c: Any) -> None:
     attempt(entry, allowed, lambda: filled.outbox(state=a), a)
     attempt(entry, allowed, lambda: filled.outbox(agent_id=a, limit=b), a, b)
     attempt(entry, allowed, lambda: filled.timers(a), a)
+    attempt(entry, allowed, lambda: filled.agents(machine=a, status=a), a)
+    attempt(entry, allowed, lambda: filled.agents(prefix=a, after=a, limit=b), a, b)
     attempt(entry, allowed, lambda: filled.prune_done(c, b), c, b)
     unchanged(entry, before, dump(filled), a, b, c)

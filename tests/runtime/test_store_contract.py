@@ -17,7 +17,7 @@ import pytest
 from async_support import LoopThread, SyncFacade
 from runtime_support import T0, FaultyStore, StoreSpec
 
-from agentfsm import Actor, Event, Refusal, Step
+from agentfsm import Actor, Event, InvalidInput, Refusal, Step
 from agentfsm import effects as fx
 from agentfsm.models import MACHINES, AlfeAgent
 from agentfsm.runtime import (
@@ -147,6 +147,50 @@ def test_unknown_agent(controller: Controller, store: Store) -> None:
     with pytest.raises(UnknownAgent):
         controller.handle("nobody", Event("provision", S))
     assert store.history("nobody") == []
+
+
+_FLEET = [
+    "acme.a", "acme.b", "acme.c", "acme-x", "acmf", "zeta.1", "Acme.Z", "acme.\U0010ffff",
+    "acme.\u00e9", "acme.\ud7ff", "acme.\ue000",
+]  # fmt: skip
+
+
+def test_agents_are_read_page_by_page_and_filtered(controller: Controller, store: Store) -> None:
+    for a in _FLEET:
+        controller.create(a, "alfe", AlfeAgent("x", "n"))
+    controller.handle("acme.b", Event("provision", S))
+    every = [r.agent_id for r in store.agents()]
+    assert sorted(every) == sorted(_FLEET)
+    for size in (1, 2, 5):
+        read: list[str] = []
+        after: str | None = None
+        while page := store.agents(after=after, limit=size):
+            assert len(page) <= size
+            read += [r.agent_id for r in page]
+            after = page[-1].agent_id
+        assert read == every  # every agent once, in the store's order
+    tenant = [a for a in every if a.startswith("acme.")]
+    assert [r.agent_id for r in store.agents(prefix="acme.")] == tenant
+    assert [r.agent_id for r in store.agents(prefix="acme.", after=tenant[1], limit=2)] == (
+        tenant[2:4]
+    )
+    assert [r.agent_id for r in store.agents(status="provisioning")] == ["acme.b"]
+    assert [r.agent_id for r in store.agents(machine="alfe", status="pending", prefix="z")] == [
+        "zeta.1"
+    ]
+    assert store.agents(machine="recif") == []
+    assert store.agents(limit=0) == []
+    assert [r.agent_id for r in store.agents(prefix="")] == every
+    # Keys nothing can be stored under match nothing; an after of that kind is refused.
+    assert store.agents(prefix="acme.\udcff") == []
+    assert store.agents(status="pend\x00ing") == []
+    assert store.agents(after="acme.a\x00") == store.agents(after="acme.a")
+    before = store.agents()
+    for bad in ({"after": "a\udcff"}, {"limit": -1}, {"limit": True}, {"prefix": 3},
+                {"machine": b"alfe"}, {"status": ["pending"]}):  # fmt: skip
+        with pytest.raises(InvalidInput):
+            store.agents(**bad)  # type: ignore[arg-type]
+    assert store.agents() == before
 
 
 def test_accepted_event_writes_snapshot_audit_outbox_and_timer(

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from agentfsm import Actor
 from agentfsm.http import PROBLEM_BASE
 from tests.web.support import API, bearer, create_alfe, running_alfe
 
@@ -294,3 +295,63 @@ def test_the_openapi_document_describes_the_agent_and_the_pages(sqlite_client: T
     log = doc["paths"][f"{API}/agents/{{agent_id}}/events"]["get"]["responses"]["200"]
     page = sqlite_client.get(f"{API}/agents/acme.doc/events", headers=ALICE).json()
     assert problems(page, log["content"]["application/json"]["schema"]) == []
+
+
+def test_a_listing_pages_through_the_store_when_few_agents_are_visible(tmp_path: Any) -> None:
+    # An authenticator with no id prefix: the listing reads the store page by page until it
+    # has a page of visible agents, and its cursor carries on from there.
+    from starlette.testclient import TestClient
+
+    from agentfsm.http import Caller, create_app
+    from agentfsm.models import MACHINES, AlfeAgent
+    from agentfsm.runtime import AsyncController, AsyncSQLiteStore, ManualClock
+    from tests.web.support import T0
+
+    class Sevens:
+        async def authenticate(self, request: Any) -> Caller | None:
+            return Caller("seven", Actor.SYSTEM)
+
+        def may_see(self, caller: Caller, agent_id: str) -> bool:
+            return agent_id.endswith("7")
+
+    store = AsyncSQLiteStore(str(tmp_path / "agents.db"))
+    controller = AsyncController(MACHINES, store, ManualClock(T0))
+    ids = [f"a{i:03d}" for i in range(60)]
+
+    async def fill() -> None:
+        await store.open()
+        await controller.create_many([(a, "alfe", AlfeAgent(a, "n")) for a in ids])
+        await store.close()
+
+    import asyncio
+
+    asyncio.run(fill())
+    app = create_app(controller, None, Sevens(), lifespan=_opened(store))
+    with TestClient(app) as client:
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": 2}
+            if cursor is not None:
+                params["cursor"] = cursor
+            body = client.get(f"{API}/agents", params=params).json()
+            assert len(body["items"]) <= 2
+            seen += [item["agent_id"] for item in body["items"]]
+            cursor = body["next"]
+            if cursor is None:
+                break
+    assert seen == [a for a in ids if a.endswith("7")]
+
+
+def _opened(store: Any) -> Any:
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        await store.open()
+        try:
+            yield
+        finally:
+            await store.close()
+
+    return lifespan

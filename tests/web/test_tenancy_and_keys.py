@@ -121,3 +121,35 @@ def test_a_key_that_is_no_key_is_422(client: TestClient) -> None:
         f"{API}/agents/acme.k4/stop", headers={**ALICE, "Idempotency-Key": "k" * 1025}
     )
     assert (long.status_code, _type(long)) == (422, "invalid-request")
+
+
+def _listed(client: TestClient, headers: dict[str, str], **query: Any) -> list[str]:
+    """Every id a caller lists, page by page, following ``next``."""
+    ids: list[str] = []
+    params: dict[str, Any] = dict(query)
+    while True:
+        answer = client.get(f"{API}/agents", headers=headers, params=params)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert len(body["items"]) <= params.get("limit", 50)
+        ids += [item["agent_id"] for item in body["items"]]
+        if body["next"] is None:
+            return ids
+        params["cursor"] = body["next"]
+
+
+def test_each_tenant_lists_its_own_agents_page_by_page(client: TestClient) -> None:
+    acme = [f"acme.p{i}" for i in range(7)]
+    evil = [f"evil.p{i}" for i in range(3)]
+    for a in acme:
+        assert create_alfe(client, a).status_code == 201
+    for a in evil:
+        assert create_alfe(client, a, token="mallory-token").status_code == 201
+    assert client.post(f"{API}/agents/acme.p3/provision", headers=PF).status_code == 200
+    for size in (1, 2, 3, 50):
+        assert _listed(client, ALICE, limit=size) == sorted(acme)
+        assert _listed(client, MALLORY, limit=size) == sorted(evil)
+        assert sorted(_listed(client, PF, limit=size)) == sorted(acme + evil)
+    assert _listed(client, ALICE, status="provisioning") == ["acme.p3"]
+    assert _listed(client, MALLORY, status="provisioning") == []
+    assert _listed(client, ALICE, model="recif") == []

@@ -84,20 +84,9 @@ def add_agent_routes(app: FastAPI, api: Api, prefix: str) -> None:
     ) -> Response:
         caller = await api.caller(request)
         after = cursor_after(cursor)
-        records = await api.guarded(controller.store.agents())
-        chosen = sorted(
-            (
-                r
-                for r in records
-                if api.auth.may_see(caller, r.agent_id)
-                and (model is None or r.machine == model)
-                and (status is None or r.snapshot.status == status)
-                and (after is None or r.agent_id > after)
-                and r.machine in api.machines
-            ),
-            key=lambda r: r.agent_id,
+        page, more = await api.visible_agents(
+            caller, machine=model, status=status, after=after, limit=limit
         )
-        page = chosen[:limit]
         items = [
             {
                 "agent_id": r.agent_id,
@@ -109,7 +98,6 @@ def add_agent_routes(app: FastAPI, api: Api, prefix: str) -> None:
             }
             for r in page
         ]
-        more = len(chosen) > limit
         return JSONResponse(
             {"items": items, "next": next_cursor(page[-1].agent_id) if more else None}
         )

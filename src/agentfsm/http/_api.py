@@ -29,6 +29,7 @@ from agentfsm.runtime._errors import (
     UnknownAgent,
     VersionConflict,
 )
+from agentfsm.runtime._records import AgentRecord
 
 _MACHINE_CACHE = 65_536
 
@@ -64,6 +65,44 @@ class Api:
     def visible(self, caller: Caller, agent_id: str) -> None:
         if not self.auth.may_see(caller, agent_id):
             raise unknown_agent(agent_id)
+
+    async def visible_agents(
+        self,
+        caller: Caller,
+        *,
+        machine: str | None = None,
+        status: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[AgentRecord], bool]:
+        """The agents ``caller`` may see, by id, of the machines served here: at most
+        ``limit`` of them after ``after``, and whether there are more.
+
+        The store does the filtering and the paging; ``may_see`` is asked of every agent it
+        returns all the same. An authenticator with an ``id_prefix(caller)`` (a prefix every
+        agent the caller may see starts with, such as ``TokenAuthenticator``'s tenant) has the
+        store read only those ids.
+        """
+        narrow = getattr(self.auth, "id_prefix", None)
+        prefix = narrow(caller) if callable(narrow) else None
+        store = self.controller.store
+        want = None if limit is None else limit + 1
+        chosen: list[AgentRecord] = []
+        while want is None or len(chosen) < want:
+            page: list[AgentRecord] = await self.guarded(
+                store.agents(machine=machine, status=status, prefix=prefix, after=after, limit=want)
+            )
+            chosen += [
+                r
+                for r in page
+                if r.machine in self.machines and self.auth.may_see(caller, r.agent_id)
+            ]
+            if want is None or len(page) < want:
+                break
+            after = page[-1].agent_id
+        if limit is None:
+            return chosen, False
+        return chosen[:limit], len(chosen) > limit
 
     async def machine_of(self, agent_id: str) -> Machine:
         name = self._machine_of.get(agent_id)

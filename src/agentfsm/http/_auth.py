@@ -77,6 +77,10 @@ class Authenticator(Protocol):
     ``may_see`` before it reads, lists, creates or sends anything to an agent: an agent a
     caller may not see is answered exactly as an agent that does not exist (404), so no id
     leaks across tenants.
+
+    An authenticator may also have ``id_prefix(caller) -> str | None``: a prefix that every
+    agent id the caller may see starts with. Listings then have the store read only those
+    ids (``may_see`` is still asked of each); without it a listing reads every id in turn.
     """
 
     async def authenticate(self, request: HTTPConnection) -> Caller | None:
@@ -139,3 +143,8 @@ class TokenAuthenticator:
         if caller.tenant is None:
             return True
         return agent_id.startswith(caller.tenant + TENANT_SEPARATOR)
+
+    def id_prefix(self, caller: Caller) -> str | None:
+        """What every agent id ``caller`` may see starts with (``"<tenant>."``), or ``None``
+        for the platform: listings read only those ids from the store."""
+        return None if caller.tenant is None else caller.tenant + TENANT_SEPARATOR

@@ -184,7 +184,7 @@ class _Dashboard:
             return self.signed_out(request, part)
         api = self.api
         chosen = status or None
-        records = await api.guarded(api.controller.store.agents())
+        records, _ = await api.visible_agents(caller, status=chosen)
         items = [
             {
                 "agent_id": r.agent_id,
@@ -194,10 +194,7 @@ class _Dashboard:
                 "version": r.snapshot.version,
                 "since": r.snapshot.since,
             }
-            for r in sorted(records, key=lambda r: r.agent_id)
-            if r.machine in api.machines
-            and api.auth.may_see(caller, r.agent_id)
-            and (chosen is None or r.snapshot.status == chosen)
+            for r in records
         ]
         live = pages.fleet(self.base, items, self.statuses, chosen, self.now())
         stream = f"{self.base}/stream"

@@ -283,9 +283,17 @@ class AsyncPostgresStore:
         when ``agent_ids`` is one string, or not iterable)."""
         return await self._run(self._q.load_many(agent_ids))
 
-    async def agents(self) -> list[AgentRecord]:
-        """Every stored agent, by id."""
-        return await self._run(self._q.agents())
+    async def agents(
+        self,
+        *,
+        machine: str | None = None,
+        status: str | None = None,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[AgentRecord]:
+        """The stored agents by id: every one, or a page of them (see ``Store.agents``)."""
+        return await self._run(self._q.agents(machine, status, prefix, after, limit))
 
     async def commit(self, writes: Sequence[Write]) -> None:
         """Apply ``writes`` in one transaction (see ``Store.commit``).

@@ -318,9 +318,21 @@ class AsyncSQLiteStore:
         when ``agent_ids`` is one string, or not iterable)."""
         return await self._on_thread(self.sync_store.load_many, wanted_ids(agent_ids))
 
-    async def agents(self) -> list[AgentRecord]:
-        """Every stored agent, by id."""
-        return await self._on_thread(self.sync_store.agents)
+    async def agents(
+        self,
+        *,
+        machine: str | None = None,
+        status: str | None = None,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[AgentRecord]:
+        """The stored agents by id: every one, or a page of them (see ``Store.agents``)."""
+        page = functools.partial(
+            self.sync_store.agents,
+            machine=machine, status=status, prefix=prefix, after=after, limit=limit,
+        )  # fmt: skip
+        return await self._on_thread(page)
 
     async def commit(self, writes: Sequence[Write]) -> None:
         """Apply ``writes`` in one transaction (see ``Store.commit``).

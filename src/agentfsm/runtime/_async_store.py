@@ -35,7 +35,15 @@ class AsyncStore(Protocol):
         """See ``Store.load_many``."""
         ...
 
-    async def agents(self) -> list[AgentRecord]:
+    async def agents(
+        self,
+        *,
+        machine: str | None = None,
+        status: str | None = None,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[AgentRecord]:
         """See ``Store.agents``."""
         ...
 

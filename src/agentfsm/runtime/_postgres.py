@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from agentfsm._errors import InvalidInput, MissingExtra
 from agentfsm._words import quote
+from agentfsm.runtime._agent_filters import agent_filters
 from agentfsm.runtime._arguments import (
     MAX_INT,
     check_count,
@@ -290,9 +291,17 @@ class PostgresStore:
         """
         return self._run(self._q.load_many(agent_ids))
 
-    def agents(self) -> list[AgentRecord]:
-        """Every stored agent, by id."""
-        return self._run(self._q.agents())
+    def agents(
+        self,
+        *,
+        machine: str | None = None,
+        status: str | None = None,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[AgentRecord]:
+        """The stored agents by id: every one, or a page of them (see ``Store.agents``)."""
+        return self._run(self._q.agents(machine, status, prefix, after, limit))
 
     # -- the one write path -----------------------------------------------------------------
 
@@ -568,9 +577,38 @@ class PostgresQueries:
         sql = f"SELECT {_AGENT_COLS} FROM agents WHERE id = ANY(%s)"
         return Query(sql, (ids,), False, self.rows.agent, lambda rs: {r.agent_id: r for r in rs})
 
-    def agents(self) -> Query[list[AgentRecord]]:
-        sql = f"SELECT {_AGENT_COLS} FROM agents ORDER BY id"
-        return Query(sql, (), False, self.rows.agent, _rows)
+    def agents(
+        self,
+        machine: str | None = None,
+        status: str | None = None,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Query[list[AgentRecord]]:
+        f = agent_filters(machine, status, prefix, after, limit)
+        keys = () if f is None else (f.machine, f.status, f.prefix)
+        if f is None or any(v is not None and "\x00" in v for v in keys):
+            return Query(None, (), False, None, _rows)  # nothing is stored under such a key
+        where: list[str] = []
+        args: list[object] = []
+        for column, value in (("machine =", f.machine), ("status =", f.status)):
+            if value is not None:
+                where.append(f"{column} %s")
+                args.append(value)
+        if f.after is not None:
+            # No stored id holds U+0000, so the ids above "ab\x00c" are those above "ab".
+            where.append("id > %s")
+            args.append(f.after.partition("\x00")[0])
+        if f.prefix:
+            # starts_with, not a range: the ids are ordered by the database's collation.
+            where.append("starts_with(id, %s)")
+            args.append(f.prefix)
+        sql = f"SELECT {_AGENT_COLS} FROM agents"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id LIMIT %s"
+        args.append(f.limit)
+        return Query(sql, tuple(args), False, self.rows.agent, _rows)
 
     def audit_row(self, agent_id: str, scope: str, event_id: str) -> Query[AuditRow | None]:
         ok = _key_ok(agent_id) and _key_ok(scope) and _key_ok(event_id)

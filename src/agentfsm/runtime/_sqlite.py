@@ -23,6 +23,7 @@ from typing import Any
 from agentfsm._errors import InvalidInput
 from agentfsm._private_file import create_owner_only
 from agentfsm._words import quote
+from agentfsm.runtime._agent_filters import agent_filters, prefix_end
 from agentfsm.runtime._arguments import (
     MAX_INT,
     check_count,
@@ -382,9 +383,38 @@ class SQLiteStore:
                 out[row[0]] = self._agent(row)
         return out
 
-    def agents(self) -> list[AgentRecord]:
-        """Every stored agent, by id."""
-        return [self._agent(r) for r in self._read(f"SELECT {_AGENT_COLS} FROM agents ORDER BY id")]
+    def agents(
+        self,
+        *,
+        machine: str | None = None,
+        status: str | None = None,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[AgentRecord]:
+        """The stored agents by id: every one, or a page of them (see ``Store.agents``)."""
+        f = agent_filters(machine, status, prefix, after, limit)
+        if f is None:
+            return []
+        where: list[str] = []
+        args: list[object] = []
+        for column, value in (("machine =", f.machine), ("status =", f.status), ("id >", f.after)):
+            if value is not None:
+                where.append(f"{column} ?")
+                args.append(value)
+        if f.prefix:
+            where.append("id >= ?")
+            args.append(f.prefix)
+            end = prefix_end(f.prefix)
+            if end is not None:
+                where.append("id < ?")
+                args.append(end)
+        sql = f"SELECT {_AGENT_COLS} FROM agents"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id LIMIT ?"
+        args.append(-1 if f.limit is None else f.limit)
+        return [self._agent(r) for r in self._read(sql, args)]
 
     # -- the one write path -----------------------------------------------------------------
 

@@ -50,8 +50,32 @@ class Store(Protocol):
         """
         ...
 
-    def agents(self) -> list[AgentRecord]:
-        """Every stored agent, by id."""
+    def agents(
+        self,
+        *,
+        machine: str | None = None,
+        status: str | None = None,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[AgentRecord]:
+        """The stored agents by id: every one, or those the filters keep.
+
+        Read a large fleet page by page: ``limit`` agents at a time, each page ``after`` the
+        last id of the one before. The order is the database's order of the ids (on
+        PostgreSQL, its collation's), the same from page to page.
+
+        Args:
+            machine: only the agents of this machine.
+            status: only the agents in this status.
+            prefix: only the agents whose id starts with it.
+            after: only the agents whose id comes after it.
+            limit: at most this many (``None``: no bound).
+
+        Raises:
+            InvalidInput: a filter is neither a string nor ``None``, ``after`` holds a lone
+                surrogate, or ``limit`` is not a whole number from 0 to 2**63 - 1.
+        """
         ...
 
     def commit(self, writes: Sequence[Write]) -> None:
