@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import pytest
@@ -434,6 +434,33 @@ def test_regression_a_since_whose_time_zone_offset_is_out_of_range_raised_value_
         assert "not a timezone-aware datetime" in result.message
     with pytest.raises(InvalidInput, match="not a timezone-aware datetime"):
         offered(ALFE, starting, Context(T0))
+
+
+class _LookAlike(NamedTuple):
+    """A snapshot of the caller's own class with a Snapshot's fields, which the generic path
+    decides like a Snapshot."""
+
+    status: str
+    version: int
+    since: Any
+    data: Any
+
+
+def test_regression_a_look_alike_snapshot_whose_since_offset_is_out_of_range_raised_value_error() -> (
+    None
+):
+    # A Snapshot in this state is refused invalid_snapshot; its look-alike let the zone's
+    # ValueError out of decide, which documents no such error.
+    starting = _LookAlike("starting", 3, datetime(2026, 1, 1, tzinfo=_BadZone()), RUNNING.data)
+    for decides in (decide, decide_reference):
+        result = decides(ALFE, starting, Event("start"), Context(T0))  # type: ignore[arg-type]
+        assert isinstance(result, Refusal)
+        assert (result.code, result.event, result.status) == (
+            "invalid_snapshot",
+            "start",
+            "starting",
+        )
+        assert "not a timezone-aware datetime" in result.message
 
 
 def test_a_value_error_from_a_rule_itself_is_not_hidden_as_a_refusal() -> None:

@@ -505,11 +505,12 @@ def _bad_snapshot(machine: Machine, snapshot: Snapshot, event: Event) -> Refusal
 def _bad_offset(machine: object, snapshot: object, event: Event, exc: ValueError) -> Refusal:
     # The quick look at ``since`` only asks whether it has a time zone: one whose offset is
     # out of range raises ValueError once a rule reads the time. That snapshot is refused like
-    # any malformed one; any other ValueError is a bug in a rule, and is raised again.
-    if isinstance(machine, Machine) and isinstance(snapshot, Snapshot):
-        problem = snapshot_problem(machine, snapshot)
+    # any malformed one, a look-alike of a Snapshot (which the generic path decides) too; any
+    # other ValueError is a bug in a rule, and is raised again.
+    if isinstance(machine, Machine):
+        problem = snapshot_problem(machine, snapshot)  # type: ignore[arg-type]
         if problem is not None:
-            return _snapshot_refusal(machine, snapshot, event, problem)
+            return _snapshot_refusal(machine, snapshot, event, problem)  # type: ignore[arg-type]
     raise exc
 
 
