@@ -154,6 +154,16 @@ def main() -> int:
     parser.add_argument(
         "--no-fresh", action="store_true", help="do not re-run survivors in fresh imports"
     )
+    parser.add_argument(
+        "--fresh-only",
+        action="store_true",
+        help="only re-run the last run's survivors in fresh imports (no new first pass)",
+    )
+    parser.add_argument(
+        "--fresh-all",
+        action="store_true",
+        help="re-run the survivors listed in equivalent.md in fresh imports too",
+    )
     args = parser.parse_args()
 
     modules = _modules()
@@ -166,13 +176,27 @@ def main() -> int:
         if args.report_only:
             continue
         started = time.monotonic()
-        work = _prepare(module, modules[module])
         budget = args.minutes * 60
-        finished = _run(work, args.children, budget)
-        survivors = [k for k, s in _statuses(module).items() if s in MISSED]
+        if args.fresh_only:
+            work = WORK / _slug(module)
+            if not (work / "setup.cfg").exists():
+                parser.error(f"{module} has no earlier run to take the survivors of")
+            finished = True
+        else:
+            work = _prepare(module, modules[module])
+            finished = _run(work, args.children, budget)
+        # A survivor already reasoned equivalent (equivalent.md) is not re-run by default: in
+        # a fresh import it runs every selected test, and a whole module's tests take minutes.
+        survivors = [
+            k
+            for k, s in _statuses(module).items()
+            if s in MISSED and (args.fresh_all or k not in equivalent)
+        ]
         if finished and survivors and not args.no_fresh:
-            with (work / "setup.cfg").open("a", encoding="utf-8") as cfg:
-                cfg.write(FRESH)
+            cfg_path = work / "setup.cfg"
+            if FRESH not in cfg_path.read_text("utf-8"):
+                with cfg_path.open("a", encoding="utf-8") as cfg:
+                    cfg.write(FRESH)
             left = budget - (time.monotonic() - started)
             finished = _run(work, args.children, left, survivors)
         took = (time.monotonic() - started) / 60
