@@ -16,6 +16,7 @@ import attrs
 import pytest
 
 from agentfsm import (
+    ActionSpec,
     Actor,
     AllOf,
     AnyOf,
@@ -532,3 +533,120 @@ def test_a_foreign_records_class_is_named_in_at_most_forty_characters() -> None:
         "a new agent's data is refused: the kettle model's agents hold Kettle records, "
         "not _AKettleRecordWhoseClassNameRunsOnPastFo"
     )
+
+
+# -- rows with several updates and effects, and nested guards, on both paths ------------------
+
+
+@attrs.frozen
+class _Still:
+    level: int = 0
+    trail: tuple[str, ...] = ()
+
+
+_STILL_SPEC = MachineSpec(
+    name="still",
+    initial="cold",
+    states=(StateSpec("cold"), StateSpec("hot")),
+    events=(
+        EventSpec(
+            "heat",
+            frozenset({Actor.USER}),
+            "Heat",
+            fields=(FieldSpec("by", "int"), FieldSpec("force", "bool", required=False)),
+        ),
+        EventSpec("cool", frozenset({Actor.USER}), "Cool"),
+    ),
+    guards=(
+        GuardSpec("full", "empty", "{label} needs a full still."),
+        GuardSpec("forced", "unforced", "{label} needs force.", reads_input=True),
+        GuardSpec("daytime", "night", "{label} waits for the day.", "it is day"),
+    ),
+    updates=(ActionSpec("warm"), ActionSpec("mark"), ActionSpec("stamp")),
+    effects=(ActionSpec("log"), ActionSpec("ring"), ActionSpec("report")),
+    transitions=(
+        # Heat: (full and day) or forced, and not (forced and night): nested both ways.
+        TransitionSpec(
+            "heat",
+            "cold",
+            "hot",
+            guard=AllOf(
+                (
+                    AnyOf((AllOf((Guard("full"), Guard("daytime"))), Guard("forced"))),
+                    Not(AllOf((Guard("forced"), Not(Guard("daytime"))))),
+                )
+            ),
+            updates=("warm", "mark", "stamp"),
+            effects=("log", "ring", "report"),
+        ),
+        TransitionSpec("cool", "hot", "cold", updates=("mark", "warm"), effects=("log", "ring")),
+    ),
+)
+_STILL = Machine(
+    _STILL_SPEC,
+    Implementations(
+        guards={
+            "full": lambda s, e, c: s.data.level >= 0 and s.status == "cold",
+            "forced": lambda s, e, c: bool(e.payload.get("force")),
+            "daytime": lambda s, e, c: 8 <= c.now.hour < 20,
+        },
+        updates={
+            # Each reads what it is given: the data so far, the snapshot, the event, the time.
+            "warm": lambda d, s, e, c: attrs.evolve(d, level=d.level + e.payload.get("by", -1)),
+            "mark": lambda d, s, e, c: attrs.evolve(d, trail=(*d.trail, f"{s.status}:{e.name}")),
+            "stamp": lambda d, s, e, c: attrs.evolve(d, trail=(*d.trail, f"{c.now.hour}h")),
+        },
+        effects={
+            # A list too: decide makes a tuple of what a builder returns.
+            "log": lambda b, a, e, c: [("log", b.status, a.status)],
+            "ring": lambda b, a, e, c: (("ring", e.name, a.data.level),),
+            "report": lambda b, a, e, c: (("report", c.now.hour, b.data.level),),
+        },
+    ),
+)
+_DAY, _NIGHT = Context(T0), Context(datetime(2026, 4, 3, 23, 0, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("path", ["decide", "decide_reference"])
+def test_three_updates_and_three_effects_each_see_what_they_are_given(path: str) -> None:
+    from agentfsm._engine import decide_reference
+
+    decides = decide if path == "decide" else decide_reference
+    cold = Snapshot("cold", 4, T0 - timedelta(hours=1), _Still(2, ("start",)))
+    step = decides(_STILL, cold, Event("heat", payload={"by": 3}), _DAY)
+    assert isinstance(step, Step)
+    assert step.snapshot == Snapshot("hot", 5, T0, _Still(5, ("start", "cold:heat", "10h")))
+    assert step.effects == (("log", "cold", "hot"), ("ring", "heat", 5), ("report", 10, 2))
+    back = decides(_STILL, step.snapshot, Event("cool"), _NIGHT)
+    assert isinstance(back, Step)
+    assert back.snapshot.data == _Still(4, ("start", "cold:heat", "10h", "hot:cool"))
+    assert back.effects == (("log", "hot", "cold"), ("ring", "cool", 4))
+
+
+@pytest.mark.parametrize("path", ["decide", "decide_reference"])
+@pytest.mark.parametrize(
+    ("level", "force", "ctx", "code"),
+    [
+        (0, False, _DAY, None),  # full and day
+        (-1, False, _DAY, "empty"),  # neither full nor forced: the first reason
+        (0, False, _NIGHT, "night"),  # full, but night, and not forced
+        (-1, True, _DAY, None),  # forced by day
+        (0, True, _NIGHT, "guard_failed"),  # forced at night: the negation fails
+        (-1, True, _NIGHT, "guard_failed"),
+    ],
+)
+def test_nested_guards_read_the_snapshot_the_event_and_the_time_on_both_paths(
+    path: str, level: int, force: bool, ctx: Context, code: str | None
+) -> None:
+    from agentfsm._engine import decide_reference
+
+    decides = decide if path == "decide" else decide_reference
+    cold = Snapshot("cold", 1, T0 - timedelta(hours=1), _Still(level))
+    payload: dict[str, Any] = {"by": 1, "force": True} if force else {"by": 1}
+    result = decides(_STILL, cold, Event("heat", payload=payload), ctx)
+    if code is None:
+        assert isinstance(result, Step)
+        assert result.snapshot.status == "hot"
+    else:
+        assert isinstance(result, Refusal), result
+        assert (result.code, result.event, result.status) == (code, "heat", "cold")
