@@ -446,7 +446,7 @@ class _LookAlike(NamedTuple):
     data: Any
 
 
-def test_regression_a_look_alike_snapshot_whose_since_offset_is_out_of_range_raised_value_error() -> (
+def test_regression_a_look_alike_snapshot_with_an_out_of_range_zone_offset_raised_value_error() -> (
     None
 ):
     # A Snapshot in this state is refused invalid_snapshot; its look-alike let the zone's
