@@ -12,7 +12,8 @@ runs mutated. The tests are the module's selection in ``modules.toml``, the quic
 whole selection, and only a mutant that passes all of it survives. It works in the scratch copy
 of the module's last ``run.py`` run (``mutation/.work/<module>/mutants``) and records each
 verdict there as mutmut does (exit code 1: killed, 0: survived), so ``run.py --report-only``
-counts it.
+counts it. ``--assume-equivalent`` records the mutants listed in ``equivalent.md`` as survivors
+without running them (each would run every test): the raw score can only come out lower.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ def main() -> int:
         default=None,
         help="a quick test file to run first (repeatable; default: the selection's first two)",
     )
+    parser.add_argument(
+        "--assume-equivalent",
+        action="store_true",
+        help="record the mutants listed in equivalent.md as survivors without running them",
+    )
     args = parser.parse_intermixed_args()
     modules = _modules()
     if args.module not in modules:
@@ -77,6 +83,13 @@ def main() -> int:
     names = args.names or [
         k for k, v in codes.items() if v is None or (v in (0, 33) and k not in equivalent)
     ]
+    if args.assume_equivalent:
+        # Counted as surviving, which is what equivalent.md says of them: the raw score can
+        # only come out lower for it, and the score without the equivalents is the same.
+        for n in [n for n in names if n in equivalent]:
+            codes[n] = 0
+        names = [n for n in names if n not in equivalent]
+        meta_path.write_text(json.dumps(meta), "utf-8")
     unknown = [n for n in names if n not in codes]
     if unknown:
         parser.error(f"not mutants of {args.module}: {', '.join(unknown)}")
