@@ -17,6 +17,7 @@ import pytest
 from agentfsm import (
     Actor,
     AllOf,
+    AnyOf,
     ChooserSpec,
     Context,
     Event,
@@ -28,6 +29,7 @@ from agentfsm import (
     InvalidInput,
     Machine,
     MachineSpec,
+    Not,
     Refusal,
     Snapshot,
     StateSpec,
@@ -69,6 +71,8 @@ _SPEC = MachineSpec(
         TransitionSpec(
             "switch", "off", chooser="where", guard=AllOf((Guard("keyed"), Guard("bright")))
         ),
+        # Not a plain AllOf: the row checks the compiled expression, given every argument.
+        TransitionSpec("switch", "on", "off", guard=AnyOf((Guard("keyed"), Not(Guard("bright"))))),
     ),
 )
 LAMP = Machine(
@@ -157,7 +161,7 @@ def test_offered_names_each_action_by_its_label_whether_offered_or_not() -> None
     assert (free.event, free.label, free.offered) == ("switch", "Switch", True)
     (refused,) = offered(LAMP, _off(watts=10), DAY)
     assert (refused.event, refused.label, refused.offered) == ("switch", "Switch", False)
-    (nowhere,) = offered(LAMP, _off()._replace(status="on"), DAY)
+    (nowhere,) = offered(LAMP, _off()._replace(status="dim"), DAY)
     assert (nowhere.event, nowhere.label, nowhere.offered) == ("switch", "Switch", False)
     assert nowhere.refusal is not None
     assert nowhere.refusal.code == "not_allowed_from_status"
@@ -172,3 +176,16 @@ def test_a_context_carrying_the_machines_own_policy_is_decided_alike(decides: An
         assert isinstance(step, Step), step
         assert step.snapshot.since == ctx.now
         assert step.snapshot.status == ("on" if ctx.now.hour < 20 else "dim")
+
+
+@PATHS
+def test_a_compound_guard_reads_the_event_and_the_snapshot_on_both_paths(decides: Any) -> None:
+    on = _off()._replace(status="on")
+    step = decides(LAMP, on, Event("switch", payload={"key": 7}), DAY)
+    assert isinstance(step, Step), step
+    assert step.snapshot.status == "off"
+    dim = decides(LAMP, on._replace(data=Lamp(10)), Event("switch", payload={"key": 6}), DAY)
+    assert isinstance(dim, Step), dim  # not bright: the negation passes
+    refused = decides(LAMP, on, Event("switch", payload={"key": 6}), DAY)
+    assert isinstance(refused, Refusal)
+    assert (refused.code, refused.guard) == ("wrong_key", "keyed")  # the first reason
