@@ -436,6 +436,26 @@ def test_regression_a_since_whose_time_zone_offset_is_out_of_range_raised_value_
         offered(ALFE, starting, Context(T0))
 
 
+class _Hashless(str):
+    """A status whose hash raises, as a broken ``str`` subclass's may."""
+
+    def __hash__(self) -> int:
+        raise TypeError("this status cannot be hashed")
+
+    __eq__ = str.__eq__
+
+
+def test_regression_a_status_whose_hash_raises_let_type_error_out_of_decide_and_offered() -> None:
+    for name in ("running", "nowhere"):
+        snapshot = RUNNING._replace(status=_Hashless(name))
+        for decides in (decide, decide_reference):
+            result = decides(ALFE, snapshot, Event("stop"), Context(T0))
+            assert isinstance(result, Refusal)
+            assert (result.code, result.event) == ("unknown_status", "stop")
+        with pytest.raises(InvalidInput, match="has no status"):
+            offered(ALFE, snapshot, Context(T0))
+
+
 class _LookAlike(NamedTuple):
     """A snapshot of the caller's own class with a Snapshot's fields, which the generic path
     decides like a Snapshot."""

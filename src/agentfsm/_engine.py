@@ -386,7 +386,7 @@ def offered(
     elif policy is not machine.policy:
         machine = machine.with_policy(policy)
     status = snapshot.status
-    if not isinstance(status, str) or status not in machine.states:
+    if not _known_status(machine, status):
         raise InvalidInput(_unknown_status_text(machine, status))
     problem = snapshot_problem(machine, snapshot)
     if problem is not None:
@@ -692,6 +692,15 @@ def _unknown_status(machine: Machine, snapshot: Snapshot, event: Event) -> Refus
     )
 
 
+def _known_status(machine: Machine, status: object) -> bool:
+    """Whether ``status`` is one of the machine's statuses: false for a status that cannot
+    even be looked up (a ``str`` subclass whose hash or ``==`` raises)."""
+    try:
+        return isinstance(status, str) and status in machine.states
+    except Exception:
+        return False
+
+
 def _malformed(
     machine: Machine, snapshot: object, event: object, context: object, exc: Exception
 ) -> Refusal:
@@ -719,8 +728,7 @@ def _malformed(
     bad = _bad_snapshot(machine, snapshot, event)
     if bad is not None:
         return bad
-    status = snapshot.status
-    if not isinstance(status, str) or status not in machine.states:
+    if not _known_status(machine, snapshot.status):
         return _unknown_status(machine, snapshot, event)
     if context.now is None:  # the machine's own clockless context, and a rule read the time
         raise InvalidInput(
