@@ -579,7 +579,8 @@ _STILL_SPEC = MachineSpec(
             updates=("warm", "mark", "stamp"),
             effects=("log", "ring", "report"),
         ),
-        TransitionSpec("cool", "hot", "cold", updates=("mark", "warm"), effects=("log", "ring")),
+        # Two of each: the first and the second builder are each given every argument.
+        TransitionSpec("cool", "hot", "cold", updates=("mark", "warm"), effects=("ring", "log")),
     ),
 )
 _STILL = Machine(
@@ -598,8 +599,8 @@ _STILL = Machine(
         },
         effects={
             # A list too: decide makes a tuple of what a builder returns.
-            "log": lambda b, a, e, c: [("log", b.status, a.status)],
-            "ring": lambda b, a, e, c: (("ring", e.name, a.data.level),),
+            "log": lambda b, a, e, c: [("log", b.status, a.status, e.name)],
+            "ring": lambda b, a, e, c: (("ring", e.name, a.data.level, c.now.hour),),
             "report": lambda b, a, e, c: (("report", c.now.hour, b.data.level),),
         },
     ),
@@ -616,11 +617,15 @@ def test_three_updates_and_three_effects_each_see_what_they_are_given(path: str)
     step = decides(_STILL, cold, Event("heat", payload={"by": 3}), _DAY)
     assert isinstance(step, Step)
     assert step.snapshot == Snapshot("hot", 5, T0, _Still(5, ("start", "cold:heat", "10h")))
-    assert step.effects == (("log", "cold", "hot"), ("ring", "heat", 5), ("report", 10, 2))
+    assert step.effects == (
+        ("log", "cold", "hot", "heat"),
+        ("ring", "heat", 5, 10),
+        ("report", 10, 2),
+    )
     back = decides(_STILL, step.snapshot, Event("cool"), _NIGHT)
     assert isinstance(back, Step)
     assert back.snapshot.data == _Still(4, ("start", "cold:heat", "10h", "hot:cool"))
-    assert back.effects == (("log", "hot", "cold"), ("ring", "cool", 4))
+    assert back.effects == (("ring", "cool", 4, 23), ("log", "hot", "cold", "cool"))
 
 
 @pytest.mark.parametrize("path", ["decide", "decide_reference"])
