@@ -59,6 +59,9 @@ def main() -> int:
     parser.add_argument("names", nargs="*", help="mutant names (default: see above)")
     parser.add_argument("--workers", type=int, default=1, help="mutants checked at once")
     parser.add_argument(
+        "--mutants", type=Path, default=None, help="another mutmut folder (default: the last run's)"
+    )
+    parser.add_argument(
         "--first",
         action="append",
         default=None,
@@ -73,7 +76,7 @@ def main() -> int:
     modules = _modules()
     if args.module not in modules:
         parser.error(f"not in mutation/modules.toml: {args.module}")
-    mutants = WORK / _slug(args.module) / "mutants"
+    mutants = args.mutants or WORK / _slug(args.module) / "mutants"
     meta_path = mutants / PACKAGE / f"{args.module}.meta"
     if not meta_path.exists():
         parser.error(f"{args.module} has no run to check: run mutation/run.py {args.module}")

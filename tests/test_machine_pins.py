@@ -655,3 +655,20 @@ def test_nested_guards_read_the_snapshot_the_event_and_the_time_on_both_paths(
     else:
         assert isinstance(result, Refusal), result
         assert (result.code, result.event, result.status) == (code, "heat", "cold")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{}, {"force": True}, {"by": "3"}, {"by": 3.0}, {"by": True}, {"by": 3, "force": "yes"}],
+)
+def test_a_payload_missing_a_field_or_of_the_wrong_kind_is_refused_on_both_paths(
+    payload: dict[str, Any],
+) -> None:
+    from agentfsm._engine import decide_reference
+
+    cold = Snapshot("cold", 1, T0 - timedelta(hours=1), _Still(1))
+    fast = decide(_STILL, cold, Event("heat", payload=payload), _DAY)
+    generic = decide_reference(_STILL, cold, Event("heat", payload=payload), _DAY)
+    assert isinstance(fast, Refusal)
+    assert fast.code == "invalid_payload"
+    assert generic == fast
