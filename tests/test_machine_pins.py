@@ -659,7 +659,16 @@ def test_nested_guards_read_the_snapshot_the_event_and_the_time_on_both_paths(
 
 @pytest.mark.parametrize(
     "payload",
-    [{}, {"force": True}, {"by": "3"}, {"by": 3.0}, {"by": True}, {"by": 3, "force": "yes"}],
+    [
+        {},
+        {"force": True},
+        {"by": "3"},
+        {"by": 3.0},
+        {"by": True},
+        {"by": 3, "force": "yes"},
+        {"by": 3, "extra": 1},
+        {"by": 3, "force": True, "extra": 1},
+    ],
 )
 def test_a_payload_missing_a_field_or_of_the_wrong_kind_is_refused_on_both_paths(
     payload: dict[str, Any],
