@@ -8,10 +8,13 @@ however many appliers run and however often one is killed and started again; a c
 wrote an agent meanwhile simply sees its compare-and-set fail and decides again with the new
 version.
 
-Moves decided in Python without timer or outbox rules are read outside the write (see
-``runtime._migrate_walk``): the compare-and-set is then what keeps an agent written meanwhile
-from being moved by a stale decision, and the walk comes back for it. A chooser and a transform
-run once per distinct input of a batch.
+Where the moves are decided depends on the store. On SQLite a batch is one ``UPDATE`` that
+calls the migration's chooser and transform for each agent from inside the database (see
+``runtime._migrate_inside``), under the write lock. On PostgreSQL the batch is read, decided
+here and written back; without timer or outbox rules it is read outside the write (see
+``runtime._migrate_walk``), and the compare-and-set is then what keeps an agent written
+meanwhile from being moved by a stale decision, and the walk comes back for it. A chooser and a
+transform run once per distinct input of a batch.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from agentfsm._errors import AgentFSMError
 from agentfsm._values import Snapshot
 from agentfsm.migrate._migration import CANCEL, IDENTITY, KEEP, Migration, Remap, StatusChooser
 from agentfsm.runtime._clock import Clock, SystemClock
+from agentfsm.runtime._errors import CorruptDatabase
+from agentfsm.runtime._migrate_inside import sqlite_inside_batch
 from agentfsm.runtime._migrate_sql import (
     Move,
     Rules,
@@ -39,12 +44,10 @@ from agentfsm.runtime._migrate_sql import (
     postgres_batch,
     postgres_plain_batch,
     postgres_read,
-    sqlite_batch,
-    sqlite_chooser_batch,
     sqlite_plain_batch,
     sqlite_read,
 )
-from agentfsm.runtime._migrate_walk import open_sqlite_walk, open_walk
+from agentfsm.runtime._migrate_walk import open_walk
 from agentfsm.runtime._postgres import PostgresStore
 from agentfsm.runtime._sqlite import SQLiteStore
 from agentfsm.runtime._store import Store
@@ -155,7 +158,7 @@ class ApplyReport:
 
 def _backend(store: Store) -> tuple[Any, Any, str]:
     if isinstance(store, SQLiteStore):
-        return sqlite_batch, sqlite_read, "json_extract(o.payload, '$.\"@type\"')"
+        return None, sqlite_read, "json_extract(o.payload, '$.\"@type\"')"
     if isinstance(store, PostgresStore):
         return postgres_batch, postgres_read, "o.payload->>'@type'"
     raise MigrationError(
@@ -280,6 +283,84 @@ def _decider(migration: Migration, codec: Any) -> Callable[[list[StoredAgent]], 
             raise MigrationError(f"{migration.name} failed on a stored agent: {exc}") from exc
 
     return guarded
+
+
+def _row_functions(
+    migration: Migration, store: Any
+) -> tuple[Callable[..., str] | None, Callable[..., str] | None, Callable[[], None]]:
+    """The SQL functions a SQLite batch calls from inside its ``UPDATE``: the chooser's
+    ``(id, status, version, since, data) -> status`` and the transform's
+    ``(id, version, since, data) -> data``, each ``None`` when the migration has none; and
+    the function to call before each batch.
+
+    Each row is checked as every read checks it (a damaged row is ``CorruptDatabase``,
+    naming it); a chooser and a transform run once per distinct input of the batch, and the
+    record is decoded once for the two.
+    """
+    codec = store.codec
+    rows = store._rows
+    loads = codec.loads
+    dumps = getattr(codec, "dumps_once", codec.dumps)
+    new_status = migration.new_status
+    transform = migration.data.apply
+    name = migration.name
+    last: list[Any] = ["", None]  # the data text decoded last, and its record
+    chosen: dict[tuple[str, int, datetime, str], str] = {}
+    rebuilt: dict[str, str] = {}
+
+    def checked(agent_id: Any, status: Any, version: Any, since: Any, data: Any) -> StoredAgent:
+        return rows.stored_agent((agent_id, status, version, since, data))  # type: ignore[no-any-return]
+
+    def record(text: str) -> Any:
+        if text != last[0] or last[1] is None:
+            last[0], last[1] = text, loads(text)
+        return last[1]
+
+    def guarded(fn: Callable[..., str]) -> Callable[..., str]:
+        def call(*args: Any) -> str:
+            try:
+                return fn(*args)
+            except (MigrationError, CorruptDatabase):
+                raise
+            except Exception as exc:
+                raise MigrationError(f"{name} failed on a stored agent: {exc}") from exc
+
+        return call
+
+    def choose(agent_id: Any, status: Any, version: Any, since: Any, data: Any) -> str:
+        a = checked(agent_id, status, version, since, data)
+        key = (a.status, a.version, a.since, a.data_json)
+        found = chosen.get(key)
+        if found is None:
+            snapshot = Snapshot(a.status, a.version, a.since, record(a.data_json))
+            picked = new_status(snapshot)
+            if picked is None:  # pragma: no cover - a chooser always picks a status
+                raise MigrationError(f"agent {a.agent_id!r} got no status from {name}")
+            found = chosen[key] = picked
+        return found
+
+    def rebuild(agent_id: Any, version: Any, since: Any, data: Any) -> str:
+        a = checked(agent_id, "", version, since, data)
+        found = rebuilt.get(a.data_json)
+        if found is None:
+            old = record(a.data_json)
+            new = transform(old)
+            # A transform that leaves a record alone returns it: the text is kept as stored.
+            found = rebuilt[a.data_json] = a.data_json if new is old else dumps(new)
+        return found
+
+    def new_batch() -> None:
+        # What a batch remembers is forgotten after it: memory stays that of one batch.
+        chosen.clear()
+        rebuilt.clear()
+        last[0], last[1] = "", None
+
+    has_chooser = any(isinstance(r, StatusChooser) for r in migration.statuses.values())
+    return (
+        guarded(choose) if has_chooser else None,
+        guarded(rebuild) if migration.data is not IDENTITY else None,
+        new_batch,
+    )
 
 
 def _plain_mapping(migration: Migration, rules: Rules) -> dict[str, str] | None:
@@ -446,14 +527,18 @@ def apply_migration(
     rules = _rules(migration, store.codec)  # type: ignore[attr-defined]
     decide = _decider(migration, store.codec)  # type: ignore[attr-defined]
     plain = _plain_mapping(migration, rules)
-    chosen = tuple(s for s, r in migration.statuses.items() if isinstance(r, StatusChooser))
-    if plain is None and migration.data is IDENTITY and isinstance(store, SQLiteStore):
-        # Only the agents under a chooser need Python; the database moves the rest.
+    if plain is None and isinstance(store, SQLiteStore):
+        # Moves decided in Python: the batch's UPDATE calls the migration for each agent.
         mapping = _status_mapping(migration)
+        chosen = tuple(s for s, r in migration.statuses.items() if isinstance(r, StatusChooser))
+        choose, transform, new_batch = _row_functions(migration, store)
 
         def batch(s: Any, r: Rules, limit: int, d: Any, now: datetime, after: str) -> Any:
+            new_batch()
             try:
-                return sqlite_chooser_batch(s, r, limit, mapping, chosen, d, now, after)
+                return sqlite_inside_batch(
+                    s, r, limit, mapping, chosen, choose, transform, now, after
+                )
             except Unmapped as exc:
                 raise MigrationError(f"{exc}; nothing was written by this batch") from None
 
@@ -472,9 +557,6 @@ def apply_migration(
         if plain is None and isinstance(store, PostgresStore) and not has_side_effects(rules):
             # Moves decided in Python, nothing else to write: a batch at one round trip.
             batch = stack.enter_context(open_walk(store, rules)).batch
-        elif plain is None and batch is sqlite_batch and not has_side_effects(rules):
-            # Moves decided in Python: each batch is written while the next is decided.
-            batch = stack.enter_context(open_sqlite_walk(store, rules)).batch
         moved, batches = _walk(
             store, migration, rules, batch, decide, clock, batch_size, max_batches, on_batch,
             patience,

@@ -2,12 +2,14 @@
 them to the next, in one transaction, with the same compare-and-set as every write.
 
 Each store keeps its ordinary write path untouched; this module adds a second one for
-migrations. ``migrate_batch`` selects up to ``limit`` agents still at the old version (on
-PostgreSQL ``FOR UPDATE SKIP LOCKED``, so two appliers take disjoint batches), hands their rows
-to a function that decides each agent's move, then writes every move: the agent (compare-and-set
+migrations. ``postgres_batch`` selects up to ``limit`` agents still at the old version (``FOR
+UPDATE SKIP LOCKED``, so two appliers take disjoint batches), hands their rows to a function
+that decides each agent's move, then writes every move: the agent (compare-and-set
 on its version *and* its machine version), one ``migrate`` audit row, its timers cancelled or
 remapped, its outbox items cancelled or remapped. A batch is all or nothing, so an applier
-killed half-way leaves whole batches behind it and a rerun takes up the rest.
+killed half-way leaves whole batches behind it and a rerun takes up the rest. The plain
+batches (``sqlite_plain_batch``, ``postgres_plain_batch``) move agents whose move needs no
+Python with no row read at all; SQLite's batches decided in Python are in ``_migrate_inside``.
 """
 
 from __future__ import annotations
@@ -109,97 +111,6 @@ def _marks(n: int, mark: str) -> str:
 # so a batch writes few of them. The unary plus keeps SQLite from choosing the
 # (machine, machine_version, status) index, which would sort every agent left for each batch.
 _WALK = "WHERE +machine = ? AND +machine_version = ? AND id > ? ORDER BY id LIMIT ?"
-
-
-def sqlite_batch(
-    store: Any, rules: Rules, limit: int, decide: Decide, now: datetime, after: str
-) -> tuple[int, str]:
-    """Migrate up to ``limit`` agents with ids after ``after`` on a ``SQLiteStore``; returns
-    how many moved and the last id taken."""
-    import sqlite3
-
-    from agentfsm.runtime._sqlite import _translate, _ts
-
-    try:
-        with store._write() as conn:
-            column = "data" if rules.read_data else "''"
-            rows = conn.execute(
-                f"SELECT id, status, version, since, {column} FROM agents {_WALK}",
-                (rules.machine, rules.from_version, after, limit),
-            ).fetchall()
-            if not rows:
-                return 0, after
-            agents = [store._rows.stored_agent(r) for r in rows]
-            moves = decide(agents)
-            at = _ts(now)
-            moved = sqlite_write_moves(conn, rules, moves, at, checked=False)
-            if moved != len(moves):  # pragma: no cover - the write lock is held
-                raise StoreError("a migrated agent changed under the write lock")
-            _sqlite_side_effects(conn, rules, _chunks([m.agent_id for m in moves]), at)
-            return len(moves), rows[-1][0]
-    except sqlite3.DatabaseError as exc:
-        raise _translate(exc, store.path) from exc
-
-
-def sqlite_write_moves(
-    conn: Any, rules: Rules, moves: list[Move], at: str, *, checked: bool
-) -> int:
-    """Write ``moves`` in the open transaction of ``conn``: the agents, and one audit row each.
-
-    With ``checked``, the moves were decided outside this transaction: only the agents still
-    at the version and machine version read are moved (the compare-and-set of every write).
-    Returns how many were moved.
-    """
-    # The moves go into a temporary table with one statement run per agent, and two
-    # statements move the agents and write the audit rows from it: the database splices
-    # each agent's data into its audit row, so the text crosses over once.
-    conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS agentfsm_moves (id TEXT NOT NULL, "
-        "status TEXT NOT NULL, expected INTEGER NOT NULL, data TEXT, "
-        "from_status TEXT NOT NULL)"
-    )
-    conn.execute("DELETE FROM agentfsm_moves")
-    conn.executemany(
-        "INSERT INTO agentfsm_moves VALUES (?, ?, ?, ?, ?)",
-        [
-            (m.agent_id, m.status, m.expected_version,
-             m.data_json if m.data_changed else None, m.from_status)
-            for m in moves
-        ],
-    )  # fmt: skip
-    if checked:
-        conn.execute(
-            "DELETE FROM agentfsm_moves WHERE NOT EXISTS (SELECT 1 FROM agents a "
-            "WHERE a.id = agentfsm_moves.id AND a.version = agentfsm_moves.expected "
-            "AND a.machine_version = ?)",
-            (rules.from_version,),
-        )
-    changed: int = conn.execute(
-        "UPDATE agents SET status = m.status, version = m.expected + 1, "
-        "data = coalesce(m.data, agents.data), machine_version = ?, updated_at = ? "
-        "FROM agentfsm_moves m WHERE agents.id = m.id AND agents.version = m.expected "
-        "AND agents.machine_version = ?",
-        (rules.to_version, at, rules.from_version),
-    ).rowcount
-    versions = _versions(rules)
-    conn.execute(
-        "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, "
-        "from_status, to_status, version, at, scope, machine_version) "
-        "SELECT ?, id, ?, NULL, ?, CASE WHEN data IS NULL THEN '{' || ? "
-        "ELSE '{\"data\":' || data || ',' || ? END, from_status, status, "
-        "expected + 1, ?, ?, ? FROM agentfsm_moves ORDER BY rowid",
-        (rules.event_id, MIGRATE, rules.event, versions, versions, at, MIGRATE_SCOPE,
-         rules.to_version),
-    )  # fmt: skip
-    return changed
-
-
-def _chunks(ids: list[str]) -> list[tuple[str, tuple[str, ...]]]:
-    """``IN (...)`` lists of at most 500 ids (SQLite's bound on a statement's parameters)."""
-    return [
-        (f"IN ({_marks(len(ids[i : i + 500]), '?')})", tuple(ids[i : i + 500]))
-        for i in range(0, len(ids), 500)
-    ]
 
 
 _MIGRATING: list[tuple[str, tuple[str, ...]]] = [("IN (SELECT id FROM agentfsm_migrating)", ())]
@@ -386,7 +297,7 @@ def _case(mapping: Mapping[str, str], mark: str) -> tuple[str, list[str]]:
 def sqlite_plain_batch(
     store: Any, rules: Rules, limit: int, mapping: Mapping[str, str], now: datetime, after: str
 ) -> tuple[int, str]:
-    """``sqlite_batch`` for a migration that keeps the data and maps statuses by name only:
+    """A SQLite batch for a migration that keeps the data and maps statuses by name only:
     the batch is moved by three statements, with no row read into Python (its timer and
     outbox rules are a statement each)."""
     import sqlite3
@@ -435,88 +346,6 @@ def sqlite_plain_batch(
             return int(taken), str(last)
     except sqlite3.DatabaseError as exc:
         raise _translate(exc, store.path) from exc
-
-
-def sqlite_chooser_batch(
-    store: Any,
-    rules: Rules,
-    limit: int,
-    mapping: Mapping[str, str],
-    chosen: Sequence[str],
-    decide: Decide,
-    now: datetime,
-    after: str,
-) -> tuple[int, str]:
-    """``sqlite_batch`` for a migration that keeps the data and has status choosers: only the
-    agents in ``chosen`` statuses are read into Python (``decide`` picks their status); the
-    database maps the others by ``mapping`` and moves the whole batch, as the plain path."""
-    import sqlite3
-
-    from agentfsm.runtime._sqlite import _translate, _ts
-
-    case, case_args = _case(mapping, "?")
-    at = _ts(now)
-    payload = f'{{"from_version":{rules.from_version},"to_version":{rules.to_version}}}'
-    marks = _marks(len(chosen), "?")
-    try:
-        with store._write() as conn:
-            conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS agentfsm_choosing (id TEXT PRIMARY KEY, "
-                "status TEXT NOT NULL, version INTEGER NOT NULL, to_status TEXT)"
-            )
-            conn.execute("DELETE FROM agentfsm_choosing")
-            taken = conn.execute(
-                f"INSERT INTO agentfsm_choosing SELECT id, status, version, {case} "
-                f"FROM agents {_WALK}",
-                (*case_args, rules.machine, rules.from_version, after, limit),
-            ).rowcount
-            if not taken:
-                return 0, after
-            last = conn.execute("SELECT max(id) FROM agentfsm_choosing").fetchone()[0]
-            rows = conn.execute(
-                "SELECT a.id, a.status, a.version, a.since, a.data FROM agentfsm_choosing t "
-                f"JOIN agents a ON a.id = t.id WHERE t.status IN ({marks})",
-                tuple(chosen),
-            ).fetchall()
-            if rows:
-                moves = decide([store._rows.stored_agent(r) for r in rows])
-                conn.executemany(
-                    "UPDATE agentfsm_choosing SET to_status = ? WHERE id = ?",
-                    [(m.status, m.agent_id) for m in moves],
-                )
-            try:
-                conn.execute(
-                    "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, "
-                    "from_status, to_status, version, at, scope, machine_version) "
-                    "SELECT ?, id, ?, NULL, ?, ?, status, to_status, version + 1, ?, ?, ? "
-                    "FROM agentfsm_choosing",
-                    (rules.event_id, MIGRATE, rules.event, payload, at, MIGRATE_SCOPE,
-                     rules.to_version),
-                )  # fmt: skip
-            except sqlite3.IntegrityError as exc:
-                if "NOT NULL" in str(exc):
-                    raise Unmapped(_unmapped_chosen(conn)) from None
-                raise
-            moved = conn.execute(
-                "UPDATE agents SET status = (SELECT to_status FROM agentfsm_choosing t "
-                "WHERE t.id = agents.id), version = version + 1, machine_version = ?, "
-                "updated_at = ? WHERE id IN (SELECT id FROM agentfsm_choosing) "
-                "AND machine_version = ?",
-                (rules.to_version, at, rules.from_version),
-            ).rowcount
-            if moved != taken:  # pragma: no cover - the write lock is held
-                raise StoreError("a migrated agent changed under the write lock")
-            _sqlite_side_effects(conn, rules, [("IN (SELECT id FROM agentfsm_choosing)", ())], at)
-            return int(taken), str(last)
-    except sqlite3.DatabaseError as exc:
-        raise _translate(exc, store.path) from exc
-
-
-def _unmapped_chosen(conn: Any) -> str:
-    row = conn.execute(
-        "SELECT id, status FROM agentfsm_choosing WHERE to_status IS NULL LIMIT 1"
-    ).fetchone()
-    return f"agent {row[0]!r} is in {row[1]!r}, which the migration has no rule for"
 
 
 def _unmapped(conn: Any, mapping: Mapping[str, str], mark: str) -> str:

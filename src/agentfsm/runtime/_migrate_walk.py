@@ -20,20 +20,16 @@ exactly the agents moved.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from agentfsm.runtime._errors import StoreError
 from agentfsm.runtime._migrate_sql import (
-    _WALK,
     MIGRATE_SCOPE,
     Decide,
-    Move,
     Rules,
     _versions,
-    sqlite_write_moves,
 )
 from agentfsm.runtime._records import MIGRATE
 
@@ -156,72 +152,3 @@ def open_walk(store: Any, rules: Rules) -> Iterator[PostgresWalk]:
         if translated is None:
             raise
         raise translated from exc
-
-
-class SQLiteWalk:
-    """The batches of one migration on a ``SQLiteStore``, each written while the next one is
-    read and decided.
-
-    A batch is read on the caller's connection without the write lock, decided, and handed to
-    a writer thread, which moves the agents still as read (``sqlite_write_moves``, checked) in
-    one transaction; meanwhile the caller reads and decides the next batch. The database works
-    without Python's lock, so the two overlap. ``batch`` returns once its own batch committed,
-    as ``sqlite_batch`` does. Use ``open_sqlite_walk``.
-    """
-
-    def __init__(self, store: Any, rules: Rules, writer: ThreadPoolExecutor) -> None:
-        self._store = store
-        self._rules = rules
-        self._writer = writer
-        column = "data" if rules.read_data else "''"
-        self._sql = f"SELECT id, status, version, since, {column} FROM agents {_WALK}"
-        # The next batch, read and decided: (after, limit, (moves, last) or the error).
-        self._ahead: tuple[str, int, Any] | None = None
-
-    def _decided(self, after: str, limit: int, decide: Decide) -> tuple[list[Move], str]:
-        r = self._rules
-        rows = self._store._read(self._sql, (r.machine, r.from_version, after, limit))
-        if not rows:
-            return [], after
-        moves = decide([self._store._rows.stored_agent(row) for row in rows])
-        return moves, str(rows[-1][0])
-
-    def _write(self, moves: list[Move], now: datetime) -> int:
-        import sqlite3
-
-        from agentfsm.runtime._sqlite import _translate, _ts
-
-        try:
-            with self._store._write() as conn:
-                return sqlite_write_moves(conn, self._rules, moves, _ts(now), checked=True)
-        except sqlite3.DatabaseError as exc:
-            raise _translate(exc, self._store.path) from exc
-
-    def batch(
-        self, store: Any, rules: Rules, limit: int, decide: Decide, now: datetime, after: str
-    ) -> tuple[int, str]:
-        """Move the agents among the next ``limit`` after ``after`` that nobody else wrote
-        since they were read; returns how many moved and the last id read."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead[:2] == (after, limit):
-            found = ahead[2]
-            if isinstance(found, BaseException):
-                raise found
-            moves, last = found
-        else:
-            moves, last = self._decided(after, limit, decide)
-        if not moves:
-            return 0, after
-        written = self._writer.submit(self._write, moves, now)
-        try:
-            self._ahead = (last, limit, self._decided(last, limit, decide))
-        except Exception as exc:  # the next batch's to raise, once this one is written
-            self._ahead = (last, limit, exc)
-        return written.result(), last
-
-
-@contextmanager
-def open_sqlite_walk(store: Any, rules: Rules) -> Iterator[SQLiteWalk]:
-    """A ``SQLiteWalk`` with its writer thread, stopped afterwards."""
-    with ThreadPoolExecutor(1, thread_name_prefix="agentfsm-migrate") as writer:
-        yield SQLiteWalk(store, rules, writer)
