@@ -157,7 +157,7 @@ def test_a_damaged_row_under_a_chooser_is_corrupt_database_too(tmp_path: Any) ->
 
 
 def test_timer_rules_apply_to_exactly_the_agents_a_batch_moved(tmp_path: Any) -> None:
-    store, ids = _store(tmp_path, 36)
+    store, _ids = _store(tmp_path, 36)
     pending = Counter(t.agent_id for t in store.timers() if t.event == "boot_timeout")
     assert pending  # the fleet has agents booting
     migration = Migration(

@@ -42,6 +42,7 @@ from agentfsm.runtime._migrate_sql import (
     Unmapped,
     has_side_effects,
     postgres_batch,
+    postgres_fresh_statistics,
     postgres_plain_batch,
     postgres_read,
     sqlite_plain_batch,
@@ -552,6 +553,8 @@ def apply_migration(
             except Unmapped as exc:
                 raise MigrationError(f"{exc}; nothing was written by this batch") from None
 
+    if isinstance(store, PostgresStore):
+        postgres_fresh_statistics(store)
     clock = clock or SystemClock()
     with ExitStack() as stack:
         if plain is None and isinstance(store, PostgresStore) and not has_side_effects(rules):

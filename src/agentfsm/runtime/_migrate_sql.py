@@ -273,6 +273,33 @@ def _postgres_side_effects(cur: Any, rules: Rules, ids: list[str], now: datetime
             )  # fmt: skip
 
 
+def postgres_fresh_statistics(store: Any) -> bool:
+    """Refresh the planner's statistics of the ``agents`` table when they are missing or a
+    tenth of the table changed since they were taken; returns whether it did.
+
+    A batch walks the primary key upwards only when the planner knows most agents are at the
+    old version. With no statistics (a fleet just loaded) or stale ones (just migrated), it
+    reads each batch through the (machine, machine_version, status) index instead, sorting
+    every agent left, so that a migration's time grows with the square of the fleet.
+    Autovacuum would analyze the table eventually; a migration does it first. (PostgreSQL
+    skips a table the role may not analyze, with a warning.)
+    """
+    found = store._read(
+        "SELECT n_mod_since_analyze, n_live_tup, "
+        "coalesce(last_analyze, last_autoanalyze) IS NULL "
+        "FROM pg_stat_user_tables WHERE relid = 'agents'::regclass",
+        (),
+    )
+    if not found:
+        return False
+    changed, live, never = found[0]
+    if not never and changed * 10 <= max(live, 1):
+        return False
+    with store._pool.connection() as conn:
+        conn.execute("ANALYZE agents")
+    return True
+
+
 def postgres_read(store: Any, sql: str, args: Sequence[Any]) -> list[Any]:
     """Rows of a read-only query on a ``PostgresStore`` (``?`` marks become ``%s``)."""
     rows: list[Any] = store._read(sql.replace("?", "%s"), args)

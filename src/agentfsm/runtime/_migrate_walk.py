@@ -1,10 +1,12 @@
-"""A migration's batches on PostgreSQL at one round trip each, for moves decided in Python.
+"""A migration's batches on PostgreSQL, each written while the next one is read and decided.
 
 ``postgres_batch`` costs four round trips a batch (``BEGIN``, the locked read, the write,
-``COMMIT``), and a round trip is what a batch mostly costs once the machine is busy. A
-``PostgresWalk`` holds one connection in pipeline mode for the whole walk and does without the
-long transaction: a batch is read without locks, decided, and written by one statement that is
-a transaction of its own, sent together with the read of the next batch.
+``COMMIT``), and the client waits for the server's write before it decides anything more. A
+``PostgresWalk`` does without the long transaction: a batch is read without locks, decided, and
+written by one statement that is a transaction of its own, on a connection of its own held by a
+writer thread; meanwhile the caller reads and decides the next batch. The server's time on the
+write and the client's on the decisions overlap (the writer needs Python only to send the
+statement and to read its count, and waits for the server without it).
 
 The guarantees are the locked batch's. The write takes a row only if it can lock it at once
 (``SKIP LOCKED``: no waiting, so two appliers cannot deadlock) and only at the version and
@@ -20,6 +22,7 @@ exactly the agents moved.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -28,6 +31,7 @@ from agentfsm.runtime._errors import StoreError
 from agentfsm.runtime._migrate_sql import (
     MIGRATE_SCOPE,
     Decide,
+    Move,
     Rules,
     _versions,
 )
@@ -43,7 +47,7 @@ _WRITE = (
     "data = {data}, machine_version = %s, updated_at = %s "
     "FROM m JOIN took t ON t.id = m.id AND t.version = m.expected "
     "WHERE a.id = m.id AND a.version = m.expected AND a.machine_version = %s "
-    "RETURNING a.id, a.status, a.version, a.data, m.from_status, "
+    "RETURNING a.id, a.status, a.version, {returned}, m.from_status, "
     "m.data IS NOT NULL AS changed), "
     "logged AS (INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, "
     "from_status, to_status, version, at, scope, machine_version) "
@@ -55,16 +59,17 @@ _WRITE = (
 
 
 class PostgresWalk:
-    """The batches of one migration on one connection of a ``PostgresStore``.
+    """The batches of one migration on a ``PostgresStore``.
 
-    Use ``open_walk``; call ``batch`` as ``postgres_batch`` is called.
+    Use ``open_walk``; call ``batch`` as ``postgres_batch`` is called. ``batch`` returns once
+    its own batch committed, having read and decided the next one meanwhile.
     """
 
-    def __init__(self, store: Any, conn: Any, pipeline: Any, rules: Rules) -> None:
+    def __init__(self, store: Any, conn: Any, rules: Rules, writer: ThreadPoolExecutor) -> None:
         self._store = store
         self._conn = conn
-        self._sync = pipeline.sync
         self._rules = rules
+        self._writer = writer
         column = "data::text" if rules.read_data else "''"
         self._args: tuple[Any, ...] = ()
         if rules.read_data and rules.data_of:
@@ -75,76 +80,85 @@ class PostgresWalk:
             f"SELECT id, status, version, since, {column} FROM agents "
             "WHERE machine = %s AND machine_version = %s AND id > %s ORDER BY id LIMIT %s"
         )
-        # The read sent with the last write: (after, limit, its cursor).
+        # The next batch, read and decided: (after, limit, (moves, last) or the error).
         self._ahead: tuple[str, int, Any] | None = None
 
-    def _queue_read(self, after: str, limit: int) -> Any:
-        cur = self._conn.cursor()
+    def _decided(self, after: str, limit: int, decide: Decide) -> tuple[list[Move], str]:
         r = self._rules
-        cur.execute(self._read_sql, (*self._args, r.machine, r.from_version, after, limit))
-        return cur
+        rows = self._store._read(self._read_sql, (*self._args, r.machine, r.from_version,
+                                                  after, limit))  # fmt: skip
+        if not rows:
+            return [], after
+        moves = decide([self._store._rows.stored_agent(row) for row in rows])
+        return moves, str(rows[-1][0])
 
-    def _rows(self, after: str, limit: int) -> list[Any]:
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead[:2] == (after, limit):
-            cur = ahead[2]
-        else:
-            cur = self._queue_read(after, limit)
-            self._sync()
-        rows: list[Any] = cur.fetchall()
-        return rows
+    def _write(self, moves: list[Move], now: datetime) -> int:
+        r = self._rules
+        data = [m.data_json if m.data_changed else None for m in moves]
+        versions = "{" + _versions(r)
+        ids = [m.agent_id for m in moves]
+        # A migration that keeps the data leaves the column alone (no JSON to parse). The
+        # arrays go in binary (%b): as text, psycopg escapes each element with a regular
+        # expression, which for JSON costs more than the rest of the batch.
+        changed = any(data)
+        new_data = "COALESCE(m.data::jsonb, a.data)" if changed else "a.data"
+        # The audit rows repeat only changed data: else none is carried to them.
+        returned = "a.data" if changed else "NULL::jsonb AS data"
+        try:
+            row = self._conn.execute(
+                _WRITE.replace("{data}", new_data).replace("{returned}", returned),
+                (ids, [m.status for m in moves],
+                 [m.expected_version for m in moves], data, [m.from_status for m in moves],
+                 ids, r.from_version, r.to_version, now, r.from_version,
+                 r.event_id, MIGRATE, r.event, versions, versions, now,
+                 MIGRATE_SCOPE, r.to_version),
+            ).fetchone()  # fmt: skip
+            return int(row[0])
+        except StoreError:
+            raise
+        except Exception as exc:
+            from agentfsm.runtime._postgres import translate_error
+
+            translated = translate_error(exc, self._store._psycopg, self._store._where)
+            if translated is None:
+                raise
+            raise translated from exc
 
     def batch(
         self, store: Any, rules: Rules, limit: int, decide: Decide, now: datetime, after: str
     ) -> tuple[int, str]:
         """Move the agents among the next ``limit`` after ``after`` that nobody else writes
         meanwhile; returns how many moved and the last id read (``after`` when none was)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[:2] == (after, limit):
+            found = ahead[2]
+            if isinstance(found, BaseException):
+                raise found
+            moves, last = found
+        else:
+            moves, last = self._decided(after, limit, decide)
+        if not moves:
+            return 0, after
+        written = self._writer.submit(self._write, moves, now)
         try:
-            rows = self._rows(after, limit)
-            if not rows:
-                return 0, after
-            moves = decide([store._rows.stored_agent(r) for r in rows])
-            data = [m.data_json if m.data_changed else None for m in moves]
-            versions = "{" + _versions(rules)
-            write = self._conn.cursor()
-            # A migration that keeps the data leaves the column alone (no JSON to parse). The
-            # arrays go in binary (%b): as text, psycopg escapes each element with a regular
-            # expression, which for JSON costs more than the rest of the batch.
-            ids = [m.agent_id for m in moves]
-            new_data = "COALESCE(m.data::jsonb, a.data)" if any(data) else "a.data"
-            write.execute(
-                _WRITE.replace("{data}", new_data),
-                (ids, [m.status for m in moves],
-                 [m.expected_version for m in moves], data, [m.from_status for m in moves],
-                 ids, rules.from_version, rules.to_version, now, rules.from_version,
-                 rules.event_id, MIGRATE, rules.event, versions, versions, now,
-                 MIGRATE_SCOPE, rules.to_version),
-            )  # fmt: skip
-            last = str(rows[-1][0])
-            ahead = self._queue_read(last, limit)
-            # One round trip: the write commits at the sync, and the next batch comes back.
-            self._sync()
-            self._ahead = (last, limit, ahead)
-            return int(write.fetchone()[0]), last
-        except StoreError:
-            raise
-        except Exception as exc:
-            from agentfsm.runtime._postgres import translate_error
-
-            translated = translate_error(exc, store._psycopg, store._where)
-            if translated is None:
-                raise
-            raise translated from exc
+            self._ahead = (last, limit, self._decided(last, limit, decide))
+        except Exception as exc:  # the next batch's to raise, once this one is written
+            self._ahead = (last, limit, exc)
+        return written.result(), last
 
 
 @contextmanager
 def open_walk(store: Any, rules: Rules) -> Iterator[PostgresWalk]:
-    """A ``PostgresWalk`` on a connection of ``store``'s pool, given back afterwards."""
+    """A ``PostgresWalk`` with its writer thread and connection (from ``store``'s pool),
+    stopped and given back afterwards."""
     from agentfsm.runtime._postgres import translate_error
 
     try:
-        with store._pool.connection() as conn, conn.pipeline() as pipeline:
-            yield PostgresWalk(store, conn, pipeline, rules)
+        with (
+            store._pool.connection() as conn,
+            ThreadPoolExecutor(1, thread_name_prefix="agentfsm-migrate") as writer,
+        ):
+            yield PostgresWalk(store, conn, rules, writer)
     except StoreError:
         raise
     except Exception as exc:
