@@ -108,6 +108,13 @@ def _ours(store: Store, migration: Migration, count: int, batch: int) -> float:
     return count / report.seconds
 
 
+_TEXTS = "SELECT status, data FROM agents ORDER BY id LIMIT ?"
+_PG_TEXTS = "SELECT status, data::text FROM agents ORDER BY id LIMIT %s"
+_DECIDED = ("chooser", "data transform")
+"""The paths decided in Python: their ratio is printed beside what bounds it."""
+_AT_V2 = "UPDATE agents SET machine_version = 2 WHERE machine_version = 1"
+"""Where the baselines start (a migration leaves the fleet there; ``_RESET`` takes it back)."""
+
 _RESET = (
     "DELETE FROM audit WHERE kind = 'migrate'",
     "UPDATE agents SET machine_version = 1",
@@ -115,34 +122,87 @@ _RESET = (
 """Back to a v1 fleet after a migration and its baseline (the rows' versions stay higher)."""
 
 
-def _bare_sqlite(path: str, count: int) -> float:
+_SAME_WRITES = (
+    "INSERT INTO audit (event_id, agent_id, kind, actor, event, payload, from_status, "
+    "to_status, version, at, scope, machine_version) SELECT 'bare', id, 'migrate', NULL, "
+    "'bare v2-v3', {payload}, status, status, version + 1, {p}, 'migrate', 3 FROM agents "
+    "WHERE machine = 'alfe' AND machine_version = 2",
+    "UPDATE agents SET data = {data}, machine_version = 3, version = version + 1, "
+    "updated_at = {p} WHERE machine = 'alfe' AND machine_version = 2",
+)
+"""The writes a data transform makes, in bare SQL: an audit row carrying the new record, and
+the row rewritten with it (the record's text rewritten unchanged, in the database)."""
+
+_SQLITE_DATA = {"data": "replace(data, 'small', 'small')",
+                "payload": "'{\"data\":' || replace(data, 'small', 'small') || '}'"}  # fmt: skip
+_POSTGRES_DATA = {"data": "replace(data::text, 'small', 'small')::jsonb",
+                  "payload": "jsonb_build_object('data', replace(data::text, 'small', "
+                             "'small')::jsonb)"}  # fmt: skip
+_KEPT = {"data": "data", "payload": "'{}'"}
+"""A chooser's writes: the audit row carries no record, the row keeps its own."""
+
+
+def _python_alone(store: Store, migration: Migration, read: str, count: int) -> float:
+    """Seconds per agent that the migration's own Python takes alone, with no database: for
+    a data transform, decoding, transforming and encoding each stored record; for a chooser,
+    decoding the records of the agents it chooses for and choosing."""
+    codec = store.codec  # type: ignore[attr-defined]
+    rows = store._read(read, (min(count, 20_000),))  # type: ignore[attr-defined]
+    apply, loads, dumps = migration.data.apply, codec.loads, codec.dumps_once
+    chosen = {s for s, r in migration.statuses.items() if isinstance(r, StatusChooser)}
+    new_status = migration.new_status
+    begin = time.perf_counter()
+    if chosen:
+        for status, text in rows:
+            if status in chosen:
+                new_status(Snapshot(status, 1, T0, loads(text)))
+    else:
+        for _status, text in rows:
+            dumps(apply(loads(text)))
+    return (time.perf_counter() - begin) / len(rows)
+
+
+def _bare_sqlite(
+    path: str, count: int, sql: tuple[str, ...] = (_BARE,), data: Mapping[str, str] = _SQLITE_DATA
+) -> float:
     import sqlite3
 
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(_AT_V2)
     begin = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
-    changed = conn.execute(_BARE.format(p="?"), (T0.isoformat(),)).rowcount
+    for statement in sql:
+        changed = conn.execute(statement.format(p="?", **data), (T0.isoformat(),)).rowcount
     conn.execute("COMMIT")
     elapsed = time.perf_counter() - begin
-    for sql in _RESET:
-        conn.execute(sql)
+    for reset in _RESET:
+        conn.execute(reset)
     conn.close()
     if changed != count:
         raise RuntimeError(f"the baseline updated {changed} of {count}")
     return count / elapsed
 
 
-def _bare_postgres(dsn: str, schema: str, count: int) -> float:
+def _bare_postgres(
+    dsn: str,
+    schema: str,
+    count: int,
+    sql: tuple[str, ...] = (_BARE,),
+    data: Mapping[str, str] = _POSTGRES_DATA,
+) -> float:
     import psycopg
 
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"SET search_path TO {schema}")
+        conn.execute(_AT_V2)
         begin = time.perf_counter()
-        changed = conn.execute(_BARE.format(p="%s"), (T0,)).rowcount
+        with conn.transaction():
+            for statement in sql:
+                changed = conn.execute(statement.format(p="%s", **data), (T0,)).rowcount
         elapsed = time.perf_counter() - begin
-        for sql in _RESET:
-            conn.execute(sql)
+        for reset in _RESET:
+            conn.execute(reset)
         conn.execute("VACUUM ANALYZE agents")
         conn.execute("VACUUM ANALYZE audit")
     if changed != count:
@@ -231,6 +291,14 @@ def _figure(path: str, ours: float, bare: float) -> dict[str, Any]:
             "ratio": round(ours / bare, 3)}  # fmt: skip
 
 
+def _ceiling(figure: dict[str, Any], same_writes: float, python: float) -> None:
+    """The data transform's own costs beside its ratio: the same writes in bare SQL, its
+    Python alone, and the ratio one interpreter could reach doing both one after the other."""
+    figure["same_writes_per_s"] = round(same_writes)
+    figure["python_us"] = round(python * 1e6, 2)
+    figure["ceiling"] = round(1 / (python + 1 / same_writes) / figure["bare_per_s"], 3)
+
+
 def run(
     count: int, runs: int, batch: int, live_count: int, paths: list[str], log: Any
 ) -> dict[str, Any]:
@@ -264,6 +332,12 @@ def run(
                 ours = _ours(store, PATHS[name], count, batch)
                 store.close()
                 figure = _figure(name, ours, _bare_sqlite(path, count))
+                if name in _DECIDED:
+                    store = SQLiteStore(path)
+                    alone = _python_alone(store, PATHS[name], _TEXTS, count)
+                    store.close()
+                    kept = _KEPT if name == "chooser" else _SQLITE_DATA
+                    _ceiling(figure, _bare_sqlite(path, count, _SAME_WRITES, kept), alone)
                 out["sqlite"].append(figure)
                 log(f"  sqlite: {figure}")
     with ThrowawayPostgres() as pg:
@@ -275,6 +349,11 @@ def run(
             for name in paths:
                 ours = _ours(store, PATHS[name], count, batch)
                 figure = _figure(name, ours, _bare_postgres(pg.dsn, schema, count))
+                if name in _DECIDED:
+                    alone = _python_alone(store, PATHS[name], _PG_TEXTS, count)
+                    kept = _KEPT if name == "chooser" else _POSTGRES_DATA
+                    same = _bare_postgres(pg.dsn, schema, count, _SAME_WRITES, kept)
+                    _ceiling(figure, same, alone)
                 out["postgres"].append(figure)
                 log(f"  postgres: {figure}")
             store.close()
@@ -309,6 +388,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{kind:<10} {f['path']:<15} {f['ours_per_s']:>10,} {f['bare_per_s']:>14,} "
                 f"{f['ratio']:>7.1%}"
             )
+            if "ceiling" in f:
+                print(
+                    f"{'':<10}   the same writes in bare SQL {f['same_writes_per_s']:,}/s; "
+                    f"Python alone {f['python_us']} µs an agent; doing both, one after the "
+                    f"other: {f['ceiling']:.1%}"
+                )
     return 0
 
 
