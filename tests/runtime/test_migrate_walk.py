@@ -91,3 +91,20 @@ def test_a_fleet_just_loaded_is_analyzed_first_so_that_batches_walk_the_primary_
     report = apply_migration(store, _raising_on("nobody"), batch_size=500)
     assert (report.migrated, report.remaining) == (3_000, 0)
     store.close()
+
+
+def test_a_store_with_a_pool_of_one_connection_migrates_with_the_locked_batch(
+    pg_server: Any,
+) -> None:
+    # The walk holds a connection for its writer and reads on another: with only one, the
+    # migration takes the locked batch instead of waiting for a connection that never comes.
+    from agentfsm.runtime import PostgresStore
+    from conftest import new_schema
+
+    schema = new_schema()
+    store = PostgresStore(pg_server.dsn, schema=schema, min_size=1, max_size=1)
+    ids = _fleet(store, 25)
+    report = apply_migration(store, _raising_on("nobody"), batch_size=10)
+    assert (report.migrated, report.remaining) == (25, 0)
+    assert Counter(r.agent_id for r in store.audit_log() if r.kind == MIGRATE) == Counter(ids)
+    store.close()

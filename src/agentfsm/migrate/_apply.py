@@ -557,8 +557,15 @@ def apply_migration(
         postgres_fresh_statistics(store)
     clock = clock or SystemClock()
     with ExitStack() as stack:
-        if plain is None and isinstance(store, PostgresStore) and not has_side_effects(rules):
-            # Moves decided in Python, nothing else to write: a batch at one round trip.
+        if (
+            plain is None
+            and isinstance(store, PostgresStore)
+            and not has_side_effects(rules)
+            and store._pool.max_size >= 2
+        ):
+            # Moves decided in Python, nothing else to write: each batch written on a
+            # connection of its own while the next is read and decided on another (a pool of
+            # one connection keeps the locked batch).
             batch = stack.enter_context(open_walk(store, rules)).batch
         moved, batches = _walk(
             store, migration, rules, batch, decide, clock, batch_size, max_batches, on_batch,
