@@ -71,3 +71,14 @@ def test_every_refusal_code_the_engine_can_give_is_documented() -> None:
     for machine in MACHINES.values():
         for guard in machine.spec.guards:
             assert f"| `{guard.code}` | {machine.name} | `{guard.name}` |" in page
+
+
+def test_regression_the_runtime_guide_named_an_old_schema_version() -> None:
+    # docs/runtime.md said SCHEMA_VERSION was 5 after versions 6 and 7 had shipped.
+    from agentfsm.runtime._schema import SCHEMA_VERSION
+
+    text = (Path(__file__).parent.parent / "docs" / "runtime.md").read_text(encoding="utf-8")
+    said = re.findall(r"`SCHEMA_VERSION` is (\d+)", text)
+    assert said == [str(SCHEMA_VERSION)]
+    for version in range(3, SCHEMA_VERSION + 1):
+        assert f"version {version} " in text, f"docs/runtime.md does not say what {version} did"
