@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
+
 from agentfsm import Actor, Event
-from agentfsm.models import AlfeAgent
+from agentfsm.migrate import DataTransform, Migration
+from agentfsm.migrate.examples import ALFE_V2
+from agentfsm.models import ALFE, AlfeAgent
 from agentfsm.runtime import Controller, Delivery
 
 S, U = Actor.SYSTEM, Actor.USER
@@ -66,3 +70,21 @@ def _drive(controller: Controller, ids: Sequence[str], offset: int) -> None:
             if step < len(s)
         ]
         controller.handle_many(deliveries)
+
+
+def renamed(data: AlfeAgent, defaults: Any) -> AlfeAgent:
+    """A data transform: every record's name gets ``-v2``."""
+    return attrs.evolve(data, name=data.name + "-v2")
+
+
+def raising_on(agent_id: str, error: BaseException | None = None) -> Migration:
+    """Alfe v1 -> v2 renaming every record (``renamed``), raising ``error`` (a ``ValueError``
+    by default) for the agent ``agent_id``."""
+    failure = error if error is not None else ValueError("cannot rename this one")
+
+    def transform(data: AlfeAgent, defaults: Any) -> AlfeAgent:
+        if data.agent_id == agent_id:
+            raise failure
+        return renamed(data, defaults)
+
+    return Migration(ALFE, ALFE_V2, data=DataTransform("raising", transform))

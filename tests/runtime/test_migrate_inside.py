@@ -9,11 +9,10 @@ import sqlite3
 from collections import Counter
 from typing import Any
 
-import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from migrate_fleet import build_fleet
+from migrate_fleet import build_fleet, raising_on, renamed
 from runtime_support import T0
 
 from agentfsm import Actor, Event, Snapshot
@@ -48,19 +47,6 @@ def _store(tmp_path: Any, count: int) -> tuple[SQLiteStore, list[str]]:
     return store, build_fleet(Controller(ALFE, store, ManualClock(T0)), count)
 
 
-def _renamed(data: AlfeAgent, defaults: Any) -> AlfeAgent:
-    return attrs.evolve(data, name=data.name + "-v2")
-
-
-def _raising_on(agent_id: str, error: BaseException) -> Migration:
-    def transform(data: AlfeAgent, defaults: Any) -> AlfeAgent:
-        if data.agent_id == agent_id:
-            raise error
-        return _renamed(data, defaults)
-
-    return Migration(ALFE, ALFE_V2, data=DataTransform("raising", transform))
-
-
 def _temp_objects(store: SQLiteStore) -> list[Any]:
     return store._conn().execute("SELECT type, name FROM sqlite_temp_master").fetchall()
 
@@ -73,7 +59,7 @@ def test_a_transform_that_fails_half_way_leaves_its_batch_and_no_trigger_behind(
     tmp_path: Any,
 ) -> None:
     store, ids = _store(tmp_path, 30)
-    broken = _raising_on(ids[14], ValueError("no such size"))
+    broken = raising_on(ids[14], ValueError("no such size"))
     with pytest.raises(MigrationError, match="v1→v2 failed on a stored agent: no such size"):
         apply_migration(store, broken, batch_size=10)
     # The first batch was written; the one holding the failing agent, nothing of it.
@@ -86,7 +72,7 @@ def test_a_transform_that_fails_half_way_leaves_its_batch_and_no_trigger_behind(
     for agent_id in (ids[0], ids[20]):
         controller.handle(agent_id, Event("delete", Actor.USER))
     assert sum(r.kind == MIGRATE for r in store.audit_log()) == 10
-    report = apply_migration(store, Migration(ALFE, ALFE_V2, data=DataTransform("r", _renamed)))
+    report = apply_migration(store, Migration(ALFE, ALFE_V2, data=DataTransform("r", renamed)))
     assert (report.migrated, report.remaining) == (20, 0)
     assert Counter(r.agent_id for r in store.audit_log() if r.kind == MIGRATE) == Counter(ids)
     assert replay_differences(store, [ALFE, ALFE_V2]) == []
@@ -100,7 +86,7 @@ def test_an_error_that_is_not_an_exception_comes_out_as_itself_and_writes_nothin
     before = store._conn().execute(_DUMP).fetchall(), len(store.audit_log())
     stop = _Stop()
     with pytest.raises(_Stop) as raised:
-        apply_migration(store, _raising_on(ids[5], stop), batch_size=100)
+        apply_migration(store, raising_on(ids[5], stop), batch_size=100)
     assert raised.value is stop
     assert (store._conn().execute(_DUMP).fetchall(), len(store.audit_log())) == before
     assert _no_trigger(store)
@@ -111,7 +97,7 @@ def test_the_migrations_functions_hold_nothing_once_its_batches_are_done(tmp_pat
     store, _ids = _store(tmp_path, 4)
     chooser = StatusChooser("stay", ("stopped",), lambda s: "stopped")
     migration = Migration(
-        ALFE, ALFE_V2, statuses={"stopped": chooser}, data=DataTransform("r", _renamed)
+        ALFE, ALFE_V2, statuses={"stopped": chooser}, data=DataTransform("r", renamed)
     )
     assert apply_migration(store, migration).migrated == 4
     conn = store._conn()
@@ -134,7 +120,7 @@ def test_a_damaged_row_is_corrupt_database_naming_it_and_its_batch_writes_nothin
     conn = store._conn()
     conn.execute(f"UPDATE agents SET {column} = ? WHERE id = ?", (value, ids[3]))
     before = conn.execute(_DUMP).fetchall(), len(store.audit_log())
-    migration = Migration(ALFE, ALFE_V2, data=DataTransform("r", _renamed))
+    migration = Migration(ALFE, ALFE_V2, data=DataTransform("r", renamed))
     with pytest.raises(CorruptDatabase, match=f"agents row '{ids[3]}'"):
         apply_migration(store, migration, batch_size=10)
     assert (conn.execute(_DUMP).fetchall(), len(store.audit_log())) == before
@@ -161,7 +147,7 @@ def test_timer_rules_apply_to_exactly_the_agents_a_batch_moved(tmp_path: Any) ->
     pending = Counter(t.agent_id for t in store.timers() if t.event == "boot_timeout")
     assert pending  # the fleet has agents booting
     migration = Migration(
-        ALFE, ALFE_V2, timers={"boot_timeout": CANCEL}, data=DataTransform("r", _renamed)
+        ALFE, ALFE_V2, timers={"boot_timeout": CANCEL}, data=DataTransform("r", renamed)
     )
     report = apply_migration(store, migration, batch_size=7, max_batches=2)
     moved = {a.agent_id for a in store.agents() if a.machine_version == 2}
@@ -194,7 +180,7 @@ def test_a_transform_and_a_chooser_run_once_per_distinct_input_of_a_batch(
 
     def transform(data: AlfeAgent, defaults: Any) -> AlfeAgent:
         calls["transform"] += 1
-        return _renamed(data, defaults)
+        return renamed(data, defaults)
 
     def choose(snapshot: Snapshot) -> str:
         calls["choose"] += 1

@@ -9,29 +9,19 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import attrs
 import pytest
-from migrate_fleet import build_fleet
+from migrate_fleet import build_fleet, raising_on
 from runtime_support import T0, StoreSpec
 
-from agentfsm.migrate import DataTransform, Migration, MigrationError, apply_migration
+from agentfsm.migrate import MigrationError, apply_migration
 from agentfsm.migrate.examples import ALFE_V2
-from agentfsm.models import ALFE, AlfeAgent
+from agentfsm.models import ALFE
 from agentfsm.runtime import MIGRATE, Controller, ManualClock, replay_differences
 from agentfsm.runtime._migrate_sql import postgres_fresh_statistics
 
 
 def _fleet(store: Any, count: int) -> list[str]:
     return build_fleet(Controller(ALFE, store, ManualClock(T0)), count)
-
-
-def _raising_on(agent_id: str) -> Migration:
-    def transform(data: AlfeAgent, defaults: Any) -> AlfeAgent:
-        if data.agent_id == agent_id:
-            raise ValueError("cannot rename this one")
-        return attrs.evolve(data, name=data.name + "-v2")
-
-    return Migration(ALFE, ALFE_V2, data=DataTransform("raising", transform))
 
 
 def test_an_error_in_the_batch_read_ahead_comes_out_after_the_batch_before_it_is_written(
@@ -42,12 +32,12 @@ def test_an_error_in_the_batch_read_ahead_comes_out_after_the_batch_before_it_is
     # The failing agent is in the third batch: the walk decides it while the second is
     # being written, and the second is written all the same.
     with pytest.raises(MigrationError, match="cannot rename this one"):
-        apply_migration(store, _raising_on(ids[25]), batch_size=10)
+        apply_migration(store, raising_on(ids[25]), batch_size=10)
     moved = sorted(a.agent_id for a in store.agents() if a.machine_version == 2)
     assert moved == ids[:20]
     migrated = Counter(r.agent_id for r in store.audit_log() if r.kind == MIGRATE)
     assert migrated == Counter(ids[:20])
-    report = apply_migration(store, _raising_on("nobody"), batch_size=10)
+    report = apply_migration(store, raising_on("nobody"), batch_size=10)
     assert (report.migrated, report.remaining) == (10, 0)
     assert Counter(r.agent_id for r in store.audit_log() if r.kind == MIGRATE) == Counter(ids)
     assert replay_differences(store, [ALFE, ALFE_V2]) == []
@@ -59,7 +49,7 @@ def test_a_walk_stopped_by_max_batches_writes_no_batch_it_read_ahead(
 ) -> None:
     store = store_spec.open()
     ids = _fleet(store, 30)
-    report = apply_migration(store, _raising_on("nobody"), batch_size=10, max_batches=1)
+    report = apply_migration(store, raising_on("nobody"), batch_size=10, max_batches=1)
     assert (report.migrated, report.batches, report.remaining) == (10, 1, 20)
     assert sorted(a.agent_id for a in store.agents() if a.machine_version == 2) == ids[:10]
     store.close()
@@ -88,7 +78,7 @@ def test_a_fleet_just_loaded_is_analyzed_first_so_that_batches_walk_the_primary_
     assert postgres_fresh_statistics(store) is True
     assert "agents_pkey" in _walk_plan(store)
     assert postgres_fresh_statistics(store) is False  # fresh: nothing to do
-    report = apply_migration(store, _raising_on("nobody"), batch_size=500)
+    report = apply_migration(store, raising_on("nobody"), batch_size=500)
     assert (report.migrated, report.remaining) == (3_000, 0)
     store.close()
 
@@ -104,7 +94,7 @@ def test_a_store_with_a_pool_of_one_connection_migrates_with_the_locked_batch(
     schema = new_schema()
     store = PostgresStore(pg_server.dsn, schema=schema, min_size=1, max_size=1)
     ids = _fleet(store, 25)
-    report = apply_migration(store, _raising_on("nobody"), batch_size=10)
+    report = apply_migration(store, raising_on("nobody"), batch_size=10)
     assert (report.migrated, report.remaining) == (25, 0)
     assert Counter(r.agent_id for r in store.audit_log() if r.kind == MIGRATE) == Counter(ids)
     store.close()

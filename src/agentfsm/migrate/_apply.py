@@ -53,9 +53,6 @@ from agentfsm.runtime._postgres import PostgresStore
 from agentfsm.runtime._sqlite import SQLiteStore
 from agentfsm.runtime._store import Store
 
-_UNREAD: Any = object()
-"""A stored record not decoded yet."""
-
 
 class MigrationError(AgentFSMError):
     """A migration cannot be run as asked; nothing was written by the batch that found it.
@@ -221,69 +218,111 @@ def _rules(migration: Migration, codec: Any) -> Rules:
     )
 
 
-def _decider(migration: Migration, codec: Any) -> Callable[[list[StoredAgent]], list[Move]]:
-    identity = migration.data is IDENTITY
-    transform = migration.data.apply
-    new_status = migration.new_status
-    choosers = {s for s, r in migration.statuses.items() if isinstance(r, StatusChooser)}
-    plain: dict[str, str | None] = {}
-    loads = codec.loads
-    # Each new record is written once: the codec need not remember its text.
-    dumps = getattr(codec, "dumps_once", codec.dumps)
+class _Decisions:
+    """Each stored agent's new status and data under a migration, written once for both
+    stores: PostgreSQL's batches call it over the rows they read, SQLite's from inside their
+    ``UPDATE`` (``_row_functions``).
 
-    def decide(agents: list[StoredAgent]) -> list[Move]:
-        # A chooser and a transform are functions of what they are given, so each is run
-        # once per distinct input in the batch: agents stored alike share the result.
-        chosen: dict[tuple[str, int, datetime, str], str | None] = {}
-        rebuilt: dict[str, str | None] = {}
-        moves: list[Move] = []
-        append = moves.append
-        for a in agents:
-            old, data_json = a.status, a.data_json
-            data: Any = _UNREAD
-            if old in choosers:
-                key = (old, a.version, a.since, data_json)
-                status = chosen.get(key, "")
-                if status == "":
-                    data = loads(data_json)
-                    status = chosen[key] = new_status(Snapshot(old, a.version, a.since, data))
-            else:
-                # Only a chooser looks at the snapshot: the others' status is the status's.
-                status = plain.get(old, "")
-                if status == "":
-                    status = plain[old] = new_status(Snapshot(old, a.version, a.since, None))
-            if status is None:
-                raise MigrationError(
-                    f"agent {a.agent_id!r} is in {old!r}, which v{migration.to_version} "
-                    f"does not have and {migration.name} has no rule for; nothing was written"
-                )
-            if identity:
-                append(Move(a.agent_id, a.version, status, data_json, old, False))
-                continue
-            # The new text, or None: the transform left the record alone.
-            new_json = rebuilt.get(data_json, _UNREAD)
-            if new_json is _UNREAD:
-                if data is _UNREAD:
-                    data = loads(data_json)
-                # A transform that leaves a record alone returns it: nothing to re-encode
-                # or rewrite, and the audit row need not repeat it.
-                new = transform(data)
-                new_json = rebuilt[data_json] = None if new is data else dumps(new)
-            if new_json is None:
-                append(Move(a.agent_id, a.version, status, data_json, old, False))
-            else:
-                append(Move(a.agent_id, a.version, status, new_json, old, True))
-        return moves
+    A chooser and a transform are functions of what they are given, so each runs once per
+    distinct input of a batch (agents stored alike share the result; ``new_batch`` forgets
+    it); a record is decoded once for the two.
+    """
 
-    def guarded(agents: list[StoredAgent]) -> list[Move]:
+    def __init__(self, migration: Migration, codec: Any) -> None:
+        self._migration = migration
+        self._choosers = {s for s, r in migration.statuses.items() if isinstance(r, StatusChooser)}
+        self.keeps_data = migration.data is IDENTITY
+        self._transform = migration.data.apply
+        self._loads = codec.loads
+        # Each new record is written once: the codec need not remember its text.
+        self._dumps = getattr(codec, "dumps_once", codec.dumps)
+        self._plain: dict[str, str | None] = {}
+        self._chosen: dict[tuple[str, int, datetime, str], str | None] = {}
+        self._rebuilt: dict[str, str | None] = {}
+        self._last: tuple[str, Any] | None = None  # the text decoded last, and its record
+
+    def new_batch(self) -> None:
+        """Forget what the last batch remembered: memory stays that of one batch."""
+        self._chosen.clear()
+        self._rebuilt.clear()
+        self._last = None
+
+    def _record(self, text: str) -> Any:
+        if self._last is None or self._last[0] != text:
+            self._last = (text, self._loads(text))
+        return self._last[1]
+
+    def status(self, a: StoredAgent) -> str:
+        """The agent's new status.
+
+        Raises:
+            MigrationError: its status has no rule.
+            InvalidInput: a chooser returned a status it does not declare.
+        """
+        old = a.status
+        new_status = self._migration.new_status
+        if old in self._choosers:
+            key = (old, a.version, a.since, a.data_json)
+            status = self._chosen.get(key, "")
+            if status == "":
+                snapshot = Snapshot(old, a.version, a.since, self._record(a.data_json))
+                status = self._chosen[key] = new_status(snapshot)
+        else:
+            # Only a chooser looks at the snapshot: the others' status is the status's.
+            status = self._plain.get(old, "")
+            if status == "":
+                status = self._plain[old] = new_status(Snapshot(old, a.version, a.since, None))
+        if status is None:
+            m = self._migration
+            raise MigrationError(
+                f"agent {a.agent_id!r} is in {old!r}, which v{m.to_version} does not have "
+                f"and {m.name} has no rule for; nothing was written"
+            )
+        return status
+
+    def data(self, a: StoredAgent) -> str:
+        """The agent's new data as stored JSON: ``a.data_json`` itself when the transform
+        left the record alone (nothing to re-encode or rewrite, and the audit row need not
+        repeat it)."""
+        if self.keeps_data:
+            return a.data_json
+        new_json = self._rebuilt.get(a.data_json, "")
+        if new_json == "":
+            old = self._record(a.data_json)
+            new = self._transform(old)
+            # A transform that leaves a record alone returns it.
+            new_json = self._rebuilt[a.data_json] = None if new is old else self._dumps(new)
+        return a.data_json if new_json is None else new_json
+
+
+def _guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, whose failures on a stored agent are ``MigrationError`` (a damaged row stays
+    ``CorruptDatabase``)."""
+
+    def call(*args: Any) -> Any:
         try:
-            return decide(agents)
-        except MigrationError:
+            return fn(*args)
+        except (MigrationError, CorruptDatabase):
             raise
         except Exception as exc:
-            raise MigrationError(f"{migration.name} failed on a stored agent: {exc}") from exc
+            raise MigrationError(f"{name} failed on a stored agent: {exc}") from exc
 
-    return guarded
+    return call
+
+
+def _decider(migration: Migration, codec: Any) -> Callable[[list[StoredAgent]], list[Move]]:
+    decisions = _Decisions(migration, codec)
+
+    def decide(agents: list[StoredAgent]) -> list[Move]:
+        decisions.new_batch()
+        moves: list[Move] = []
+        for a in agents:
+            status, data_json = decisions.status(a), decisions.data(a)
+            changed = data_json is not a.data_json
+            moves.append(Move(a.agent_id, a.version, status, data_json, a.status, changed))
+        return moves
+
+    return _guarded(migration.name, decide)
 
 
 def _row_functions(
@@ -292,75 +331,23 @@ def _row_functions(
     """The SQL functions a SQLite batch calls from inside its ``UPDATE``: the chooser's
     ``(id, status, version, since, data) -> status`` and the transform's
     ``(id, version, since, data) -> data``, each ``None`` when the migration has none; and
-    the function to call before each batch.
-
-    Each row is checked as every read checks it (a damaged row is ``CorruptDatabase``,
-    naming it); a chooser and a transform run once per distinct input of the batch, and the
-    record is decoded once for the two.
+    the function to call before each batch. Each row is checked as every read checks it (a
+    damaged row is ``CorruptDatabase``, naming it), then decided by ``_Decisions``.
     """
-    codec = store.codec
-    rows = store._rows
-    loads = codec.loads
-    dumps = getattr(codec, "dumps_once", codec.dumps)
-    new_status = migration.new_status
-    transform = migration.data.apply
-    name = migration.name
-    last: list[Any] = ["", None]  # the data text decoded last, and its record
-    chosen: dict[tuple[str, int, datetime, str], str] = {}
-    rebuilt: dict[str, str] = {}
-
-    def checked(agent_id: Any, status: Any, version: Any, since: Any, data: Any) -> StoredAgent:
-        return rows.stored_agent((agent_id, status, version, since, data))  # type: ignore[no-any-return]
-
-    def record(text: str) -> Any:
-        if text != last[0] or last[1] is None:
-            last[0], last[1] = text, loads(text)
-        return last[1]
-
-    def guarded(fn: Callable[..., str]) -> Callable[..., str]:
-        def call(*args: Any) -> str:
-            try:
-                return fn(*args)
-            except (MigrationError, CorruptDatabase):
-                raise
-            except Exception as exc:
-                raise MigrationError(f"{name} failed on a stored agent: {exc}") from exc
-
-        return call
+    decisions = _Decisions(migration, store.codec)
+    stored_agent = store._rows.stored_agent
 
     def choose(agent_id: Any, status: Any, version: Any, since: Any, data: Any) -> str:
-        a = checked(agent_id, status, version, since, data)
-        key = (a.status, a.version, a.since, a.data_json)
-        found = chosen.get(key)
-        if found is None:
-            snapshot = Snapshot(a.status, a.version, a.since, record(a.data_json))
-            picked = new_status(snapshot)
-            if picked is None:  # pragma: no cover - a chooser always picks a status
-                raise MigrationError(f"agent {a.agent_id!r} got no status from {name}")
-            found = chosen[key] = picked
-        return found
+        return decisions.status(stored_agent((agent_id, status, version, since, data)))
 
     def rebuild(agent_id: Any, version: Any, since: Any, data: Any) -> str:
-        a = checked(agent_id, "", version, since, data)
-        found = rebuilt.get(a.data_json)
-        if found is None:
-            old = record(a.data_json)
-            new = transform(old)
-            # A transform that leaves a record alone returns it: the text is kept as stored.
-            found = rebuilt[a.data_json] = a.data_json if new is old else dumps(new)
-        return found
-
-    def new_batch() -> None:
-        # What a batch remembers is forgotten after it: memory stays that of one batch.
-        chosen.clear()
-        rebuilt.clear()
-        last[0], last[1] = "", None
+        return decisions.data(stored_agent((agent_id, "", version, since, data)))
 
     has_chooser = any(isinstance(r, StatusChooser) for r in migration.statuses.values())
     return (
-        guarded(choose) if has_chooser else None,
-        guarded(rebuild) if migration.data is not IDENTITY else None,
-        new_batch,
+        _guarded(migration.name, choose) if has_chooser else None,
+        None if decisions.keeps_data else _guarded(migration.name, rebuild),
+        decisions.new_batch,
     )
 
 
